@@ -32,3 +32,7 @@ class Cancelled(LikenessError):
 
     def __init__(self, message: str = "cancelled") -> None:
         super().__init__(message)
+
+
+class OutOfMemory(LikenessError):
+    """The device ran out of memory for this job; memory was released and the worker goes on."""

@@ -1,0 +1,54 @@
+"""Command-line entry: one subcommand per module; user errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.cli import generate, run, tiny
+from bot.errors import Cancelled, LikenessError, ModelUnavailable
+
+EXIT_BAD_INPUT = 2
+EXIT_MODEL_MISSING = 3
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Likeness: reference-guided image generation on your own GPU, from Discord or here.",
+    )
+    parser.add_argument("--env-file", default=".env",
+                        help="settings file read before the environment (default: .env); "
+                             "e.g. DIR/tiny.env from `tiny-models`")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (run, generate, tiny):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else getattr(args, "log_level", logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except ModelUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_MODEL_MISSING
+    except Cancelled:
+        print("cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except LikenessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,261 @@
+"""Load, validate and size input images.
+
+Everything a user uploads passes through here before it reaches a model, so the
+checks are strict (size limits before decoding, truncation is an error) and every
+failure is a ``BadImage`` whose message tells the user what to do. Pure PIL/numpy.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+import threading
+import warnings
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from bot.errors import BadImage, InvalidRequest
+
+log = logging.getLogger(__name__)
+
+MAX_PIXELS = 40_000_000
+"""Largest accepted input (width × height), checked from the header before decoding."""
+
+MIN_SIDE = 64
+"""Smallest accepted side of an image or reference; smaller ones carry too little detail."""
+
+MASK_MIN_SIDE = 8
+"""Smallest accepted side of a mask: masks are only resized and thresholded."""
+
+MAX_ASPECT = 4.0
+"""Widest/tallest shape the engine generates; beyond it models produce repeated subjects."""
+
+ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "3:2", "2:3", "16:9", "9:16", "21:9")
+"""Aspect ratios offered for text-to-image (and as outpaint targets)."""
+
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+# warnings.catch_warnings() swaps process-wide filters; serialise our own uses of it.
+_OPEN_LOCK = threading.Lock()
+
+
+def megapixels(pixels: int) -> str:
+    """Format a pixel count as a short megapixel figure for messages ("108", "40.5")."""
+    return f"{pixels / 1_000_000:.1f}".rstrip("0").rstrip(".")
+
+
+def load_image(source: bytes | Path, *, what: str = "image") -> Image.Image:
+    """Decode an uploaded picture into an upright RGB image, or raise ``BadImage``.
+
+    ``what`` names the input in messages ("image", "reference", …).
+    """
+    image = _open_validated(source, what=what, min_side=MIN_SIDE)
+    return _to_rgb(image, what=what)
+
+
+def load_mask(source: bytes | Path) -> Image.Image:
+    """Decode an inpainting mask into mode "L" (white = repaint), or raise ``BadImage``.
+
+    A mask with a partly transparent alpha channel is read from its alpha (painted =
+    opaque = repaint), so strokes on a transparent layer work; otherwise luminance is used.
+    """
+    image = _open_validated(source, what="mask", min_side=MASK_MIN_SIDE)
+    if _has_alpha(image):
+        alpha = _convert(image, "RGBA", what="mask").getchannel("A")
+        if alpha.getextrema() != (255, 255):
+            return alpha
+    return _to_rgb(image, what="mask").convert("L")
+
+
+def budget_size(aspect: float, native: int) -> tuple[int, int]:
+    """Width and height, multiples of 8, with area ≤ ``native²`` and the closest aspect.
+
+    Models are trained at about ``native²`` pixels; staying at that area (rather than a
+    fixed side) keeps quality even for wide or tall shapes.
+    """
+    if native < 128:
+        raise ValueError(f"native resolution {native} is too small (minimum 128)")
+    if not aspect > 0:
+        raise ValueError(f"aspect must be positive, got {aspect}")
+    budget = native * native
+    ideal_w = math.sqrt(budget * aspect)
+    ideal_h = math.sqrt(budget / aspect)
+    best: tuple[float, int, int, int] | None = None
+    for w in {max(8, math.floor(ideal_w / 8) * 8), max(8, math.ceil(ideal_w / 8) * 8)}:
+        for h in {max(8, math.floor(ideal_h / 8) * 8), max(8, math.ceil(ideal_h / 8) * 8)}:
+            if w * h > budget:
+                continue
+            key = (abs(math.log((w / h) / aspect)), -(w * h), w, h)
+            if best is None or key < best:
+                best = key
+    if best is None:  # only for absurd aspects where an 8-px side already exceeds the budget
+        raise ValueError(f"aspect {aspect} cannot fit a {native}² budget")
+    return best[2], best[3]
+
+
+def fit_to_budget(image: Image.Image, native: int) -> Image.Image:
+    """Resize (down or up) to about ``native²`` pixels, keeping the aspect; sides multiples of 8.
+
+    Small inputs are upscaled too, because the models work best at their native size.
+    """
+    w, h = image.size
+    _check_aspect(w, h)
+    target = budget_size(w / h, native)
+    target = (max(MIN_SIDE, target[0]), max(MIN_SIDE, target[1]))
+    if target == image.size:
+        return image.copy()
+    log.debug("fitting %dx%d to %dx%d (native %d)", w, h, *target, native)
+    return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def size_for_aspect(aspect: str, native: int) -> tuple[int, int]:
+    """Generation size for text-to-image at one of ``ASPECT_RATIOS``."""
+    key = aspect.strip().replace(" ", "")
+    if key not in ASPECT_RATIOS:
+        raise InvalidRequest(
+            f"the aspect ratio “{aspect}” is not supported; choose one of {', '.join(ASPECT_RATIOS)}"
+        )
+    return budget_size(parse_ratio(key), native)
+
+
+def parse_ratio(ratio: str) -> float:
+    """``"16:9"`` → 1.777…; only for ratios already validated against ``ASPECT_RATIOS``."""
+    a, b = ratio.split(":")
+    return int(a) / int(b)
+
+
+def _check_aspect(w: int, h: int) -> None:
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        ratio = max(w, h) / min(w, h)
+        shape = "wide" if w > h else "tall"
+        raise BadImage(
+            f"the image is {w}×{h}, which is {ratio:.1f}:1 {shape}; the limit is 4:1, "
+            "so crop it to a less extreme shape"
+        )
+
+
+def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> Image.Image:
+    """Open, check the header size, fully decode and apply EXIF orientation."""
+    if isinstance(source, Path):
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise BadImage(
+                f"the {what} file {source.name} cannot be read ({exc.strerror or exc}); check the path"
+            ) from exc
+    else:
+        data = bytes(source)
+    if not data:
+        raise BadImage(f"the {what} is an empty file; attach the picture again")
+
+    image = _open_header(io.BytesIO(data), what=what)
+    w, h = image.size
+    if w * h > MAX_PIXELS:
+        raise BadImage(
+            f"the {what} is {w}×{h} ({megapixels(w * h)} megapixels); the limit is "
+            f"{megapixels(MAX_PIXELS)} megapixels, so scale it down and send it again"
+        )
+    if min(w, h) < min_side:
+        raise BadImage(
+            f"the {what} is only {w}×{h} pixels; each side must be at least {min_side} pixels, "
+            "so send a larger picture"
+        )
+    n_frames = getattr(image, "n_frames", 1)
+    if n_frames > 1:
+        log.debug("%s is animated (%d frames); using the first frame", what, n_frames)
+
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone flipped Pillow's global; we cannot detect truncation
+        log.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; truncated uploads will not be rejected")
+    try:
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb_error(exc, what) from exc
+    except Exception as exc:  # any decoder failure on user data means the file is damaged
+        log.info("cannot decode %s (%s): %s", what, image.format, exc)
+        raise BadImage(
+            f"the {what} file is truncated or corrupt, so it cannot be decoded; "
+            "upload the original file again"
+        ) from exc
+
+    try:
+        upright = ImageOps.exif_transpose(image)
+    except Exception as exc:  # broken EXIF should not cost the user their picture
+        log.warning("ignoring unreadable EXIF orientation in %s: %s", what, exc)
+        upright = image
+    return upright if upright is not None else image
+
+
+def _open_header(fp: IO[bytes], *, what: str) -> Image.Image:
+    """``Image.open`` (header only) with Pillow's bomb warning turned into an error."""
+    try:
+        with _OPEN_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(fp)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb_error(exc, what) from exc
+    except UnidentifiedImageError as exc:
+        raise BadImage(
+            f"the {what} is not a picture the bot can read; send a PNG, JPEG, WebP or GIF image"
+        ) from exc
+    except Exception as exc:  # header parsers raise assorted errors on damaged files
+        log.info("cannot open %s header: %s", what, exc)
+        raise BadImage(
+            f"the {what} file is truncated or corrupt, so it cannot be opened; upload the original file again"
+        ) from exc
+
+
+def _bomb_error(exc: Exception, what: str) -> BadImage:
+    match = _BOMB_PIXELS.search(str(exc))
+    size = f" ({megapixels(int(match.group(1)))} megapixels)" if match else ""
+    return BadImage(
+        f"the {what} is far too large{size}; the limit is {megapixels(MAX_PIXELS)} megapixels, "
+        "so scale it down and send it again"
+    )
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in _ALPHA_MODES or "transparency" in image.info
+
+
+def _convert(image: Image.Image, mode: str, *, what: str) -> Image.Image:
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
+        image = _to_8bit_grey(image)
+    try:
+        return image.convert(mode)
+    except (ValueError, OSError) as exc:
+        raise BadImage(
+            f"the {what} uses a colour format ({image.mode}) the bot cannot convert; "
+            "save it as an ordinary RGB PNG or JPEG and send it again"
+        ) from exc
+
+
+def _to_rgb(image: Image.Image, *, what: str) -> Image.Image:
+    """Any mode → RGB; transparency is composited on white (what viewers show), not black."""
+    if not _has_alpha(image):
+        return _convert(image, "RGB", what=what)
+    rgba = np.asarray(_convert(image, "RGBA", what=what), dtype=np.uint32)
+    alpha = rgba[..., 3:4]
+    rgb = (rgba[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255
+    return Image.fromarray(rgb.astype(np.uint8), "RGB")
+
+
+def _to_8bit_grey(image: Image.Image) -> Image.Image:
+    """Scale 16-bit (and 32-bit int / float) greyscale to 8 bits instead of clipping at 255.
+
+    Mode "I" is assumed to hold 16-bit data (what 16-bit PNG and TIFF decode to); "F" is
+    taken as 0–1 when it fits there, otherwise 0–255.
+    """
+    values = np.asarray(image).astype(np.float64)
+    if image.mode == "F":
+        scale = 255.0 if values.size and np.nanmax(values) <= 1.0 else 1.0
+        values = np.nan_to_num(values) * scale
+    else:
+        values = values / 257.0
+    grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey, "L")

@@ -1,0 +1,153 @@
+"""Outpainting: lay out a larger canvas around the original and say what to generate.
+
+The original keeps its pixels; only the new area (plus a thin band over the seam) is
+generated. The new area is pre-filled with the original's edges smeared outward and
+blurred, so the model starts from plausible colours instead of grey or black.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from bot.engine.images import ASPECT_RATIOS, MAX_ASPECT, budget_size, parse_ratio
+from bot.engine.masks import default_feather, feathered_masks
+from bot.errors import InvalidRequest
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "all")
+OUTPAINT_TARGETS: tuple[str, ...] = ASPECT_RATIOS + DIRECTIONS
+"""What ``/outpaint`` accepts: a target aspect ratio or a direction to extend."""
+
+SIDE_GROWTH = 0.5
+"""A single direction adds this fraction of the image's width (left/right) or height (up/down)."""
+
+ALL_GROWTH = 0.25
+""""all" adds this fraction of the width/height on every side."""
+
+RATIO_TOLERANCE = 0.01
+"""An image within 1 % of the target ratio is "already there"."""
+
+
+@dataclass(frozen=True)
+class OutpaintPlan:
+    """Everything the pipeline needs for one outpaint, all at the generation size."""
+
+    canvas: Image.Image
+    """RGB: the original (scaled) inside ``box``, blurred edge-extension elsewhere."""
+    generate_mask: Image.Image
+    """L, binary: 255 on the new area and on a ``feather``-px band just inside the original."""
+    blend: Image.Image
+    """L: 255 on the new area, ramping to 0 across the band, exactly 0 deeper in the original."""
+    box: tuple[int, int, int, int]
+    """Where the original sits in the canvas: (left, top, right, bottom)."""
+    feather: int
+    """Width in pixels of the regenerated overlap band."""
+
+
+def plan_outpaint(image: Image.Image, expand: str, native: int) -> OutpaintPlan:
+    """Lay out the outpaint canvas for ``expand`` (a ratio or a direction) at about ``native²`` px."""
+    target = expand.strip().lower().replace(" ", "")
+    if target not in OUTPAINT_TARGETS:
+        raise InvalidRequest(
+            f"“{expand}” is not a way to extend a picture; choose a ratio ({', '.join(ASPECT_RATIOS)}) "
+            f"or a direction ({', '.join(DIRECTIONS)})"
+        )
+    width, height = image.size
+    full_w, full_h, left, top = _layout(width, height, target)
+    if max(full_w, full_h) > MAX_ASPECT * min(full_w, full_h):
+        ratio = max(full_w, full_h) / min(full_w, full_h)
+        raise InvalidRequest(
+            f"extending the {width}×{height} picture {_describe(target)} would make it {ratio:.1f}:1; "
+            "the limit is 4:1, so choose another direction or ratio"
+        )
+
+    gen_w, gen_h = budget_size(full_w / full_h, native)
+    sx, sy = gen_w / full_w, gen_h / full_h
+    box = (round(left * sx), round(top * sy), round((left + width) * sx), round((top + height) * sy))
+    placed = image.convert("RGB")
+    inner = (box[2] - box[0], box[3] - box[1])
+    if placed.size != inner:
+        placed = placed.resize(inner, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    canvas = _prefill(np.asarray(placed), box, (gen_w, gen_h))
+
+    new_area = np.ones((gen_h, gen_w), dtype=bool)
+    new_area[box[1] : box[3], box[0] : box[2]] = False
+    feather = default_feather((gen_w, gen_h))
+    generate, blend = feathered_masks(new_area, feather)
+    log.debug(
+        "outpaint %s: %dx%d → layout %dx%d → canvas %dx%d, box %s, feather %d",
+        target,
+        width,
+        height,
+        full_w,
+        full_h,
+        gen_w,
+        gen_h,
+        box,
+        feather,
+    )
+    return OutpaintPlan(
+        canvas=Image.fromarray(canvas, "RGB"),
+        generate_mask=Image.fromarray(generate, "L"),
+        blend=Image.fromarray(blend, "L"),
+        box=box,
+        feather=feather,
+    )
+
+
+def _layout(width: int, height: int, target: str) -> tuple[int, int, int, int]:
+    """Full-resolution canvas size and the original's offset: (canvas_w, canvas_h, left, top)."""
+    if target == "left":
+        extra = round(width * SIDE_GROWTH)
+        return width + extra, height, extra, 0
+    if target == "right":
+        return width + round(width * SIDE_GROWTH), height, 0, 0
+    if target == "up":
+        extra = round(height * SIDE_GROWTH)
+        return width, height + extra, 0, extra
+    if target == "down":
+        return width, height + round(height * SIDE_GROWTH), 0, 0
+    if target == "all":
+        dx, dy = round(width * ALL_GROWTH), round(height * ALL_GROWTH)
+        return width + 2 * dx, height + 2 * dy, dx, dy
+
+    ratio = parse_ratio(target)
+    current = width / height
+    if abs(current / ratio - 1) <= RATIO_TOLERANCE:
+        raise InvalidRequest(
+            f"the picture is already {target}; choose another ratio or a direction ({', '.join(DIRECTIONS)})"
+        )
+    if ratio > current:  # wider: grow the width only, original centred
+        full_w = round(height * ratio)
+        return full_w, height, (full_w - width) // 2, 0
+    full_h = round(width / ratio)
+    return width, full_h, 0, (full_h - height) // 2
+
+
+def _prefill(placed: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """Canvas with the original in ``box`` and its border replicated outward and blurred around it."""
+    gen_w, gen_h = size
+    left, top, right, bottom = box
+    padded = np.pad(placed, ((top, gen_h - bottom), (left, gen_w - right), (0, 0)), mode="edge")
+    radius = max(8.0, min(gen_w, gen_h) / 8)
+    blurred = np.array(Image.fromarray(padded, "RGB").filter(ImageFilter.GaussianBlur(radius)))
+    blurred[top:bottom, left:right] = placed
+    return blurred
+
+
+_DESCRIPTIONS = {
+    "left": "to the left",
+    "right": "to the right",
+    "up": "upwards",
+    "down": "downwards",
+    "all": "on all sides",
+}
+
+
+def _describe(target: str) -> str:
+    return _DESCRIPTIONS.get(target, f"to {target}")

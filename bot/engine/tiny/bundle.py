@@ -1,0 +1,126 @@
+"""Build the whole tiny model bundle atomically and describe it as LIKENESS_* settings."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.engine.tiny import face_pack, ip_adapter, sd
+
+logger = logging.getLogger(__name__)
+
+ENV_FILE = "tiny.env"
+SD_DIR = "sd"
+IP_ADAPTER_DIR = "ip-adapter"
+FACEID_DIR = "ip-adapter-faceid"
+FACE_PACK_DIR = Path("faces") / "tiny"
+
+
+@dataclass(frozen=True)
+class TinyBundle:
+    """Where the pieces of a built bundle live, plus the settings that point the bot at them."""
+
+    root: Path
+    sd: Path
+    ip_adapter: Path
+    ip_adapter_weight_file: Path
+    image_encoder: Path
+    faceid_adapter: Path
+    faceid_weight_file: Path
+    face_model_dir: Path
+    env_file: Path
+    native_resolution: int = sd.NATIVE_RESOLUTION
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def _layout(root: Path) -> TinyBundle:
+    """Paths of a bundle rooted at `root` (absolute), with the settings that describe them."""
+    ip_dir = root / IP_ADAPTER_DIR
+    faceid_dir = root / FACEID_DIR
+    faces = root / FACE_PACK_DIR
+    settings = {
+        "LIKENESS_MODEL": str(root / SD_DIR),
+        "LIKENESS_IP_ADAPTER": str(ip_dir),
+        "LIKENESS_IP_ADAPTER_SUBFOLDER": ip_adapter.IP_ADAPTER_SUBFOLDER,
+        "LIKENESS_IP_ADAPTER_WEIGHT": ip_adapter.IP_ADAPTER_WEIGHT,
+        "LIKENESS_FACEID_ADAPTER": str(faceid_dir),
+        # Empty: the file is at the folder root; diffusers joins "" harmlessly.
+        "LIKENESS_FACEID_SUBFOLDER": "",
+        "LIKENESS_FACEID_WEIGHT": ip_adapter.FACEID_WEIGHT,
+        "LIKENESS_FACE_BACKEND": "insightface",
+        "LIKENESS_FACE_MODEL_DIR": str(faces),
+        "LIKENESS_FACE_DET_SIZE": str(face_pack.DET_INPUT_SIZE),
+        "LIKENESS_DEVICE": "cpu",
+    }
+    return TinyBundle(
+        root=root,
+        sd=root / SD_DIR,
+        ip_adapter=ip_dir,
+        ip_adapter_weight_file=ip_dir / ip_adapter.IP_ADAPTER_SUBFOLDER / ip_adapter.IP_ADAPTER_WEIGHT,
+        image_encoder=ip_dir / ip_adapter.IP_ADAPTER_SUBFOLDER / ip_adapter.IMAGE_ENCODER_FOLDER,
+        faceid_adapter=faceid_dir,
+        faceid_weight_file=faceid_dir / ip_adapter.FACEID_WEIGHT,
+        face_model_dir=faces,
+        env_file=root / ENV_FILE,
+        settings=settings,
+    )
+
+
+def _write_env(path: Path, settings: dict[str, str]) -> None:
+    for key, value in settings.items():
+        if "\n" in value:
+            raise ValueError(f"{key} contains a newline and cannot be written as an env line")
+    path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()), encoding="utf-8")
+
+
+def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None]) -> None:
+    """Write every component into `staging`; the env file already names the final paths."""
+    report("building tiny Stable Diffusion pipeline")
+    pipe = sd.save_tiny_sd(staging / SD_DIR)
+    report("building tiny IP-Adapter and image encoder")
+    ip_adapter.save_ip_adapter(pipe.unet, staging / IP_ADAPTER_DIR)
+    report("building tiny IP-Adapter FaceID")
+    ip_adapter.save_faceid_adapter(pipe.unet, staging / FACEID_DIR)
+    report("building synthetic insightface face pack")
+    face_pack.save_face_pack(staging / FACE_PACK_DIR)
+    _write_env(staging / ENV_FILE, final.settings)
+
+
+def build_tiny_bundle(out_dir: Path, progress: Callable[[str], None] | None = None) -> TinyBundle:
+    """Build the tiny offline model bundle at `out_dir`, replacing any previous one.
+
+    Everything is built in a sibling temp folder and renamed into place, so `out_dir` never holds a
+    half-written bundle: readers see the old bundle or the new one. Deterministic (fixed seeds).
+    """
+    final = _layout(Path(out_dir).expanduser().resolve())
+    root = final.root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def report(step: str) -> None:
+        logger.info("tiny bundle: %s", step)
+        if progress is not None:
+            progress(step)
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
+    try:
+        _build_into(staging, final, report)
+        if root.exists():
+            # Two renames instead of rmtree-then-rename keeps the window without a bundle tiny and
+            # leaves no partially deleted bundle at `root` if deletion fails midway.
+            retired = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
+            root.rename(retired / root.name)
+            staging.rename(root)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report(f"done in {time.perf_counter() - started:.1f}s at {root}")
+    return final

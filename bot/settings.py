@@ -1,0 +1,95 @@
+"""Settings read from the environment and ``.env``; one invalid value stops start-up with one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import SettingsInvalid
+
+DISABLED = frozenset({"", "none", "off", "false", "0"})
+DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+
+
+class Settings(BaseSettings):
+    """Everything configurable; names map to ``LIKENESS_<FIELD>`` except ``DISCORD_TOKEN``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIKENESS_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_ignore_empty=True,
+    )
+
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "LIKENESS_DISCORD_TOKEN")
+    )
+    guild_id: int | None = Field(default=None, description="sync commands to one guild (instant)")
+
+    data_dir: Path = Path("data")
+    model: str = DEFAULT_MODEL
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    resolution: int | None = Field(default=None, ge=64, le=2048, description="override native size")
+
+    ip_adapter: str = "h94/IP-Adapter"
+    ip_adapter_subfolder: str = "models"
+    ip_adapter_weight: str = "ip-adapter_sd15.safetensors"
+    faceid_adapter: str = "h94/IP-Adapter-FaceID"
+    faceid_subfolder: str = ""
+    faceid_weight: str = "ip-adapter-faceid_sd15.bin"
+
+    face_backend: Literal["insightface", "dlib"] = "insightface"
+    face_model_dir: Path | None = None
+    face_det_size: int = Field(default=640, ge=64, le=2048)
+
+    default_steps: int = Field(default=30, ge=1, le=100)
+    queue_per_user: int = Field(default=3, ge=1, le=100)
+    queue_total: int = Field(default=50, ge=1, le=10_000)
+    history_days: float = Field(default=7.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("resolution")
+    @classmethod
+    def _multiple_of_8(cls, value: int | None) -> int | None:
+        if value is not None and value % 8:
+            raise ValueError("must be a multiple of 8")
+        return value
+
+    @property
+    def ip_adapter_enabled(self) -> bool:
+        return self.ip_adapter.strip().lower() not in DISABLED
+
+    @property
+    def faceid_enabled(self) -> bool:
+        return self.faceid_adapter.strip().lower() not in DISABLED
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "likeness.sqlite3"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def resolved_face_model_dir(self) -> Path:
+        return self.face_model_dir or self.data_dir / "models" / "buffalo_l"
+
+
+def _env_name(field: str) -> str:
+    if field == "discord_token":
+        return "DISCORD_TOKEN"
+    return f"LIKENESS_{field.upper()}"
+
+
+def load_settings(env_file: Path | str | None = ".env", **overrides: object) -> Settings:
+    """Read settings; turn pydantic's report into one line that names the setting."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        value = first.get("input")
+        raise SettingsInvalid(f"invalid setting {_env_name(field)}={value!r}: {first['msg']}") from None

@@ -1,0 +1,13 @@
+"""Shared fixtures: one tiny random-weight model bundle per test session, built offline."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.engine.tiny import TinyBundle, build_tiny_bundle
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
+    """Build once (well under a second): every test then loads real files through real loaders."""
+    return build_tiny_bundle(tmp_path_factory.mktemp("tiny"))

@@ -1,0 +1,17 @@
+"""A session-wide engine over the tiny bundle: weights load once, as in production."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.engine.config import EngineConfig
+from bot.engine.engine import Engine
+from bot.settings import load_settings
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_bundle) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    settings = load_settings(tiny_bundle.env_file)
+    yield Engine.load(EngineConfig.from_settings(settings))

@@ -1,0 +1,118 @@
+"""``python -m bot``: the command line a user runs, on the tiny bundle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.engine.metadata import read_parameters
+from tests.engine.helpers import box_mask, gradient_image, save
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIKENESS_") and k != "DISCORD_TOKEN"}
+    env["LIKENESS_DATA_DIR"] = str(tmp_path / "data")
+    return env
+
+
+def test_generate_subprocess_writes_pngs_and_prints_paths(tiny_bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = save(gradient_image(80, 64), tmp_path / "in.png")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", str(tiny_bundle.env_file), "generate", "--image", str(src),
+         "--mode", "img2img", "--prompt", "same face, rainy street", "--strength", "0.5", "--steps", "4",
+         "--seed", "42", "--candidates", "2", "--out", str(out)],
+        cwd=ROOT, env=clean_env(tmp_path), capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    paths = [Path(line) for line in proc.stdout.splitlines()]
+    assert len(paths) == 2 and all(p.parent == out and p.exists() for p in paths)
+    seeds = sorted(read_parameters(p.read_bytes())["Seed"] for p in paths)
+    assert seeds == ["42", "43"]
+    assert not list(out.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mode", "inpaint"], "inpaint needs a mask"),
+        (["--strength", "1.5"], "strength must be between 0 and 1"),
+        (["--candidates", "9"], "candidates must be between 1 and 4"),
+        (["--steps", "2", "--strength", "0.3"], "no denoising step runs"),
+    ],
+)
+def test_generate_bad_input_is_one_line_and_exit_2(tiny_bundle, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    src = save(gradient_image(64, 64), tmp_path / "in.png")
+    code = main(["--env-file", str(tiny_bundle.env_file), "generate", "--image", str(src), "--prompt", "x",
+                 "--out", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_rejects_missing_and_non_image_files(tiny_bundle, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    code = main(["--env-file", str(tiny_bundle.env_file), "generate", "--image", str(tmp_path / "nope.png"),
+                 "--prompt", "x"])
+    assert code == 2 and "cannot read the image file" in capsys.readouterr().err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    code = main(["--env-file", str(tiny_bundle.env_file), "generate", "--image", str(notes), "--prompt", "x"])
+    assert code == 2 and "not a picture" in capsys.readouterr().err
+
+
+def test_generate_every_mode_in_process(tiny_bundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    src = save(gradient_image(64, 64), tmp_path / "in.png")
+    mask = save(box_mask(64, 64, (16, 16, 48, 48)), tmp_path / "mask.png")
+    env = ["--env-file", str(tiny_bundle.env_file), "generate", "--steps", "2", "--out", str(tmp_path / "o")]
+    cases = [["--prompt", "a lighthouse", "--aspect", "4:5"],
+             ["--prompt", "p", "--image", str(src), "--mode", "image_prompt", "--image-weight", "1.0"],
+             ["--prompt", "p", "--image", str(src), "--mode", "inpaint", "--mask", str(mask)],
+             ["--prompt", "p", "--image", str(src), "--mode", "outpaint", "--expand", "left"],
+             ["--prompt", "p", "--style", "cartoon"]]
+    for case in cases:
+        assert main([*env, *case]) == 0, capsys.readouterr().err
+        printed = capsys.readouterr().out.split()
+        assert len(printed) == 1 and Path(printed[0]).exists()
+
+
+def test_run_without_token_says_how_to_get_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = subprocess.run([sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run"],
+                          cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "DISCORD_TOKEN is not set" in proc.stderr
+
+
+def test_invalid_setting_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIKENESS_DEVICE", "gpu")
+    assert main(["--env-file", str(tmp_path / "none.env"), "generate", "--prompt", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "LIKENESS_DEVICE" in err
+
+
+def test_missing_model_explains_where_to_put_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIKENESS_MODEL", str(tmp_path / "no-model"))
+    monkeypatch.setenv("LIKENESS_DEVICE", "cpu")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["--env-file", str(tmp_path / "none.env"), "generate", "--prompt", "x", "--steps", "1"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "LIKENESS_MODEL" in err
+
+
+@pytest.mark.parametrize("command", ["run", "generate", "tiny-models"])
+def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: python -m bot" in capsys.readouterr().out
