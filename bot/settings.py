@@ -18,7 +18,10 @@ class Settings(BaseSettings):
     """Everything configurable; names map to ``LIKENESS_<FIELD>`` except ``DISCORD_TOKEN``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="LIKENESS_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_prefix="LIKENESS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
         env_ignore_empty=True,
     )
 

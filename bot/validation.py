@@ -47,9 +47,7 @@ def validate_request(request: GenerationRequest) -> GenerationRequest:
     if not prompt:
         raise InvalidRequest("the prompt is empty: describe the change or scene you want")
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(
-            f"the prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}"
-        )
+        raise InvalidRequest(f"the prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
     if len(request.negative) > MAX_PROMPT_CHARS:
         raise InvalidRequest(f"the negative prompt is over {MAX_PROMPT_CHARS} characters")
 
@@ -57,8 +55,10 @@ def validate_request(request: GenerationRequest) -> GenerationRequest:
     if mode.needs_image and request.image is None:
         raise InvalidRequest(f"{mode.value} needs an image: attach one, or leave out the mode")
     if mode is Mode.TEXT and request.image is not None:
-        raise InvalidRequest("an image was given without a mode that uses it: choose img2img, "
-                             "image_prompt, inpaint or outpaint")
+        raise InvalidRequest(
+            "an image was given without a mode that uses it: choose img2img, "
+            "image_prompt, inpaint or outpaint"
+        )
     if mode is Mode.INPAINT and request.mask is None:
         raise InvalidRequest("inpaint needs a mask: white where the image should change, black elsewhere")
     if mode is not Mode.INPAINT and request.mask is not None:

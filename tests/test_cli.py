@@ -11,6 +11,7 @@ import pytest
 
 from bot.cli import main
 from bot.engine.metadata import read_parameters
+from bot.engine.tiny import TinyBundle
 from tests.engine.helpers import box_mask, gradient_image, save
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,14 +23,39 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_generate_subprocess_writes_pngs_and_prints_paths(tiny_bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_generate_subprocess_writes_pngs_and_prints_paths(tiny_bundle: TinyBundle, tmp_path: Path) -> None:
     src = save(gradient_image(80, 64), tmp_path / "in.png")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", str(tiny_bundle.env_file), "generate", "--image", str(src),
-         "--mode", "img2img", "--prompt", "same face, rainy street", "--strength", "0.5", "--steps", "4",
-         "--seed", "42", "--candidates", "2", "--out", str(out)],
-        cwd=ROOT, env=clean_env(tmp_path), capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--env-file",
+            str(tiny_bundle.env_file),
+            "generate",
+            "--image",
+            str(src),
+            "--mode",
+            "img2img",
+            "--prompt",
+            "same face, rainy street",
+            "--strength",
+            "0.5",
+            "--steps",
+            "4",
+            "--seed",
+            "42",
+            "--candidates",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
     paths = [Path(line) for line in proc.stdout.splitlines()]
@@ -48,21 +74,44 @@ def test_generate_subprocess_writes_pngs_and_prints_paths(tiny_bundle, tmp_path:
         (["--steps", "2", "--strength", "0.3"], "no denoising step runs"),
     ],
 )
-def test_generate_bad_input_is_one_line_and_exit_2(tiny_bundle, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                   args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_generate_bad_input_is_one_line_and_exit_2(
+    tiny_bundle: TinyBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     src = save(gradient_image(64, 64), tmp_path / "in.png")
-    code = main(["--env-file", str(tiny_bundle.env_file), "generate", "--image", str(src), "--prompt", "x",
-                 "--out", str(tmp_path / "out"), *args])
+    code = main(
+        [
+            "--env-file",
+            str(tiny_bundle.env_file),
+            "generate",
+            "--image",
+            str(src),
+            "--prompt",
+            "x",
+            "--out",
+            str(tmp_path / "out"),
+            *args,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and message in err
     assert not (tmp_path / "out").exists()
 
 
-def test_generate_rejects_missing_and_non_image_files(tiny_bundle, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    code = main(["--env-file", str(tiny_bundle.env_file), "generate", "--image", str(tmp_path / "nope.png"),
-                 "--prompt", "x"])
+def test_generate_rejects_missing_and_non_image_files(
+    tiny_bundle: TinyBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "--env-file",
+            str(tiny_bundle.env_file),
+            "generate",
+            "--image",
+            str(tmp_path / "nope.png"),
+            "--prompt",
+            "x",
+        ]
+    )
     assert code == 2 and "cannot read the image file" in capsys.readouterr().err
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
@@ -70,15 +119,19 @@ def test_generate_rejects_missing_and_non_image_files(tiny_bundle, tmp_path: Pat
     assert code == 2 and "not a picture" in capsys.readouterr().err
 
 
-def test_generate_every_mode_in_process(tiny_bundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_generate_every_mode_in_process(
+    tiny_bundle: TinyBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = save(gradient_image(64, 64), tmp_path / "in.png")
     mask = save(box_mask(64, 64, (16, 16, 48, 48)), tmp_path / "mask.png")
     env = ["--env-file", str(tiny_bundle.env_file), "generate", "--steps", "2", "--out", str(tmp_path / "o")]
-    cases = [["--prompt", "a lighthouse", "--aspect", "4:5"],
-             ["--prompt", "p", "--image", str(src), "--mode", "image_prompt", "--image-weight", "1.0"],
-             ["--prompt", "p", "--image", str(src), "--mode", "inpaint", "--mask", str(mask)],
-             ["--prompt", "p", "--image", str(src), "--mode", "outpaint", "--expand", "left"],
-             ["--prompt", "p", "--style", "cartoon"]]
+    cases = [
+        ["--prompt", "a lighthouse", "--aspect", "4:5"],
+        ["--prompt", "p", "--image", str(src), "--mode", "image_prompt", "--image-weight", "1.0"],
+        ["--prompt", "p", "--image", str(src), "--mode", "inpaint", "--mask", str(mask)],
+        ["--prompt", "p", "--image", str(src), "--mode", "outpaint", "--expand", "left"],
+        ["--prompt", "p", "--style", "cartoon"],
+    ]
     for case in cases:
         assert main([*env, *case]) == 0, capsys.readouterr().err
         printed = capsys.readouterr().out.split()
@@ -86,22 +139,30 @@ def test_generate_every_mode_in_process(tiny_bundle, tmp_path: Path, capsys: pyt
 
 
 def test_run_without_token_says_how_to_get_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    proc = subprocess.run([sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run"],
-                          cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run"],
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "DISCORD_TOKEN is not set" in proc.stderr
 
 
-def test_invalid_setting_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_setting_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LIKENESS_DEVICE", "gpu")
     assert main(["--env-file", str(tmp_path / "none.env"), "generate", "--prompt", "x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "LIKENESS_DEVICE" in err
 
 
-def test_missing_model_explains_where_to_put_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_model_explains_where_to_put_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LIKENESS_MODEL", str(tmp_path / "no-model"))
     monkeypatch.setenv("LIKENESS_DEVICE", "cpu")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

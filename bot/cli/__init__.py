@@ -20,9 +20,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bot",
         description="Likeness: reference-guided image generation on your own GPU, from Discord or here.",
     )
-    parser.add_argument("--env-file", default=".env",
-                        help="settings file read before the environment (default: .env); "
-                             "e.g. DIR/tiny.env from `tiny-models`")
+    parser.add_argument(
+        "--env-file",
+        default=".env",
+        help="settings file read before the environment (default: .env); "
+        "e.g. DIR/tiny.env from `tiny-models`",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (run, generate, tiny):

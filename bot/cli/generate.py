@@ -22,24 +22,31 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("generate", help="generate images from the command line",
-                            description="Generate images with the configured model and write PNGs "
-                            "that carry their parameters.")
+    parser = sub.add_parser(
+        "generate",
+        help="generate images from the command line",
+        description="Generate images with the configured model and write PNGs that carry their parameters.",
+    )
     parser.add_argument("--prompt", required=True, help="what to make or change (≤ 1000 characters)")
     parser.add_argument("--image", type=Path, help="source image (needed by every mode but text)")
-    parser.add_argument("--mode", choices=[m.value for m in Mode],
-                        help="default: img2img with --image, text without")
-    parser.add_argument("--strength", type=float,
-                        help="0–1: how far the result may move from the image (img2img 0.35, "
-                        "inpaint 0.85, outpaint 0.95 by default)")
+    parser.add_argument(
+        "--mode", choices=[m.value for m in Mode], help="default: img2img with --image, text without"
+    )
+    parser.add_argument(
+        "--strength",
+        type=float,
+        help="0–1: how far the result may move from the image (img2img 0.35, "
+        "inpaint 0.85, outpaint 0.95 by default)",
+    )
     parser.add_argument("--cfg", type=float, default=DEFAULT_CFG, help="0–20: how hard the prompt pushes")
     parser.add_argument("--steps", type=int, help="1–100 (default LIKENESS_DEFAULT_STEPS)")
     parser.add_argument("--seed", type=int, help="0–4294967295; random when absent, always reported")
     parser.add_argument("--negative", default="", help="what to avoid")
     parser.add_argument("--mask", type=Path, help="inpaint mask: white = repaint, any size, same shape")
     parser.add_argument("--expand", choices=OUTPAINT_TARGETS, help="outpaint target ratio or direction")
-    parser.add_argument("--image-weight", type=float, default=DEFAULT_IMAGE_WEIGHT,
-                        help="0–1.5: image_prompt influence")
+    parser.add_argument(
+        "--image-weight", type=float, default=DEFAULT_IMAGE_WEIGHT, help="0–1.5: image_prompt influence"
+    )
     parser.add_argument("--candidates", type=int, default=1, help="1–4, generated as one batch")
     parser.add_argument("--style", choices=STYLE_NAMES, help="style preset")
     parser.add_argument("--aspect", choices=ASPECT_RATIOS, default="1:1", help="text/image_prompt size")
@@ -53,10 +60,20 @@ def handle(args: argparse.Namespace) -> int:
     settings = load_settings(args.env_file)
     mode = Mode(args.mode) if args.mode else (Mode.IMG2IMG if args.image else Mode.TEXT)
     request = GenerationRequest(
-        prompt=args.prompt, mode=mode, image=args.image, mask=args.mask, negative=args.negative,
-        strength=args.strength, cfg=args.cfg, steps=args.steps or settings.default_steps, seed=args.seed,
-        candidates=args.candidates, style=args.style, expand=args.expand,
-        image_weight=args.image_weight, aspect=args.aspect,
+        prompt=args.prompt,
+        mode=mode,
+        image=args.image,
+        mask=args.mask,
+        negative=args.negative,
+        strength=args.strength,
+        cfg=args.cfg,
+        steps=args.steps or settings.default_steps,
+        seed=args.seed,
+        candidates=args.candidates,
+        style=args.style,
+        expand=args.expand,
+        image_weight=args.image_weight,
+        aspect=args.aspect,
     )
     # Fail on bad input before the (slow) model load.
     request = validate_request(request)
@@ -70,8 +87,14 @@ def handle(args: argparse.Namespace) -> int:
 
     _quiet_libraries()
     engine = Engine.load(EngineConfig.from_settings(settings))
-    with tqdm(total=request.steps, desc=f"{mode.value} seed {request.seed}", unit="step",
-              file=sys.stderr, leave=False) as bar:
+    with tqdm(
+        total=request.steps,
+        desc=f"{mode.value} seed {request.seed}",
+        unit="step",
+        file=sys.stderr,
+        leave=False,
+    ) as bar:
+
         def progress(step: int, total: int) -> None:
             bar.total = total
             bar.n = step

@@ -15,8 +15,11 @@ TOKEN_HELP = (
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("run", help="run the Discord bot", description="Connect to Discord, sync the "
-                            "slash commands and serve generations from the GPU worker.")
+    parser = sub.add_parser(
+        "run",
+        help="run the Discord bot",
+        description="Connect to Discord, sync the slash commands and serve generations from the GPU worker.",
+    )
     parser.set_defaults(handler=handle, log_level=logging.INFO)
 
 

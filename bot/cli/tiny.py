@@ -24,6 +24,7 @@ def handle(args: argparse.Namespace) -> int:
     from bot.engine.tiny import build_tiny_bundle
 
     with tqdm(desc="building tiny models", unit="part", leave=False) as bar:
+
         def step(label: str) -> None:
             bar.set_postfix_str(label)
             bar.update(1)

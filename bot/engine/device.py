@@ -30,7 +30,9 @@ def resolve_device(device: str, dtype: str = "auto") -> tuple[torch.device, torc
         raise SettingsInvalid("invalid setting LIKENESS_DEVICE='mps': Apple MPS is not available here")
     chosen = _DTYPES[dtype] if dtype != "auto" else (torch.float16 if device == "cuda" else torch.float32)
     if device == "cpu" and chosen is torch.float16:
-        raise SettingsInvalid("invalid setting LIKENESS_DTYPE='float16': half precision is not supported on cpu")
+        raise SettingsInvalid(
+            "invalid setting LIKENESS_DTYPE='float16': half precision is not supported on cpu"
+        )
     log.info("using device %s with %s", device, chosen)
     return torch.device(device), chosen
 

@@ -64,8 +64,9 @@ class Engine:
     def native(self) -> int:
         return self.pipes.native
 
-    def generate(self, request: GenerationRequest, progress: ProgressFn | None = None,
-                 cancel: CancelFlag | None = None) -> GenerationResult:
+    def generate(
+        self, request: GenerationRequest, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
+    ) -> GenerationResult:
         """Run one request; raises ``InvalidRequest``/``BadImage`` before any work, ``Cancelled``."""
         request = validate_request(request)
         started = time.perf_counter()
@@ -77,8 +78,9 @@ class Engine:
             images = self._run(request, prepared, prompt, negative, progress, cancel)
         candidates, nsfw_warnings = self._finish(request, prepared, images)
         seconds = time.perf_counter() - started
-        log.info("generated %d × %dx%d (%s) in %.2fs", len(candidates), *prepared.size,
-                 request.mode.value, seconds)
+        log.info(
+            "generated %d × %dx%d (%s) in %.2fs", len(candidates), *prepared.size, request.mode.value, seconds
+        )
         warnings = prepared.warnings + prompt_warnings + nsfw_warnings
         return GenerationResult(request, tuple(candidates), self.model_name, seconds, warnings)
 
@@ -100,24 +102,42 @@ class Engine:
             mask = load_mask(request.mask)
             _check_mask_shape(mask.size, original.size)
             pair = prepare_inpaint_mask(mask, source.size)
-            kwargs = {"image": source, "mask_image": pair.generate, "width": source.width,
-                      "height": source.height, **strength_kwargs}
+            kwargs = {
+                "image": source,
+                "mask_image": pair.generate,
+                "width": source.width,
+                "height": source.height,
+                **strength_kwargs,
+            }
             return _Prepared(pipes.inpaint, kwargs, source.size, source, pair.blend, pair.warnings)
         assert request.expand is not None
         plan = plan_outpaint(original, request.expand, native)
         size = plan.canvas.size
-        kwargs = {"image": plan.canvas, "mask_image": plan.generate_mask, "width": size[0],
-                  "height": size[1], **strength_kwargs}
+        kwargs = {
+            "image": plan.canvas,
+            "mask_image": plan.generate_mask,
+            "width": size[0],
+            "height": size[1],
+            **strength_kwargs,
+        }
         return _Prepared(pipes.inpaint, kwargs, size, plan.canvas, plan.blend)
 
     # 2. the diffusers call ---------------------------------------------------------------------
-    def _run(self, request: GenerationRequest, prepared: _Prepared, prompt: str, negative: str,
-             progress: ProgressFn | None, cancel: CancelFlag | None) -> list[Image.Image]:
+    def _run(
+        self,
+        request: GenerationRequest,
+        prepared: _Prepared,
+        prompt: str,
+        negative: str,
+        progress: ProgressFn | None,
+        cancel: CancelFlag | None,
+    ) -> list[Image.Image]:
         assert request.seed is not None
         # One CPU generator per candidate: candidate k is reproducible alone with seed + k,
         # on any device, because the noise is drawn on the CPU.
-        generators = [torch.Generator("cpu").manual_seed(_seed(request.seed, k))
-                      for k in range(request.candidates)]
+        generators = [
+            torch.Generator("cpu").manual_seed(_seed(request.seed, k)) for k in range(request.candidates)
+        ]
         reference = None
         if request.mode is Mode.IMAGE_PROMPT:
             assert request.image is not None
@@ -135,10 +155,16 @@ class Engine:
 
         try:
             output = prepared.pipe(
-                prompt=prompt, negative_prompt=negative or None, num_inference_steps=request.steps,
-                guidance_scale=request.cfg, num_images_per_prompt=request.candidates,
-                generator=generators, callback_on_step_end=on_step, output_type="pil",
-                **prepared.kwargs, **ip_kwargs,
+                prompt=prompt,
+                negative_prompt=negative or None,
+                num_inference_steps=request.steps,
+                guidance_scale=request.cfg,
+                num_images_per_prompt=request.candidates,
+                generator=generators,
+                callback_on_step_end=on_step,
+                output_type="pil",
+                **prepared.kwargs,
+                **ip_kwargs,
             )
         except torch.OutOfMemoryError as exc:
             release_memory(self.pipes.device)
@@ -150,8 +176,9 @@ class Engine:
         return [None if flagged else image for image, flagged in zip(output.images, flags, strict=True)]
 
     # 3. back onto the original, encode ---------------------------------------------------------
-    def _finish(self, request: GenerationRequest, prepared: _Prepared,
-                images: list[Image.Image | None]) -> tuple[list[Candidate], tuple[str, ...]]:
+    def _finish(
+        self, request: GenerationRequest, prepared: _Prepared, images: list[Image.Image | None]
+    ) -> tuple[list[Candidate], tuple[str, ...]]:
         assert request.seed is not None
         candidates: list[Candidate] = []
         withheld = 0
@@ -162,12 +189,17 @@ class Engine:
             if prepared.original is not None and prepared.blend is not None:
                 image = composite(prepared.original, image, prepared.blend)
             seed = _seed(request.seed, k)
-            parameters = format_parameters(request, seed=seed, size=image.size, model=self.model_name,
-                                           sampler=self.pipes.sampler)
-            candidates.append(Candidate(encode_png(image, parameters), seed, image.width, image.height,
-                                        parameters))
-        warnings = (f"{withheld} of {len(images)} images were withheld by the model's safety checker",) \
-            if withheld else ()
+            parameters = format_parameters(
+                request, seed=seed, size=image.size, model=self.model_name, sampler=self.pipes.sampler
+            )
+            candidates.append(
+                Candidate(encode_png(image, parameters), seed, image.width, image.height, parameters)
+            )
+        warnings = (
+            (f"{withheld} of {len(images)} images were withheld by the model's safety checker",)
+            if withheld
+            else ()
+        )
         return candidates, warnings
 
 

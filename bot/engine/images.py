@@ -77,10 +77,12 @@ def budget_size(aspect: float, native: int) -> tuple[int, int]:
     """Width and height, multiples of 8, with area ≤ ``native²`` and the closest aspect.
 
     Models are trained at about ``native²`` pixels; staying at that area (rather than a
-    fixed side) keeps quality even for wide or tall shapes.
+    fixed side) keeps quality even for wide or tall shapes. Only when that would make a
+    side shorter than ``MIN_SIDE`` (tiny test models, extreme shapes) is the short side
+    raised to ``MIN_SIDE`` and the budget exceeded.
     """
-    if native < 128:
-        raise ValueError(f"native resolution {native} is too small (minimum 128)")
+    if native < 8:
+        raise ValueError(f"native resolution must be at least 8 px, got {native}")
     if not aspect > 0:
         raise ValueError(f"aspect must be positive, got {aspect}")
     budget = native * native
@@ -94,9 +96,11 @@ def budget_size(aspect: float, native: int) -> tuple[int, int]:
             key = (abs(math.log((w / h) / aspect)), -(w * h), w, h)
             if best is None or key < best:
                 best = key
-    if best is None:  # only for absurd aspects where an 8-px side already exceeds the budget
-        raise ValueError(f"aspect {aspect} cannot fit a {native}² budget")
-    return best[2], best[3]
+    if best is not None and min(best[2], best[3]) >= MIN_SIDE:
+        return best[2], best[3]
+    if aspect >= 1:
+        return max(MIN_SIDE, round(MIN_SIDE * aspect / 8) * 8), MIN_SIDE
+    return MIN_SIDE, max(MIN_SIDE, round(MIN_SIDE / aspect / 8) * 8)
 
 
 def fit_to_budget(image: Image.Image, native: int) -> Image.Image:
@@ -107,7 +111,6 @@ def fit_to_budget(image: Image.Image, native: int) -> Image.Image:
     w, h = image.size
     _check_aspect(w, h)
     target = budget_size(w / h, native)
-    target = (max(MIN_SIDE, target[0]), max(MIN_SIDE, target[1]))
     if target == image.size:
         return image.copy()
     log.debug("fitting %dx%d to %dx%d (native %d)", w, h, *target, native)

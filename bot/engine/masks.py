@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from bot.errors import InvalidRequest
+from bot.errors import BadImage, InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ def default_feather(size: tuple[int, int]) -> int:
 def prepare_inpaint_mask(mask: Image.Image, size: tuple[int, int], feather: int | None = None) -> MaskPair:
     """Resize a user mask to the generation ``size`` and derive the generate/blend masks.
 
-    White (≥ 50 %) means "repaint". Raises ``InvalidRequest`` if nothing is selected or
-    the mask's shape does not match the picture's.
+    White (≥ 50 %) means "repaint". Raises ``InvalidRequest`` if nothing is selected and
+    ``BadImage`` if the mask's shape does not match the picture's.
     """
     width, height = size
     _check_mask_shape(mask.size, size)
@@ -119,7 +119,7 @@ def feathered_masks(selected: np.ndarray, feather: int) -> tuple[np.ndarray, np.
     dist = distance_to(selected, feather)
     generate = np.where(dist <= feather, 255, 0).astype(np.uint8)
     t = np.clip(1.0 - dist / feather, 0.0, 1.0)
-    ramp = t > 0.5  # smoothstep: no visible kink at either end of the band
+    ramp = t * t * (3.0 - 2.0 * t)  # smoothstep: no visible kink at either end of the band
     blend = np.rint(ramp * 255.0).astype(np.uint8)
     blend[selected] = 255
     return generate, blend
@@ -158,7 +158,7 @@ def _check_mask_shape(mask_size: tuple[int, int], size: tuple[int, int]) -> None
     mask_aspect = mask_size[0] / mask_size[1]
     aspect = size[0] / size[1]
     if abs(math.log(mask_aspect / aspect)) > math.log1p(ASPECT_TOLERANCE):
-        raise InvalidRequest(
+        raise BadImage(
             f"the mask is {mask_size[0]}×{mask_size[1]} ({mask_aspect:.2f}:1) but the picture is "
             f"{aspect:.2f}:1; make the mask from the same picture so their shapes match"
         )

@@ -11,8 +11,15 @@ from bot.jobs import GenerationRequest, Mode
 PARAMETERS_KEY = "parameters"
 
 
-def format_parameters(request: GenerationRequest, *, seed: int, size: tuple[int, int], model: str,
-                      sampler: str, extra: dict[str, str] | None = None) -> str:
+def format_parameters(
+    request: GenerationRequest,
+    *,
+    seed: int,
+    size: tuple[int, int],
+    model: str,
+    sampler: str,
+    extra: dict[str, str] | None = None,
+) -> str:
     """Render the three-line A1111 layout: prompt, negative prompt, comma-separated settings."""
     fields: dict[str, str] = {
         "Steps": str(request.steps),

@@ -110,6 +110,10 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
     for pipe in (text, img2img, inpaint):
         pipe.set_progress_bar_config(disable=True)
     native = config.resolution or int(text.unet.config.sample_size * text.vae_scale_factor)
-    log.info("model ready: native %d px, sampler %s, image prompt %s", native,
-             type(text.scheduler).__name__, "on" if ip_dim else "off")
+    log.info(
+        "model ready: native %d px, sampler %s, image prompt %s",
+        native,
+        type(text.scheduler).__name__,
+        "on" if ip_dim else "off",
+    )
     return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim)

@@ -13,8 +13,14 @@ def build_prompts(tokenizer: Any, request: GenerationRequest) -> tuple[str, str,
     prompt, negative = request.prompt, request.negative
     if request.style:
         prompt, negative = STYLES[request.style].apply(prompt, negative)
-    warnings = tuple(w for w in (_truncation(tokenizer, prompt, "prompt"),
-                                 _truncation(tokenizer, negative, "negative prompt")) if w)
+    warnings = tuple(
+        w
+        for w in (
+            _truncation(tokenizer, prompt, "prompt"),
+            _truncation(tokenizer, negative, "negative prompt"),
+        )
+        if w
+    )
     return prompt, negative, warnings
 
 
@@ -28,5 +34,7 @@ def _truncation(tokenizer: Any, text: str, what: str) -> str | None:
     # The last kept position holds the end token, so the text ends at limit - 2 real tokens.
     dropped = tokenizer.decode(ids[limit - 1 : -1]).strip()
     preview = dropped if len(dropped) <= 60 else dropped[:57] + "…"
-    return (f"the {what} is {len(ids) - 2} tokens; the model reads only {limit - 2}, "
-            f"so this part is ignored: “{preview}”")
+    return (
+        f"the {what} is {len(ids) - 2} tokens; the model reads only {limit - 2}, "
+        f"so this part is ignored: “{preview}”"
+    )

@@ -12,6 +12,6 @@ from bot.settings import load_settings
 
 
 @pytest.fixture(scope="session")
-def engine(tiny_bundle) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+def engine(tiny_bundle) -> Iterator[Engine]:
     settings = load_settings(tiny_bundle.env_file)
     yield Engine.load(EngineConfig.from_settings(settings))

@@ -24,8 +24,12 @@ def source(tmp_path: Path) -> Path:
 
 
 def request(mode: Mode, **kw: object) -> GenerationRequest:
-    base: dict[str, object] = {"prompt": "a portrait in a rainy street", "mode": mode, "steps": STEPS,
-                               "seed": 1234}
+    base: dict[str, object] = {
+        "prompt": "a portrait in a rainy street",
+        "mode": mode,
+        "steps": STEPS,
+        "seed": 1234,
+    }
     base.update(kw)
     return GenerationRequest(**base)  # type: ignore[arg-type]
 
@@ -105,8 +109,9 @@ def test_same_seed_same_pixels_and_candidates_batch(engine: Engine, source: Path
 
 
 def test_parameters_chunk_reproduces_the_request(engine: Engine, source: Path) -> None:
-    result = engine.generate(request(Mode.IMG2IMG, image=source, strength=0.6, cfg=5.5, style="vintage",
-                                     negative="blurry"))
+    result = engine.generate(
+        request(Mode.IMG2IMG, image=source, strength=0.6, cfg=5.5, style="vintage", negative="blurry")
+    )
     fields = read_parameters(result.candidates[0].png)
     assert fields["prompt"] == "a portrait in a rainy street"
     assert fields["negative"] == "blurry"
@@ -120,8 +125,9 @@ def test_parameters_chunk_reproduces_the_request(engine: Engine, source: Path) -
     assert fields["Size"] == f"{result.candidates[0].width}x{result.candidates[0].height}"
 
 
-def test_modes_share_weights_without_reload(engine: Engine, source: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_modes_share_weights_without_reload(
+    engine: Engine, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import diffusers
 
     before = {name: id(module) for name, module in engine.pipes.modules.items()}
@@ -134,19 +140,24 @@ def test_modes_share_weights_without_reload(engine: Engine, source: Path, tmp_pa
 
     monkeypatch.setattr(diffusers.DiffusionPipeline, "from_pretrained", no_reload)
     mask = save(box_mask(96, 64, (20, 20, 60, 50)), tmp_path / "m.png")
-    for mode, extra in ((Mode.TEXT, {}), (Mode.IMG2IMG, {"image": source}),
-                        (Mode.IMAGE_PROMPT, {"image": source}),
-                        (Mode.INPAINT, {"image": source, "mask": mask}),
-                        (Mode.OUTPAINT, {"image": source, "expand": "right"}), (Mode.TEXT, {})):
-        assert engine.generate(request(mode, steps=2, **extra)).candidates
+    for mode, extra in (
+        (Mode.TEXT, {}),
+        (Mode.IMG2IMG, {"image": source}),
+        (Mode.IMAGE_PROMPT, {"image": source}),
+        (Mode.INPAINT, {"image": source, "mask": mask}),
+        (Mode.OUTPAINT, {"image": source, "expand": "right"}),
+        (Mode.TEXT, {}),
+    ):
+        assert engine.generate(request(mode, steps=3, **extra)).candidates
     after = {name: id(module) for name, module in engine.pipes.modules.items()}
     assert before == after
 
 
 def test_progress_reports_each_step(engine: Engine, source: Path) -> None:
     seen: list[tuple[int, int]] = []
-    engine.generate(request(Mode.IMG2IMG, image=source, steps=8, strength=0.5),
-                    progress=lambda k, n: seen.append((k, n)))
+    engine.generate(
+        request(Mode.IMG2IMG, image=source, steps=8, strength=0.5), progress=lambda k, n: seen.append((k, n))
+    )
     assert seen == [(k, 4) for k in range(1, 5)]  # 8 steps × strength 0.5 = 4 denoising steps
 
 
@@ -191,8 +202,9 @@ def test_long_prompt_warns_about_truncation(engine: Engine) -> None:
         ({"expand": "16:9"}, "expand is only used by outpaint"),
     ],
 )
-def test_bad_parameters_raise_one_clear_error(engine: Engine, source: Path, changes: dict[str, object],
-                                              message: str) -> None:
+def test_bad_parameters_raise_one_clear_error(
+    engine: Engine, source: Path, changes: dict[str, object], message: str
+) -> None:
     req = replace(request(Mode.IMG2IMG, image=source), **changes)  # type: ignore[arg-type]
     with pytest.raises(InvalidRequest, match=message):
         engine.generate(req)
@@ -210,11 +222,11 @@ def test_bad_images_are_rejected_before_any_work(engine: Engine, tmp_path: Path)
     text.write_text("not a picture")
     with pytest.raises(BadImage, match="not a picture"):
         engine.generate(request(Mode.IMG2IMG, image=text), progress=lambda k, n: calls.append(k))
-    data = (tmp_path / "full.png")
+    data = tmp_path / "full.png"
     save(gradient_image(128, 128), data)
     cut = tmp_path / "cut.png"
     cut.write_bytes(data.read_bytes()[: len(data.read_bytes()) // 2])
-    with pytest.raises(BadImage, match="truncated|corrupt"):
+    with pytest.raises(BadImage, match=r"truncated|corrupt"):
         engine.generate(request(Mode.IMG2IMG, image=cut), progress=lambda k, n: calls.append(k))
     tiny = save(gradient_image(40, 80), tmp_path / "small.png")
     with pytest.raises(BadImage, match="40"):

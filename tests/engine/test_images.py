@@ -150,7 +150,7 @@ def test_bomb_check_leaves_pillow_globals_alone() -> None:
 
 def test_exactly_at_limit_passes_header_check() -> None:
     # 8000×5000 is exactly 40 MP: it must reach decoding (the crafted file then fails as truncated).
-    assert 8000 * 5000 == MAX_PIXELS
+    assert MAX_PIXELS == 8000 * 5000
     with pytest.raises(BadImage, match="truncated or corrupt"):
         load_image(png_claiming(8000, 5000))
 
@@ -347,3 +347,16 @@ def test_size_for_aspect_unknown() -> None:
 def test_budget_size_square_is_native() -> None:
     assert budget_size(1.0, 512) == (512, 512)
     assert budget_size(1.0, 1024) == (1024, 1024)
+
+
+@pytest.mark.parametrize(
+    ("aspect", "expected"), [("1:1", (64, 64)), ("16:9", (112, 64)), ("9:16", (64, 112)), ("21:9", (152, 64))]
+)
+def test_tiny_native_keeps_sixty_four_pixel_sides(aspect: str, expected: tuple[int, int]) -> None:
+    # Tiny test models have a 64-px native size: the 64-px minimum side wins over the pixel budget.
+    assert size_for_aspect(aspect, 64) == expected
+
+
+def test_tiny_native_fit() -> None:
+    assert fit_to_budget(Image.new("RGB", (64, 64)), 64).size == (64, 64)
+    assert fit_to_budget(Image.new("RGB", (400, 200)), 64).size == (128, 64)

@@ -13,7 +13,7 @@ from bot.engine.masks import (
     distance_to,
     prepare_inpaint_mask,
 )
-from bot.errors import InvalidRequest
+from bot.errors import BadImage, InvalidRequest
 
 
 def arr(image: Image.Image) -> np.ndarray:
@@ -56,7 +56,7 @@ def test_speck_that_vanishes_when_resized() -> None:
 
 
 def test_mismatched_shape_rejected() -> None:
-    with pytest.raises(InvalidRequest, match=r"the mask is 500×500 \(1\.00:1\) but the picture is 2\.00:1"):
+    with pytest.raises(BadImage, match=r"the mask is 500×500 \(1\.00:1\) but the picture is 2\.00:1"):
         prepare_inpaint_mask(rect_mask((500, 500), (0, 0, 100, 100)), (720, 360))
 
 
@@ -152,3 +152,10 @@ def test_distance_matches_brute_force(seed: int) -> None:
     near = brute <= limit
     assert np.allclose(got[near], brute[near])
     assert np.isinf(got[~near]).all()
+
+
+def test_composite_rounds_to_nearest() -> None:
+    original = Image.new("RGB", (8, 8), (0, 0, 100))
+    generated = Image.new("RGB", (8, 8), (1, 255, 200))
+    out = composite(original, generated, Image.new("L", (8, 8), 128))
+    assert out.getpixel((0, 0)) == (1, 128, 150)  # 0.502·1 → 1, 0.502·255 → 128, 100 + 0.502·100 → 150

@@ -1,0 +1,497 @@
+"""The durable job queue: creation with limits, the fair pick, results, history and clean-up.
+
+Write order, everywhere: files first (pinned), then one transaction for the rows, then — still
+holding the database — remove files that no row ended up using. A crash between the steps can
+leave an orphan file (``sweep_orphan_files`` at start-up) but never a row without its file.
+
+Fairness is round-robin over users: the next job belongs to the user with queued work who was
+served least recently (never-served first, ties by their oldest queued job id), and is that
+user's oldest queued job. ``user_last_served`` keeps a monotonically increasing serve counter,
+so the order survives restarts and never depends on clock resolution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields as dataclass_fields
+from pathlib import Path
+
+from storage.db import Database
+from storage.errors import QueueFull
+from storage.media import MediaStore, PutResult, normalize_ext
+from storage.rows import (
+    FINISHED_STATUSES,
+    JOB_COLUMNS,
+    CancelOutcome,
+    CancelResult,
+    JobRow,
+    JobStatus,
+    NewJob,
+    OutputRow,
+    QueueEntry,
+)
+from storage.schema import media_unreferenced_sql
+
+log = logging.getLogger(__name__)
+
+RESTARTED_TWICE = "the bot restarted twice while running this job"
+
+_COLS = ", ".join(JOB_COLUMNS)
+_SELECT_JOB = f"SELECT {_COLS} FROM jobs"
+_RETURNING = f"RETURNING {_COLS}"
+_NEW_JOB_COLUMNS = (
+    *(f.name for f in dataclass_fields(NewJob)), "input_media", "mask_media", "status", "created_at"
+)
+_INSERT_JOB = (
+    f"INSERT INTO jobs ({', '.join(_NEW_JOB_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _NEW_JOB_COLUMNS)}) {_RETURNING}"
+)
+_FINISHED = tuple(sorted(s.value for s in FINISHED_STATUSES))
+
+# Per-user limit counts queued + running (a user's running job still occupies "their" slots);
+# the total limit counts queued only (the worker's running job is not waiting).
+_COUNT_ACTIVE = """
+SELECT (SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')) AS user_active,
+       (SELECT COUNT(*) FROM jobs INDEXED BY jobs_queued WHERE status = 'queued') AS total_queued
+"""
+
+# The fair pick, in SQL. fair_order() must simulate exactly this rule.
+_CLAIM = f"""
+UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now
+WHERE id = (
+    SELECT q.first_id
+    FROM (
+        SELECT user_id, MIN(id) AS first_id FROM jobs INDEXED BY jobs_queued_by_user
+        WHERE status = 'queued' GROUP BY user_id
+    ) AS q
+    LEFT JOIN user_last_served AS s ON s.user_id = q.user_id
+    ORDER BY COALESCE(s.served_seq, 0), q.first_id
+    LIMIT 1
+) AND status = 'queued'
+{_RETURNING}
+"""
+_MARK_SERVED = """
+INSERT INTO user_last_served (user_id, served_seq, served_at)
+VALUES (:user_id, (SELECT COALESCE(MAX(served_seq), 0) + 1 FROM user_last_served), :now)
+ON CONFLICT (user_id) DO UPDATE SET served_seq = excluded.served_seq, served_at = excluded.served_at
+"""
+_QUEUE_SNAPSHOT = """
+SELECT j.id, j.user_id, j.status, s.served_seq FROM jobs AS j INDEXED BY jobs_running
+LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'running'
+UNION ALL
+SELECT j.id, j.user_id, j.status, s.served_seq FROM jobs AS j INDEXED BY jobs_queued
+LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'queued'
+"""
+_INSERT_MEDIA = "INSERT OR IGNORE INTO media (sha256, ext, size, created_at) VALUES (?, ?, ?, ?)"
+_INSERT_OUTPUT = "INSERT INTO job_outputs (job_id, idx, media, seed, width, height) VALUES (?, ?, ?, ?, ?, ?)"
+_JOBS_MEDIA = """
+SELECT input_media AS sha FROM jobs
+WHERE id IN (SELECT value FROM json_each(:ids)) AND input_media IS NOT NULL
+UNION
+SELECT mask_media FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) AND mask_media IS NOT NULL
+UNION
+SELECT media FROM job_outputs WHERE job_id IN (SELECT value FROM json_each(:ids))
+"""
+_DELETE_UNREFERENCED_AMONG = (
+    "DELETE FROM media WHERE sha256 IN (SELECT value FROM json_each(?)) AND "
+    f"{media_unreferenced_sql()} RETURNING sha256, ext"
+)
+_DELETE_ALL_UNREFERENCED = f"DELETE FROM media WHERE {media_unreferenced_sql()} RETURNING sha256, ext"
+
+FileSpec = tuple[bytes, str]
+
+
+class JobRepository:
+    """All job persistence. Every public method is atomic: it fully happens or leaves no trace."""
+
+    def __init__(
+        self,
+        db: Database,
+        media: MediaStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = 2,
+    ) -> None:
+        """``clock`` returns unix seconds (injectable for tests); a job left running by a crash is
+        requeued until it has been claimed ``max_attempts`` times, then failed."""
+        self._db = db
+        self._media = media
+        self._clock = clock
+        self._max_attempts = max_attempts
+
+    # -- creating -----------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        fields: NewJob,
+        input: FileSpec | None = None,
+        mask: FileSpec | None = None,
+        *,
+        per_user_limit: int,
+        total_limit: int,
+    ) -> JobRow:
+        """Queue a job. Raises ``QueueFull`` (nothing written) when a limit would be exceeded."""
+        written: list[PutResult] = []
+        try:
+            specs = [spec for spec in (input, mask) if spec is not None]
+            await asyncio.to_thread(self._put_all, specs, written)
+            by_role = iter(written)
+            input_sha = next(by_role).sha256 if input is not None else None
+            mask_sha = next(by_role).sha256 if mask is not None else None
+            now = self._clock()
+            async with self._db.transaction():
+                counts = await self._db.fetchone(_COUNT_ACTIVE, (fields.user_id,))
+                assert counts is not None
+                user_active, total_queued = int(counts[0]), int(counts[1])
+                if user_active >= per_user_limit:
+                    raise QueueFull("user", per_user_limit, user_active)
+                if total_queued >= total_limit:
+                    raise QueueFull("total", total_limit, total_queued)
+                await self._insert_media(written, now)
+                params = {f.name: getattr(fields, f.name) for f in dataclass_fields(fields)}
+                params["origin"] = fields.origin.value
+                params.update(input_media=input_sha, mask_media=mask_sha, status="queued", created_at=now)
+                row = await self._db.fetchone(_INSERT_JOB, params)
+            assert row is not None
+            job = JobRow.from_row(row)
+            log.debug("queued job %d for user %d", job.id, job.user_id)
+            return job
+        finally:
+            await self._settle_files(written)
+
+    # -- the fair queue -----------------------------------------------------------------------
+
+    async def claim_next(self) -> JobRow | None:
+        """Take the next job by the fair rule and mark it running; None when nothing is queued."""
+        now = self._clock()
+        async with self._db.transaction():
+            row = await self._db.fetchone(_CLAIM, {"now": now})
+            if row is None:
+                return None
+            await self._db.execute(_MARK_SERVED, {"user_id": row["user_id"], "now": now})
+        job = JobRow.from_row(row)
+        log.debug("claimed job %d (user %d, attempt %d)", job.id, job.user_id, job.attempts)
+        return job
+
+    async def fair_order(self) -> list[QueueEntry]:
+        """Running jobs (position 0) then every queued job in the order ``claim_next`` takes them.
+
+        Simulates the SQL rule from one consistent snapshot: O(n log users).
+        """
+        rows = await self._db.fetchall(_QUEUE_SNAPSHOT)
+        running = sorted((r for r in rows if r["status"] == "running"), key=lambda r: r["id"])
+        entries = [QueueEntry(r["id"], r["user_id"], JobStatus.RUNNING, 0) for r in running]
+        per_user: dict[int, deque[int]] = {}
+        last_seq: dict[int, int] = {}
+        max_seq = 0
+        for r in sorted((r for r in rows if r["status"] == "queued"), key=lambda r: r["id"]):
+            per_user.setdefault(r["user_id"], deque()).append(r["id"])
+            last_seq[r["user_id"]] = r["served_seq"] or 0
+        # After a serve, SQL gives the user MAX(served_seq)+1; only the order relative to the users
+        # still waiting matters, so counting on from the snapshot's maximum is equivalent.
+        max_seq = max((r["served_seq"] or 0 for r in rows), default=0)
+        heap = [(last_seq[user], ids[0], user) for user, ids in per_user.items()]
+        heapq.heapify(heap)
+        position = 0
+        while heap:
+            _, job_id, user = heapq.heappop(heap)
+            position += 1
+            entries.append(QueueEntry(job_id, user, JobStatus.QUEUED, position))
+            ids = per_user[user]
+            ids.popleft()
+            if ids:
+                max_seq += 1
+                heapq.heappush(heap, (max_seq, ids[0], user))
+        return entries
+
+    # -- results ------------------------------------------------------------------------------
+
+    async def mark_done(
+        self,
+        job_id: int,
+        outputs: Sequence[tuple[bytes, int, int, int]],
+        engine_seconds: float,
+        warnings: Iterable[str] = (),
+        *,
+        ext: str = "png",
+    ) -> JobRow | None:
+        """Store outputs ``(data, seed, width, height)`` and mark the job done — only if it is still
+        running; otherwise (cancelled meanwhile) nothing changes, the new files are removed and
+        None is returned."""
+        ext = normalize_ext(ext)
+        written: list[PutResult] = []
+        try:
+            await asyncio.to_thread(self._put_all, [(o[0], ext) for o in outputs], written)
+            now = self._clock()
+            async with self._db.transaction():
+                row = await self._db.fetchone(
+                    "UPDATE jobs SET status = 'done', finished_at = ?, engine_seconds = ?, warnings = ?, "
+                    f"error = NULL WHERE id = ? AND status = 'running' {_RETURNING}",
+                    (now, engine_seconds, json.dumps(list(warnings)), job_id),
+                )
+                if row is None:
+                    log.info("job %d is no longer running; its results are discarded", job_id)
+                    return None
+                await self._insert_media(written, now)
+                await self._db.executemany(
+                    _INSERT_OUTPUT,
+                    [
+                        (job_id, idx, put.sha256, int(out[1]), int(out[2]), int(out[3]))
+                        for idx, (put, out) in enumerate(zip(written, outputs, strict=True))
+                    ],
+                )
+            return JobRow.from_row(row)
+        finally:
+            await self._settle_files(written)
+
+    async def mark_failed(self, job_id: int, error: str) -> JobRow | None:
+        """queued/running → failed; None when the job is missing or already finished."""
+        return await self._finish(job_id, JobStatus.FAILED, error)
+
+    async def mark_cancelled(self, job_id: int) -> JobRow | None:
+        """For the worker after it interrupted a job (queued jobs are accepted too)."""
+        return await self._finish(job_id, JobStatus.CANCELLED, None)
+
+    async def _finish(self, job_id: int, status: JobStatus, error: str | None) -> JobRow | None:
+        row = await self._db.fetchone(
+            "UPDATE jobs SET status = ?, error = ?, finished_at = ? "
+            f"WHERE id = ? AND status IN ('queued', 'running') {_RETURNING}",
+            (status.value, error, self._clock(), job_id),
+        )
+        return None if row is None else JobRow.from_row(row)
+
+    async def cancel(self, job_id: int, user_id: int) -> CancelResult:
+        """Owner-only. A queued job is cancelled at once; a running one is flagged
+        (``cancel_requested_at``) and returned still 'running' for the worker to interrupt."""
+        now = self._clock()
+        async with self._db.transaction():
+            current = await self._db.fetchone("SELECT user_id, status FROM jobs WHERE id = ?", (job_id,))
+            if current is None:
+                return CancelResult(CancelOutcome.NOT_FOUND, None)
+            if current["user_id"] != user_id:
+                return CancelResult(CancelOutcome.NOT_OWNER, None)
+            status = JobStatus(current["status"])
+            if status is JobStatus.QUEUED:
+                row = await self._db.fetchone(
+                    "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? " + _RETURNING,
+                    (now, job_id),
+                )
+                outcome = CancelOutcome.CANCELLED_QUEUED
+            elif status is JobStatus.RUNNING:
+                row = await self._db.fetchone(
+                    "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, ?) WHERE id = ? "
+                    + _RETURNING,
+                    (now, job_id),
+                )
+                outcome = CancelOutcome.CANCEL_RUNNING
+            else:
+                row = await self._db.fetchone(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
+                outcome = CancelOutcome.ALREADY_FINISHED
+        assert row is not None
+        return CancelResult(outcome, JobRow.from_row(row))
+
+    async def recover_after_restart(self) -> tuple[list[int], list[int]]:
+        """Jobs left 'running' by a crash: requeued while they have been claimed fewer than
+        ``max_attempts`` times (and picked next again: their user counts as not served), else
+        failed. Returns (requeued, failed).
+        A job whose owner had asked to cancel it is cancelled instead (and logged)."""
+        now = self._clock()
+        async with self._db.transaction():
+            cancelled = await self._db.fetchall(
+                "UPDATE jobs SET status = 'cancelled', finished_at = ? "
+                "WHERE status = 'running' AND cancel_requested_at IS NOT NULL RETURNING id",
+                (now,),
+            )
+            requeued = await self._db.fetchall(
+                "UPDATE jobs SET status = 'queued', started_at = NULL "
+                "WHERE status = 'running' AND attempts < ? RETURNING id, user_id",
+                (self._max_attempts,),
+            )
+            # The crash cost these users their turn: forget that they were served, so their job
+            # is picked first again instead of going to the back of the round.
+            await self._db.execute(
+                "DELETE FROM user_last_served WHERE user_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted({r[1] for r in requeued})),),
+            )
+            failed = await self._db.fetchall(
+                "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? "
+                "WHERE status = 'running' RETURNING id",
+                (RESTARTED_TWICE, now),
+            )
+        result = sorted(r[0] for r in requeued), sorted(r[0] for r in failed)
+        if cancelled or requeued or failed:
+            log.warning(
+                "after restart: requeued %s, failed %s, cancelled %s",
+                result[0], result[1], sorted(r[0] for r in cancelled),
+            )
+        return result
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def get(self, job_id: int) -> JobRow | None:
+        row = await self._db.fetchone(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
+        return None if row is None else JobRow.from_row(row)
+
+    async def outputs(self, job_id: int) -> list[OutputRow]:
+        rows = await self._db.fetchall(
+            "SELECT o.job_id, o.idx, o.media, m.ext, o.seed, o.width, o.height FROM job_outputs AS o "
+            "JOIN media AS m ON m.sha256 = o.media WHERE o.job_id = ? ORDER BY o.idx",
+            (job_id,),
+        )
+        return [OutputRow(*r) for r in rows]
+
+    async def user_jobs(
+        self, user_id: int, statuses: Iterable[JobStatus | str] | None = None, *, limit: int | None = None
+    ) -> list[JobRow]:
+        """A user's jobs, newest first; ``statuses=None`` means all."""
+        wanted = None if statuses is None else json.dumps([JobStatus(s).value for s in statuses])
+        rows = await self._db.fetchall(
+            f"{_SELECT_JOB} WHERE user_id = ? AND (? IS NULL OR status IN (SELECT value FROM json_each(?))) "
+            "ORDER BY id DESC LIMIT ?",
+            (user_id, wanted, wanted, -1 if limit is None else limit),
+        )
+        return [JobRow.from_row(r) for r in rows]
+
+    async def undelivered(self, limit: int = 100) -> list[JobRow]:
+        """Finished (done/failed) jobs whose result was never posted, oldest first — for redelivery
+        after a restart."""
+        rows = await self._db.fetchall(
+            f"{_SELECT_JOB} WHERE delivered_at IS NULL AND status IN ('done', 'failed') ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [JobRow.from_row(r) for r in rows]
+
+    async def recent_durations(self, limit: int = 20) -> list[float]:
+        """engine_seconds of the most recently finished done jobs (for wait estimates)."""
+        rows = await self._db.fetchall(
+            "SELECT engine_seconds FROM jobs WHERE status = 'done' AND engine_seconds IS NOT NULL "
+            "ORDER BY finished_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [float(r[0]) for r in rows]
+
+    async def media_path(self, sha: str) -> Path | None:
+        """Where a stored media file lives (its extension comes from the media row)."""
+        ext = await self._db.fetchval("SELECT ext FROM media WHERE sha256 = ?", (sha,))
+        return None if ext is None else self._media.path(sha, ext)
+
+    # -- delivery bookkeeping -----------------------------------------------------------------
+
+    async def set_message(self, job_id: int, message_id: int) -> bool:
+        """Remember the status message that shows this job's progress."""
+        result = await self._db.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
+        return result.rowcount == 1
+
+    async def set_delivery(self, job_id: int, result_message_id: int, result_channel_id: int) -> bool:
+        """Record where the result was posted; sets ``delivered_at``."""
+        result = await self._db.execute(
+            "UPDATE jobs SET result_message_id = ?, result_channel_id = ?, delivered_at = ? WHERE id = ?",
+            (result_message_id, result_channel_id, self._clock(), job_id),
+        )
+        return result.rowcount == 1
+
+    # -- deleting -----------------------------------------------------------------------------
+
+    async def delete_job(self, job_id: int, user_id: int) -> bool:
+        """Owner-only: the job, its outputs, and media no other row uses (rows and files).
+        A running job is not deleted (False): cancel it first."""
+        async with self._db.locked():
+            async with self._db.transaction():
+                row = await self._db.fetchone("SELECT user_id, status FROM jobs WHERE id = ?", (job_id,))
+                if row is None or row["user_id"] != user_id or row["status"] == JobStatus.RUNNING:
+                    return False
+                removed = await self._delete_jobs([job_id])
+            await self._remove_files(removed)
+        return True
+
+    async def sweep(self, older_than_seconds: float) -> int:
+        """Delete finished jobs older than the history window, with their now-unused media.
+        Returns the number of jobs deleted."""
+        cutoff = self._clock() - older_than_seconds
+        async with self._db.locked():
+            async with self._db.transaction():
+                rows = await self._db.fetchall(
+                    "SELECT id FROM jobs WHERE finished_at < ? AND status IN (?, ?, ?)",
+                    (cutoff, *_FINISHED),
+                )
+                ids = [r[0] for r in rows]
+                removed = await self._delete_jobs(ids) if ids else []
+            await self._remove_files(removed)
+        if ids:
+            log.info("swept %d finished job(s) and %d media file(s)", len(ids), len(removed))
+        return len(ids)
+
+    async def gc_media(self) -> list[str]:
+        """Delete media rows nothing references, then (after commit) their files; returns shas."""
+        async with self._db.locked():
+            async with self._db.transaction():
+                removed = [(r[0], r[1]) for r in await self._db.fetchall(_DELETE_ALL_UNREFERENCED)]
+            await self._remove_files(removed)
+        if removed:
+            log.info("collected %d unreferenced media row(s)", len(removed))
+        return [sha for sha, _ in removed]
+
+    async def sweep_orphan_files(self, older_than: float = 600) -> list[Path]:
+        """Remove files with no media row (left by a crash between file and row); for start-up."""
+        async with self._db.locked():
+            known = {r[0] for r in await self._db.fetchall("SELECT sha256 FROM media")}
+            return await asyncio.to_thread(self._media.sweep_orphans, known, older_than)
+
+    async def _delete_jobs(self, ids: list[int]) -> list[tuple[str, str]]:
+        """Inside a transaction: delete jobs (outputs cascade) and the media rows only they used."""
+        ids_json = json.dumps(ids)
+        candidates = [r[0] for r in await self._db.fetchall(_JOBS_MEDIA, {"ids": ids_json})]
+        await self._db.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids_json,))
+        if not candidates:
+            return []
+        rows = await self._db.fetchall(_DELETE_UNREFERENCED_AMONG, (json.dumps(candidates),))
+        return [(r[0], r[1]) for r in rows]
+
+    # -- files --------------------------------------------------------------------------------
+
+    def _put_all(self, specs: Sequence[FileSpec], written: list[PutResult]) -> None:
+        """Runs in a thread; appends as it goes so the caller can settle a partial write."""
+        for data, ext in specs:
+            written.append(self._media.pin_put(data, ext))
+
+    async def _insert_media(self, written: Sequence[PutResult], now: float) -> None:
+        if written:
+            await self._db.executemany(_INSERT_MEDIA, [(p.sha256, p.ext, p.size, now) for p in written])
+
+    async def _settle_files(self, written: Sequence[PutResult]) -> None:
+        """After the transaction (committed or not): unpin, and remove files this call created
+        that no media row describes. Under the database lock so no commit can slip in between
+        the check and the unlink; a file pinned by a concurrent writer is left for it."""
+        if not written:
+            return
+        # Unpin first, synchronously (no await, so it cannot be skipped by cancellation). Safe:
+        # a committed row protects its file, and a concurrent writer holds its own pin.
+        for put in written:
+            self._media.unpin(put.sha256)
+        created = [p for p in written if p.created]
+        if not created:
+            return
+        try:
+            async with self._db.locked():
+                rows = await self._db.fetchall(
+                    "SELECT sha256, ext FROM media WHERE sha256 IN (SELECT value FROM json_each(?))",
+                    (json.dumps([p.sha256 for p in created]),),
+                )
+                described = {(r[0], r[1]) for r in rows}
+                for put in created:
+                    if (put.sha256, put.ext) not in described:
+                        self._media.remove_unpinned(put.sha256, put.ext)
+        except Exception:
+            # Never mask the caller's own error; leftovers are orphans for sweep_orphan_files.
+            log.exception("could not clean up media files %s", [p.sha256 for p in created])
+
+    async def _remove_files(self, removed: Sequence[tuple[str, str]]) -> None:
+        """Delete files whose rows were just deleted and committed (caller holds the lock)."""
+        if removed:
+            await asyncio.to_thread(lambda: [self._media.remove_unpinned(sha, ext) for sha, ext in removed])

@@ -1,0 +1,160 @@
+"""Plain frozen rows returned by the repositories: safe to pass between tasks and threads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_STATUSES
+
+
+FINISHED_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class JobOrigin(StrEnum):
+    COMMAND = "command"
+    REROLL = "reroll"
+    VARY = "vary"
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED_QUEUED = "cancelled_queued"  # it never ran; now 'cancelled'
+    CANCEL_RUNNING = "cancel_running"  # still 'running': interrupt the worker, which calls mark_cancelled
+    NOT_FOUND = "not_found"
+    NOT_OWNER = "not_owner"
+    ALREADY_FINISHED = "already_finished"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """The insertable columns of ``jobs``; media, status and timestamps are set by the repository."""
+
+    user_id: int
+    mode: str
+    prompt: str
+    cfg: float
+    steps: int
+    seed: int
+    candidates: int
+    image_weight: float
+    aspect: str
+    guild_id: int | None = None
+    channel_id: int | None = None
+    negative: str = ""
+    strength: float | None = None
+    style: str | None = None
+    expand: str | None = None
+    parent_job_id: int | None = None
+    origin: JobOrigin = JobOrigin.COMMAND
+    application_id: int | None = None
+    interaction_token: str | None = field(default=None, repr=False)  # a credential: keep out of logs
+    token_expires_at: float | None = None
+    message_id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "origin", JobOrigin(self.origin))
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One ``jobs`` row, all columns; ``warnings`` decoded from its JSON list."""
+
+    id: int
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    status: JobStatus
+    mode: str
+    prompt: str
+    negative: str
+    strength: float | None
+    cfg: float
+    steps: int
+    seed: int
+    candidates: int
+    style: str | None
+    expand: str | None
+    image_weight: float
+    aspect: str
+    input_media: str | None
+    mask_media: str | None
+    parent_job_id: int | None
+    origin: JobOrigin
+    application_id: int | None
+    interaction_token: str | None = field(repr=False)
+    token_expires_at: float | None
+    message_id: int | None
+    attempts: int
+    error: str | None
+    warnings: tuple[str, ...]
+    cancel_requested_at: float | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    engine_seconds: float | None
+    delivered_at: float | None
+    result_message_id: int | None
+    result_channel_id: int | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> JobRow:
+        values = {name: row[name] for name in JOB_COLUMNS}
+        values["status"] = JobStatus(values["status"])
+        values["origin"] = JobOrigin(values["origin"])
+        values["warnings"] = tuple(json.loads(values["warnings"] or "[]"))
+        return cls(**values)
+
+
+JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRow))
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRow:
+    """One output image of a job; ``ext`` comes from its media row, so ``MediaStore.path`` works."""
+
+    job_id: int
+    idx: int
+    media: str
+    ext: str
+    seed: int
+    width: int
+    height: int
+
+
+class OutputData(NamedTuple):
+    """What the worker hands to ``mark_done`` per image (a plain 4-tuple works too)."""
+
+    data: bytes
+    seed: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """A job's place in line: running jobs have position 0, queued ones 1..N in pick order."""
+
+    job_id: int
+    user_id: int
+    status: JobStatus
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    outcome: CancelOutcome
+    job: JobRow | None  # None for NOT_FOUND and NOT_OWNER (don't reveal other users' jobs)

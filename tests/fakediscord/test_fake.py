@@ -1,0 +1,357 @@
+"""End-to-end tests of the fake: a tiny real discord.py bot driven through REST + gateway + CDN."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+from discord import app_commands
+from discord.ext import commands
+from PIL import Image
+
+from tests.fakediscord import FakeDiscord, rules
+from tests.fakediscord.fixtures import fake_discord, fake_discord_options, start_client
+
+__all__ = ["fake_discord", "fake_discord_options"]  # re-exported fixtures used by the tests below
+
+
+def png(width: int, height: int, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class Regenerate(discord.ui.DynamicItem[discord.ui.Button], template=r"regen:(?P<seed>\d+)"):
+    """A persistent button whose state lives in its custom_id, as the real bot's buttons will."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(discord.ui.Button(label="Again", style=discord.ButtonStyle.primary, custom_id=f"regen:{seed}"))
+        self.seed = seed
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> Regenerate:
+        return cls(int(match["seed"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        source = interaction.message
+        assert source is not None
+        await interaction.response.send_message(
+            f"again {self.seed} from {len(source.attachments)} attachment(s) by {interaction.user.id}"
+        )
+
+
+class TinyBot(commands.Bot):
+    """Just enough bot to exercise every path of the fake; records what discord.py raised."""
+
+    def __init__(self) -> None:
+        super().__init__(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.01)
+        self.errors: list[Exception] = []
+        self.release = asyncio.Event()
+        self.edits = 7
+        self._register()
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(Regenerate)
+        await self.tree.sync()
+
+    def _register(self) -> None:
+        tree = self.tree
+
+        @tree.command(name="generate", description="Draw from a reference image")
+        @app_commands.describe(prompt="What to draw", reference="Reference image", steps="Sampling steps")
+        async def generate(
+            interaction: discord.Interaction,
+            prompt: str,
+            reference: discord.Attachment,
+            steps: app_commands.Range[int, 1, 50] = 20,
+        ) -> None:
+            await interaction.response.defer(thinking=True)
+            source = Image.open(io.BytesIO(await reference.read()))
+            out = io.BytesIO()
+            source.resize((source.width * 2, source.height * 2)).save(out, format="PNG")
+            out.seek(0)
+            view = discord.ui.View(timeout=None)
+            view.add_item(Regenerate(steps))
+            await interaction.followup.send(
+                f"{prompt}: {source.width}x{source.height} in, {steps} steps",
+                file=discord.File(out, "result.png"),
+                view=view,
+            )
+
+        async def style_complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+            styles = ["anime", "analog film", "oil painting", "watercolor"]
+            return [app_commands.Choice(name=s, value=s) for s in styles if current.lower() in s]
+
+        @tree.command(name="style", description="Pick a style")
+        @app_commands.autocomplete(name=style_complete)
+        async def style(interaction: discord.Interaction, name: str) -> None:
+            await interaction.response.send_message(f"style {name}", ephemeral=True)
+
+        @tree.command(name="slow", description="Acknowledges too late")
+        async def slow(interaction: discord.Interaction) -> None:
+            await asyncio.sleep(0.3)
+            try:
+                await interaction.response.defer()
+            except discord.HTTPException as exc:
+                self.errors.append(exc)
+
+        @tree.command(name="later", description="Answers after the token expired")
+        async def later(interaction: discord.Interaction) -> None:
+            await interaction.response.defer()
+            await self.release.wait()
+            try:
+                await interaction.followup.send("done")
+            except discord.HTTPException as exc:
+                self.errors.append(exc)
+                assert isinstance(interaction.channel, discord.TextChannel)
+                await interaction.channel.send(f"{interaction.user.mention} done (token expired)")
+
+        @tree.command(name="long", description="Sends too much text")
+        async def long(interaction: discord.Interaction) -> None:
+            try:
+                await interaction.response.send_message("x" * 3000)
+            except discord.HTTPException as exc:
+                self.errors.append(exc)
+                await interaction.response.send_message("too long, shortened")
+
+        @tree.command(name="bigembed", description="Posts an oversized embed to the channel")
+        async def bigembed(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(ephemeral=True)
+            assert isinstance(interaction.channel, discord.TextChannel)
+            try:
+                await interaction.channel.send(embed=discord.Embed(title="t" * 300))
+            except discord.HTTPException as exc:
+                self.errors.append(exc)
+            await interaction.followup.send("tried")
+
+        @tree.command(name="progress", description="Edits the response many times")
+        async def progress(interaction: discord.Interaction) -> None:
+            await interaction.response.defer()
+            for step in range(1, self.edits + 1):
+                await interaction.edit_original_response(content=f"step {step}/{self.edits}")
+
+        @tree.command(name="upload", description="Uploads a file of the given size")
+        async def upload(interaction: discord.Interaction, size: int) -> None:
+            await interaction.response.defer()
+            try:
+                await interaction.followup.send(file=discord.File(io.BytesIO(b"\0" * size), "blob.bin"))
+            except discord.HTTPException as exc:
+                self.errors.append(exc)
+                await interaction.followup.send(f"file too big for {interaction.filesize_limit} bytes")
+
+        @tree.command(name="whoami", description="Echo the caller")
+        async def whoami(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message(f"{interaction.user.id} {interaction.user.name}")
+
+
+async def test_slash_with_attachment_defers_and_uploads_png(fake_discord: FakeDiscord) -> None:
+    bot = TinyBot()
+    async with start_client(bot, fake_discord):
+        schema = next(c for c in fake_discord.synced_commands if c["name"] == "generate")
+        assert [(o["name"], o["type"]) for o in schema["options"]] == [("prompt", 3), ("reference", 11), ("steps", 4)]
+
+        reference = fake_discord.add_attachment(png(32, 24), "ref.png")
+        inter = await fake_discord.slash(None, "generate", {"prompt": "a cat", "reference": reference, "steps": 7})
+
+        callback = await inter.wait_response()
+        assert callback.type == 5  # deferred: "thinking"
+        final = await inter.wait_final(lambda m: bool(m.files))
+
+        # Discord turns the first followup after a deferral into the original response.
+        assert final is inter.original and not final.loading
+        assert final.content == "a cat: 32x24 in, 7 steps"
+        image = Image.open(io.BytesIO(final.file("result.png").data))
+        assert image.size == (64, 48)
+        assert final.file().content_type == "image/png"
+        assert final.custom_ids == ["regen:7"]
+
+        # The CDN really serves the bytes the bot uploaded.
+        async with aiohttp.ClientSession() as session, session.get(final.file().url) as response:
+            assert response.status == 200
+            assert await response.read() == final.file().data
+
+
+async def test_dynamic_item_button_click(fake_discord: FakeDiscord) -> None:
+    bot = TinyBot()
+    alice, bob = fake_discord.add_user("alice"), fake_discord.add_user("bob")
+    assert len({alice.id, bob.id, fake_discord.user.id}) == 3
+    async with start_client(bot, fake_discord):
+        inter = await fake_discord.slash(alice, "generate", {"prompt": "x", "reference": png(8, 8)})
+        result = await inter.wait_final(lambda m: bool(m.files))
+
+        click = await fake_discord.click(bob, result, "regen:20")
+        answer = await click.wait_final()
+        assert answer.content == f"again 20 from 1 attachment(s) by {bob.id}"
+        assert click.callback is not None and click.callback.type == 4
+
+        with pytest.raises(LookupError):
+            await fake_discord.click(bob, result, "regen:99")
+
+
+async def test_autocomplete_returns_bot_choices(fake_discord: FakeDiscord) -> None:
+    async with start_client(TinyBot(), fake_discord):
+        choices = await fake_discord.autocomplete(None, "style", {"name": "an"}, focused="name")
+        assert [c["value"] for c in choices] == ["anime", "analog film"]
+
+        inter = await fake_discord.slash(None, "style", {"name": "anime"})
+        message = await inter.wait_final()
+        assert message.ephemeral and message.content == "style anime"
+
+
+async def test_late_acknowledgement_is_a_violation(fake_discord: FakeDiscord) -> None:
+    fake_discord.limits.ack_deadline = 0.15
+    bot = TinyBot()
+    async with start_client(bot, fake_discord):
+        await fake_discord.slash(None, "slow")
+        await fake_discord.wait_for(lambda: bot.errors)
+    error = bot.errors[0]
+    assert isinstance(error, discord.NotFound) and error.code == 10062
+    assert {v.rule for v in fake_discord.take_violations()} == {rules.RULE_ACK_MISSING, rules.RULE_ACK_LATE}
+
+
+@pytest.mark.parametrize("how", ["lifetime", "on_demand"])
+async def test_expired_token_followup_gets_401(fake_discord: FakeDiscord, how: str) -> None:
+    bot = TinyBot()
+    async with start_client(bot, fake_discord):
+        if how == "lifetime":
+            fake_discord.token_lifetime = 0.1
+        inter = await fake_discord.slash(None, "later")
+        await inter.wait_response()
+        if how == "lifetime":
+            await asyncio.sleep(0.15)
+        else:
+            fake_discord.expire_tokens()
+        bot.release.set()
+        fallback = await fake_discord.wait_for_message(lambda m: m.kind == "channel")
+    error = bot.errors[0]
+    assert isinstance(error, discord.HTTPException) and (error.status, error.code) == (401, 50027)
+    assert fallback.content.endswith("done (token expired)")
+    assert [v.rule for v in fake_discord.take_violations()] == [rules.RULE_TOKEN_EXPIRED]
+
+
+async def test_content_over_2000_chars_is_rejected(fake_discord: FakeDiscord) -> None:
+    bot = TinyBot()
+    async with start_client(bot, fake_discord):
+        inter = await fake_discord.slash(None, "long")
+        message = await inter.wait_final()
+    assert message.content == "too long, shortened"
+    error = bot.errors[0]
+    assert isinstance(error, discord.HTTPException) and (error.status, error.code) == (400, 50035)
+    assert "content" in str(error)
+    [violation] = fake_discord.take_violations()
+    assert violation.rule == rules.RULE_INVALID_FORM and "content" in violation.detail
+
+
+async def test_oversized_embed_is_rejected(fake_discord: FakeDiscord) -> None:
+    bot = TinyBot()
+    async with start_client(bot, fake_discord):
+        inter = await fake_discord.slash(None, "bigembed")
+        await inter.wait_final(lambda m: m.content == "tried")
+    assert isinstance(bot.errors[0], discord.HTTPException) and bot.errors[0].code == 50035
+    [violation] = fake_discord.take_violations(rules.RULE_INVALID_FORM)
+    assert "embeds.0.title" in violation.detail
+
+
+async def test_upload_over_size_limit_gets_413(fake_discord: FakeDiscord) -> None:
+    fake_discord.limits.attachment_size_limit = 4096
+    bot = TinyBot()
+    async with start_client(bot, fake_discord):
+        ok = await fake_discord.slash(None, "upload", {"size": 4000})
+        assert (await ok.wait_final()).file("blob.bin").size == 4000
+        too_big = await fake_discord.slash(None, "upload", {"size": 5000})
+        message = await too_big.wait_final()
+    assert message.content == "file too big for 4096 bytes"
+    error = bot.errors[0]
+    assert isinstance(error, discord.HTTPException) and (error.status, error.code) == (413, 40005)
+    assert [v.rule for v in fake_discord.take_violations()] == [rules.RULE_ENTITY_TOO_LARGE]
+
+
+async def test_rate_limited_edits_are_retried_by_discord_py(fake_discord: FakeDiscord) -> None:
+    fake_discord.limits.edit_rate_limit = 3
+    fake_discord.limits.edit_rate_window = 0.25
+    bot = TinyBot()
+    async with start_client(bot, fake_discord):
+        inter = await fake_discord.slash(None, "progress")
+        final = await inter.wait_final(lambda m: m.content == "step 7/7")
+    assert [v.content for v in final.history[1:]] == [f"step {i}/7" for i in range(1, 7)]
+    assert final.edit_count == 7  # placeholder + 6 intermediate versions kept in history
+    statuses = [r.status for r in fake_discord.requests if r.method == "PATCH"]
+    assert statuses.count(429) >= 1 and statuses.count(200) == 7
+    violations = fake_discord.take_violations()
+    assert violations and {v.rule for v in violations} == {rules.RULE_RATE_LIMITED}
+
+
+async def test_advertised_rate_limits_make_discord_py_wait_instead(fake_discord: FakeDiscord) -> None:
+    fake_discord.limits.edit_rate_limit = 3
+    fake_discord.limits.edit_rate_window = 0.25
+    fake_discord.advertise_rate_limits = True
+    async with start_client(TinyBot(), fake_discord):
+        inter = await fake_discord.slash(None, "progress")
+        await inter.wait_final(lambda m: m.content == "step 7/7")
+    assert all(r.status != 429 for r in fake_discord.requests)
+
+
+async def test_multiple_users_and_gateway_resume(fake_discord: FakeDiscord) -> None:
+    fake_discord.heartbeat_interval = 0.03
+    alice = fake_discord.add_user("alice")
+    async with start_client(TinyBot(), fake_discord):
+        beats = await fake_discord.wait_heartbeats(4)
+        assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.5
+
+        await fake_discord.disconnect_gateway()
+        await fake_discord.wait_for(lambda: fake_discord.gateway.resumes == 1 and fake_discord.gateway.connected)
+        inter = await fake_discord.slash(alice, "whoami")
+        assert (await inter.wait_final()).content == f"{alice.id} alice"
+    assert fake_discord.gateway.identifies == 1
+
+
+async def test_raw_http_rules(fake_discord: FakeDiscord) -> None:
+    """Rules discord.py already guards client-side, checked by calling the fake directly."""
+    headers = {"Authorization": f"Bot {fake_discord.token}"}
+    api = fake_discord.api_base
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(f"{api}/users/@me") as response:
+            assert response.headers["Content-Type"] == "application/json"
+
+        bad_commands = [
+            {"name": "Bad Name", "description": "d" * 101, "options": []},
+            {
+                "name": "order",
+                "description": "ok",
+                "options": [
+                    {"type": 3, "name": "opt", "description": "x"},
+                    {"type": 3, "name": "req", "description": "x", "required": True},
+                ],
+            },
+        ]
+        async with http.put(f"{api}/applications/{fake_discord.app_id}/commands", json=bad_commands) as response:
+            body = await response.json()
+        assert response.status == 400 and body["code"] == 50035
+        assert set(body["errors"]["0"]) == {"name", "description"}
+        assert "required" in body["errors"]["1"]["options"]["1"]
+
+        async with http.get(f"{api}/nope") as response:
+            assert response.status == 404
+        async with http.get(f"{api}/users/@me", headers={"Authorization": "Bot wrong"}) as response:
+            assert response.status == 401
+    assert [v.rule for v in fake_discord.take_violations()] == [
+        rules.RULE_COMMAND_SCHEMA,
+        rules.RULE_UNKNOWN_ROUTE,
+        rules.RULE_UNAUTHORIZED,
+    ]
+
+
+async def test_second_callback_is_already_acknowledged(fake_discord: FakeDiscord) -> None:
+    async with start_client(TinyBot(), fake_discord):
+        inter = await fake_discord.slash(None, "whoami")
+        await inter.wait_response()
+        url = f"{fake_discord.api_base}/interactions/{inter.id}/{inter.token}/callback"
+        async with aiohttp.ClientSession() as http, http.post(url, json={"type": 5}) as response:
+            assert response.status == 400 and (await response.json())["code"] == 40060
+    assert [v.rule for v in fake_discord.take_violations()] == [rules.RULE_ALREADY_ACKED]
