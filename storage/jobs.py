@@ -13,6 +13,7 @@ so the order survives restarts and never depends on clock resolution.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import json
 import logging
@@ -21,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from storage.db import Database
 from storage.errors import QueueFull
@@ -88,8 +90,13 @@ UNION ALL
 SELECT j.id, j.user_id, j.status, s.served_seq FROM jobs AS j INDEXED BY jobs_queued
 LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'queued'
 """
-_INSERT_MEDIA = "INSERT OR IGNORE INTO media (sha256, ext, size, created_at) VALUES (?, ?, ?, ?)"
-_INSERT_OUTPUT = "INSERT INTO job_outputs (job_id, idx, media, seed, width, height) VALUES (?, ?, ?, ?, ?, ?)"
+# Keeps an existing row (first extension wins) but still RETURNs it: the no-op update is what
+# makes RETURNING report rows that were already there.
+_UPSERT_MEDIA = (
+    "INSERT INTO media (sha256, ext, size, created_at) VALUES {values} "
+    "ON CONFLICT (sha256) DO UPDATE SET ext = media.ext RETURNING sha256, ext"
+)
+_INSERT_OUTPUTS = "INSERT INTO job_outputs (job_id, idx, media, seed, width, height) VALUES {values}"
 _JOBS_MEDIA = """
 SELECT input_media AS sha FROM jobs
 WHERE id IN (SELECT value FROM json_each(:ids)) AND input_media IS NOT NULL
@@ -105,6 +112,8 @@ _DELETE_UNREFERENCED_AMONG = (
 _DELETE_ALL_UNREFERENCED = f"DELETE FROM media WHERE {media_unreferenced_sql()} RETURNING sha256, ext"
 
 FileSpec = tuple[bytes, str]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class JobRepository:
@@ -138,9 +147,11 @@ class JobRepository:
     ) -> JobRow:
         """Queue a job. Raises ``QueueFull`` (nothing written) when a limit would be exceeded."""
         written: list[PutResult] = []
+        described: set[tuple[str, str]] | None = None
         try:
             specs = [spec for spec in (input, mask) if spec is not None]
-            await asyncio.to_thread(self._put_all, specs, written)
+            if specs:
+                await _to_thread_to_the_end(self._put_all, specs, written)
             by_role = iter(written)
             input_sha = next(by_role).sha256 if input is not None else None
             mask_sha = next(by_role).sha256 if mask is not None else None
@@ -153,17 +164,18 @@ class JobRepository:
                     raise QueueFull("user", per_user_limit, user_active)
                 if total_queued >= total_limit:
                     raise QueueFull("total", total_limit, total_queued)
-                await self._insert_media(written, now)
+                stored = await self._insert_media(written, now)
                 params = {f.name: getattr(fields, f.name) for f in dataclass_fields(fields)}
                 params["origin"] = fields.origin.value
                 params.update(input_media=input_sha, mask_media=mask_sha, status="queued", created_at=now)
                 row = await self._db.fetchone(_INSERT_JOB, params)
+            described = stored
             assert row is not None
             job = JobRow.from_row(row)
             log.debug("queued job %d for user %d", job.id, job.user_id)
             return job
         finally:
-            await self._settle_files(written)
+            await self._settle_files(written, described)
 
     # -- the fair queue -----------------------------------------------------------------------
 
@@ -174,7 +186,7 @@ class JobRepository:
             row = await self._db.fetchone(_CLAIM, {"now": now})
             if row is None:
                 return None
-            await self._db.execute(_MARK_SERVED, {"user_id": row["user_id"], "now": now})
+            await self._db.fetchall(_MARK_SERVED, {"user_id": row["user_id"], "now": now})
         job = JobRow.from_row(row)
         log.debug("claimed job %d (user %d, attempt %d)", job.id, job.user_id, job.attempts)
         return job
@@ -226,8 +238,9 @@ class JobRepository:
         None is returned."""
         ext = normalize_ext(ext)
         written: list[PutResult] = []
+        described: set[tuple[str, str]] | None = None
         try:
-            await asyncio.to_thread(self._put_all, [(o[0], ext) for o in outputs], written)
+            await _to_thread_to_the_end(self._put_all, [(o[0], ext) for o in outputs], written)
             now = self._clock()
             async with self._db.transaction():
                 row = await self._db.fetchone(
@@ -238,17 +251,21 @@ class JobRepository:
                 if row is None:
                     log.info("job %d is no longer running; its results are discarded", job_id)
                     return None
-                await self._insert_media(written, now)
-                await self._db.executemany(
-                    _INSERT_OUTPUT,
-                    [
-                        (job_id, idx, put.sha256, int(out[1]), int(out[2]), int(out[3]))
-                        for idx, (put, out) in enumerate(zip(written, outputs, strict=True))
-                    ],
-                )
+                stored = await self._insert_media(written, now)
+                if written:
+                    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(written))
+                    await self._db.fetchall(
+                        _INSERT_OUTPUTS.format(values=values),
+                        [
+                            v
+                            for idx, (put, out) in enumerate(zip(written, outputs, strict=True))
+                            for v in (job_id, idx, put.sha256, int(out[1]), int(out[2]), int(out[3]))
+                        ],
+                    )
+            described = stored
             return JobRow.from_row(row)
         finally:
-            await self._settle_files(written)
+            await self._settle_files(written, described)
 
     async def mark_failed(self, job_id: int, error: str) -> JobRow | None:
         """queued/running → failed; None when the job is missing or already finished."""
@@ -441,7 +458,7 @@ class JobRepository:
         """Remove files with no media row (left by a crash between file and row); for start-up."""
         async with self._db.locked():
             known = {r[0] for r in await self._db.fetchall("SELECT sha256 FROM media")}
-            return await asyncio.to_thread(self._media.sweep_orphans, known, older_than)
+            return await _to_thread_to_the_end(self._media.sweep_orphans, known, older_than)
 
     async def _delete_jobs(self, ids: list[int]) -> list[tuple[str, str]]:
         """Inside a transaction: delete jobs (outputs cascade) and the media rows only they used."""
@@ -460,14 +477,25 @@ class JobRepository:
         for data, ext in specs:
             written.append(self._media.pin_put(data, ext))
 
-    async def _insert_media(self, written: Sequence[PutResult], now: float) -> None:
-        if written:
-            await self._db.executemany(_INSERT_MEDIA, [(p.sha256, p.ext, p.size, now) for p in written])
+    async def _insert_media(self, written: Sequence[PutResult], now: float) -> set[tuple[str, str]]:
+        """Insert-or-keep media rows; returns the (sha, ext) pairs as stored, so the caller knows
+        which of its files are described without another query."""
+        unique = {p.sha256: p for p in written}
+        if not unique:
+            return set()
+        values = ", ".join(["(?, ?, ?, ?)"] * len(unique))
+        params = [v for p in unique.values() for v in (p.sha256, p.ext, p.size, now)]
+        rows = await self._db.fetchall(_UPSERT_MEDIA.format(values=values), params)
+        return {(r[0], r[1]) for r in rows}
 
-    async def _settle_files(self, written: Sequence[PutResult]) -> None:
+    async def _settle_files(
+        self, written: Sequence[PutResult], described: set[tuple[str, str]] | None = None
+    ) -> None:
         """After the transaction (committed or not): unpin, and remove files this call created
         that no media row describes. Under the database lock so no commit can slip in between
-        the check and the unlink; a file pinned by a concurrent writer is left for it."""
+        the check and the unlink; a file pinned by a concurrent writer is left for it.
+        ``described`` is what a committed transaction stored; when it covers every created file
+        (the usual success path) no query is needed."""
         if not written:
             return
         # Unpin first, synchronously (no await, so it cannot be skipped by cancellation). Safe:
@@ -475,6 +503,8 @@ class JobRepository:
         for put in written:
             self._media.unpin(put.sha256)
         created = [p for p in written if p.created]
+        if described is not None:
+            created = [p for p in created if (p.sha256, p.ext) not in described]
         if not created:
             return
         try:
@@ -494,4 +524,23 @@ class JobRepository:
     async def _remove_files(self, removed: Sequence[tuple[str, str]]) -> None:
         """Delete files whose rows were just deleted and committed (caller holds the lock)."""
         if removed:
-            await asyncio.to_thread(lambda: [self._media.remove_unpinned(sha, ext) for sha, ext in removed])
+            await _to_thread_to_the_end(self._remove_now, removed)
+
+    def _remove_now(self, removed: Sequence[tuple[str, str]]) -> None:
+        for sha, ext in removed:
+            self._media.remove_unpinned(sha, ext)
+
+
+async def _to_thread_to_the_end(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``asyncio.to_thread`` that, when cancelled, still waits for the thread before re-raising.
+
+    Cancelling a plain ``to_thread`` leaves the thread running: file writes would then be pinned
+    after the caller's clean-up ran, and deletes would run after the database lock was released.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise

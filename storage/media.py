@@ -94,7 +94,10 @@ class MediaStore:
         try:
             if final.is_file():
                 # Refresh mtime so an orphan sweep in another process treats it as new.
-                os.utime(final)
+                try:
+                    os.utime(final)
+                except OSError:
+                    log.debug("could not touch %s", final)
                 return PutResult(sha, ext, len(data), created=False)
             self._write_atomic(final, data)
             return PutResult(sha, ext, len(data), created=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -111,7 +112,7 @@ class JobRow:
     result_channel_id: int | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> JobRow:
+    def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRow:
         values = {name: row[name] for name in JOB_COLUMNS}
         values["status"] = JobStatus(values["status"])
         values["origin"] = JobOrigin(values["origin"])

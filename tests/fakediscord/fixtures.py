@@ -27,11 +27,15 @@ def fake_discord_options() -> dict[str, Any]:
     return {}
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(loop_scope="function")
 async def fake_discord(fake_discord_options: dict[str, Any]) -> AsyncIterator[FakeDiscord]:
     """A started fake with discord.py redirected to it; fails the test at teardown on any violation.
 
     Tests that provoke a violation on purpose remove it with ``fake_discord.take_violations(rule)``.
+
+    ``loop_scope="function"`` is explicit because pyproject makes async fixtures default to the session
+    loop while tests default to a per-test loop; the server must run on the loop the test (and the bot)
+    runs on, or every request hangs.
     """
     fake = FakeDiscord(**fake_discord_options)
     await fake.start()
@@ -63,10 +67,12 @@ async def start_client(
         # test may not expose); it has been stable since discord.py 1.x.
         state = client._connection
         state.guild_ready_timeout = min(state.guild_ready_timeout, guild_ready_timeout)
-    await client.login(fake.token or "fake-bot-token")
-    connect = asyncio.create_task(client.connect(reconnect=True), name="fakediscord-client-connect")
-    ready = asyncio.create_task(client.wait_until_ready())
+    connect: asyncio.Task[None] | None = None
+    ready: asyncio.Task[None] | None = None
     try:
+        await client.login(fake.token or "fake-bot-token")
+        connect = asyncio.create_task(client.connect(reconnect=True), name="fakediscord-client-connect")
+        ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait({connect, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if ready not in done:
             if connect in done:
@@ -74,9 +80,9 @@ async def start_client(
             raise TimeoutError(fake.store._timeout_report("the client to become ready", timeout))
         yield client
     finally:
-        ready.cancel()
+        if ready is not None:
+            ready.cancel()
         await client.close()
-        try:
-            await asyncio.wait_for(connect, 5.0)
-        except (asyncio.CancelledError, TimeoutError, discord.DiscordException, OSError):
-            pass
+        if connect is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError, discord.DiscordException, OSError):
+                await asyncio.wait_for(connect, 5.0)

@@ -7,7 +7,6 @@ is free again, so the recorded gaps show exactly how long the loop was stuck.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -64,7 +63,6 @@ class Gateway:
         self.resumes = 0
         self.connections = 0
         self._sockets: set[web.WebSocketResponse] = set()
-        self.ready = asyncio.Event()
 
     @property
     def connected(self) -> bool:
@@ -149,7 +147,6 @@ class Gateway:
             },
         )
         await self._dispatch_to(session, "GUILD_CREATE", fake.guild_payload())
-        self.ready.set()
         fake.store.notify()
         return session
 

@@ -41,6 +41,7 @@ FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
 _CREATE_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_SUPPRESS_NOTIFICATIONS | FLAG_COMPONENTS_V2
 _EDIT_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_COMPONENTS_V2
+RECORD_KEY = web.RequestKey("fakediscord_record", RequestRecord)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -170,7 +171,7 @@ class RestApi:
             return await handler(request)
         record = RequestRecord(request.method, request.path, dict(request.query), time.monotonic())
         self.store.requests.append(record)
-        request["record"] = record
+        request[RECORD_KEY] = record
         try:
             self._check_auth(request)
             response = await handler(request)
@@ -221,7 +222,7 @@ class RestApi:
         elif request.can_read_body:
             text = await request.text()
             payload = json.loads(text) if text else {}
-        record: RequestRecord | None = request.get("record")
+        record = request.get(RECORD_KEY)
         if record is not None:
             record.json = payload
             record.filenames = [u.filename for u in uploads.values()]

@@ -325,6 +325,14 @@ class FakeDiscord:
         await self.store.wait_for(lambda: len(self.heartbeats) >= count, timeout, f"{count} heartbeats")
         return self.heartbeats
 
+    def heartbeat_gaps(self, since: float = 0.0) -> list[float]:
+        """Intervals between consecutive heartbeats, for beats received at or after ``since``.
+
+        A gap much longer than ``heartbeat_interval`` means the event loop was blocked that long.
+        """
+        beats = self.heartbeats
+        return [b - a for a, b in zip(beats, beats[1:], strict=False) if b >= since]
+
     def expire_tokens(self) -> None:
         """Invalidate every interaction token issued so far (simulates the 15-minute lifetime passing)."""
         for interaction in self.store.interactions.values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from typing import Any
 
 import aiohttp
@@ -144,6 +145,15 @@ class TinyBot(commands.Bot):
             except discord.HTTPException as exc:
                 self.errors.append(exc)
                 await interaction.followup.send(f"file too big for {interaction.filesize_limit} bytes")
+
+        @tree.command(name="work", description="A CPU-bound job, run on or off the event loop")
+        async def work(interaction: discord.Interaction, offload: bool) -> None:
+            await interaction.response.defer()
+            if offload:
+                await asyncio.to_thread(time.sleep, 0.3)
+            else:
+                time.sleep(0.3)  # the bug the heartbeat check exists to catch
+            await interaction.followup.send("worked")
 
         @tree.command(name="whoami", description="Echo the caller")
         async def whoami(interaction: discord.Interaction) -> None:
@@ -355,3 +365,39 @@ async def test_second_callback_is_already_acknowledged(fake_discord: FakeDiscord
         async with aiohttp.ClientSession() as http, http.post(url, json={"type": 5}) as response:
             assert response.status == 400 and (await response.json())["code"] == 40060
     assert [v.rule for v in fake_discord.take_violations()] == [rules.RULE_ALREADY_ACKED]
+
+
+@pytest.mark.parametrize("offload", [False, True])
+async def test_heartbeat_gaps_reveal_a_blocked_event_loop(fake_discord: FakeDiscord, offload: bool) -> None:
+    fake_discord.heartbeat_interval = 0.03
+    async with start_client(TinyBot(), fake_discord):
+        await fake_discord.wait_heartbeats(2)
+        start = time.monotonic()
+        inter = await fake_discord.slash(None, "work", {"offload": offload})
+        await inter.wait_final()
+        await fake_discord.wait_heartbeats(len(fake_discord.heartbeats) + 2)
+    worst = max(fake_discord.heartbeat_gaps(since=start))
+    if offload:
+        assert worst < 0.2
+    else:
+        assert worst > 0.25
+
+
+async def test_invalid_command_schema_fails_sync(fake_discord: FakeDiscord) -> None:
+    """discord.py does not check choice counts or option description lengths; Discord (and the fake) do."""
+    bot = TinyBot()
+
+    @bot.tree.command(name="pick", description="Too many choices")
+    @app_commands.describe(item="i" * 101)
+    @app_commands.choices(item=[app_commands.Choice(name=f"c{i}", value=f"c{i}") for i in range(26)])
+    async def pick(interaction: discord.Interaction, item: str) -> None:
+        await interaction.response.send_message(item)
+
+    with pytest.raises(app_commands.CommandSyncFailure) as failure:
+        async with start_client(bot, fake_discord):
+            pass
+    assert "In command 'pick'" in str(failure.value)
+    assert "Must be 25 or fewer in length." in str(failure.value)
+    [violation] = fake_discord.take_violations()
+    assert violation.rule == rules.RULE_COMMAND_SCHEMA
+    assert "options.0.choices" in violation.detail and "options.0.description" in violation.detail

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import sqlite3
+import threading
 from typing import Any
 
 import pytest
@@ -50,7 +52,9 @@ async def run(repo: JobRepository, user_id: int = 1, **kw: Any) -> int:
 # -- creating -----------------------------------------------------------------------------------
 
 
-async def test_create_job_stores_every_field(repo: JobRepository, media: MediaStore, clock: FakeClock) -> None:
+async def test_create_job_stores_every_field(
+    repo: JobRepository, media: MediaStore, clock: FakeClock
+) -> None:
     fields = new_job(
         7, guild_id=1, channel_id=2, negative="blurry", strength=0.4, style="film", expand="left",
         origin="reroll", application_id=3, interaction_token="secret-token", token_expires_at=clock() + 900,
@@ -74,7 +78,9 @@ async def test_bad_origin_is_rejected() -> None:
         new_job(origin="nonsense")
 
 
-async def test_per_user_limit_counts_running_jobs(repo: JobRepository, db: Database, media: MediaStore) -> None:
+async def test_per_user_limit_counts_running_jobs(
+    repo: JobRepository, db: Database, media: MediaStore
+) -> None:
     await run(repo, 1, per_user_limit=2)
     await add(repo, 1, per_user_limit=2)
     with pytest.raises(QueueFull) as info:
@@ -191,8 +197,8 @@ async def test_cancel_rules(repo: JobRepository, clock: FakeClock) -> None:
 async def test_mark_done_after_cancel_removes_only_its_new_files(
     repo: JobRepository, db: Database, media: MediaStore
 ) -> None:
-    other = await add(repo, 2, input=(b"already stored", PNG))
     job_id = await run(repo, 1)
+    other = await add(repo, 2, input=(b"already stored", PNG))
     await repo.cancel(job_id, 1)
     await repo.mark_cancelled(job_id)
     before = media_files(media)
@@ -236,8 +242,8 @@ async def test_recovery_honours_a_pending_cancel(repo: JobRepository) -> None:
 
 
 async def test_reading_and_delivery_bookkeeping(repo: JobRepository, clock: FakeClock) -> None:
-    a = await add(repo, 1)
     b = await run(repo, 2)
+    a = await add(repo, 1)
     c = await add(repo, 1)
     await repo.cancel(c.id, 1)
     assert [j.id for j in await repo.user_jobs(1)] == [c.id, a.id]
@@ -273,7 +279,9 @@ async def test_recent_durations_newest_first(repo: JobRepository, clock: FakeClo
 # -- deleting and sweeping ----------------------------------------------------------------------
 
 
-async def test_delete_keeps_media_another_job_uses(repo: JobRepository, db: Database, media: MediaStore) -> None:
+async def test_delete_keeps_media_another_job_uses(
+    repo: JobRepository, db: Database, media: MediaStore
+) -> None:
     first = await add(repo, 1, input=(b"same face", PNG), mask=(b"mask", PNG))
     second = await add(repo, 2, input=(b"same face", PNG))
     assert first.input_media == second.input_media
@@ -309,13 +317,13 @@ async def test_sweep_deletes_old_finished_jobs(
     await repo.mark_done(old, [(b"old output", 1, 8, 8)], 1.0)
     waiting = await add(repo, 2, input=(b"old input", PNG))  # queued long ago: never swept
     clock.advance(100)
-    recent = await run(repo, 3)
-    await repo.mark_failed(recent, "x")
+    recent = await add(repo, 3)
+    await repo.cancel(recent.id, 3)
     clock.advance(20)
 
     assert await repo.sweep(older_than_seconds=50) == 1
     assert await repo.get(old) is None
-    assert await repo.get(recent) is not None and await repo.get(waiting.id) is not None
+    assert await repo.get(recent.id) is not None and await repo.get(waiting.id) is not None
     assert media.read(waiting.input_media, PNG) == b"old input"
     assert len(media_files(media)) == 1 and await count(db, "media") == 1
     assert await repo.sweep(older_than_seconds=50) == 0
@@ -385,7 +393,7 @@ async def test_mark_done_failure_leaves_the_job_running_and_no_files(
 ) -> None:
     job_id = await run(repo, 1, input=(b"input", PNG))
     before = media_files(media)
-    fail_on(monkeypatch, db, "executemany", "INSERT INTO job_outputs")
+    fail_on(monkeypatch, db, "fetchall", "INSERT INTO job_outputs")
     with pytest.raises(sqlite3.OperationalError, match="injected"):
         await repo.mark_done(job_id, [(b"out a", 1, 8, 8), (b"out b", 2, 8, 8)], 1.0)
     job = await repo.get(job_id)
@@ -413,9 +421,70 @@ async def test_claim_failure_leaves_the_job_queued(
     repo: JobRepository, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = await add(repo, 1)
-    fail_on(monkeypatch, db, "execute", "user_last_served")
+    fail_on(monkeypatch, db, "fetchall", "INSERT INTO user_last_served")
     with pytest.raises(sqlite3.OperationalError, match="injected"):
         await repo.claim_next()
     after = await repo.get(job.id)
     assert (after.status, after.attempts) == (JobStatus.QUEUED, 0)
     assert await count(db, "user_last_served") == 0
+
+
+async def test_concurrent_writers_and_deleters_keep_rows_and_files_in_step(
+    repo: JobRepository, db: Database, media: MediaStore
+) -> None:
+    """Shared inputs created, finished, deleted and collected concurrently: afterwards every media
+    row has its file and every file has its row (the pins + lock close the races)."""
+    faces = [b"face %d" % i for i in range(3)]
+
+    async def user_session(user: int) -> None:
+        for round_ in range(6):
+            job = await add(repo, user, input=(faces[(user + round_) % 3], PNG))
+            if round_ % 2:
+                await repo.cancel(job.id, user)
+                await repo.delete_job(job.id, user)
+            await asyncio.sleep(0)
+
+    async def worker() -> None:
+        for _ in range(12):
+            job = await repo.claim_next()
+            if job is not None:
+                await repo.mark_done(job.id, [(faces[job.id % 3], 1, 8, 8)], 0.1)
+            await repo.gc_media()
+
+    await asyncio.gather(*(user_session(u) for u in range(4)), worker(), worker())
+    rows = {(r[0], r[1]) for r in await db.fetchall("SELECT sha256, ext FROM media")}
+    assert {media.path(sha, ext) for sha, ext in rows} == media_files(media)
+    referenced = await db.fetchall(
+        "SELECT input_media FROM jobs WHERE input_media IS NOT NULL UNION SELECT media FROM job_outputs"
+    )
+    assert {r[0] for r in referenced} == {sha for sha, _ in rows}
+
+
+async def test_cancelling_mark_done_mid_write_leaves_no_pin_and_no_file(
+    repo: JobRepository, media: MediaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = await run(repo, 1)
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    original = media.pin_put
+
+    def slow_write(data: bytes, ext: str) -> Any:
+        started.set()
+        release.wait(5)
+        try:
+            return original(data, ext)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(media, "pin_put", slow_write)
+    task = asyncio.create_task(repo.mark_done(job_id, [(b"late", 1, 8, 8)], 1.0))
+    await asyncio.to_thread(started.wait, 5)
+    task.cancel()
+    await asyncio.sleep(0.01)
+    release.set()  # the write finishes after the cancel …
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(finished.wait, 5)
+    # … and is still cleaned up: nothing pinned forever, no orphan, job untouched.
+    assert not media.is_pinned(hashlib.sha256(b"late").hexdigest())
+    assert media_files(media) == set()
+    assert (await repo.get(job_id)).status is JobStatus.RUNNING
