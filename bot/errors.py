@@ -36,3 +36,11 @@ class Cancelled(LikenessError):
 
 class OutOfMemory(LikenessError):
     """The device ran out of memory for this job; memory was released and the worker goes on."""
+
+
+class QueueLimit(LikenessError):
+    """A per-user or global queue limit was reached; nothing was enqueued."""
+
+
+class NotAllowed(LikenessError):
+    """The job, output or character belongs to someone else (says so without revealing it)."""

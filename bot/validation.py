@@ -41,8 +41,15 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise InvalidRequest(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
 
 
-def validate_request(request: GenerationRequest) -> GenerationRequest:
-    """Return the request with defaults filled in (mode strength, expand, a random seed)."""
+def validate_request(
+    request: GenerationRequest, *, has_image: bool | None = None, has_mask: bool | None = None
+) -> GenerationRequest:
+    """Return the request with defaults filled in (mode strength, expand, a random seed).
+
+    ``has_image``/``has_mask`` let a caller validate before the attachments are stored as files.
+    """
+    image = request.image is not None if has_image is None else has_image
+    mask = request.mask is not None if has_mask is None else has_mask
     prompt = request.prompt.strip()
     if not prompt:
         raise InvalidRequest("the prompt is empty: describe the change or scene you want")
@@ -52,16 +59,16 @@ def validate_request(request: GenerationRequest) -> GenerationRequest:
         raise InvalidRequest(f"the negative prompt is over {MAX_PROMPT_CHARS} characters")
 
     mode = request.mode
-    if mode.needs_image and request.image is None:
+    if mode.needs_image and not image:
         raise InvalidRequest(f"{mode.value} needs an image: attach one, or leave out the mode")
-    if mode is Mode.TEXT and request.image is not None:
+    if mode is Mode.TEXT and image:
         raise InvalidRequest(
             "an image was given without a mode that uses it: choose img2img, "
             "image_prompt, inpaint or outpaint"
         )
-    if mode is Mode.INPAINT and request.mask is None:
+    if mode is Mode.INPAINT and not mask:
         raise InvalidRequest("inpaint needs a mask: white where the image should change, black elsewhere")
-    if mode is not Mode.INPAINT and request.mask is not None:
+    if mode is not Mode.INPAINT and mask:
         raise InvalidRequest("a mask is only used by inpaint: choose mode inpaint or drop the mask")
     if mode is not Mode.OUTPAINT and request.expand is not None:
         raise InvalidRequest("expand is only used by outpaint: choose mode outpaint or drop expand")

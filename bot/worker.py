@@ -45,8 +45,9 @@ class GpuWorker:
             self._engine = await loop.run_in_executor(self._executor, self._factory)
         return self._engine
 
-    async def generate(self, request: GenerationRequest, on_progress: ProgressHandler | None,
-                       cancel: threading.Event) -> GenerationResult:
+    async def generate(
+        self, request: GenerationRequest, on_progress: ProgressHandler | None, cancel: threading.Event
+    ) -> GenerationResult:
         loop = asyncio.get_running_loop()
         engine = self.engine
 

@@ -18,12 +18,12 @@ from PIL import Image
 from bot.engine.config import EngineConfig
 from bot.engine.device import release_memory
 from bot.engine.images import fit_to_budget, load_image, load_mask, size_for_aspect
-from bot.engine.masks import composite, prepare_inpaint_mask
+from bot.engine.masks import check_mask_shape, composite, prepare_inpaint_mask
 from bot.engine.metadata import encode_png, format_parameters
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, load_pipelines
 from bot.engine.prompts import build_prompts
-from bot.errors import BadImage, Cancelled, OutOfMemory
+from bot.errors import Cancelled, OutOfMemory
 from bot.jobs import SEED_MAX, Candidate, GenerationRequest, GenerationResult, Mode
 from bot.validation import validate_request
 
@@ -100,7 +100,7 @@ class Engine:
         if mode is Mode.INPAINT:
             assert request.mask is not None
             mask = load_mask(request.mask)
-            _check_mask_shape(mask.size, original.size)
+            check_mask_shape(mask.size, original.size)
             pair = prepare_inpaint_mask(mask, source.size)
             kwargs = {
                 "image": source,
@@ -205,13 +205,3 @@ class Engine:
 
 def _seed(base: int, k: int) -> int:
     return (base + k) % (SEED_MAX + 1)
-
-
-def _check_mask_shape(mask: tuple[int, int], image: tuple[int, int]) -> None:
-    """Any size is fine, but a different shape means the mask was drawn on another picture."""
-    mask_ratio, image_ratio = mask[0] / mask[1], image[0] / image[1]
-    if abs(mask_ratio / image_ratio - 1) > 0.02:
-        raise BadImage(
-            f"the mask is {mask[0]}×{mask[1]} but the image is shaped {image[0]}×{image[1]}: "
-            "draw the mask over the same picture (any size with the same proportions works)"
-        )

@@ -52,7 +52,7 @@ def prepare_inpaint_mask(mask: Image.Image, size: tuple[int, int], feather: int 
     ``BadImage`` if the mask's shape does not match the picture's.
     """
     width, height = size
-    _check_mask_shape(mask.size, size)
+    check_mask_shape(mask.size, size)
     grey = mask if mask.mode == "L" else mask.convert("L")
     if not _binary(grey).any():
         raise InvalidRequest(
@@ -154,7 +154,8 @@ def _binary(grey: Image.Image) -> np.ndarray:
     return np.asarray(grey, dtype=np.uint8) >= 128
 
 
-def _check_mask_shape(mask_size: tuple[int, int], size: tuple[int, int]) -> None:
+def check_mask_shape(mask_size: tuple[int, int], size: tuple[int, int]) -> None:
+    """Any size is fine, but another shape means the mask was drawn over a different picture."""
     mask_aspect = mask_size[0] / mask_size[1]
     aspect = size[0] / size[1]
     if abs(math.log(mask_aspect / aspect)) > math.log1p(ASPECT_TOLERANCE):

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from .state import Violation
+
 if TYPE_CHECKING:
     from .server import FakeDiscord
 
@@ -76,7 +78,9 @@ class Gateway:
         session: Session | None = None
         try:
             interval_ms = round(self.fake.heartbeat_interval * 1000)
-            await self._send(ws, {"op": OP_HELLO, "d": {"heartbeat_interval": interval_ms}, "s": None, "t": None})
+            await self._send(
+                ws, {"op": OP_HELLO, "d": {"heartbeat_interval": interval_ms}, "s": None, "t": None}
+            )
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
                     if msg.type is WSMsgType.ERROR:
@@ -99,6 +103,10 @@ class Gateway:
                     pass
                 else:
                     log.warning("fake gateway: ignoring op %s", op)
+        except Exception as exc:  # a bug in the fake: make it visible instead of a mysterious timeout
+            log.exception("fake gateway crashed")
+            self.fake.store.record_violation(Violation("fake_internal_error", f"gateway crashed: {exc!r}"))
+            await ws.close(code=4000)
         finally:
             self._sockets.discard(ws)
             if session is not None and session.ws is ws:
@@ -194,7 +202,9 @@ class Gateway:
     async def dispatch(self, event: str, data: dict[str, Any], *, timeout: float = 5.0) -> None:
         """Send an event to the bot, waiting (briefly) for it to be connected and identified."""
         if not self.connected:
-            await self.fake.store.wait_for(lambda: self.connected, timeout, "the bot to connect to the gateway")
+            await self.fake.store.wait_for(
+                lambda: self.connected, timeout, "the bot to connect to the gateway"
+            )
         assert self.session is not None
         await self._dispatch_to(self.session, event, data)
 

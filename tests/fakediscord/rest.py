@@ -24,9 +24,7 @@ from .payloads import (
     FLAG_COMPONENTS_V2,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
-    image_size,
     iso_now,
-    sniff_content_type,
 )
 from .rules import FormErrors
 from .state import Callback, FakeFile, FakeInteraction, FakeMessage, RequestRecord, Violation
@@ -155,8 +153,12 @@ class RestApi:
         r.add_get(API + "/channels/{channel_id}/messages/{message_id}", self.get_channel_message)
         r.add_patch(API + "/channels/{channel_id}/messages/{message_id}", self.edit_channel_message)
         r.add_delete(API + "/channels/{channel_id}/messages/{message_id}", self.delete_channel_message)
-        r.add_put(API + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", self.add_reaction)
-        r.add_delete(API + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", self.remove_reaction)
+        r.add_put(
+            API + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", self.add_reaction
+        )
+        r.add_delete(
+            API + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", self.remove_reaction
+        )
         r.add_post(API + "/interactions/{interaction_id}/{token}/callback", self.interaction_callback)
         r.add_post(API + "/webhooks/{app_id}/{token}", self.execute_webhook)
         r.add_get(API + "/webhooks/{app_id}/{token}/messages/{message_id}", self.get_webhook_message)
@@ -185,7 +187,9 @@ class RestApi:
         except Exception as exc:  # a bug in the fake: fail loudly and fast (a 500 makes discord.py retry)
             log.exception("fakediscord crashed handling %s %s", request.method, request.path)
             detail = f"fakediscord crashed: {exc!r}"
-            self.store.record_violation(Violation("fake_internal_error", detail, request.method, request.path, 400))
+            self.store.record_violation(
+                Violation("fake_internal_error", detail, request.method, request.path, 400)
+            )
             response = json_response({"message": detail, "code": 0}, 400)
         record.status = response.status
         self.store.notify()
@@ -198,7 +202,9 @@ class RestApi:
             return
         expected = self.fake.token
         if expected is not None and request.headers.get("Authorization") != f"Bot {expected}":
-            raise ApiError(401, 0, "401: Unauthorized", rule=rules.RULE_UNAUTHORIZED, detail="bad or missing bot token")
+            raise ApiError(
+                401, 0, "401: Unauthorized", rule=rules.RULE_UNAUTHORIZED, detail="bad or missing bot token"
+            )
 
     async def _read_body(self, request: web.Request) -> tuple[dict[str, Any], dict[int, Upload]]:
         """JSON body, or multipart ``payload_json`` + ``files[n]`` parts."""
@@ -240,7 +246,9 @@ class RestApi:
 
     async def get_me(self, request: web.Request) -> web.Response:
         bot = self.fake.bot_user
-        return json_response(bot.payload() | {"verified": True, "mfa_enabled": False, "flags": 0, "bot": True})
+        return json_response(
+            bot.payload() | {"verified": True, "mfa_enabled": False, "flags": 0, "bot": True}
+        )
 
     async def get_user(self, request: web.Request) -> web.Response:
         user = self.fake.find_user(int(request.match_info["user_id"]))
@@ -275,7 +283,12 @@ class RestApi:
         if request.path.endswith("/bot"):
             data |= {
                 "shards": 1,
-                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
             }
         return json_response(data)
 
@@ -356,7 +369,9 @@ class RestApi:
         channel_id = int(request.match_info["channel_id"])
         channel = self.fake.channels.get(channel_id)
         if channel is None:
-            raise ApiError(404, 10003, "Unknown Channel", rule=rules.RULE_UNKNOWN_CHANNEL, detail=f"channel {channel_id}")
+            raise ApiError(
+                404, 10003, "Unknown Channel", rule=rules.RULE_UNKNOWN_CHANNEL, detail=f"channel {channel_id}"
+            )
         return channel
 
     async def get_channel(self, request: web.Request) -> web.Response:
@@ -370,7 +385,9 @@ class RestApi:
         stored = self.store.cdn.get(int(request.match_info["attachment_id"]))
         if stored is None:
             raise ApiError(404, 0, "404: Not Found", rule="unknown_attachment")
-        return web.Response(body=stored.data, headers={"Content-Type": stored.content_type or "application/octet-stream"})
+        return web.Response(
+            body=stored.data, headers={"Content-Type": stored.content_type or "application/octet-stream"}
+        )
 
     # ------------------------------------------------------------------------------------- messages
 
@@ -392,7 +409,10 @@ class RestApi:
                 40005,
                 "Request entity too large",
                 rule=rules.RULE_ENTITY_TOO_LARGE,
-                detail=f"{total} bytes in {len(uploads)} file(s) > attachment_size_limit {limits.attachment_size_limit}",
+                detail=(
+                    f"{total} bytes in {len(uploads)} file(s) > "
+                    f"attachment_size_limit {limits.attachment_size_limit}"
+                ),
             )
         errors = FormErrors()
         if existing is None:
@@ -402,7 +422,11 @@ class RestApi:
         else:
             flags = existing.flags & ~FLAG_LOADING
             if payload.get("flags") is not None:
-                flags = (flags & ~_EDIT_FLAGS) | (int(payload["flags"]) & _EDIT_FLAGS) | (existing.flags & FLAG_COMPONENTS_V2)
+                flags = (
+                    (flags & ~_EDIT_FLAGS)
+                    | (int(payload["flags"]) & _EDIT_FLAGS)
+                    | (existing.flags & FLAG_COMPONENTS_V2)
+                )
             content, embeds, components = existing.content, existing.embeds, existing.components
             kept = list(existing.files)
         if "content" in payload:
@@ -422,11 +446,15 @@ class RestApi:
                 "The 'content' and 'embeds' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2",
             )
         if len(files) > limits.max_files:
-            errors.add(("attachments",), "BASE_TYPE_MAX_LENGTH", f"Must be {limits.max_files} or fewer in length.")
+            errors.add(
+                ("attachments",), "BASE_TYPE_MAX_LENGTH", f"Must be {limits.max_files} or fewer in length."
+            )
             raise invalid_form(errors, rules.RULE_TOO_MANY_FILES)
         if errors:
             raise invalid_form(errors)
-        if not (content or embeds or files or components or payload.get("sticker_ids") or payload.get("poll")):
+        if not (
+            content or embeds or files or components or payload.get("sticker_ids") or payload.get("poll")
+        ):
             raise ApiError(400, 50006, "Cannot send an empty message", rule=rules.RULE_EMPTY_MESSAGE)
         return Composed(content, embeds, components, files, flags)
 
@@ -454,17 +482,25 @@ class RestApi:
                 result.append(by_id[ref])
             elif ref in uploads:
                 used.add(ref)
-                result.append(self._store_upload(uploads[ref], channel_id, att.get("filename"), att.get("description")))
+                result.append(
+                    self._store_upload(uploads[ref], channel_id, att.get("filename"), att.get("description"))
+                )
             else:
                 errors.add(("attachments", i, "id"), "ATTACHMENT_NOT_FOUND", f"Unknown attachment id {ref}")
-        result.extend(self._store_upload(u, channel_id, None, None) for n, u in uploads.items() if n not in used)
+        result.extend(
+            self._store_upload(u, channel_id, None, None) for n, u in uploads.items() if n not in used
+        )
         return result
 
     def _store_upload(
         self, upload: Upload, channel_id: int, filename: str | None, description: str | None
     ) -> FakeFile:
         return self.fake.store_file(
-            upload.data, filename or upload.filename, upload.content_type, channel_id=channel_id, description=description
+            upload.data,
+            filename or upload.filename,
+            upload.content_type,
+            channel_id=channel_id,
+            description=description,
         )
 
     @staticmethod
@@ -601,7 +637,11 @@ class RestApi:
 
     def _get_message(self, message_id: int, channel_id: int | None = None) -> FakeMessage:
         message = self.store.messages_by_id.get(message_id)
-        if message is None or message.deleted or (channel_id is not None and message.channel_id != channel_id):
+        if (
+            message is None
+            or message.deleted
+            or (channel_id is not None and message.channel_id != channel_id)
+        ):
             raise unknown_message(f"message {message_id} does not exist")
         return message
 
@@ -619,7 +659,9 @@ class RestApi:
     async def create_channel_message(self, request: web.Request) -> web.Response:
         channel_id = int(self._channel(request)["id"])
         payload, uploads = await self._read_body(request)
-        composed = self._compose(payload, uploads, channel_id=channel_id, existing=None, allowed_flags=_CREATE_FLAGS)
+        composed = self._compose(
+            payload, uploads, channel_id=channel_id, existing=None, allowed_flags=_CREATE_FLAGS
+        )
         type_ = 19 if payload.get("message_reference") else 0
         message = self._new_message(
             composed, channel_id=channel_id, kind="channel", author=self.fake.bot_user.payload(), type_=type_
@@ -645,7 +687,9 @@ class RestApi:
             )
         headers = self._check_edit_rate(message)
         payload, uploads = await self._read_body(request)
-        composed = self._compose(payload, uploads, channel_id=channel_id, existing=message, allowed_flags=_EDIT_FLAGS)
+        composed = self._compose(
+            payload, uploads, channel_id=channel_id, existing=message, allowed_flags=_EDIT_FLAGS
+        )
         self._apply_edit(message, composed)
         await self._emit("MESSAGE_UPDATE", message)
         return json_response(message.payload(), headers=headers)
@@ -714,7 +758,9 @@ class RestApi:
         data = payload.get("data") or {}
         if ctype not in rules.ALLOWED_CALLBACKS.get(interaction.type, frozenset()):
             errors = FormErrors()
-            errors.add(("type",), "INTERACTION_CALLBACK_TYPE_INVALID", f"Callback type {ctype} is invalid here")
+            errors.add(
+                ("type",), "INTERACTION_CALLBACK_TYPE_INVALID", f"Callback type {ctype} is invalid here"
+            )
             raise invalid_form(errors, rules.RULE_INVALID_CALLBACK)
 
         message: FakeMessage | None = None
@@ -722,7 +768,11 @@ class RestApi:
         author = fake.bot_user.payload()
         if ctype == 4:
             composed = self._compose(
-                data, uploads, channel_id=interaction.channel_id, existing=None, allowed_flags=_CREATE_FLAGS | FLAG_EPHEMERAL
+                data,
+                uploads,
+                channel_id=interaction.channel_id,
+                existing=None,
+                allowed_flags=_CREATE_FLAGS | FLAG_EPHEMERAL,
             )
             message = self._new_message(
                 composed,
@@ -798,7 +848,9 @@ class RestApi:
         token = request.match_info["token"]
         interaction = self.store.interactions_by_token.get(token)
         if interaction is None:
-            raise ApiError(401, 50027, "Invalid Webhook Token", rule=rules.RULE_UNKNOWN_WEBHOOK, detail="unknown token")
+            raise ApiError(
+                401, 50027, "Invalid Webhook Token", rule=rules.RULE_UNKNOWN_WEBHOOK, detail="unknown token"
+            )
         age = time.monotonic() - interaction.dispatched_at
         if interaction.token_expired or age > self.fake.limits.token_lifetime:
             raise ApiError(
@@ -808,7 +860,8 @@ class RestApi:
                 rule=rules.RULE_TOKEN_EXPIRED,
                 detail=(
                     f"token of interaction {interaction.id} used {age:.2f}s after dispatch "
-                    f"(lifetime {self.fake.limits.token_lifetime}s{', expired on demand' if interaction.token_expired else ''})"
+                    f"(lifetime {self.fake.limits.token_lifetime}s"
+                    f"{', expired on demand' if interaction.token_expired else ''})"
                 ),
             )
         return interaction
@@ -890,4 +943,3 @@ class RestApi:
         interaction = self._webhook_interaction(request)
         await self._delete(self._webhook_message(request, interaction))
         return no_content()
-

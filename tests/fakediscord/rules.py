@@ -127,14 +127,24 @@ def validate_embeds(embeds: list[dict[str, Any]], limits: Limits, errors: FormEr
         total += _max_len(errors, (*base, "title"), embed.get("title"), limits.embed_title)
         total += _max_len(errors, (*base, "description"), embed.get("description"), limits.embed_description)
         total += _max_len(
-            errors, (*base, "footer", "text"), (embed.get("footer") or {}).get("text"), limits.embed_footer_text
+            errors,
+            (*base, "footer", "text"),
+            (embed.get("footer") or {}).get("text"),
+            limits.embed_footer_text,
         )
         total += _max_len(
-            errors, (*base, "author", "name"), (embed.get("author") or {}).get("name"), limits.embed_author_name
+            errors,
+            (*base, "author", "name"),
+            (embed.get("author") or {}).get("name"),
+            limits.embed_author_name,
         )
         fields = embed.get("fields") or []
         if len(fields) > limits.embed_fields:
-            errors.add((*base, "fields"), "BASE_TYPE_MAX_LENGTH", f"Must be {limits.embed_fields} or fewer in length.")
+            errors.add(
+                (*base, "fields"),
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {limits.embed_fields} or fewer in length.",
+            )
         for j, fld in enumerate(fields):
             fpath = (*base, "fields", j)
             name, value = fld.get("name"), fld.get("value")
@@ -145,7 +155,9 @@ def validate_embeds(embeds: list[dict[str, Any]], limits: Limits, errors: FormEr
             total += _max_len(errors, (*fpath, "name"), name, limits.embed_field_name)
             total += _max_len(errors, (*fpath, "value"), value, limits.embed_field_value)
     if total > limits.embed_total:
-        errors.add(("embeds",), "MAX_EMBED_SIZE_EXCEEDED", f"Embed size exceeds maximum size of {limits.embed_total}")
+        errors.add(
+            ("embeds",), "MAX_EMBED_SIZE_EXCEEDED", f"Embed size exceeds maximum size of {limits.embed_total}"
+        )
 
 
 def _walk_components(components: list[dict[str, Any]], path: tuple[Any, ...]):
@@ -160,7 +172,9 @@ def _walk_components(components: list[dict[str, Any]], path: tuple[Any, ...]):
             yield (*path, i, "accessory"), accessory
 
 
-def validate_components(components: list[dict[str, Any]], flags: int, limits: Limits, errors: FormErrors) -> None:
+def validate_components(
+    components: list[dict[str, Any]], flags: int, limits: Limits, errors: FormErrors
+) -> None:
     """Action-row layout (v1) or total count (v2), custom_id length and uniqueness, button shape."""
     is_v2 = bool(flags & (1 << 15))
     if not is_v2:
@@ -170,7 +184,11 @@ def validate_components(components: list[dict[str, Any]], flags: int, limits: Li
             )
         for i, comp in enumerate(components):
             if comp.get("type") != 1:
-                errors.add(("components", i, "type"), "COMPONENT_TYPE_INVALID", "Top-level components must be action rows")
+                errors.add(
+                    ("components", i, "type"),
+                    "COMPONENT_TYPE_INVALID",
+                    "Top-level components must be action rows",
+                )
     else:
         total = sum(1 for _ in _walk_components(components, ("components",)))
         if total > limits.v2_total_components:
@@ -193,13 +211,19 @@ def validate_components(components: list[dict[str, Any]], flags: int, limits: Li
                     f"Must be {limits.row_components} or fewer in length.",
                 )
             if any(c.get("type") in (3, 5, 6, 7, 8) for c in children) and len(children) > 1:
-                errors.add((*path, "components"), "COMPONENT_LAYOUT_WIDTH_EXCEEDED", "A select menu fills a whole row")
+                errors.add(
+                    (*path, "components"),
+                    "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                    "A select menu fills a whole row",
+                )
         custom_id = comp.get("custom_id")
         if custom_id is not None:
             _max_len(errors, (*path, "custom_id"), custom_id, limits.custom_id_length)
             if custom_id in seen:
                 errors.add(
-                    (*path, "custom_id"), "COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id cannot be duplicated"
+                    (*path, "custom_id"),
+                    "COMPONENT_CUSTOM_ID_DUPLICATED",
+                    "Component custom id cannot be duplicated",
                 )
             seen.add(custom_id)
         if ctype == 2:
@@ -209,16 +233,24 @@ def validate_components(components: list[dict[str, Any]], flags: int, limits: Li
                 if not comp.get("url"):
                     errors.add((*path, "url"), "BASE_TYPE_REQUIRED", "Link buttons need a url")
                 if custom_id is not None:
-                    errors.add((*path, "custom_id"), "BUTTON_COMPONENT_CUSTOM_ID_NOT_ALLOWED", "Link buttons take no custom_id")
+                    errors.add(
+                        (*path, "custom_id"),
+                        "BUTTON_COMPONENT_CUSTOM_ID_NOT_ALLOWED",
+                        "Link buttons take no custom_id",
+                    )
             elif style != 6 and not custom_id:
                 errors.add((*path, "custom_id"), "BASE_TYPE_REQUIRED", "This field is required")
             if not comp.get("label") and not comp.get("emoji"):
-                errors.add((*path,), "BUTTON_COMPONENT_LABEL_OR_EMOJI_REQUIRED", "A label or emoji is required")
+                errors.add(
+                    (*path,), "BUTTON_COMPONENT_LABEL_OR_EMOJI_REQUIRED", "A label or emoji is required"
+                )
         if ctype == 3:
             options = comp.get("options") or []
             if not 1 <= len(options) <= limits.select_options:
                 errors.add(
-                    (*path, "options"), "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {limits.select_options} in length."
+                    (*path, "options"),
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {limits.select_options} in length.",
                 )
 
 
@@ -257,13 +289,19 @@ def _validate_options(
     seen_optional = False
     kinds = {opt.get("type") in (1, 2) for opt in options}
     if len(kinds) > 1:
-        errors.add(path, "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID", "Sub-commands and plain options cannot be mixed")
+        errors.add(
+            path, "APPLICATION_COMMAND_OPTIONS_TYPE_INVALID", "Sub-commands and plain options cannot be mixed"
+        )
     for i, opt in enumerate(options):
         opath = (*path, i)
         name = opt.get("name")
         _check_name(errors, (*opath, "name"), name, chat_input=True)
         if name in names:
-            errors.add((*opath, "name"), "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS", "Option names must be unique")
+            errors.add(
+                (*opath, "name"),
+                "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+                "Option names must be unique",
+            )
         names.add(name)
         _len_between(errors, (*opath, "description"), opt.get("description"), 1, limits.command_description)
         chars += len(str(name or "")) + len(str(opt.get("description") or ""))
@@ -283,7 +321,9 @@ def _validate_options(
         choices = opt.get("choices") or []
         if len(choices) > limits.command_choices:
             errors.add(
-                (*opath, "choices"), "BASE_TYPE_MAX_LENGTH", f"Must be {limits.command_choices} or fewer in length."
+                (*opath, "choices"),
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {limits.command_choices} or fewer in length.",
             )
         if choices and opt.get("autocomplete"):
             errors.add(
@@ -316,7 +356,11 @@ def validate_commands(commands: list[dict[str, Any]], limits: Limits) -> FormErr
         name = cmd.get("name")
         _check_name(errors, (i, "name"), name, chat_input=ctype == 1)
         if (ctype, name) in seen:
-            errors.add((i, "name"), "APPLICATION_COMMANDS_DUPLICATE_NAME", f"Application command names must be unique: {name}")
+            errors.add(
+                (i, "name"),
+                "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                f"Application command names must be unique: {name}",
+            )
         seen.add((ctype, str(name)))
         if ctype == 1:
             chat_input += 1
@@ -326,7 +370,9 @@ def validate_commands(commands: list[dict[str, Any]], limits: Limits) -> FormErr
             if chars > limits.command_total_chars:
                 errors.add((i,), "APPLICATION_COMMAND_TOO_LARGE", "Command exceeds maximum size (4000)")
         elif cmd.get("description"):
-            errors.add((i, "description"), "BASE_TYPE_MAX_LENGTH", "Context menu commands take no description")
+            errors.add(
+                (i, "description"), "BASE_TYPE_MAX_LENGTH", "Context menu commands take no description"
+            )
     if chat_input > limits.chat_input_commands:
         errors.add((), "BASE_TYPE_MAX_LENGTH", f"Must be {limits.chat_input_commands} or fewer in length.")
     return errors
@@ -352,7 +398,9 @@ def validate_autocomplete(data: dict[str, Any], limits: Limits, errors: FormErro
         return
     if len(choices) > limits.autocomplete_choices:
         errors.add(
-            ("data", "choices"), "BASE_TYPE_MAX_LENGTH", f"Must be {limits.autocomplete_choices} or fewer in length."
+            ("data", "choices"),
+            "BASE_TYPE_MAX_LENGTH",
+            f"Must be {limits.autocomplete_choices} or fewer in length.",
         )
     for i, choice in enumerate(choices):
         _len_between(errors, ("data", "choices", i, "name"), choice.get("name"), 1, 100)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -331,7 +332,7 @@ class FakeDiscord:
         A gap much longer than ``heartbeat_interval`` means the event loop was blocked that long.
         """
         beats = self.heartbeats
-        return [b - a for a, b in zip(beats, beats[1:], strict=False) if b >= since]
+        return [b - a for a, b in itertools.pairwise(beats) if b >= since]
 
     def expire_tokens(self) -> None:
         """Invalidate every interaction token issued so far (simulates the 15-minute lifetime passing)."""
@@ -352,7 +353,9 @@ class FakeDiscord:
             if cmd["name"] == name and cmd.get("type", 1) == type_:
                 return cmd, False
         known = sorted(c["name"] for c in self.synced_commands)
-        raise LookupError(f"no synced command {name!r} of type {type_} (synced: {known}); did the bot call tree.sync()?")
+        raise LookupError(
+            f"no synced command {name!r} of type {type_} (synced: {known}); did the bot call tree.sync()?"
+        )
 
     @staticmethod
     def _descend(
@@ -366,7 +369,9 @@ class FakeDiscord:
                 continue
             match = next((o for o in options if o["type"] == kind and o["name"] == wanted), None)
             if match is None:
-                raise LookupError(f"{schema['name']!r} has no {'group' if kind == 2 else 'subcommand'} {wanted!r}")
+                raise LookupError(
+                    f"{schema['name']!r} has no {'group' if kind == 2 else 'subcommand'} {wanted!r}"
+                )
             path.append((kind, wanted))
             options = match.get("options") or []
         if any(o["type"] in (1, 2) for o in options):
@@ -384,14 +389,21 @@ class FakeDiscord:
             return value.payload()
         if isinstance(value, bytes | bytearray):
             kind = sniff_content_type(bytes(value), "", None) or "application/octet-stream"
-            extension = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
+            extension = {
+                "image/png": ".png",
+                "image/jpeg": ".jpg",
+                "image/gif": ".gif",
+                "image/webp": ".webp",
+            }
             return self.add_attachment(bytes(value), f"{option}{extension.get(kind, '.bin')}")
         if isinstance(value, tuple):
             filename, data = value
             return self.add_attachment(data, filename)
         if isinstance(value, dict) and "id" in value:
             return value
-        raise TypeError(f"attachment option {option!r}: pass add_attachment()'s dict, a FakeFile, bytes or (name, bytes)")
+        raise TypeError(
+            f"attachment option {option!r}: pass add_attachment()'s dict, a FakeFile, bytes or (name, bytes)"
+        )
 
     def _convert(self, opt: dict[str, Any], value: Any, resolved: dict[str, dict[str, Any]]) -> Any:
         """Plain Python value -> option value as Discord sends it, filling ``resolved`` for snowflakes."""
@@ -445,7 +457,9 @@ class FakeDiscord:
         if focused is None:
             missing = [o["name"] for o in schema_options if o.get("required") and o["name"] not in values]
             if missing:
-                raise ValueError(f"required option(s) missing: {missing} (Discord's client would not send this)")
+                raise ValueError(
+                    f"required option(s) missing: {missing} (Discord's client would not send this)"
+                )
         out = []
         for opt in schema_options:
             if opt["name"] not in values:
@@ -516,7 +530,9 @@ class FakeDiscord:
         )
         self.store.add_interaction(interaction)
         if not self.gateway.connected:
-            await self.store.wait_for(lambda: self.gateway.connected, 5.0, "the bot to connect to the gateway")
+            await self.store.wait_for(
+                lambda: self.gateway.connected, 5.0, "the bot to connect to the gateway"
+            )
         interaction.dispatched_at = time.monotonic()
         await self.gateway.dispatch("INTERACTION_CREATE", payload)
         loop = asyncio.get_running_loop()
@@ -529,7 +545,8 @@ class FakeDiscord:
             self.store.record_violation(
                 Violation(
                     rules.RULE_ACK_MISSING,
-                    f"interaction {interaction.id} ({interaction.data.get('name') or interaction.data.get('custom_id')}) "
+                    f"interaction {interaction.id} "
+                    f"({interaction.data.get('name') or interaction.data.get('custom_id')}) "
                     f"was not acknowledged within {self.limits.ack_deadline}s",
                 )
             )
@@ -580,7 +597,7 @@ class FakeDiscord:
         group: str | None = None,
         timeout: float = 5.0,
     ) -> list[dict[str, Any]]:
-        """Type into option ``focused`` (its value in ``options`` is the partial text); returns the choices."""
+        """Type into option ``focused`` (its value in ``options`` is the partial text); return the choices."""
         schema, guild_scoped = self._find_command(name, 1)
         leaf, wrap = self._descend(schema, group, subcommand)
         resolved: dict[str, dict[str, Any]] = {}
@@ -637,7 +654,10 @@ class FakeDiscord:
         for comp in components:
             if comp.get("custom_id") == custom_id:
                 return comp
-            for child in [*(comp.get("components") or []), *([comp["accessory"]] if comp.get("accessory") else [])]:
+            for child in [
+                *(comp.get("components") or []),
+                *([comp["accessory"]] if comp.get("accessory") else []),
+            ]:
                 found = FakeDiscord._find_component([child], custom_id)
                 if found is not None:
                     return found
@@ -686,9 +706,17 @@ class FakeDiscord:
                 if comp.get("type") == 1:
                     out.append({"type": 1, "components": fill(comp.get("components") or [])})
                 elif comp.get("type") == 18 and isinstance(comp.get("component"), dict):
-                    out.append({"type": 18, "id": comp.get("id", 0), "component": fill([comp["component"]])[0]})
+                    out.append(
+                        {"type": 18, "id": comp.get("id", 0), "component": fill([comp["component"]])[0]}
+                    )
                 elif "custom_id" in comp:
-                    out.append({"type": comp["type"], "custom_id": comp["custom_id"], "value": values.get(comp["custom_id"], "")})
+                    out.append(
+                        {
+                            "type": comp["type"],
+                            "custom_id": comp["custom_id"],
+                            "value": values.get(comp["custom_id"], ""),
+                        }
+                    )
             return out
 
         data = {"custom_id": modal["custom_id"], "components": fill(modal.get("components") or [])}
@@ -696,7 +724,11 @@ class FakeDiscord:
         if interaction.source_message_id is not None:
             message = self.store.messages_by_id[interaction.source_message_id].payload()
         return await self._dispatch_interaction(
-            type_=5, user=user or interaction.user, data=data, channel_id=interaction.channel_id, message=message
+            type_=5,
+            user=user or interaction.user,
+            data=data,
+            channel_id=interaction.channel_id,
+            message=message,
         )
 
     async def user_message(
@@ -707,7 +739,7 @@ class FakeDiscord:
         attachments: Iterable[AttachmentLike] = (),
         channel_id: int | None = None,
     ) -> FakeMessage:
-        """Post a message as ``user`` (MESSAGE_CREATE; content is hidden without the message_content intent)."""
+        """Post as ``user`` (MESSAGE_CREATE; content is hidden without the message_content intent)."""
         user = user or self.user
         channel_id = channel_id or self.channel_id
         files = []
@@ -726,6 +758,8 @@ class FakeDiscord:
         )
         self.store.add_message(message)
         if not self.gateway.connected:
-            await self.store.wait_for(lambda: self.gateway.connected, 5.0, "the bot to connect to the gateway")
+            await self.store.wait_for(
+                lambda: self.gateway.connected, 5.0, "the bot to connect to the gateway"
+            )
         await self.rest._emit("MESSAGE_CREATE", message)
         return message

@@ -7,6 +7,7 @@ which re-checks a predicate each time anything is recorded (no polling sleeps).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
 from collections.abc import Callable, Iterator
@@ -199,7 +200,13 @@ class FakeMessage:
             data["application_id"] = str(self.application_id)
         if self.reactions:
             data["reactions"] = [
-                {"count": 1, "me": True, "emoji": {"id": None, "name": r}, "burst_colors": [], "count_details": {}}
+                {
+                    "count": 1,
+                    "me": True,
+                    "emoji": {"id": None, "name": r},
+                    "burst_colors": [],
+                    "count_details": {},
+                }
                 for r in self.reactions
             ]
         return data
@@ -268,12 +275,14 @@ class FakeInteraction:
 
     async def wait_response(self, timeout: float = 5.0) -> Callback:
         """Wait for the initial callback (defer, message, autocomplete, modal...)."""
-        return await self.store.wait_for(lambda: self.callback, timeout, f"a callback for interaction {self.id}")
+        return await self.store.wait_for(
+            lambda: self.callback, timeout, f"a callback for interaction {self.id}"
+        )
 
     async def wait_final(
         self, predicate: Callable[[FakeMessage], bool] | None = None, timeout: float = 10.0
     ) -> FakeMessage:
-        """Wait for a message of this interaction satisfying ``predicate`` (default: not a loading placeholder).
+        """Wait for a message of this interaction matching ``predicate`` (default: not a loading placeholder).
 
         Messages are checked in their current state after every recorded change, so an edit that makes
         the original response match returns it as well as a new followup does.
@@ -337,10 +346,8 @@ class Store:
             if remaining <= 0:
                 raise TimeoutError(self._timeout_report(what or "predicate", timeout))
             event = self._changed
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
-            except TimeoutError:
-                pass
 
     def _timeout_report(self, what: str, timeout: float) -> str:
         recent = "\n  ".join(str(r) for r in self.requests[-15:]) or "(none)"

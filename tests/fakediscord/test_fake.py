@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import time
 from typing import Any
 
@@ -30,7 +31,9 @@ class Regenerate(discord.ui.DynamicItem[discord.ui.Button], template=r"regen:(?P
     """A persistent button whose state lives in its custom_id, as the real bot's buttons will."""
 
     def __init__(self, seed: int) -> None:
-        super().__init__(discord.ui.Button(label="Again", style=discord.ButtonStyle.primary, custom_id=f"regen:{seed}"))
+        super().__init__(
+            discord.ui.Button(label="Again", style=discord.ButtonStyle.primary, custom_id=f"regen:{seed}")
+        )
         self.seed = seed
 
     @classmethod
@@ -47,18 +50,46 @@ class Regenerate(discord.ui.DynamicItem[discord.ui.Button], template=r"regen:(?P
         )
 
 
+class Keep(discord.ui.DynamicItem[discord.ui.Button], template=r"keep:(?P<seed>\d+)"):
+    """Edits the message it sits on (callback type 7), dropping the buttons but keeping the image."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(discord.ui.Button(label="Keep", custom_id=f"keep:{seed}"))
+        self.seed = seed
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> Keep:
+        return cls(int(match["seed"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.edit_message(content=f"kept {self.seed}", view=None)
+
+
+class Rename(discord.ui.Modal, title="Rename"):
+    name: discord.ui.TextInput[Rename] = discord.ui.TextInput(label="New name", custom_id="new_name")
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"renamed to {self.name.value}")
+
+
 class TinyBot(commands.Bot):
     """Just enough bot to exercise every path of the fake; records what discord.py raised."""
 
-    def __init__(self) -> None:
-        super().__init__(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.01)
+    def __init__(self, intents: discord.Intents | None = None) -> None:
+        super().__init__(
+            command_prefix="!", intents=intents or discord.Intents.default(), guild_ready_timeout=0.01
+        )
         self.errors: list[Exception] = []
         self.release = asyncio.Event()
         self.edits = 7
+        self.fetched = ""
+        self.seen_references: list[int] = []
         self._register()
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(Regenerate)
+        self.add_dynamic_items(Regenerate, Keep)
         await self.tree.sync()
 
     def _register(self) -> None:
@@ -79,13 +110,16 @@ class TinyBot(commands.Bot):
             out.seek(0)
             view = discord.ui.View(timeout=None)
             view.add_item(Regenerate(steps))
+            view.add_item(Keep(steps))
             await interaction.followup.send(
                 f"{prompt}: {source.width}x{source.height} in, {steps} steps",
                 file=discord.File(out, "result.png"),
                 view=view,
             )
 
-        async def style_complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        async def style_complete(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
             styles = ["anime", "analog film", "oil painting", "watercolor"]
             return [app_commands.Choice(name=s, value=s) for s in styles if current.lower() in s]
 
@@ -136,6 +170,7 @@ class TinyBot(commands.Bot):
             await interaction.response.defer()
             for step in range(1, self.edits + 1):
                 await interaction.edit_original_response(content=f"step {step}/{self.edits}")
+            self.fetched = (await interaction.original_response()).content
 
         @tree.command(name="upload", description="Uploads a file of the given size")
         async def upload(interaction: discord.Interaction, size: int) -> None:
@@ -155,6 +190,28 @@ class TinyBot(commands.Bot):
                 time.sleep(0.3)  # the bug the heartbeat check exists to catch
             await interaction.followup.send("worked")
 
+        @tree.command(name="rename", description="Opens a modal")
+        async def rename(interaction: discord.Interaction) -> None:
+            await interaction.response.send_modal(Rename())
+
+        @tree.context_menu(name="Use as reference")
+        async def use_as_reference(interaction: discord.Interaction, message: discord.Message) -> None:
+            self.seen_references.extend(a.id for a in message.attachments)
+            await interaction.response.send_message(
+                f"{len(message.attachments)} reference(s)", ephemeral=True
+            )
+
+        @tree.command(name="twostep", description="Response, followup, edit, delete")
+        async def twostep(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("one")
+            followup = await interaction.followup.send("two", wait=True)
+            await followup.edit(content="two, edited")
+            await interaction.delete_original_response()
+
+        @self.command(name="ping")
+        async def ping(ctx: commands.Context[TinyBot]) -> None:
+            await ctx.reply(f"pong {len(ctx.message.attachments)}")
+
         @tree.command(name="whoami", description="Echo the caller")
         async def whoami(interaction: discord.Interaction) -> None:
             await interaction.response.send_message(f"{interaction.user.id} {interaction.user.name}")
@@ -164,10 +221,16 @@ async def test_slash_with_attachment_defers_and_uploads_png(fake_discord: FakeDi
     bot = TinyBot()
     async with start_client(bot, fake_discord):
         schema = next(c for c in fake_discord.synced_commands if c["name"] == "generate")
-        assert [(o["name"], o["type"]) for o in schema["options"]] == [("prompt", 3), ("reference", 11), ("steps", 4)]
+        assert [(o["name"], o["type"]) for o in schema["options"]] == [
+            ("prompt", 3),
+            ("reference", 11),
+            ("steps", 4),
+        ]
 
         reference = fake_discord.add_attachment(png(32, 24), "ref.png")
-        inter = await fake_discord.slash(None, "generate", {"prompt": "a cat", "reference": reference, "steps": 7})
+        inter = await fake_discord.slash(
+            None, "generate", {"prompt": "a cat", "reference": reference, "steps": 7}
+        )
 
         callback = await inter.wait_response()
         assert callback.type == 5  # deferred: "thinking"
@@ -179,7 +242,7 @@ async def test_slash_with_attachment_defers_and_uploads_png(fake_discord: FakeDi
         image = Image.open(io.BytesIO(final.file("result.png").data))
         assert image.size == (64, 48)
         assert final.file().content_type == "image/png"
-        assert final.custom_ids == ["regen:7"]
+        assert final.custom_ids == ["regen:7", "keep:7"]
 
         # The CDN really serves the bytes the bot uploaded.
         async with aiohttp.ClientSession() as session, session.get(final.file().url) as response:
@@ -301,9 +364,12 @@ async def test_advertised_rate_limits_make_discord_py_wait_instead(fake_discord:
     fake_discord.limits.edit_rate_limit = 3
     fake_discord.limits.edit_rate_window = 0.25
     fake_discord.advertise_rate_limits = True
-    async with start_client(TinyBot(), fake_discord):
+    bot = TinyBot()
+    async with start_client(bot, fake_discord):
         inter = await fake_discord.slash(None, "progress")
         await inter.wait_final(lambda m: m.content == "step 7/7")
+        await fake_discord.wait_for(lambda: bot.fetched)
+    assert bot.fetched == "step 7/7"
     assert all(r.status != 429 for r in fake_discord.requests)
 
 
@@ -312,10 +378,12 @@ async def test_multiple_users_and_gateway_resume(fake_discord: FakeDiscord) -> N
     alice = fake_discord.add_user("alice")
     async with start_client(TinyBot(), fake_discord):
         beats = await fake_discord.wait_heartbeats(4)
-        assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.5
+        assert max(b - a for a, b in itertools.pairwise(beats)) < 0.5
 
         await fake_discord.disconnect_gateway()
-        await fake_discord.wait_for(lambda: fake_discord.gateway.resumes == 1 and fake_discord.gateway.connected)
+        await fake_discord.wait_for(
+            lambda: fake_discord.gateway.resumes == 1 and fake_discord.gateway.connected
+        )
         inter = await fake_discord.slash(alice, "whoami")
         assert (await inter.wait_final()).content == f"{alice.id} alice"
     assert fake_discord.gateway.identifies == 1
@@ -340,7 +408,9 @@ async def test_raw_http_rules(fake_discord: FakeDiscord) -> None:
                 ],
             },
         ]
-        async with http.put(f"{api}/applications/{fake_discord.app_id}/commands", json=bad_commands) as response:
+        async with http.put(
+            f"{api}/applications/{fake_discord.app_id}/commands", json=bad_commands
+        ) as response:
             body = await response.json()
         assert response.status == 400 and body["code"] == 50035
         assert set(body["errors"]["0"]) == {"name", "description"}
@@ -384,11 +454,10 @@ async def test_heartbeat_gaps_reveal_a_blocked_event_loop(fake_discord: FakeDisc
 
 
 async def test_invalid_command_schema_fails_sync(fake_discord: FakeDiscord) -> None:
-    """discord.py does not check choice counts or option description lengths; Discord (and the fake) do."""
+    """discord.py checks neither choice counts nor description lengths; Discord (and the fake) do."""
     bot = TinyBot()
 
-    @bot.tree.command(name="pick", description="Too many choices")
-    @app_commands.describe(item="i" * 101)
+    @bot.tree.command(name="pick", description="d" * 101)
     @app_commands.choices(item=[app_commands.Choice(name=f"c{i}", value=f"c{i}") for i in range(26)])
     async def pick(interaction: discord.Interaction, item: str) -> None:
         await interaction.response.send_message(item)
@@ -400,4 +469,65 @@ async def test_invalid_command_schema_fails_sync(fake_discord: FakeDiscord) -> N
     assert "Must be 25 or fewer in length." in str(failure.value)
     [violation] = fake_discord.take_violations()
     assert violation.rule == rules.RULE_COMMAND_SCHEMA
-    assert "options.0.choices" in violation.detail and "options.0.description" in violation.detail
+    assert "options.0.choices" in violation.detail and ".description" in violation.detail
+
+
+async def test_component_update_modal_and_context_menu(fake_discord: FakeDiscord) -> None:
+    bot = TinyBot()
+    async with start_client(bot, fake_discord):
+        inter = await fake_discord.slash(None, "generate", {"prompt": "x", "reference": png(4, 4)})
+        result = await inter.wait_final(lambda m: bool(m.files))
+        assert result.custom_ids == ["regen:20", "keep:20"]
+
+        # Message context menu on the generated image: the bot sees its attachment.
+        ref = await fake_discord.context_menu(None, "Use as reference", result)
+        assert (await ref.wait_final()).content == "1 reference(s)"
+        assert bot.seen_references == [result.file().id]
+
+        # Type 7: the button edits its own message; the image stays, the buttons go.
+        click = await fake_discord.click(None, result, "keep:20")
+        assert (await click.wait_response()).type == 7
+        assert result.content == "kept 20" and result.components == [] and len(result.files) == 1
+        with pytest.raises(LookupError):
+            await fake_discord.click(None, result, "keep:20")
+
+        # Modal: open, fill in, submit.
+        opened = await fake_discord.slash(None, "rename")
+        assert (await opened.wait_response()).type == 9
+        submitted = await fake_discord.submit_modal(None, opened, {"new_name": "Mona"})
+        assert (await submitted.wait_final()).content == "renamed to Mona"
+
+
+async def test_followup_edit_and_delete(fake_discord: FakeDiscord) -> None:
+    async with start_client(TinyBot(), fake_discord):
+        inter = await fake_discord.slash(None, "twostep")
+        await fake_discord.wait_for(lambda: inter.original is not None and inter.original.deleted)
+        [followup] = inter.followups
+        assert followup.content == "two, edited" and [v.content for v in followup.history] == ["two"]
+        assert inter.original is not None and inter.original.content == "one"
+
+
+async def test_dm_interaction_and_prefix_message(fake_discord: FakeDiscord) -> None:
+    alice = fake_discord.add_user("alice")
+    intents = discord.Intents.default()
+    intents.message_content = True
+    async with start_client(TinyBot(intents), fake_discord):
+        inter = await fake_discord.slash(alice, "whoami", dm=True)
+        message = await inter.wait_final()
+        assert message.content == f"{alice.id} alice" and message.guild_id is None
+
+        await fake_discord.user_message(alice, "!ping", attachments=[png(2, 2)])
+        reply = await fake_discord.wait_for_message(lambda m: m.kind == "channel")
+        assert reply.content == "pong 1" and reply.type == 19
+
+
+async def test_patch_discord_restores_discord_py() -> None:
+    from discord.gateway import DiscordWebSocket
+    from discord.http import Route
+
+    before = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
+    async with FakeDiscord() as fake:
+        with fake.patch_discord():
+            assert fake.api_base == Route.BASE
+            assert str(DiscordWebSocket.DEFAULT_GATEWAY) == fake.gateway_url
+        assert before == (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)

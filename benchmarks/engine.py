@@ -1,0 +1,832 @@
+# ruff: noqa: E402  (sys.path must be fixed before anything imports the stdlib ``queue``; see below)
+"""Engine benchmark: what ``Engine`` costs over bare diffusers, and what it holds on to.
+
+Prints Markdown tables (stdout, paste into docs) for:
+
+1. overhead per job: ``engine.generate(request)`` vs the same pipeline object called directly with
+   the same parameters (target: ratio ≤ 1.05), with a per-stage breakdown when a row fails;
+2. memory after cycling through every mode vs right after loading (target: growth < 5 %), the
+   cost of a mode switch, and how many module objects the three pipelines really hold;
+3. four candidates as one batch vs four sequential single-candidate jobs.
+
+Load time is excluded everywhere; every timed path runs once untimed first. Run from the
+repository root::
+
+    python benchmarks/engine.py [--env-file PATH] [--steps N] [--repeats N] [--size auto|PX]
+
+Without ``--env-file`` it builds the tiny random-weight bundle in a temporary folder, so it runs
+offline on a CPU; with one it uses whatever model and device that file configures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder is sys.path[0] and the sibling benchmarks/queue.py would shadow the
+# stdlib ``queue`` (imported by concurrent.futures, hence by transformers and diffusers).
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse
+import contextlib
+import gc
+import io
+import logging
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # torchvision fallback notes on import
+
+import diffusers
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+import bot.engine.engine as engine_module
+from bot.engine.config import EngineConfig
+from bot.engine.engine import Engine
+from bot.engine.images import fit_to_budget, load_image, load_mask, size_for_aspect
+from bot.engine.masks import prepare_inpaint_mask
+from bot.engine.pipelines import Pipelines
+from bot.errors import InvalidRequest, ModelUnavailable, SettingsInvalid
+from bot.jobs import DEFAULT_CFG, GenerationRequest, GenerationResult, Mode
+from bot.settings import load_settings
+from bot.validation import validate_request
+
+log = logging.getLogger("benchmarks.engine")
+
+OVERHEAD_TARGET = 1.05
+MEMORY_GROWTH_TARGET = 0.05
+PROMPT = "a portrait photo of a woman in a red wool coat, soft window light, 85mm"
+NEGATIVE = "blurry, low quality"
+SEED = 1234
+OVERHEAD_MODES = (Mode.TEXT, Mode.IMG2IMG, Mode.INPAINT)
+BATCH = 4
+SECTIONS = ("memory", "overhead", "batch")
+
+Job = Callable[[], object]
+
+
+# --- set-up -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """The loaded engine plus what the report needs to say about it."""
+
+    engine: Engine
+    model_label: str
+    steps: int
+    tiny: bool
+    size_source: str  # "native" or "LIKENESS_RESOLUTION"
+    source: Path  # an upload at the generation size
+    mask: Path  # white box over the middle quarter of ``source``
+    rss_after_load: int
+    cuda_after_load: int | None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--env-file", type=Path, help="settings file (default: build the tiny bundle)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: LIKENESS_DEFAULT_STEPS)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
+    parser.add_argument(
+        "--size", default="auto", help="generation side in px (sets LIKENESS_RESOLUTION), or auto = native"
+    )
+    parser.add_argument("--cycles", type=int, default=3, help="passes through every mode for memory")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated sections to run ({', '.join(SECTIONS)})"
+    )
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--breakdown", action="store_true", help="always print the per-stage breakdown")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show engine and library logs")
+    args = parser.parse_args(argv)
+    if args.size != "auto" and not (args.size.isdigit() and int(args.size) % 8 == 0):
+        parser.error("--size must be auto or a multiple of 8 (pixels)")
+    args.sections = {s.strip() for s in args.only.split(",") if s.strip()}
+    if unknown := args.sections - set(SECTIONS):
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}: choose from {', '.join(SECTIONS)}")
+    if args.repeats < 1 or args.cycles < 1:
+        parser.error("--repeats and --cycles must be at least 1")
+    return args
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """Keep stderr to our own progress: load bars and deprecation notes are not results."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose:
+        return
+    logging.getLogger("bot").setLevel(logging.WARNING)  # one "generated …" line per job otherwise
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def gradient_image(side: int) -> Image.Image:
+    """A textured colour gradient: something for img2img/inpaint to keep, made in code."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:side, 0:side]
+    rgb = np.stack([x / (side - 1), y / (side - 1), (x + y) / (2 * side)], axis=-1) * 200
+    rgb += rng.normal(0, 12, size=rgb.shape)
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+def set_up(args: argparse.Namespace, workdir: Path) -> Setup:
+    """Build (if needed) and load the model; read memory right after the load, before any job."""
+    env_file, tiny = args.env_file, args.env_file is None
+    if tiny:
+        from bot.engine.tiny import build_tiny_bundle
+
+        log.info("building the tiny model bundle in %s", workdir)
+        env_file = build_tiny_bundle(workdir / "tiny").env_file
+    overrides: dict[str, object] = {} if args.size == "auto" else {"resolution": int(args.size)}
+    settings = load_settings(env_file, **overrides)
+    gc.collect()
+    log.info("loading %s", settings.model)
+    started = time.perf_counter()
+    engine = Engine.load(EngineConfig.from_settings(settings))
+    log.info("loaded in %.1fs (not part of any measurement)", time.perf_counter() - started)
+    gc.collect()
+    rss = rss_bytes()
+    cuda = None
+    if engine.pipes.device.type == "cuda":
+        torch.cuda.synchronize()
+        cuda = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    side = engine.native
+    source = workdir / "source.png"
+    gradient_image(side).save(source)
+    mask = Image.new("L", (side, side), 0)
+    mask.paste(255, (side // 4, side // 4, 3 * side // 4, 3 * side // 4))
+    mask.save(workdir / "mask.png")
+    label = "tiny random-weight bundle (SD 1.5 layout)" if tiny else settings.model
+    return Setup(
+        engine=engine,
+        model_label=label,
+        steps=args.steps or settings.default_steps,
+        tiny=tiny,
+        size_source="native" if args.size == "auto" else "LIKENESS_RESOLUTION",
+        source=source,
+        mask=workdir / "mask.png",
+        rss_after_load=rss,
+        cuda_after_load=cuda,
+    )
+
+
+def request_for(setup: Setup, mode: Mode, *, seed: int = SEED, candidates: int = 1) -> GenerationRequest:
+    return GenerationRequest(
+        PROMPT,
+        mode=mode,
+        image=None if mode is Mode.TEXT else setup.source,
+        mask=setup.mask if mode is Mode.INPAINT else None,
+        negative=NEGATIVE,
+        cfg=DEFAULT_CFG,
+        steps=setup.steps,
+        seed=seed,
+        candidates=candidates,
+    )
+
+
+def modes_available(engine: Engine) -> list[Mode]:
+    """Every mode, less image_prompt when the configuration has no IP-Adapter."""
+    return [m for m in Mode if m is not Mode.IMAGE_PROMPT or engine.pipes.ip_embed_dim is not None]
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    """Resident set size now (VmRSS); falls back to the peak where /proc is missing."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def timed(job: Job) -> tuple[float, Any]:
+    """Wall time of one job; collect garbage first so one job does not pay for the last."""
+    gc.collect()
+    started = time.perf_counter()
+    out = job()
+    return time.perf_counter() - started, out
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def bare_job(engine: Engine, request: GenerationRequest) -> Job:
+    """The same pipeline object and parameters, inputs already decoded: what diffusers alone costs.
+
+    The inputs are prepared here with the engine's own public helpers (outside the timing), so the
+    pipeline sees exactly what ``Engine.generate`` gives it.
+    """
+    resolved = validate_request(request)
+    pipes, native, mode = engine.pipes, engine.native, resolved.mode
+    assert resolved.seed is not None
+    extra: dict[str, Any]
+    if mode is Mode.TEXT:
+        width, height = size_for_aspect(resolved.aspect, native)
+        pipe, extra = pipes.text, {"width": width, "height": height}
+    else:
+        assert resolved.image is not None
+        source = fit_to_budget(load_image(resolved.image), native)
+        if mode is Mode.IMG2IMG:
+            pipe, extra = pipes.img2img, {"image": source, "strength": resolved.strength}
+        elif mode is Mode.INPAINT:
+            assert resolved.mask is not None
+            masks = prepare_inpaint_mask(load_mask(resolved.mask), source.size)
+            pipe = pipes.inpaint
+            extra = {
+                "image": source,
+                "mask_image": masks.generate,
+                "width": source.width,
+                "height": source.height,
+                "strength": resolved.strength,
+            }
+        else:
+            raise ValueError(f"no bare equivalent for {mode.value}")
+    seed, count = resolved.seed, resolved.candidates
+
+    def call() -> list[Image.Image]:
+        generators = [torch.Generator("cpu").manual_seed(seed + k) for k in range(count)]
+        return pipe(
+            prompt=resolved.prompt,
+            negative_prompt=resolved.negative or None,
+            num_inference_steps=resolved.steps,
+            guidance_scale=resolved.cfg,
+            num_images_per_prompt=count,
+            generator=generators,
+            output_type="pil",
+            **extra,
+            **pipes.ip_adapter_kwargs(None, 0.0, guided=resolved.cfg > 1),
+        ).images
+
+    return call
+
+
+def png_pixels(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def max_pixel_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> int:
+    return max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(a, b, strict=True))
+
+
+# --- per-stage breakdown ------------------------------------------------------------------------
+
+
+@dataclass
+class StageClock:
+    """Wall time per engine stage for the current job, filled by the wrappers in ``stage_clock``."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+
+# (owner, attribute, stage): the engine's steps as ``Engine.generate`` calls them, outermost first.
+def _stage_targets(engine: Engine) -> list[tuple[object, str, str]]:
+    pipe_classes = {type(p) for p in (engine.pipes.text, engine.pipes.img2img, engine.pipes.inpaint)}
+    return [
+        (Engine, "generate", "total"),
+        (engine_module, "validate_request", "validate"),
+        (Engine, "_prepare", "prepare images"),
+        (engine_module, "build_prompts", "prompt check"),
+        (Engine, "_run", "run"),
+        (Pipelines, "ip_adapter_kwargs", "IP zero embeds"),
+        *((cls, "__call__", "pipeline call") for cls in pipe_classes),
+        (Engine, "_finish", "finish"),
+        (engine_module, "composite", "composite"),
+        (engine_module, "format_parameters", "parameters text"),
+        (engine_module, "encode_png", "PNG encode"),
+    ]
+
+
+@contextlib.contextmanager
+def stage_clock(engine: Engine) -> Iterator[StageClock]:
+    """Wrap the engine's steps in timers for the duration (the engine code itself is untouched)."""
+    clock = StageClock()
+    restore: list[tuple[object, str, object | None]] = []
+    try:
+        for owner, name, stage in _stage_targets(engine):
+            own = vars(owner).get(name)
+            restore.append((owner, name, own))
+            setattr(owner, name, clock.wrap(stage, getattr(owner, name)))
+        yield clock
+    finally:
+        for owner, name, own in reversed(restore):
+            if own is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, own)
+
+
+def breakdown(setup: Setup, modes: Sequence[Mode], repeats: int, bare: dict[Mode, float]) -> str:
+    """Median milliseconds per engine stage, so a failing ratio names the step that costs."""
+    rows = []
+    for mode in tqdm(modes, desc="stage breakdown", leave=False):
+        request = request_for(setup, mode)
+        samples: list[dict[str, float]] = []
+        with stage_clock(setup.engine) as clock:
+            setup.engine.generate(request)
+            for _ in range(repeats):
+                clock.seconds = {}
+                gc.collect()
+                setup.engine.generate(request)
+                samples.append(dict(clock.seconds))
+
+        def ms(stage: str, samples: list[dict[str, float]] = samples) -> float:
+            return 1000 * median([s.get(stage, 0.0) for s in samples])
+
+        def outside_pipeline(s: dict[str, float]) -> float:
+            return s["total"] - s.get("pipeline call", 0.0)
+
+        engine_ms = 1000 * median([outside_pipeline(s) for s in samples])
+        other = 1000 * median(
+            [
+                s["total"]
+                - sum(s.get(k, 0.0) for k in ("validate", "prepare images", "prompt check", "run", "finish"))
+                for s in samples
+            ]
+        )
+        in_run = 1000 * median(
+            [s["run"] - s.get("pipeline call", 0.0) - s.get("IP zero embeds", 0.0) for s in samples]
+        )
+        rows.append(
+            [
+                mode.value,
+                f"{ms('total'):.1f}",
+                f"{ms('pipeline call'):.1f}",
+                f"{1000 * bare[mode]:.1f}" if mode in bare else "—",
+                f"{engine_ms:.1f}",
+                f"{ms('validate'):.2f}",
+                f"{ms('prepare images'):.2f}",
+                f"{ms('prompt check'):.2f}",
+                f"{ms('IP zero embeds'):.2f}",
+                f"{in_run:.2f}",
+                f"{ms('finish'):.2f}",
+                f"{ms('PNG encode'):.2f}",
+                f"{ms('composite'):.2f}",
+                f"{ms('parameters text'):.2f}",
+                f"{other:.2f}",
+            ]
+        )
+    headers = [
+        "mode",
+        "generate ms",
+        "pipeline call ms",
+        "bare call ms",
+        "engine's own ms",
+        "validate",
+        "prepare images",
+        "prompt check",
+        "IP zero embeds",
+        "run: rest",
+        "finish",
+        "↳ PNG encode",
+        "↳ composite",
+        "↳ parameters",
+        "other",
+    ]
+    notes = (
+        "_Median per stage over the same jobs, by timers wrapped around the engine's functions for this "
+        'table only. "engine\'s own" = generate − pipeline call; "prepare images" = decode + fit the '
+        'upload (+ mask); "prompt check" = tokenising for the truncation warning; "run: rest" = '
+        'generators + call set-up; "finish" = composite + parameters + PNG encode._'
+    )
+    return markdown(headers, rows) + "\n\n" + notes
+
+
+# --- 1. overhead --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OverheadRow:
+    mode: Mode
+    engine: list[float]
+    bare: list[float]
+    same_pixels: str
+
+    @property
+    def ratio(self) -> float:
+        return median(self.engine) / median(self.bare)
+
+    @property
+    def min_ratio(self) -> float:
+        return min(self.engine) / min(self.bare)
+
+
+def measure_overhead(setup: Setup, repeats: int) -> list[OverheadRow]:
+    """Alternate engine/bare runs (order flipped each repeat) so drift hits both sides alike."""
+    rows = []
+    bar = tqdm(total=len(OVERHEAD_MODES) * 2 * (repeats + 1), desc="overhead", unit="job", leave=False)
+    for mode in OVERHEAD_MODES:
+        request = request_for(setup, mode)
+        bare = bare_job(setup.engine, request)
+
+        def engine_job(request: GenerationRequest = request) -> GenerationResult:
+            return setup.engine.generate(request)
+
+        result = engine_job()
+        reference = bare()
+        bar.update(2)
+        if mode is Mode.INPAINT:
+            same = "n/a (engine composites)"
+        else:
+            diff = max_pixel_difference(
+                [png_pixels(c.png) for c in result.candidates], [np.asarray(i) for i in reference]
+            )
+            same = "yes" if diff == 0 else f"no (max diff {diff})"
+        samples: dict[str, list[float]] = {"engine": [], "bare": []}
+        for i in range(repeats):
+            order = (("engine", engine_job), ("bare", bare))
+            for name, job in order if i % 2 == 0 else order[::-1]:
+                samples[name].append(timed(job)[0])
+                bar.update(1)
+        rows.append(OverheadRow(mode, samples["engine"], samples["bare"], same))
+        log.info(
+            "%s: engine %.3fs, bare %.3fs", mode.value, median(samples["engine"]), median(samples["bare"])
+        )
+    bar.close()
+    return rows
+
+
+def overhead_table(setup: Setup, rows: list[OverheadRow]) -> str:
+    width, height = size_for_aspect("1:1", setup.engine.native)
+    table = markdown(
+        [
+            "mode",
+            "size",
+            "steps",
+            "engine.generate s",
+            "bare diffusers s",
+            "ratio",
+            "ratio of minima",
+            "same pixels",
+            f"≤ {OVERHEAD_TARGET}",
+        ],
+        [
+            [
+                r.mode.value,
+                f"{width}×{height} ({setup.size_source})",
+                f"{setup.steps}",
+                f"{median(r.engine):.3f}",
+                f"{median(r.bare):.3f}",
+                f"{r.ratio:.3f}",
+                f"{r.min_ratio:.3f}",
+                r.same_pixels,
+                "PASS" if r.ratio <= OVERHEAD_TARGET else "FAIL",
+            ]
+            for r in rows
+        ],
+    )
+    notes = [
+        "_engine.generate = request with file paths → validated, upload decoded and fitted, prompt checked, "
+        "pipeline called with a per-step callback, (inpaint) composited, PNG-encoded with parameters. "
+        "bare diffusers = the same pipeline object called with the same prompt, negative, steps, cfg, size, "
+        "strength, seeded CPU generator and zero IP-Adapter embeds, inputs already decoded, returning PIL. "
+        "Ratio = median/median (the verdict); the ratio of minima is less sensitive to other load "
+        "on the machine. "
+        "img2img runs round(steps × 0.35) denoising steps, inpaint round(steps × 0.85)._"
+    ]
+    if setup.tiny and setup.engine.native <= 64:
+        notes.append(
+            "_These rows are at the tiny model's native 64 px, where a whole denoise takes well under a "
+            "second, so fixed per-job costs (file decode, PNG encode) weigh far more than on a real model; "
+            "rerun with --size 128 (or larger) for a ratio closer to production._"
+        )
+    return table + "\n\n" + "\n".join(notes)
+
+
+# --- 2. memory and mode switches -----------------------------------------------------------------
+
+
+@dataclass
+class MemoryReport:
+    points: list[tuple[str, int, int | None, int | None]] = field(default_factory=list)
+    first: dict[Mode, float] = field(default_factory=dict)
+    after_switch: dict[Mode, list[float]] = field(default_factory=dict)
+    same_mode: dict[Mode, list[float]] = field(default_factory=dict)
+
+
+def memory_point(setup: Setup, report: MemoryReport, label: str) -> None:
+    gc.collect()
+    cuda = setup.engine.pipes.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    report.points.append(
+        (
+            label,
+            rss_bytes(),
+            torch.cuda.memory_allocated() if cuda else None,
+            torch.cuda.max_memory_allocated() if cuda else None,
+        )
+    )
+
+
+def measure_memory(setup: Setup, cycles: int, repeats: int) -> MemoryReport:
+    """Warm-up pass, then ``cycles`` passes through every mode, then each mode ``repeats`` in a row.
+
+    In the passes every job follows a job of another mode (a switch); in the runs of one mode all
+    but the first follow the same mode, so the difference of the medians is the switch cost.
+    """
+    engine, modes = setup.engine, modes_available(setup.engine)
+    report = MemoryReport()
+    report.points.append(("after load", setup.rss_after_load, setup.cuda_after_load, setup.cuda_after_load))
+    bar = tqdm(
+        total=len(modes) * (1 + cycles + repeats + 1), desc="memory & mode switches", unit="job", leave=False
+    )
+    requests = {mode: request_for(setup, mode) for mode in modes}
+    for mode in modes:  # first job ever in each mode: the warm-up, reported but not used
+        report.first[mode] = timed(lambda m=mode: engine.generate(requests[m]))[0]
+        bar.update(1)
+    memory_point(setup, report, "after warm-up pass")
+    for cycle in range(1, cycles + 1):
+        for mode in modes:
+            report.after_switch.setdefault(mode, []).append(
+                timed(lambda m=mode: engine.generate(requests[m]))[0]
+            )
+            bar.update(1)
+        memory_point(setup, report, f"after cycle {cycle}")
+    for mode in modes:
+        engine.generate(requests[mode])  # the switch into this mode
+        bar.update(1)
+        for _ in range(repeats):
+            report.same_mode.setdefault(mode, []).append(
+                timed(lambda m=mode: engine.generate(requests[m]))[0]
+            )
+            bar.update(1)
+    bar.close()
+    return report
+
+
+def memory_tables(setup: Setup, report: MemoryReport) -> str:
+    base_label, base_rss, base_cuda, _ = report.points[0]
+    warm_rss = report.points[1][1]
+    cuda = base_cuda is not None
+    headers = ["point", "RSS MB", "vs after load", "vs after warm-up"]
+    if cuda:
+        headers += ["CUDA allocated MB", "vs after load", "CUDA max allocated MB"]
+    rows = []
+    for label, rss, allocated, peak in report.points:
+        row = [label, f"{rss / 2**20:.1f}", percent(rss, base_rss), percent(rss, warm_rss)]
+        if cuda:
+            assert allocated is not None and base_cuda is not None
+            row += [f"{allocated / 2**20:.1f}", percent(allocated, base_cuda), f"{(peak or 0) / 2**20:.1f}"]
+        rows.append(row)
+    final_rss = report.points[-1][1]
+    growth = final_rss / base_rss - 1
+    verdict = "PASS" if growth < MEMORY_GROWTH_TARGET else "FAIL"
+    cycles = len(report.points) - 2
+    summary = (
+        f"RSS growth after {cycles} cycles through {', '.join(m.value for m in report.first)}: "
+        f"{100 * growth:+.1f} % vs {base_label} "
+        f"(target < {100 * MEMORY_GROWTH_TARGET:.0f} %: **{verdict}**), "
+        f"{100 * (final_rss / warm_rss - 1):+.1f} % vs after the warm-up pass; "
+        f"process peak RSS {peak_rss_bytes() / 2**20:.1f} MB."
+    )
+    if cuda:
+        final_cuda = report.points[-1][2] or 0
+        assert base_cuda is not None
+        cuda_growth = final_cuda / base_cuda - 1 if base_cuda else float("nan")
+        summary += (
+            f" CUDA allocated growth {100 * cuda_growth:+.1f} % "
+            f"({'PASS' if cuda_growth < MEMORY_GROWTH_TARGET else 'FAIL'})."
+        )
+    memory = markdown(headers, rows) + "\n\n" + summary
+
+    switch_rows = []
+    for mode, switched in report.after_switch.items():
+        same = report.same_mode[mode]
+        delta = median(switched) - median(same)
+        switch_rows.append(
+            [
+                mode.value,
+                f"{report.first[mode]:.3f}",
+                f"{median(switched):.3f} (n={len(switched)})",
+                f"{median(same):.3f} (n={len(same)})",
+                f"{1000 * delta:+.1f}",
+                f"{100 * delta / median(same):+.1f} %",
+            ]
+        )
+    switches = markdown(
+        ["mode", "first job s", "after a switch s", "same mode again s", "switch cost ms", "switch cost %"],
+        switch_rows,
+    )
+    return (
+        memory
+        + "\n\n"
+        + switches
+        + "\n\n_switch cost = median of jobs right after a job in another mode − median of the same job "
+        "repeated in its mode (≈ 0 expected: from_pipe shares the weights). First job = the very first "
+        "job in that mode after loading, not used in either median._\n\n" + sharing_line(setup.engine)
+    )
+
+
+def sharing_line(engine: Engine) -> str:
+    """Count module references vs distinct objects across the three pipelines (proves from_pipe sharing)."""
+    pipes = {"text": engine.pipes.text, "img2img": engine.pipes.img2img, "inpaint": engine.pipes.inpaint}
+    references = [
+        (name, m)
+        for pipe in pipes.values()
+        for name, m in pipe.components.items()
+        if isinstance(m, torch.nn.Module)
+    ]
+    distinct = {id(m): name for name, m in references}
+    tensors = {
+        id(p): p.numel() * p.element_size() for _, m in references for p in [*m.parameters(), *m.buffers()]
+    }
+    if_copied = sum(
+        p.numel() * p.element_size() for _, m in references for p in [*m.parameters(), *m.buffers()]
+    )
+    return (
+        f"Sharing: the 3 pipelines hold {len(references)} module references but only **{len(distinct)} "
+        f"distinct module objects** ({', '.join(sorted(distinct.values()))}); weights in memory "
+        f"{sum(tensors.values()) / 2**20:.1f} MB, vs {if_copied / 2**20:.1f} MB if each pipeline had "
+        "its own copy."
+    )
+
+
+def percent(value: int, base: int) -> str:
+    return f"{100 * (value / base - 1):+.1f} %" if base else "—"
+
+
+# --- 3. batch vs sequential -----------------------------------------------------------------------
+
+
+def measure_batch(setup: Setup, repeats: int) -> str:
+    """One job with 4 candidates vs 4 single-candidate jobs with seeds s..s+3 (same images expected)."""
+    engine = setup.engine
+    batch_request = request_for(setup, Mode.TEXT, candidates=BATCH)
+    singles = [request_for(setup, Mode.TEXT, seed=SEED + k) for k in range(BATCH)]
+
+    def batch() -> GenerationResult:
+        return engine.generate(batch_request)
+
+    def sequential() -> list[GenerationResult]:
+        return [engine.generate(r) for r in singles]
+
+    bar = tqdm(total=2 * (repeats + 1), desc="batch vs sequential", unit="run", leave=False)
+    batched, one_by_one = batch(), sequential()
+    bar.update(2)
+    diff = max_pixel_difference(
+        [png_pixels(c.png) for c in batched.candidates],
+        [png_pixels(r.candidates[0].png) for r in one_by_one],
+    )
+    samples: dict[str, list[float]] = {"batch": [], "sequential": []}
+    for i in range(repeats):
+        order = (("batch", batch), ("sequential", sequential))
+        for name, job in order if i % 2 == 0 else order[::-1]:
+            samples[name].append(timed(job)[0])
+            bar.update(1)
+    bar.close()
+    b, s = median(samples["batch"]), median(samples["sequential"])
+    width, height = size_for_aspect("1:1", engine.native)
+    table = markdown(
+        [
+            "mode",
+            "size",
+            "steps",
+            "1 job × 4 candidates s",
+            "4 jobs × 1 candidate s",
+            "batch / sequential",
+            "per image (batch) s",
+            "same images",
+        ],
+        [
+            [
+                "text",
+                f"{width}×{height}",
+                f"{setup.steps}",
+                f"{b:.3f}",
+                f"{s:.3f}",
+                f"{b / s:.3f}",
+                f"{b / BATCH:.3f}",
+                "yes" if diff == 0 else f"max pixel diff {diff}",
+            ]
+        ],
+    )
+    return table + (
+        "\n\n_Seeds s..s+3 in both: candidate k of the batch uses its own CPU generator seeded s+k, so it "
+        "should match the single job with seed s+k (batched kernels may differ by float rounding)._"
+    )
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+def markdown(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A padded Markdown table: readable in a terminal, renders in docs."""
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_line(setup: Setup, args: argparse.Namespace) -> str:
+    pipes = setup.engine.pipes
+    if pipes.device.type == "cuda":
+        device = f"CUDA {torch.cuda.get_device_name(pipes.device)} (CPU {cpu_name()})"
+    else:
+        threads = torch.get_num_threads()
+        device = f"{pipes.device.type} {cpu_name()}, {os.cpu_count()} cores, {threads} torch threads"
+    width, height = size_for_aspect("1:1", setup.engine.native)
+    dtype = str(pipes.dtype).removeprefix("torch.")
+    return (
+        f"Machine: {device}; Python {platform.python_version()}, torch {torch.__version__}, "
+        f"diffusers {diffusers.__version__}; model {setup.model_label}, {dtype}, sampler {pipes.sampler}, "
+        f"IP-Adapter {'on' if pipes.ip_embed_dim else 'off'}; size {width}×{height} ({setup.size_source}); "
+        f"{setup.steps} steps, cfg {DEFAULT_CFG:g}; median of {args.repeats} runs after one warm-up; "
+        f"load time excluded."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet_libraries(args.verbose)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="likeness-bench-") as tmp:
+        try:
+            setup = set_up(args, Path(tmp))
+        except (ModelUnavailable, SettingsInvalid) as exc:
+            log.error("%s", exc)
+            return 2
+        sections: list[str] = []
+        try:
+            # Memory first: its baseline is "right after load", before any other job has run.
+            if "memory" in args.sections:
+                report = measure_memory(setup, args.cycles, args.repeats)
+                sections.append(
+                    "### Memory after cycling through every mode\n\n" + memory_tables(setup, report)
+                )
+            if "overhead" in args.sections:
+                rows = measure_overhead(setup, args.repeats)
+                sections.append("### Engine overhead per job\n\n" + overhead_table(setup, rows))
+                if args.breakdown or any(r.ratio > OVERHEAD_TARGET for r in rows):
+                    bare = {r.mode: median(r.bare) for r in rows}
+                    sections.append(
+                        "### Where the engine's time goes (per job)\n\n"
+                        + breakdown(setup, [r.mode for r in rows], args.repeats, bare)
+                    )
+            if "batch" in args.sections:
+                sections.append(
+                    "### 4 candidates: one batch vs 4 sequential jobs\n\n"
+                    + measure_batch(setup, args.repeats)
+                )
+        except InvalidRequest as exc:
+            log.error("the benchmark's request was rejected: %s (try more --steps)", exc)
+            return 2
+    print("\n\n".join(sections))
+    print()
+    print(machine_line(setup, args))
+    log.info("benchmark finished in %.0fs", time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

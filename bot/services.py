@@ -1,0 +1,48 @@
+"""The bot's long-lived parts, opened once: database, media, GPU worker and queue."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.engine.config import EngineConfig
+from bot.engine.engine import Engine
+from bot.queue import JobQueue
+from bot.settings import Settings
+from bot.worker import GpuWorker
+from storage import Database, JobRepository, MediaStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    media: MediaStore
+    jobs: JobRepository
+    worker: GpuWorker
+    queue: JobQueue
+
+    @classmethod
+    async def open(cls, settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = await Database.open(settings.database_path)
+        media = MediaStore(settings.media_dir)
+        jobs = JobRepository(db, media)
+        config = EngineConfig.from_settings(settings)
+        worker = GpuWorker(engine_factory or (lambda: Engine.load(config)))
+        queue = JobQueue(
+            jobs,
+            worker,
+            per_user_limit=settings.queue_per_user,
+            total_limit=settings.queue_total,
+            history_seconds=settings.history_days * 86400,
+        )
+        return cls(settings, db, media, jobs, worker, queue)
+
+    async def close(self) -> None:
+        await self.queue.stop()
+        await self.db.close()
+        self.worker.shutdown()

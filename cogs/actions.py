@@ -1,0 +1,109 @@
+"""What each result button does; ownership and state always come from the database."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import discord
+
+from bot.client import LikenessBot
+from bot.errors import LikenessError
+from bot.jobs import Mode
+from bot.requests import request_from_row
+from bot.validation import validate_request
+from cogs.replies import tell
+from cogs.submit import defer_public, enqueue
+from cogs.texts import info_text
+from storage import CancelOutcome, JobOrigin, JobRow, JobStatus
+
+log = logging.getLogger(__name__)
+
+VARY_STRENGTH = 0.3  # "nearby variation": keep the composition, let details move
+
+
+async def handle_button(
+    bot: LikenessBot, interaction: discord.Interaction, action: str, job_id: int, idx: int | None
+) -> None:
+    jobs = bot.services.jobs
+    job = await jobs.get(job_id)
+    if job is None:
+        await tell(interaction, f"job {job_id} no longer exists (deleted or past the history window)")
+        return
+    try:
+        if action == "info":
+            await tell(interaction, info_text(job, await jobs.outputs(job_id)))
+        elif action == "delete":
+            await _delete(bot, interaction, job)
+        elif action == "cancel":
+            await _cancel(bot, interaction, job)
+        elif action in ("reroll", "vary"):
+            await _again(bot, interaction, job, action, idx)
+    except LikenessError as exc:
+        await tell(interaction, str(exc), replace_original=True)
+
+
+async def _delete(bot: LikenessBot, interaction: discord.Interaction, job: JobRow) -> None:
+    if interaction.user.id != job.user_id:
+        await tell(interaction, "only the person who made this job can delete it")
+        return
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        await tell(interaction, "this job is still in the queue: cancel it first")
+        return
+    await bot.services.jobs.delete_job(job.id, interaction.user.id)
+    await interaction.response.edit_message(
+        content=f"Job {job.id} was deleted by its owner.", embed=None, attachments=[], view=None
+    )
+
+
+async def _cancel(bot: LikenessBot, interaction: discord.Interaction, job: JobRow) -> None:
+    result = await bot.services.queue.cancel(job.id, interaction.user.id)
+    messages = {
+        CancelOutcome.CANCELLED_QUEUED: f"job {job.id} was cancelled",
+        CancelOutcome.CANCEL_RUNNING: f"job {job.id} stops at its next step",
+        CancelOutcome.NOT_OWNER: "only the person who queued this job can cancel it",
+        CancelOutcome.NOT_FOUND: f"job {job.id} no longer exists",
+        CancelOutcome.ALREADY_FINISHED: f"job {job.id} has already finished",
+    }
+    await tell(interaction, messages[result.outcome])
+
+
+async def _again(
+    bot: LikenessBot, interaction: discord.Interaction, job: JobRow, action: str, idx: int | None
+) -> None:
+    """Reroll: same parameters, new seed. Vary: one output becomes the source at low strength."""
+    jobs = bot.services.jobs
+    message_id = await defer_public(interaction)
+    image = await _media(bot, job.input_media)
+    mask = await _media(bot, job.mask_media)
+    base = request_from_row(job, None, None)
+    if action == "vary":
+        outputs = await jobs.outputs(job.id)
+        chosen = next((o for o in outputs if o.idx == idx), None)
+        if chosen is None:
+            raise LikenessError("that output is gone (deleted or past the history window)")
+        image = await _media(bot, chosen.media)
+        mask = None
+        base = replace(base, mode=Mode.IMG2IMG, strength=VARY_STRENGTH, expand=None, candidates=1)
+    request = validate_request(
+        replace(base, seed=None), has_image=image is not None, has_mask=mask is not None
+    )
+    await enqueue(
+        bot,
+        interaction,
+        request,
+        message_id=message_id,
+        image=image,
+        mask=mask,
+        origin=JobOrigin.REROLL if action == "reroll" else JobOrigin.VARY,
+        parent_job_id=job.id,
+    )
+
+
+async def _media(bot: LikenessBot, sha: str | None) -> tuple[bytes, str] | None:
+    if sha is None:
+        return None
+    path = await bot.services.jobs.media_path(sha)
+    if path is None or not path.exists():
+        raise LikenessError("the source image of this job is gone (past the history window)")
+    return path.read_bytes(), path.suffix.lstrip(".") or "png"

@@ -1,0 +1,220 @@
+"""Job messages on Discord: queued → progress → result, edited in place while the token lives.
+
+Listens to the queue's events. Edits are ranked so a late "queued" edit never overwrites a result,
+throttled to one per ``PROGRESS_INTERVAL`` per job (Discord allows about 5 edits per 5 s), and
+after the 15-minute interaction token expires the result goes to the channel, mentioning its owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+from discord.ext import commands
+from PIL import Image
+
+from bot.client import LikenessBot
+from bot.jobs import GenerationResult
+from bot.queue import Ticket
+from cogs.texts import finished_text, progress_text, queued_text, result_embed
+from cogs.views import JobButton, queued_view, result_view
+from storage import JobRow, JobStatus, OutputRow
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 1.5
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+QUEUED, STARTED, PROGRESS, FINAL = range(4)
+
+
+@dataclass(slots=True)
+class _JobMessage:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    rank: int = -1
+    last_edit: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Delivery(commands.Cog):
+    def __init__(self, bot: LikenessBot) -> None:
+        self.bot = bot
+        self._messages: dict[int, _JobMessage] = {}
+        self._delivering: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(JobButton)
+        self.bot.services.queue.listeners.append(self)
+        task = asyncio.create_task(self._redeliver(), name="likeness-redeliver")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def cog_unload(self) -> None:
+        self.bot.services.queue.listeners.remove(self)
+        for task in self._tasks:
+            task.cancel()
+
+    # -- queue events ---------------------------------------------------------------------------
+    async def announce(self, ticket: Ticket) -> None:
+        status = await self.bot.services.queue.status()
+        entry = next((e for e in status.entries if e.job_id == ticket.job.id), None)
+        position = entry.position if entry else ticket.position
+        wait = status.wait_seconds(entry) if entry else 0.0
+        await self._edit(
+            ticket.job,
+            QUEUED,
+            content=queued_text(ticket.job.id, position, status.length, wait),
+            view=queued_view(ticket.job.id),
+        )
+
+    async def job_started(self, job: JobRow) -> None:
+        self._state(job.id).started = time.monotonic()
+        await self._edit(job, STARTED, content=f"Job {job.id}: starting…", view=queued_view(job.id))
+
+    async def job_progress(self, job: JobRow, step: int, total: int) -> None:
+        state = self._state(job.id)
+        if state.lock.locked() or time.monotonic() - state.last_edit < PROGRESS_INTERVAL:
+            return
+        elapsed = time.monotonic() - state.started
+        await self._edit(job, PROGRESS, content=progress_text(job.id, step, total, elapsed))
+
+    async def job_finished(self, job: JobRow, result: GenerationResult | None) -> None:
+        if job.status is JobStatus.CANCELLED:
+            await self._edit(job, FINAL, content=finished_text(job, None), view=None)
+            self._messages.pop(job.id, None)
+            return
+        await self.deliver(job)
+
+    # -- delivery -------------------------------------------------------------------------------
+    async def deliver(self, job: JobRow) -> None:
+        """Post a finished job once: edit the reply while the token lives, else a channel message."""
+        if job.id in self._delivering:
+            return
+        self._delivering.add(job.id)
+        try:
+            outputs = await self.bot.services.jobs.outputs(job.id) if job.status is JobStatus.DONE else []
+            files, note = await asyncio.to_thread(self._encode, outputs, self._upload_limit(job))
+            content = finished_text(job, None) + (f"\n{note}" if note else "")
+            fields: dict[str, Any] = {"content": content, "view": None, "embed": None}
+            if outputs:
+                fields.update(
+                    embed=result_embed(job, outputs, job.warnings), view=result_view(job.id, len(outputs))
+                )
+            if await self._edit(job, FINAL, attachments=[_file(*f) for f in files], **fields):
+                assert job.message_id is not None and job.channel_id is not None
+                await self.bot.services.jobs.set_delivery(job.id, job.message_id, job.channel_id)
+            else:
+                message = await self._post_to_channel(job, files, fields)
+                if message is not None:
+                    await self.bot.services.jobs.set_delivery(job.id, message.id, message.channel.id)
+        finally:
+            self._delivering.discard(job.id)
+            self._messages.pop(job.id, None)
+
+    async def _post_to_channel(
+        self, job: JobRow, files: list[tuple[bytes, str]], fields: dict[str, Any]
+    ) -> discord.Message | None:
+        await self.bot.wait_until_ready()
+        if job.channel_id is None:
+            log.warning("job %d has no channel to deliver to", job.id)
+            return None
+        channel = self.bot.get_channel(job.channel_id)
+        try:
+            if channel is None:
+                channel = await self.bot.fetch_channel(job.channel_id)
+            assert isinstance(channel, discord.abc.Messageable)
+            return await channel.send(
+                files=[_file(*f) for f in files],
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                **{k: v for k, v in fields.items() if v is not None},
+            )
+        except discord.HTTPException:
+            log.exception("could not deliver job %d to channel %s", job.id, job.channel_id)
+            return None
+
+    async def _redeliver(self) -> None:
+        """Jobs that finished while the bot was down (or whose delivery failed) are posted now."""
+        await self.bot.wait_until_ready()
+        for job in await self.bot.services.jobs.undelivered():
+            await self.deliver(job)
+
+    # -- editing --------------------------------------------------------------------------------
+    def _state(self, job_id: int) -> _JobMessage:
+        return self._messages.setdefault(job_id, _JobMessage())
+
+    async def _edit(self, job: JobRow, rank: int, **fields: Any) -> bool:
+        if not _token_alive(job) or job.message_id is None or job.application_id is None:
+            return False
+        state = self._state(job.id)
+        if rank < state.rank:
+            return False
+        state.rank = rank
+        async with state.lock:
+            if rank < state.rank:  # a later stage was queued while we waited
+                return False
+            webhook = discord.Webhook.partial(
+                job.application_id, job.interaction_token or "", client=self.bot
+            )
+            try:
+                await webhook.edit_message(job.message_id, **fields)
+            except discord.HTTPException as exc:
+                log.warning("editing the message of job %d failed: %s", job.id, exc)
+                return False
+            state.last_edit = time.monotonic()
+            return True
+
+    def _upload_limit(self, job: JobRow) -> int:
+        guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
+        return max(guild.filesize_limit, DEFAULT_UPLOAD_LIMIT) if guild else DEFAULT_UPLOAD_LIMIT
+
+    def _encode(self, outputs: list[OutputRow], limit: int) -> tuple[list[tuple[bytes, str]], str]:
+        """The PNGs as they are; re-encoded as JPEG (smaller each round) when over the upload limit."""
+        pngs = [(self._read(o), f"likeness-{o.job_id}-{o.idx + 1}-{o.seed}.png") for o in outputs]
+        budget = int(limit * 0.95)
+        if sum(len(data) for data, _ in pngs) <= budget:
+            return pngs, ""
+        for quality, scale in ((92, 1.0), (85, 1.0), (80, 0.75), (75, 0.5)):
+            jpegs = [
+                (_to_jpeg(data, quality, scale), name.removesuffix(".png") + ".jpg") for data, name in pngs
+            ]
+            if sum(len(data) for data, _ in jpegs) <= budget:
+                mib = limit / 2**20
+                return jpegs, (
+                    f"Re-encoded as JPEG to fit Discord's {mib:.0f} MiB upload limit; "
+                    "Info has the full parameters."
+                )
+        return [], "The images are too large to upload here even as JPEG."
+
+    def _read(self, output: OutputRow) -> bytes:
+        return self.bot.services.media.read(output.media, output.ext)
+
+
+def _file(data: bytes, name: str) -> discord.File:
+    return discord.File(io.BytesIO(data), filename=name)
+
+
+def _to_jpeg(png: bytes, quality: int, scale: float) -> bytes:
+    with Image.open(io.BytesIO(png)) as image:
+        rgb = image.convert("RGB")
+    if scale != 1.0:
+        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.LANCZOS)
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
+
+
+def _token_alive(job: JobRow) -> bool:
+    return (
+        bool(job.interaction_token)
+        and job.token_expires_at is not None
+        and time.time() < job.token_expires_at
+    )
+
+
+async def setup(bot: LikenessBot) -> None:
+    await bot.add_cog(Delivery(bot))

@@ -1,0 +1,134 @@
+"""``/generate``: parse, check attachments, queue. Everything else happens in bot/ and delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.attachments import check_image, check_mask, check_metadata
+from bot.client import LikenessBot
+from bot.engine.images import ASPECT_RATIOS
+from bot.engine.outpaint import OUTPAINT_TARGETS
+from bot.engine.styles import STYLE_NAMES
+from bot.errors import BadImage
+from bot.jobs import (
+    CFG_RANGE,
+    DEFAULT_CFG,
+    DEFAULT_IMAGE_WEIGHT,
+    IMAGE_WEIGHT_RANGE,
+    MAX_PROMPT_CHARS,
+    SEED_MAX,
+    STEPS_RANGE,
+    GenerationRequest,
+    Mode,
+)
+from bot.validation import validate_request
+from cogs.submit import defer_public, enqueue
+
+log = logging.getLogger(__name__)
+
+MODE_CHOICES = [
+    app_commands.Choice(name="img2img: transform the image", value="img2img"),
+    app_commands.Choice(name="image prompt: the image as art direction", value="image_prompt"),
+    app_commands.Choice(name="inpaint: repaint the mask's white area", value="inpaint"),
+    app_commands.Choice(name="outpaint: extend the canvas", value="outpaint"),
+]
+
+
+def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=v, value=v) for v in values]
+
+
+async def _download(attachment: discord.Attachment, what: str) -> bytes:
+    check_metadata(attachment.filename, attachment.content_type, attachment.size, what)
+    try:
+        return await attachment.read()
+    except discord.HTTPException as exc:
+        raise BadImage(
+            f"could not download the {what} from Discord ({exc.status}): attach it again"
+        ) from None
+
+
+class Generate(commands.Cog):
+    def __init__(self, bot: LikenessBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="generate", description="Make images from a prompt, guided by an image")
+    @app_commands.describe(
+        prompt="What to make, or how to change the image (“keep the face, rainy street at night”)",
+        image="Source image (PNG, JPEG, WebP); leave out to make a new image from the prompt",
+        mode="How the image is used (default img2img when an image is attached)",
+        strength="0–1: loyalty to the image; 0.2–0.4 keeps a face, 0.7–0.9 transforms",
+        cfg="0–20: how hard the prompt pushes (default 7)",
+        steps="Denoising steps, 1–100",
+        seed="Same seed and settings give the same image; random when left out",
+        negative="What to avoid",
+        mask="Inpaint: white where the image should change, black elsewhere",
+        expand="Outpaint: a target ratio or a direction",
+        image_weight="Image prompt influence, 0–1.5 (default 0.6)",
+        candidates="How many images to make at once, 1–4",
+        style="A style preset",
+        aspect="Shape of a new image (no source image)",
+    )
+    @app_commands.choices(
+        mode=MODE_CHOICES,
+        expand=_choices(OUTPAINT_TARGETS),
+        style=_choices(STYLE_NAMES),
+        aspect=_choices(ASPECT_RATIOS),
+    )
+    async def generate(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
+        image: discord.Attachment | None = None,
+        mode: app_commands.Choice[str] | None = None,
+        strength: app_commands.Range[float, 0.0, 1.0] | None = None,
+        cfg: app_commands.Range[float, CFG_RANGE[0], CFG_RANGE[1]] = DEFAULT_CFG,
+        steps: app_commands.Range[int, STEPS_RANGE[0], STEPS_RANGE[1]] | None = None,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        negative: app_commands.Range[str, 0, MAX_PROMPT_CHARS] = "",
+        mask: discord.Attachment | None = None,
+        expand: app_commands.Choice[str] | None = None,
+        image_weight: app_commands.Range[
+            float, IMAGE_WEIGHT_RANGE[0], IMAGE_WEIGHT_RANGE[1]
+        ] = DEFAULT_IMAGE_WEIGHT,
+        candidates: app_commands.Range[int, 1, 4] = 1,
+        style: app_commands.Choice[str] | None = None,
+        aspect: app_commands.Choice[str] | None = None,
+    ) -> None:
+        message_id = await defer_public(interaction)
+        chosen = Mode(mode.value) if mode else (Mode.IMG2IMG if image else Mode.TEXT)
+        request = GenerationRequest(
+            prompt=prompt,
+            mode=chosen,
+            negative=negative,
+            strength=strength,
+            cfg=cfg,
+            steps=steps or self.bot.settings.default_steps,
+            seed=seed,
+            candidates=candidates,
+            style=style.value if style else None,
+            expand=expand.value if expand else None,
+            image_weight=image_weight,
+            aspect=aspect.value if aspect else "1:1",
+        )
+        # Parameters first (cheap), then the downloads and full decodes, all before anything is stored.
+        request = validate_request(request, has_image=image is not None, has_mask=mask is not None)
+        source = mask_file = None
+        if image is not None:
+            checked = await asyncio.to_thread(check_image, await _download(image, "image"), "image")
+            source = (checked.data, checked.ext)
+            if mask is not None:
+                mask_checked = await asyncio.to_thread(
+                    check_mask, await _download(mask, "mask"), checked.size
+                )
+                mask_file = (mask_checked.data, mask_checked.ext)
+        await enqueue(self.bot, interaction, request, message_id=message_id, image=source, mask=mask_file)
+
+
+async def setup(bot: LikenessBot) -> None:
+    await bot.add_cog(Generate(bot))

@@ -1,0 +1,74 @@
+"""``/queue`` (your jobs and their positions) and ``/cancel`` (your queued or running job)."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import LikenessBot
+from cogs.replies import tell
+from cogs.texts import duration
+from storage import CancelOutcome, JobStatus
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class Queue(commands.Cog):
+    def __init__(self, bot: LikenessBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="queue", description="Your jobs, their places in the queue and the wait")
+    async def queue(self, interaction: discord.Interaction) -> None:
+        status = await self.bot.services.queue.status()
+        mine = status.mine(interaction.user.id)
+        lines = [
+            f"Queue: {status.length} job{'s' if status.length != 1 else ''}, "
+            f"about {duration(status.seconds_per_job)} each recently."
+        ]
+        if not mine:
+            lines.append("You have no jobs waiting.")
+        for entry in mine:
+            if entry.position == 0:
+                lines.append(f"• job {entry.job_id}: running now")
+            else:
+                lines.append(
+                    f"• job {entry.job_id}: position {entry.position} of {status.length}, "
+                    f"starts in about {duration(status.wait_seconds(entry))}"
+                )
+        await tell(interaction, "\n".join(lines))
+
+    @app_commands.command(name="cancel", description="Cancel your queued or running job")
+    @app_commands.describe(job="Job number (default: your most recent waiting job)")
+    async def cancel(self, interaction: discord.Interaction, job: int | None = None) -> None:
+        user = interaction.user.id
+        if job is None:
+            active = await self.bot.services.jobs.user_jobs(user, ACTIVE, limit=1)
+            if not active:
+                await tell(interaction, "you have no queued or running jobs")
+                return
+            job = active[0].id
+        result = await self.bot.services.queue.cancel(job, user)
+        messages = {
+            CancelOutcome.CANCELLED_QUEUED: f"job {job} was cancelled",
+            CancelOutcome.CANCEL_RUNNING: f"job {job} is running: it stops at its next step",
+            CancelOutcome.NOT_OWNER: f"job {job} is not yours: only its owner can cancel it",
+            CancelOutcome.NOT_FOUND: f"there is no job {job}",
+            CancelOutcome.ALREADY_FINISHED: f"job {job} has already finished",
+        }
+        await tell(interaction, messages[result.outcome])
+
+    @cancel.autocomplete("job")
+    async def cancel_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        active = await self.bot.services.jobs.user_jobs(interaction.user.id, ACTIVE, limit=25)
+        return [
+            app_commands.Choice(name=f"{j.id}: {j.status.value}, {j.prompt}"[:100], value=j.id)
+            for j in active
+            if current in str(j.id) or current.lower() in j.prompt.lower()
+        ][:25]
+
+
+async def setup(bot: LikenessBot) -> None:
+    await bot.add_cog(Queue(bot))

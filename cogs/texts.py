@@ -1,0 +1,94 @@
+"""The words and layouts users see: queue lines, progress bars, result embeds."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.jobs import GenerationResult
+from storage import JobRow, JobStatus, OutputRow
+
+BAR_WIDTH = 12
+
+
+def queued_text(job_id: int, position: int, length: int, wait_seconds: float) -> str:
+    if position == 0:
+        return f"Job {job_id}: starting now…"
+    return f"Job {job_id}: queued, position {position} of {length} (about {duration(wait_seconds)} to start)"
+
+
+def progress_text(job_id: int, step: int, total: int, elapsed: float) -> str:
+    total = max(total, 1)
+    filled = round(BAR_WIDTH * step / total)
+    bar = "█" * filled + "░" * (BAR_WIDTH - filled)
+    left = elapsed / step * (total - step) if step else 0.0
+    return f"Job {job_id}: generating `{bar}` step {step} of {total} (about {duration(left)} left)"
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def result_embed(job: JobRow, outputs: list[OutputRow], warnings: tuple[str, ...]) -> discord.Embed:
+    embed = discord.Embed(
+        title=f"Job {job.id} · {job.mode}",
+        description=_clip(job.prompt, 1000),
+        colour=discord.Colour.blurple(),
+    )
+    seeds = ", ".join(str(o.seed) for o in outputs) or str(job.seed)
+    embed.add_field(name="Seed" if len(outputs) <= 1 else "Seeds (left to right)", value=seeds, inline=False)
+    if job.strength is not None:
+        embed.add_field(name="Strength", value=f"{job.strength:g}")
+    embed.add_field(name="CFG", value=f"{job.cfg:g}")
+    embed.add_field(name="Steps", value=str(job.steps))
+    if outputs:
+        embed.add_field(name="Size", value=f"{outputs[0].width}×{outputs[0].height}")
+    if job.style:
+        embed.add_field(name="Style", value=job.style)
+    if job.expand:
+        embed.add_field(name="Expand", value=job.expand)
+    if job.negative:
+        embed.add_field(name="Negative", value=_clip(job.negative, 1000), inline=False)
+    if warnings:
+        embed.add_field(name="Notes", value=_clip("\n".join(f"• {w}" for w in warnings), 1000), inline=False)
+    if job.engine_seconds is not None:
+        embed.set_footer(
+            text=f"{job.engine_seconds:.1f} s on the GPU worker · the PNGs carry these parameters"
+        )
+    return embed
+
+
+def finished_text(job: JobRow, result: GenerationResult | None) -> str:
+    if job.status is JobStatus.DONE:
+        count = job.candidates
+        return f"<@{job.user_id}> job {job.id} is done: {count} image{'s' if count > 1 else ''}"
+    if job.status is JobStatus.CANCELLED:
+        return f"Job {job.id} was cancelled."
+    return f"<@{job.user_id}> job {job.id} failed: {job.error or 'unknown error'}"
+
+
+def info_text(job: JobRow, outputs: list[OutputRow]) -> str:
+    lines = [f"**Job {job.id}** ({job.status.value}, {job.mode})", f"Prompt: {_clip(job.prompt, 900)}"]
+    if job.negative:
+        lines.append(f"Negative: {_clip(job.negative, 300)}")
+    settings = [f"steps {job.steps}", f"cfg {job.cfg:g}", f"seed {job.seed}", f"candidates {job.candidates}"]
+    if job.strength is not None:
+        settings.append(f"strength {job.strength:g}")
+    if job.mode == "image_prompt":
+        settings.append(f"image weight {job.image_weight:g}")
+    for name in ("style", "expand"):
+        if getattr(job, name):
+            settings.append(f"{name} {getattr(job, name)}")
+    if job.mode == "text":
+        settings.append(f"aspect {job.aspect}")
+    lines.append(", ".join(settings))
+    if outputs:
+        lines.append("Seeds: " + ", ".join(f"#{o.idx + 1} {o.seed}" for o in outputs))
+    return "\n".join(lines)[:1900]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
