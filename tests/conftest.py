@@ -11,3 +11,6 @@ from bot.engine.tiny import TinyBundle, build_tiny_bundle
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
     """Build once (well under a second): every test then loads real files through real loaders."""
     return build_tiny_bundle(tmp_path_factory.mktemp("tiny"))
+
+
+from tests.fakediscord.fixtures import fake_discord, fake_discord_options  # noqa: E402, F401

@@ -7,7 +7,6 @@ message shapes; a missing required key here shows up as a KeyError deep inside d
 from __future__ import annotations
 
 import datetime
-import itertools
 import mimetypes
 import secrets
 import struct
@@ -52,9 +51,6 @@ def iso_now() -> str:
 def new_token(prefix: str = "aW50ZXJhY3Rpb24") -> str:
     """An opaque, URL-safe interaction token (the real ones are base64-ish too)."""
     return f"{prefix}{secrets.token_urlsafe(36)}"
-
-
-_discriminators = itertools.count(1)
 
 
 @dataclass(eq=False)

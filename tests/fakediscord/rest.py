@@ -439,6 +439,7 @@ class RestApi:
         if "components" in payload:
             components = copy.deepcopy(payload["components"] or [])
             rules.validate_components(components, flags, limits, errors)
+            self._resolve_media(components, files)
         if flags & FLAG_COMPONENTS_V2 and (content or embeds):
             errors.add(
                 ("content" if content else "embeds",),
@@ -518,6 +519,27 @@ class RestApi:
                     if match.width is not None:
                         media.update(width=match.width, height=match.height)
         return out
+
+    @classmethod
+    def _resolve_media(cls, node: Any, files: list[FakeFile]) -> None:
+        """Components v2 ``media``/``file`` items given as ``attachment://name`` point at the CDN copy."""
+        if isinstance(node, list):
+            for item in node:
+                cls._resolve_media(item, files)
+            return
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            if key in ("media", "file") and isinstance(value, dict):
+                url = str(value.get("url", ""))
+                match = next((f for f in files if url == f"attachment://{f.filename}"), None)
+                if match is not None:
+                    value.update(url=match.url, proxy_url=match.url, content_type=match.content_type)
+                    value.update(attachment_id=str(match.id), loading_state=2, flags=0)
+                    if match.width is not None:
+                        value.update(width=match.width, height=match.height)
+            else:
+                cls._resolve_media(value, files)
 
     def _new_message(
         self,

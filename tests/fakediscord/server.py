@@ -298,7 +298,8 @@ class FakeDiscord:
     def take_violations(self, rule: str | None = None) -> list[Violation]:
         """Remove and return violations (all, or one rule) that a test provoked on purpose."""
         taken = [v for v in self.store.violations if rule is None or v.rule == rule]
-        self.store.violations[:] = [v for v in self.store.violations if v not in taken]
+        kept = [v for v in self.store.violations if all(v is not t for t in taken)]
+        self.store.violations[:] = kept
         return taken
 
     def assert_no_violations(self, allow: Iterable[str] = ()) -> None:

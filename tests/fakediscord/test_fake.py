@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import json
 import time
 from typing import Any
 
@@ -211,6 +212,19 @@ class TinyBot(commands.Bot):
         @self.command(name="ping")
         async def ping(ctx: commands.Context[TinyBot]) -> None:
             await ctx.reply(f"pong {len(ctx.message.attachments)}")
+
+        @tree.command(name="card", description="Components v2 result card")
+        async def card(interaction: discord.Interaction) -> None:
+            await interaction.response.defer()
+            view = discord.ui.LayoutView(timeout=None)
+            view.add_item(
+                discord.ui.Container(
+                    discord.ui.TextDisplay("## Result"),
+                    discord.ui.MediaGallery(discord.MediaGalleryItem("attachment://card.png")),
+                    discord.ui.Section("seed 5", accessory=Regenerate(5)),
+                )
+            )
+            await interaction.followup.send(view=view, file=discord.File(io.BytesIO(png(6, 4)), "card.png"))
 
         @tree.command(name="whoami", description="Echo the caller")
         async def whoami(interaction: discord.Interaction) -> None:
@@ -531,3 +545,106 @@ async def test_patch_discord_restores_discord_py() -> None:
             assert fake.api_base == Route.BASE
             assert str(DiscordWebSocket.DEFAULT_GATEWAY) == fake.gateway_url
         assert before == (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
+
+
+async def test_components_v2_card_and_click(fake_discord: FakeDiscord) -> None:
+    async with start_client(TinyBot(), fake_discord):
+        inter = await fake_discord.slash(None, "card")
+        card = await inter.wait_final()
+        assert card.flags & (1 << 15) and card.custom_ids == ["regen:5"]
+        [container] = card.components
+        media = container["components"][1]["items"][0]["media"]
+        assert media["url"] == card.file("card.png").url and (media["width"], media["height"]) == (6, 4)
+
+        click = await fake_discord.click(None, card, "regen:5")
+        assert (await click.wait_final()).content.startswith("again 5 from 1 attachment(s)")
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"embeds": [{"title": "t"}] * 11}, "embeds"),
+        ({"embeds": [{"fields": [{"name": "n", "value": "v"}] * 26}]}, "embeds.0.fields"),
+        ({"embeds": [{"description": "d" * 4000}, {"description": "d" * 2001}]}, "embeds"),
+        ({"embeds": [{"fields": [{"name": "n", "value": "v" * 1025}]}]}, "embeds.0.fields.0.value"),
+        (
+            {
+                "components": [
+                    {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": "c"}]}
+                ]
+                * 6
+            },
+            "components",
+        ),
+        (
+            {
+                "components": [
+                    {
+                        "type": 1,
+                        "components": [
+                            {"type": 2, "style": 1, "label": "b", "custom_id": f"c{i}"} for i in range(6)
+                        ],
+                    }
+                ]
+            },
+            "components.0.components",
+        ),
+        (
+            {
+                "components": [
+                    {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": "c" * 101}]}
+                ]
+            },
+            "components.0.components.0.custom_id",
+        ),
+        (
+            {
+                "components": [
+                    {
+                        "type": 1,
+                        "components": [
+                            {"type": 2, "style": 1, "label": "b", "custom_id": "same"},
+                            {"type": 2, "style": 1, "label": "b", "custom_id": "same"},
+                        ],
+                    }
+                ]
+            },
+            "components.0.components.1.custom_id",
+        ),
+    ],
+)
+def test_message_rules(body: dict[str, Any], path: str) -> None:
+    errors = rules.FormErrors()
+    rules.validate_message_body(body, rules.Limits(), errors)
+    assert path in [".".join(p) for p, _, _ in errors.items], errors.summary()
+
+
+async def test_multipart_attachments_and_file_count(fake_discord: FakeDiscord) -> None:
+    url = f"{fake_discord.api_base}/channels/{fake_discord.channel_id}/messages"
+    headers = {"Authorization": f"Bot {fake_discord.token}"}
+
+    def form(count: int, attachments: list[dict[str, Any]] | None) -> aiohttp.FormData:
+        data = aiohttp.FormData(quote_fields=False)
+        payload: dict[str, Any] = {"content": "files"}
+        if attachments is not None:
+            payload["attachments"] = attachments
+        data.add_field("payload_json", json.dumps(payload), content_type="application/json")
+        for i in range(count):
+            data.add_field(
+                f"files[{i}]", png(1 + i, 1), filename=f"f{i}.png", content_type="application/octet-stream"
+            )
+        return data
+
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(
+            url, data=form(2, [{"id": 0, "filename": "renamed.png", "description": "alt"}])
+        ) as r:
+            body = await r.json()
+        assert [a["filename"] for a in body["attachments"]] == ["renamed.png", "f1.png"]
+        assert body["attachments"][0]["description"] == "alt" and body["attachments"][1]["width"] == 2
+        async with http.get(body["attachments"][1]["url"]) as r:
+            assert r.headers["Content-Type"] == "image/png" and await r.read() == png(2, 1)
+
+        async with http.post(url, data=form(11, None)) as r:
+            assert r.status == 400 and "attachments" in (await r.json())["errors"]
+    assert [v.rule for v in fake_discord.take_violations()] == [rules.RULE_TOO_MANY_FILES]
