@@ -33,7 +33,11 @@ from bot.jobs import (
 def _check_range(name: str, value: float, bounds: tuple[float, float], *, hint: str = "") -> None:
     low, high = bounds
     if not isinstance(value, int | float) or math.isnan(value) or not low <= value <= high:
-        raise InvalidRequest(f"{name} must be between {low:g} and {high:g} (got {value}){hint}")
+        raise InvalidRequest(f"{name} must be between {_num(low)} and {_num(high)} (got {value}){hint}")
+
+
+def _num(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

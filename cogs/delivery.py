@@ -11,6 +11,7 @@ import asyncio
 import io
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ from storage import JobRow, JobStatus, OutputRow
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 1.5
+EDIT_WINDOW = 5.0  # Discord allows about 5 edits of one message per 5 s ...
+PROGRESS_EDITS_PER_WINDOW = 3  # ... so progress leaves room for the start and the result
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 QUEUED, STARTED, PROGRESS, FINAL = range(4)
 
@@ -38,6 +41,13 @@ class _JobMessage:
     rank: int = -1
     last_edit: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    edits: deque[float] = field(default_factory=deque)  # times of recent edits
+    token_rejected: bool = False  # Discord refused the token (401): stop using it
+
+    def recent_edits(self, now: float) -> int:
+        while self.edits and now - self.edits[0] >= EDIT_WINDOW:
+            self.edits.popleft()
+        return len(self.edits)
 
 
 class Delivery(commands.Cog):
@@ -46,6 +56,8 @@ class Delivery(commands.Cog):
         self._messages: dict[int, _JobMessage] = {}
         self._delivering: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The interaction's attachment_size_limit, by job message id (lost on restart: guild limit).
+        self.upload_limits: dict[int, int] = {}
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(JobButton)
@@ -78,7 +90,12 @@ class Delivery(commands.Cog):
 
     async def job_progress(self, job: JobRow, step: int, total: int) -> None:
         state = self._state(job.id)
-        if state.lock.locked() or time.monotonic() - state.last_edit < PROGRESS_INTERVAL:
+        now = time.monotonic()
+        if (
+            state.lock.locked()
+            or now - state.last_edit < PROGRESS_INTERVAL
+            or state.recent_edits(now) >= PROGRESS_EDITS_PER_WINDOW
+        ):
             return
         elapsed = time.monotonic() - state.started
         await self._edit(job, PROGRESS, content=progress_text(job.id, step, total, elapsed))
@@ -87,6 +104,7 @@ class Delivery(commands.Cog):
         if job.status is JobStatus.CANCELLED:
             await self._edit(job, FINAL, content=finished_text(job, None), view=None)
             self._messages.pop(job.id, None)
+            self.upload_limits.pop(job.message_id or 0, None)
             return
         await self.deliver(job)
 
@@ -97,6 +115,11 @@ class Delivery(commands.Cog):
             return
         self._delivering.add(job.id)
         try:
+            # The row may be stale (listed for redelivery while job_finished delivered it): re-read.
+            current = await self.bot.services.jobs.get(job.id)
+            if current is None or current.delivered_at is not None:
+                return
+            job = current
             outputs = await self.bot.services.jobs.outputs(job.id) if job.status is JobStatus.DONE else []
             files, note = await asyncio.to_thread(self._encode, outputs, self._upload_limit(job))
             content = finished_text(job, None) + (f"\n{note}" if note else "")
@@ -115,6 +138,7 @@ class Delivery(commands.Cog):
         finally:
             self._delivering.discard(job.id)
             self._messages.pop(job.id, None)
+            self.upload_limits.pop(job.message_id or 0, None)
 
     async def _post_to_channel(
         self, job: JobRow, files: list[tuple[bytes, str]], fields: dict[str, Any]
@@ -151,11 +175,11 @@ class Delivery(commands.Cog):
         if not _token_alive(job) or job.message_id is None or job.application_id is None:
             return False
         state = self._state(job.id)
-        if rank < state.rank:
+        if rank < state.rank or state.token_rejected:
             return False
         state.rank = rank
         async with state.lock:
-            if rank < state.rank:  # a later stage was queued while we waited
+            if rank < state.rank or state.token_rejected:  # a later stage came, or the token died
                 return False
             webhook = discord.Webhook.partial(
                 job.application_id, job.interaction_token or "", client=self.bot
@@ -164,11 +188,17 @@ class Delivery(commands.Cog):
                 await webhook.edit_message(job.message_id, **fields)
             except discord.HTTPException as exc:
                 log.warning("editing the message of job %d failed: %s", job.id, exc)
+                if exc.status == 401:  # the token expired early or was revoked: edits are over
+                    state.token_rejected = True
                 return False
             state.last_edit = time.monotonic()
+            state.edits.append(state.last_edit)
             return True
 
     def _upload_limit(self, job: JobRow) -> int:
+        known = self.upload_limits.get(job.message_id or 0)
+        if known:
+            return known
         guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
         return max(guild.filesize_limit, DEFAULT_UPLOAD_LIMIT) if guild else DEFAULT_UPLOAD_LIMIT
 

@@ -46,7 +46,13 @@ async def enqueue(
         origin=origin,
         parent_job_id=parent_job_id,
     )
-    ticket = await bot.services.queue.submit(fields, image, mask)
     delivery = bot.get_cog("Delivery")
     assert delivery is not None
+    # The result is uploaded where the command was used: that server's limit, not the default.
+    delivery.upload_limits[message_id] = interaction.filesize_limit  # type: ignore[attr-defined]
+    try:
+        ticket = await bot.services.queue.submit(fields, image, mask)
+    except BaseException:
+        delivery.upload_limits.pop(message_id, None)  # type: ignore[attr-defined]
+        raise
     await delivery.announce(ticket)  # type: ignore[attr-defined]

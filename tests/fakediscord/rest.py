@@ -912,7 +912,7 @@ class RestApi:
                 detail=f"followup for interaction {interaction.id} before it was acknowledged",
             )
         original = interaction.original
-        if original is not None and original.loading:
+        if original is not None and original.loading and not original.deleted:
             # Discord turns the first followup after a deferral into the original response, keeping the
             # deferral's ephemerality.
             composed = self._compose(
