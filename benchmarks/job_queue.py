@@ -4,7 +4,7 @@ Measures the per-job cost of scheduling + persistence on a temporary database (W
 synchronous=NORMAL) with a real, fsync'd tiny output file per job, and checks that the fair
 order held. Run from the repository root::
 
-    python benchmarks/queue.py [--jobs 1000] [--users 100] [--unique-outputs] [--no-fsync]
+    python benchmarks/job_queue.py [--jobs 1000] [--users 100] [--unique-outputs] [--no-fsync]
 
 By default every job's output is the same 1-byte image, so after the first job the file already
 exists: that measures scheduling + row persistence. ``--unique-outputs`` makes every job write a
