@@ -44,7 +44,6 @@ def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
 
 
 async def _download(attachment: discord.Attachment, what: str) -> bytes:
-    check_metadata(attachment.filename, attachment.content_type, attachment.size, what)
     try:
         return await attachment.read()
     except discord.HTTPException as exc:
@@ -100,24 +99,20 @@ class Generate(commands.Cog):
         style: app_commands.Choice[str] | None = None,
         aspect: app_commands.Choice[str] | None = None,
     ) -> None:
-        message_id = await defer_public(interaction)
         chosen = Mode(mode.value) if mode else (Mode.IMG2IMG if image else Mode.TEXT)
         request = GenerationRequest(
-            prompt=prompt,
-            mode=chosen,
-            negative=negative,
-            strength=strength,
-            cfg=cfg,
-            steps=steps or self.bot.settings.default_steps,
-            seed=seed,
-            candidates=candidates,
-            style=style.value if style else None,
-            expand=expand.value if expand else None,
-            image_weight=image_weight,
-            aspect=aspect.value if aspect else "1:1",
+            prompt=prompt, mode=chosen, negative=negative, strength=strength, cfg=cfg,
+            steps=steps or self.bot.settings.default_steps, seed=seed, candidates=candidates,
+            style=style.value if style else None, expand=expand.value if expand else None,
+            image_weight=image_weight, aspect=aspect.value if aspect else "1:1",
         )
-        # Parameters first (cheap), then the downloads and full decodes, all before anything is stored.
+        # Cheap checks answer privately at once; downloads and full decodes run after the deferral,
+        # still before anything is stored.
         request = validate_request(request, has_image=image is not None, has_mask=mask is not None)
+        for attachment, what in ((image, "image"), (mask, "mask")):
+            if attachment is not None:
+                check_metadata(attachment.filename, attachment.content_type, attachment.size, what)
+        message_id = await defer_public(interaction)
         source = mask_file = None
         if image is not None:
             checked = await asyncio.to_thread(check_image, await _download(image, "image"), "image")

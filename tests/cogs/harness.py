@@ -91,39 +91,10 @@ async def ephemeral_reply(interaction: FakeInteraction, timeout: float = 10.0) -
 
 
 async def private_error(fake: FakeDiscord, interaction: FakeInteraction, timeout: float = 10.0) -> str:
-    """The text of the ephemeral message the bot sent after a public "thinking…" deferral.
-
-    The bot deletes the deferred message, then posts an ephemeral followup (on Discord that followup
-    is a new private message). The fake instead applies the first followup after a deferral to the
-    original message even when that message was deleted, so the followup is not visible as a message
-    here: it is read from the recorded request (flags 64 = ephemeral) instead.
-    """
-
-    def find() -> str | None:
-        for message in interaction.messages:
-            if message.ephemeral and not message.deleted and not message.loading:
-                return message.content
-        original = interaction.original
-        if original is None or not original.deleted:
-            return None
-        deleted = False  # the followup must come after the deletion, or it would be the public reply
-        for record in fake.requests:
-            if interaction.token not in record.path:
-                continue
-            body = record.json if isinstance(record.json, dict) else {}
-            if record.method == "DELETE" and record.path.endswith("/messages/@original"):
-                deleted = record.status == 204
-            elif (
-                record.method == "POST"
-                and record.path.endswith(f"/{interaction.token}")
-                and deleted
-                and record.status == 200
-                and int(body.get("flags") or 0) & 64
-            ):
-                return str(body.get("content"))
-        return None
-
-    return await fake.wait_for(find, timeout)
+    """The text of the private message answering ``interaction``: an ephemeral response (checks
+    before the deferral) or an ephemeral followup after the "thinking…" message was deleted."""
+    message = await interaction.wait_final(lambda m: m.ephemeral and not m.deleted and not m.loading, timeout)
+    return message.content
 
 
 def job_id_of(message: FakeMessage) -> int:
