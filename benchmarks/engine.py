@@ -1,10 +1,10 @@
-# ruff: noqa: E402  (sys.path must be fixed before anything imports the stdlib ``queue``; see below)
+# ruff: noqa: E402  (sys.path is fixed before the imports; see below)
 """Engine benchmark: what ``Engine`` costs over bare diffusers, and what it holds on to.
 
 Prints Markdown tables (stdout, paste into docs) for:
 
 1. overhead per job: ``engine.generate(request)`` vs the same pipeline object called directly with
-   the same parameters (target: ratio ≤ 1.05), with a per-stage breakdown when a row fails;
+   the same parameters (target: ratio ≤ 1.05), and what each engine stage costs inside a job;
 2. memory after cycling through every mode vs right after loading (target: growth < 5 %), the
    cost of a mode switch, and how many module objects the three pipelines really hold;
 3. four candidates as one batch vs four sequential single-candidate jobs.
@@ -15,7 +15,9 @@ repository root::
     python benchmarks/engine.py [--env-file PATH] [--steps N] [--repeats N] [--size auto|PX]
 
 Without ``--env-file`` it builds the tiny random-weight bundle in a temporary folder, so it runs
-offline on a CPU; with one it uses whatever model and device that file configures.
+offline on a CPU; with one it uses whatever model and device that file configures. On a CPU device
+it runs torch on one thread unless ``--threads`` says otherwise: with one thread per core, any other
+process on a small machine makes single jobs swing 1-20x and swamps the few-percent effects measured.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this folder is sys.path[0] and the sibling benchmarks/queue.py would shadow the
-# stdlib ``queue`` (imported by concurrent.futures, hence by transformers and diffusers).
+# Run as a script, this folder is sys.path[0]: a sibling named like a stdlib module (a queue.py was
+# here once) would shadow it for torch, transformers and diffusers. Import from the repository root.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
@@ -60,7 +62,7 @@ from bot.engine.images import fit_to_budget, load_image, load_mask, size_for_asp
 from bot.engine.masks import prepare_inpaint_mask
 from bot.engine.pipelines import Pipelines
 from bot.errors import InvalidRequest, ModelUnavailable, SettingsInvalid
-from bot.jobs import DEFAULT_CFG, GenerationRequest, GenerationResult, Mode
+from bot.jobs import DEFAULT_CFG, DEFAULT_STRENGTH, GenerationRequest, GenerationResult, Mode
 from bot.settings import load_settings
 from bot.validation import validate_request
 
@@ -74,6 +76,7 @@ SEED = 1234
 OVERHEAD_MODES = (Mode.TEXT, Mode.IMG2IMG, Mode.INPAINT)
 BATCH = 4
 SECTIONS = ("memory", "overhead", "batch")
+TINY_STEPS = 20  # keeps the default tiny run near two minutes on two CPU cores
 
 Job = Callable[[], object]
 
@@ -92,14 +95,17 @@ class Setup:
     size_source: str  # "native" or "LIKENESS_RESOLUTION"
     source: Path  # an upload at the generation size
     mask: Path  # white box over the middle quarter of ``source``
-    rss_after_load: int
-    cuda_after_load: int | None
+    after_load: MemoryPoint
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--env-file", type=Path, help="settings file (default: build the tiny bundle)")
-    parser.add_argument("--steps", type=int, help="denoising steps (default: LIKENESS_DEFAULT_STEPS)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help=f"denoising steps (default: {TINY_STEPS} on the tiny bundle, else LIKENESS_DEFAULT_STEPS)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
     parser.add_argument(
         "--size", default="auto", help="generation side in px (sets LIKENESS_RESOLUTION), or auto = native"
@@ -108,8 +114,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default=",".join(SECTIONS), help=f"comma-separated sections to run ({', '.join(SECTIONS)})"
     )
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
-    parser.add_argument("--breakdown", action="store_true", help="always print the per-stage breakdown")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads; 0 = torch's choice (one per core). Default on a CPU device: 1, "
+        "because with one thread per core any other process on the machine makes jobs swing 1-20x",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show engine and library logs")
     args = parser.parse_args(argv)
     if args.size != "auto" and not (args.size.isdigit() and int(args.size) % 8 == 0):
@@ -162,12 +172,8 @@ def set_up(args: argparse.Namespace, workdir: Path) -> Setup:
     started = time.perf_counter()
     engine = Engine.load(EngineConfig.from_settings(settings))
     log.info("loaded in %.1fs (not part of any measurement)", time.perf_counter() - started)
-    gc.collect()
-    rss = rss_bytes()
-    cuda = None
+    after_load = memory_point(engine, "after load")
     if engine.pipes.device.type == "cuda":
-        torch.cuda.synchronize()
-        cuda = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
     side = engine.native
     source = workdir / "source.png"
@@ -179,13 +185,12 @@ def set_up(args: argparse.Namespace, workdir: Path) -> Setup:
     return Setup(
         engine=engine,
         model_label=label,
-        steps=args.steps or settings.default_steps,
+        steps=args.steps or (TINY_STEPS if tiny else settings.default_steps),
         tiny=tiny,
         size_source="native" if args.size == "auto" else "LIKENESS_RESOLUTION",
         source=source,
         mask=workdir / "mask.png",
-        rss_after_load=rss,
-        cuda_after_load=cuda,
+        after_load=after_load,
     )
 
 
@@ -211,14 +216,38 @@ def modes_available(engine: Engine) -> list[Mode]:
 # --- measuring ----------------------------------------------------------------------------------
 
 
-def rss_bytes() -> int:
-    """Resident set size now (VmRSS); falls back to the peak where /proc is missing."""
+@dataclass(frozen=True, slots=True)
+class MemoryPoint:
+    """Process memory at one moment: RSS split into heap (anon) and mapped files, plus CUDA."""
+
+    label: str
+    rss: int
+    anon: int | None = None
+    file: int | None = None
+    cuda: int | None = None
+    cuda_peak: int | None = None
+
+
+def memory_point(engine: Engine, label: str) -> MemoryPoint:
+    """Read /proc/self/status (VmRSS, RssAnon, RssFile); ``resource`` peak where /proc is missing."""
+    gc.collect()
+    fields: dict[str, int] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                fields[key] = int(value.split()[0]) * 1024
+    cuda = engine.pipes.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    return MemoryPoint(
+        label,
+        fields.get("VmRSS") or peak_rss_bytes(),
+        fields.get("RssAnon"),
+        fields.get("RssFile"),
+        torch.cuda.memory_allocated() if cuda else None,
+        torch.cuda.max_memory_allocated() if cuda else None,
+    )
 
 
 def peak_rss_bytes() -> int:
@@ -354,80 +383,72 @@ def stage_clock(engine: Engine) -> Iterator[StageClock]:
                 setattr(owner, name, own)
 
 
-def breakdown(setup: Setup, modes: Sequence[Mode], repeats: int, bare: dict[Mode, float]) -> str:
+def breakdown_table(rows: Sequence[OverheadRow]) -> str:
     """Median milliseconds per engine stage, so a failing ratio names the step that costs."""
-    rows = []
-    for mode in tqdm(modes, desc="stage breakdown", leave=False):
-        request = request_for(setup, mode)
-        samples: list[dict[str, float]] = []
-        with stage_clock(setup.engine) as clock:
-            setup.engine.generate(request)
-            for _ in range(repeats):
-                clock.seconds = {}
-                gc.collect()
-                setup.engine.generate(request)
-                samples.append(dict(clock.seconds))
 
-        def ms(stage: str, samples: list[dict[str, float]] = samples) -> float:
-            return 1000 * median([s.get(stage, 0.0) for s in samples])
+    def ms(samples: list[dict[str, float]], pick: Callable[[dict[str, float]], float]) -> str:
+        return f"{1000 * median([pick(s) for s in samples]):.2f}"
 
-        def outside_pipeline(s: dict[str, float]) -> float:
-            return s["total"] - s.get("pipeline call", 0.0)
+    def stage(name: str) -> Callable[[dict[str, float]], float]:
+        return lambda s: s.get(name, 0.0)
 
-        engine_ms = 1000 * median([outside_pipeline(s) for s in samples])
-        other = 1000 * median(
+    def other(s: dict[str, float]) -> float:
+        named = ("validate", "prepare images", "prompt check", "run", "finish")
+        return s["total"] - sum(s.get(k, 0.0) for k in named)
+
+    def run_rest(s: dict[str, float]) -> float:
+        return s["run"] - s.get("pipeline call", 0.0) - s.get("IP zero embeds", 0.0)
+
+    table = markdown(
+        [
+            "mode",
+            "generate ms",
+            "pipeline call ms",
+            "same call, bare ms",
+            "engine's own ms",
+            "validate",
+            "prepare images",
+            "prompt check",
+            "IP zero embeds",
+            "run: rest",
+            "finish",
+            "↳ PNG encode",
+            "↳ composite",
+            "↳ parameters",
+            "other",
+        ],
+        [
             [
-                s["total"]
-                - sum(s.get(k, 0.0) for k in ("validate", "prepare images", "prompt check", "run", "finish"))
-                for s in samples
+                r.mode.value,
+                ms(r.stages, stage("total")),
+                ms(r.stages, stage("pipeline call")),
+                ms(r.bare_stages, stage("pipeline call")),
+                ms(r.stages, own_seconds),
+                ms(r.stages, stage("validate")),
+                ms(r.stages, stage("prepare images")),
+                ms(r.stages, stage("prompt check")),
+                ms(r.stages, stage("IP zero embeds")),
+                ms(r.stages, run_rest),
+                ms(r.stages, stage("finish")),
+                ms(r.stages, stage("PNG encode")),
+                ms(r.stages, stage("composite")),
+                ms(r.stages, stage("parameters text")),
+                ms(r.stages, other),
             ]
-        )
-        in_run = 1000 * median(
-            [s["run"] - s.get("pipeline call", 0.0) - s.get("IP zero embeds", 0.0) for s in samples]
-        )
-        rows.append(
-            [
-                mode.value,
-                f"{ms('total'):.1f}",
-                f"{ms('pipeline call'):.1f}",
-                f"{1000 * bare[mode]:.1f}" if mode in bare else "—",
-                f"{engine_ms:.1f}",
-                f"{ms('validate'):.2f}",
-                f"{ms('prepare images'):.2f}",
-                f"{ms('prompt check'):.2f}",
-                f"{ms('IP zero embeds'):.2f}",
-                f"{in_run:.2f}",
-                f"{ms('finish'):.2f}",
-                f"{ms('PNG encode'):.2f}",
-                f"{ms('composite'):.2f}",
-                f"{ms('parameters text'):.2f}",
-                f"{other:.2f}",
-            ]
-        )
-    headers = [
-        "mode",
-        "generate ms",
-        "pipeline call ms",
-        "bare call ms",
-        "engine's own ms",
-        "validate",
-        "prepare images",
-        "prompt check",
-        "IP zero embeds",
-        "run: rest",
-        "finish",
-        "↳ PNG encode",
-        "↳ composite",
-        "↳ parameters",
-        "other",
-    ]
-    notes = (
-        "_Median per stage over the same jobs, by timers wrapped around the engine's functions for this "
-        'table only. "engine\'s own" = generate − pipeline call; "prepare images" = decode + fit the '
-        'upload (+ mask); "prompt check" = tokenising for the truncation warning; "run: rest" = '
-        'generators + call set-up; "finish" = composite + parameters + PNG encode._'
+            for r in rows
+        ],
     )
-    return markdown(headers, rows) + "\n\n" + notes
+    notes = (
+        "_Medians over the timed engine jobs above, from timers wrapped around the engine's own functions "
+        "(the engine code is unchanged). same call, bare = the pipeline call inside the bare jobs; the "
+        "engine's call differs only by its per-step callback, so a gap there is that callback or the "
+        "machine. engine's own = generate − pipeline call. validate = "
+        "validate_request; prepare images = decode + fit the upload (+ mask, outpaint canvas); prompt check "
+        "= tokenising for the truncation warning; IP zero embeds = Pipelines.ip_adapter_kwargs (the bare "
+        "call makes the same call); run: rest = generators + argument set-up; finish = composite + "
+        "parameters text + PNG encode; other = lock, logging, result objects._"
+    )
+    return table + "\n\n" + notes
 
 
 # --- 1. overhead --------------------------------------------------------------------------------
@@ -438,6 +459,8 @@ class OverheadRow:
     mode: Mode
     engine: list[float]
     bare: list[float]
+    stages: list[dict[str, float]]  # one per engine sample
+    bare_stages: list[dict[str, float]]  # one per bare sample
     same_pixels: str
 
     @property
@@ -448,44 +471,78 @@ class OverheadRow:
     def min_ratio(self) -> float:
         return min(self.engine) / min(self.bare)
 
+    @property
+    def own(self) -> float:
+        """The engine's own seconds per job, measured inside each job (immune to load between jobs)."""
+        return median([own_seconds(s) for s in self.stages])
+
+    @property
+    def own_ratio(self) -> float:
+        return 1 + self.own / median(self.bare)
+
+
+def own_seconds(stages: dict[str, float]) -> float:
+    return stages["total"] - stages.get("pipeline call", 0.0)
+
 
 def measure_overhead(setup: Setup, repeats: int) -> list[OverheadRow]:
-    """Alternate engine/bare runs (order flipped each repeat) so drift hits both sides alike."""
+    """Alternate engine/bare runs (order flipped each repeat) so drift hits both sides alike.
+
+    The stage timers stay on for both sides: a wrapper costs about a microsecond, and it lets the
+    engine's own time be read inside each job, where other load on the machine cannot reach it.
+    """
     rows = []
     bar = tqdm(total=len(OVERHEAD_MODES) * 2 * (repeats + 1), desc="overhead", unit="job", leave=False)
-    for mode in OVERHEAD_MODES:
-        request = request_for(setup, mode)
-        bare = bare_job(setup.engine, request)
+    with stage_clock(setup.engine) as clock:
+        for mode in OVERHEAD_MODES:
+            request = request_for(setup, mode)
+            bare = bare_job(setup.engine, request)
 
-        def engine_job(request: GenerationRequest = request) -> GenerationResult:
-            return setup.engine.generate(request)
+            def engine_job(request: GenerationRequest = request) -> GenerationResult:
+                return setup.engine.generate(request)
 
-        result = engine_job()
-        reference = bare()
-        bar.update(2)
-        if mode is Mode.INPAINT:
-            same = "n/a (engine composites)"
-        else:
-            diff = max_pixel_difference(
-                [png_pixels(c.png) for c in result.candidates], [np.asarray(i) for i in reference]
+            result, reference = engine_job(), bare()
+            bar.update(2)
+            if mode is Mode.INPAINT:
+                same = "n/a (composited)"
+            else:
+                diff = max_pixel_difference(
+                    [png_pixels(c.png) for c in result.candidates], [np.asarray(i) for i in reference]
+                )
+                same = "yes" if diff == 0 else f"no (max diff {diff})"
+            samples: dict[str, list[float]] = {"engine": [], "bare": []}
+            stages: dict[str, list[dict[str, float]]] = {"engine": [], "bare": []}
+            for i in range(repeats):
+                order = (("engine", engine_job), ("bare", bare))
+                for name, job in order if i % 2 == 0 else order[::-1]:
+                    clock.seconds = {}
+                    samples[name].append(timed(job)[0])
+                    stages[name].append(clock.seconds)
+                    bar.update(1)
+            row = OverheadRow(
+                mode, samples["engine"], samples["bare"], stages["engine"], stages["bare"], same
             )
-            same = "yes" if diff == 0 else f"no (max diff {diff})"
-        samples: dict[str, list[float]] = {"engine": [], "bare": []}
-        for i in range(repeats):
-            order = (("engine", engine_job), ("bare", bare))
-            for name, job in order if i % 2 == 0 else order[::-1]:
-                samples[name].append(timed(job)[0])
-                bar.update(1)
-        rows.append(OverheadRow(mode, samples["engine"], samples["bare"], same))
-        log.info(
-            "%s: engine %.3fs, bare %.3fs", mode.value, median(samples["engine"]), median(samples["bare"])
-        )
+            rows.append(row)
+            log.info(
+                "%s: engine %.3fs, bare %.3fs, engine's own %.1f ms",
+                mode.value,
+                median(row.engine),
+                median(row.bare),
+                1000 * row.own,
+            )
     bar.close()
     return rows
 
 
 def overhead_table(setup: Setup, rows: list[OverheadRow]) -> str:
     width, height = size_for_aspect("1:1", setup.engine.native)
+
+    def verdict(ratio: float) -> str:
+        return "PASS" if ratio <= OVERHEAD_TARGET else "FAIL"
+
+    def partial(mode: Mode) -> int:  # diffusers runs int(steps × strength) of the schedule
+        return int(setup.steps * DEFAULT_STRENGTH[mode])
+
     table = markdown(
         [
             "mode",
@@ -495,8 +552,11 @@ def overhead_table(setup: Setup, rows: list[OverheadRow]) -> str:
             "bare diffusers s",
             "ratio",
             "ratio of minima",
+            "engine's own ms",
+            "1 + own / bare",
             "same pixels",
-            f"≤ {OVERHEAD_TARGET}",
+            f"ratio ≤ {OVERHEAD_TARGET}",
+            f"own ≤ {OVERHEAD_TARGET}",
         ],
         [
             [
@@ -507,8 +567,11 @@ def overhead_table(setup: Setup, rows: list[OverheadRow]) -> str:
                 f"{median(r.bare):.3f}",
                 f"{r.ratio:.3f}",
                 f"{r.min_ratio:.3f}",
+                f"{1000 * r.own:.1f}",
+                f"{r.own_ratio:.4f}",
                 r.same_pixels,
-                "PASS" if r.ratio <= OVERHEAD_TARGET else "FAIL",
+                verdict(r.ratio),
+                verdict(r.own_ratio),
             ]
             for r in rows
         ],
@@ -518,15 +581,18 @@ def overhead_table(setup: Setup, rows: list[OverheadRow]) -> str:
         "pipeline called with a per-step callback, (inpaint) composited, PNG-encoded with parameters. "
         "bare diffusers = the same pipeline object called with the same prompt, negative, steps, cfg, size, "
         "strength, seeded CPU generator and zero IP-Adapter embeds, inputs already decoded, returning PIL. "
-        "Ratio = median/median (the verdict); the ratio of minima is less sensitive to other load "
-        "on the machine. "
-        "img2img runs round(steps × 0.35) denoising steps, inpaint round(steps × 0.85)._"
+        "ratio = median / median of whole jobs, the asked-for verdict; on a shared machine it carries the "
+        "noise of other load (compare the ratio of minima). engine's own = generate − its pipeline call, "
+        "timed inside each job; 1 + own / bare is the overhead ratio without that noise. "
+        f"img2img denoises {partial(Mode.IMG2IMG)} of the {setup.steps} steps, inpaint "
+        f"{partial(Mode.INPAINT)} (the default strengths {DEFAULT_STRENGTH[Mode.IMG2IMG]:g} and "
+        f"{DEFAULT_STRENGTH[Mode.INPAINT]:g})._"
     ]
     if setup.tiny and setup.engine.native <= 64:
         notes.append(
-            "_These rows are at the tiny model's native 64 px, where a whole denoise takes well under a "
-            "second, so fixed per-job costs (file decode, PNG encode) weigh far more than on a real model; "
-            "rerun with --size 128 (or larger) for a ratio closer to production._"
+            "_These rows are at the tiny model's native 64 px, where a whole denoise takes about a second "
+            "on a CPU, so fixed per-job costs (file decode, PNG encode) weigh far more than on a real "
+            "model; rerun with --size 128 (or larger) for a ratio closer to production._"
         )
     return table + "\n\n" + "\n".join(notes)
 
@@ -536,141 +602,160 @@ def overhead_table(setup: Setup, rows: list[OverheadRow]) -> str:
 
 @dataclass
 class MemoryReport:
-    points: list[tuple[str, int, int | None, int | None]] = field(default_factory=list)
+    points: list[MemoryPoint] = field(default_factory=list)
     first: dict[Mode, float] = field(default_factory=dict)
     after_switch: dict[Mode, list[float]] = field(default_factory=dict)
     same_mode: dict[Mode, list[float]] = field(default_factory=dict)
+    trimmed: MemoryPoint | None = None
 
 
-def memory_point(setup: Setup, report: MemoryReport, label: str) -> None:
-    gc.collect()
-    cuda = setup.engine.pipes.device.type == "cuda"
-    if cuda:
-        torch.cuda.synchronize()
-    report.points.append(
-        (
-            label,
-            rss_bytes(),
-            torch.cuda.memory_allocated() if cuda else None,
-            torch.cuda.max_memory_allocated() if cuda else None,
-        )
-    )
+def malloc_trim() -> bool:
+    """Hand glibc's free heap back to the OS: tells retained-but-free memory from live memory."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
-def measure_memory(setup: Setup, cycles: int, repeats: int) -> MemoryReport:
-    """Warm-up pass, then ``cycles`` passes through every mode, then each mode ``repeats`` in a row.
+def measure_memory(setup: Setup, cycles: int) -> MemoryReport:
+    """A warm-up pass, then ``cycles`` passes that run every mode twice in a row.
 
-    In the passes every job follows a job of another mode (a switch); in the runs of one mode all
-    but the first follow the same mode, so the difference of the medians is the switch cost.
+    The first job of each pair follows a job of another mode (a switch), the second repeats its
+    own mode; pairing them back to back keeps drift in the machine's load out of the difference.
     """
     engine, modes = setup.engine, modes_available(setup.engine)
     report = MemoryReport()
-    report.points.append(("after load", setup.rss_after_load, setup.cuda_after_load, setup.cuda_after_load))
-    bar = tqdm(
-        total=len(modes) * (1 + cycles + repeats + 1), desc="memory & mode switches", unit="job", leave=False
-    )
+    report.points.append(setup.after_load)
+    bar = tqdm(total=len(modes) * (1 + 2 * cycles), desc="memory & mode switches", unit="job", leave=False)
     requests = {mode: request_for(setup, mode) for mode in modes}
-    for mode in modes:  # first job ever in each mode: the warm-up, reported but not used
-        report.first[mode] = timed(lambda m=mode: engine.generate(requests[m]))[0]
+
+    def job(mode: Mode) -> float:
+        seconds = timed(lambda: engine.generate(requests[mode]))[0]
         bar.update(1)
-    memory_point(setup, report, "after warm-up pass")
+        return seconds
+
+    for mode in modes:  # the first job ever in each mode: reported, used in neither median
+        report.first[mode] = job(mode)
+    report.points.append(memory_point(engine, "after warm-up pass"))
     for cycle in range(1, cycles + 1):
         for mode in modes:
-            report.after_switch.setdefault(mode, []).append(
-                timed(lambda m=mode: engine.generate(requests[m]))[0]
-            )
-            bar.update(1)
-        memory_point(setup, report, f"after cycle {cycle}")
-    for mode in modes:
-        engine.generate(requests[mode])  # the switch into this mode
-        bar.update(1)
-        for _ in range(repeats):
-            report.same_mode.setdefault(mode, []).append(
-                timed(lambda m=mode: engine.generate(requests[m]))[0]
-            )
-            bar.update(1)
+            report.after_switch.setdefault(mode, []).append(job(mode))
+            report.same_mode.setdefault(mode, []).append(job(mode))
+        report.points.append(memory_point(engine, f"after cycle {cycle}"))
     bar.close()
+    if malloc_trim():
+        report.trimmed = memory_point(engine, "↳ then malloc_trim(0) (diagnostic)")
     return report
 
 
 def memory_tables(setup: Setup, report: MemoryReport) -> str:
-    base_label, base_rss, base_cuda, _ = report.points[0]
-    warm_rss = report.points[1][1]
-    cuda = base_cuda is not None
-    headers = ["point", "RSS MB", "vs after load", "vs after warm-up"]
+    base, warm, final = report.points[0], report.points[1], report.points[-1]
+    cuda = base.cuda is not None
+    headers = ["point", "RSS MB", "vs after load", "vs after warm-up", "heap (anon) MB", "file-backed MB"]
     if cuda:
         headers += ["CUDA allocated MB", "vs after load", "CUDA max allocated MB"]
     rows = []
-    for label, rss, allocated, peak in report.points:
-        row = [label, f"{rss / 2**20:.1f}", percent(rss, base_rss), percent(rss, warm_rss)]
+    for point in [*report.points, *([report.trimmed] if report.trimmed else [])]:
+        row = [
+            point.label,
+            mb(point.rss),
+            percent(point.rss, base.rss),
+            percent(point.rss, warm.rss),
+            mb(point.anon),
+            mb(point.file),
+        ]
         if cuda:
-            assert allocated is not None and base_cuda is not None
-            row += [f"{allocated / 2**20:.1f}", percent(allocated, base_cuda), f"{(peak or 0) / 2**20:.1f}"]
+            row += [mb(point.cuda), percent(point.cuda, base.cuda), mb(point.cuda_peak)]
         rows.append(row)
-    final_rss = report.points[-1][1]
-    growth = final_rss / base_rss - 1
-    verdict = "PASS" if growth < MEMORY_GROWTH_TARGET else "FAIL"
+    growth = final.rss / base.rss - 1
+    steady = final.rss / warm.rss - 1
     cycles = len(report.points) - 2
+
+    def verdict(value: float) -> str:
+        return "PASS" if value < MEMORY_GROWTH_TARGET else "FAIL"
+
     summary = (
-        f"RSS growth after {cycles} cycles through {', '.join(m.value for m in report.first)}: "
-        f"{100 * growth:+.1f} % vs {base_label} "
-        f"(target < {100 * MEMORY_GROWTH_TARGET:.0f} %: **{verdict}**), "
-        f"{100 * (final_rss / warm_rss - 1):+.1f} % vs after the warm-up pass; "
-        f"process peak RSS {peak_rss_bytes() / 2**20:.1f} MB."
+        f"RSS growth after {cycles} cycle{'' if cycles == 1 else 's'} through "
+        f"{', '.join(m.value for m in report.first)}: "
+        f"**{100 * growth:+.1f} % vs right after load** "
+        f"(target < {100 * MEMORY_GROWTH_TARGET:.0f} %: **{verdict(growth)}**); "
+        f"{100 * steady:+.1f} % vs after the warm-up pass, i.e. across the cycles ({verdict(steady)}); "
+        f"process peak RSS {mb(peak_rss_bytes())} MB."
     )
-    if cuda:
-        final_cuda = report.points[-1][2] or 0
-        assert base_cuda is not None
-        cuda_growth = final_cuda / base_cuda - 1 if base_cuda else float("nan")
+    if None not in (base.anon, base.file, final.anon, final.file):
+        assert base.anon is not None and base.file is not None
+        assert final.anon is not None and final.file is not None
         summary += (
-            f" CUDA allocated growth {100 * cuda_growth:+.1f} % "
-            f"({'PASS' if cuda_growth < MEMORY_GROWTH_TARGET else 'FAIL'})."
+            f" Of the {mb(final.rss - base.rss, sign=True)} MB since load, "
+            f"{mb(final.anon - base.anon, sign=True)} MB is heap and {mb(final.file - base.file, sign=True)} "
+            "MB file-backed pages (already-mapped library code touched on first use: shared, reclaimable)."
         )
+        if report.trimmed is not None and report.trimmed.anon is not None:
+            live = report.trimmed.anon - base.anon
+            summary += f" After malloc_trim(0) the heap is {mb(live, sign=True)} MB vs after load: " + (
+                "the heap growth was freed memory glibc kept for reuse, not live objects."
+                if live <= 0.01 * base.anon
+                else "that much is live; the rest was freed memory glibc kept for reuse."
+            )
+    if cuda:
+        assert base.cuda is not None and final.cuda is not None
+        cuda_growth = final.cuda / base.cuda - 1 if base.cuda else float("nan")
+        summary += f" CUDA allocated growth {100 * cuda_growth:+.1f} % ({verdict(cuda_growth)})."
     memory = markdown(headers, rows) + "\n\n" + summary
 
     switch_rows = []
     for mode, switched in report.after_switch.items():
         same = report.same_mode[mode]
-        delta = median(switched) - median(same)
+        deltas = [a - b for a, b in zip(switched, same, strict=True)]
         switch_rows.append(
             [
                 mode.value,
                 f"{report.first[mode]:.3f}",
-                f"{median(switched):.3f} (n={len(switched)})",
-                f"{median(same):.3f} (n={len(same)})",
-                f"{1000 * delta:+.1f}",
-                f"{100 * delta / median(same):+.1f} %",
+                f"{median(switched):.3f}",
+                f"{median(same):.3f}",
+                f"{1000 * median(deltas):+.1f}",
+                f"{100 * median(deltas) / median(same):+.1f} %",
+                ", ".join(f"{1000 * d:+.0f}" for d in deltas),
             ]
         )
     switches = markdown(
-        ["mode", "first job s", "after a switch s", "same mode again s", "switch cost ms", "switch cost %"],
+        [
+            "mode",
+            "first job s",
+            "after a switch s",
+            "same mode again s",
+            "switch cost ms",
+            "switch cost %",
+            "per-pair ms",
+        ],
         switch_rows,
     )
     return (
         memory
         + "\n\n"
         + switches
-        + "\n\n_switch cost = median of jobs right after a job in another mode − median of the same job "
-        "repeated in its mode (≈ 0 expected: from_pipe shares the weights). First job = the very first "
-        "job in that mode after loading, not used in either median._\n\n" + sharing_line(setup.engine)
+        + f"\n\n_Each cycle runs every mode twice in a row: the first job follows another mode, the second "
+        f"repeats it. switch cost = median over the {cycles} pairs of (after a switch − same mode again); "
+        "≈ 0 is expected, because from_pipe shares the weights. first job = the very first job in that mode "
+        "after loading (one-time warm-up), used in neither median._\n\n" + sharing_line(setup.engine)
     )
 
 
 def sharing_line(engine: Engine) -> str:
     """Count module references vs distinct objects across the three pipelines (proves from_pipe sharing)."""
-    pipes = {"text": engine.pipes.text, "img2img": engine.pipes.img2img, "inpaint": engine.pipes.inpaint}
+    pipes = (engine.pipes.text, engine.pipes.img2img, engine.pipes.inpaint)
     references = [
-        (name, m)
-        for pipe in pipes.values()
-        for name, m in pipe.components.items()
-        if isinstance(m, torch.nn.Module)
+        (name, m) for pipe in pipes for name, m in pipe.components.items() if isinstance(m, torch.nn.Module)
     ]
     distinct = {id(m): name for name, m in references}
     tensors = {
-        id(p): p.numel() * p.element_size() for _, m in references for p in [*m.parameters(), *m.buffers()]
+        id(t): t.numel() * t.element_size() for _, m in references for t in [*m.parameters(), *m.buffers()]
     }
     if_copied = sum(
-        p.numel() * p.element_size() for _, m in references for p in [*m.parameters(), *m.buffers()]
+        t.numel() * t.element_size() for _, m in references for t in [*m.parameters(), *m.buffers()]
     )
     return (
         f"Sharing: the 3 pipelines hold {len(references)} module references but only **{len(distinct)} "
@@ -680,8 +765,14 @@ def sharing_line(engine: Engine) -> str:
     )
 
 
-def percent(value: int, base: int) -> str:
-    return f"{100 * (value / base - 1):+.1f} %" if base else "—"
+def percent(value: int | None, base: int | None) -> str:
+    return f"{100 * (value / base - 1):+.1f} %" if value is not None and base else "—"
+
+
+def mb(value: int | None, *, sign: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 2**20:+.1f}" if sign else f"{value / 2**20:.1f}"
 
 
 # --- 3. batch vs sequential -----------------------------------------------------------------------
@@ -723,7 +814,7 @@ def measure_batch(setup: Setup, repeats: int) -> str:
             "1 job × 4 candidates s",
             "4 jobs × 1 candidate s",
             "batch / sequential",
-            "per image (batch) s",
+            "per image s: batch / sequential",
             "same images",
         ],
         [
@@ -734,7 +825,7 @@ def measure_batch(setup: Setup, repeats: int) -> str:
                 f"{b:.3f}",
                 f"{s:.3f}",
                 f"{b / s:.3f}",
-                f"{b / BATCH:.3f}",
+                f"{b / BATCH:.3f} / {s / BATCH:.3f}",
                 "yes" if diff == 0 else f"max pixel diff {diff}",
             ]
         ],
@@ -766,64 +857,75 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_line(setup: Setup, args: argparse.Namespace) -> str:
+def load_average() -> str:
+    with contextlib.suppress(OSError, AttributeError):
+        return f"{os.getloadavg()[0]:.2f}"
+    return "?"
+
+
+def machine_line(setup: Setup, args: argparse.Namespace, load_before: str) -> str:
+    """One line naming what produced the numbers; the load average says how busy the machine was."""
     pipes = setup.engine.pipes
     if pipes.device.type == "cuda":
         device = f"CUDA {torch.cuda.get_device_name(pipes.device)} (CPU {cpu_name()})"
     else:
         threads = torch.get_num_threads()
-        device = f"{pipes.device.type} {cpu_name()}, {os.cpu_count()} cores, {threads} torch threads"
+        device = (
+            f"{pipes.device.type} {cpu_name()}, {os.cpu_count()} cores, "
+            f"{threads} torch thread{'' if threads == 1 else 's'}"
+        )
     width, height = size_for_aspect("1:1", setup.engine.native)
     dtype = str(pipes.dtype).removeprefix("torch.")
     return (
         f"Machine: {device}; Python {platform.python_version()}, torch {torch.__version__}, "
         f"diffusers {diffusers.__version__}; model {setup.model_label}, {dtype}, sampler {pipes.sampler}, "
         f"IP-Adapter {'on' if pipes.ip_embed_dim else 'off'}; size {width}×{height} ({setup.size_source}); "
-        f"{setup.steps} steps, cfg {DEFAULT_CFG:g}; median of {args.repeats} runs after one warm-up; "
-        f"load time excluded."
+        f"{setup.steps} steps, cfg {DEFAULT_CFG:g}; median of {args.repeats} runs after one warm-up, "
+        f"{args.cycles} mode cycles; load time excluded; 1-min load average {load_before} before, "
+        f"{load_average()} after."
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     quiet_libraries(args.verbose)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="likeness-bench-") as tmp:
         try:
             setup = set_up(args, Path(tmp))
         except (ModelUnavailable, SettingsInvalid) as exc:
             log.error("%s", exc)
             return 2
-        sections: list[str] = []
+        if args.threads is None and setup.engine.pipes.device.type == "cpu":
+            args.threads = 1
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        sections: dict[str, str] = {}
         try:
             # Memory first: its baseline is "right after load", before any other job has run.
             if "memory" in args.sections:
-                report = measure_memory(setup, args.cycles, args.repeats)
-                sections.append(
-                    "### Memory after cycling through every mode\n\n" + memory_tables(setup, report)
+                report = measure_memory(setup, args.cycles)
+                sections["memory"] = "### Memory after cycling through every mode\n\n" + memory_tables(
+                    setup, report
                 )
             if "overhead" in args.sections:
                 rows = measure_overhead(setup, args.repeats)
-                sections.append("### Engine overhead per job\n\n" + overhead_table(setup, rows))
-                if args.breakdown or any(r.ratio > OVERHEAD_TARGET for r in rows):
-                    bare = {r.mode: median(r.bare) for r in rows}
-                    sections.append(
-                        "### Where the engine's time goes (per job)\n\n"
-                        + breakdown(setup, [r.mode for r in rows], args.repeats, bare)
-                    )
+                sections["overhead"] = (
+                    "### Engine overhead per job\n\n"
+                    + overhead_table(setup, rows)
+                    + "\n\n### Where the engine's time goes (per job, milliseconds)\n\n"
+                    + breakdown_table(rows)
+                )
             if "batch" in args.sections:
-                sections.append(
-                    "### 4 candidates: one batch vs 4 sequential jobs\n\n"
-                    + measure_batch(setup, args.repeats)
+                sections["batch"] = "### 4 candidates: one batch vs 4 sequential jobs\n\n" + measure_batch(
+                    setup, args.repeats
                 )
         except InvalidRequest as exc:
             log.error("the benchmark's request was rejected: %s (try more --steps)", exc)
             return 2
-    print("\n\n".join(sections))
+    print("\n\n".join(sections[name] for name in ("overhead", "memory", "batch") if name in sections))
     print()
-    print(machine_line(setup, args))
+    print(machine_line(setup, args, load_before))
     log.info("benchmark finished in %.0fs", time.perf_counter() - started)
     return 0
 
