@@ -177,3 +177,15 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: python -m bot" in capsys.readouterr().out
+
+
+def test_tiny_models_writes_a_loadable_bundle_and_settings(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "bundle"
+    assert main(["tiny-models", str(target)]) == 0
+    env_file = Path(capsys.readouterr().out.strip())
+    assert env_file == target / "tiny.env"
+    lines = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line)
+    assert Path(lines["LIKENESS_MODEL"]).is_dir() and Path(lines["LIKENESS_FACE_MODEL_DIR"]).is_dir()
+    assert main(["tiny-models", str(target)]) == 0  # rebuilding in place replaces it cleanly
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
