@@ -14,8 +14,8 @@ from bot.requests import request_from_row
 from bot.validation import validate_request
 from cogs.replies import tell
 from cogs.submit import defer_public, enqueue
-from cogs.texts import info_text
-from storage import CancelOutcome, JobOrigin, JobRow, JobStatus
+from cogs.texts import cancel_text, info_text
+from storage import JobOrigin, JobRow, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,7 @@ async def _delete(bot: LikenessBot, interaction: discord.Interaction, job: JobRo
 
 async def _cancel(bot: LikenessBot, interaction: discord.Interaction, job: JobRow) -> None:
     result = await bot.services.queue.cancel(job.id, interaction.user.id)
-    messages = {
-        CancelOutcome.CANCELLED_QUEUED: f"job {job.id} was cancelled",
-        CancelOutcome.CANCEL_RUNNING: f"job {job.id} stops at its next step",
-        CancelOutcome.NOT_OWNER: "only the person who queued this job can cancel it",
-        CancelOutcome.NOT_FOUND: f"job {job.id} no longer exists",
-        CancelOutcome.ALREADY_FINISHED: f"job {job.id} has already finished",
-    }
-    await tell(interaction, messages[result.outcome])
+    await tell(interaction, cancel_text(result.outcome, job.id))
 
 
 async def _again(

@@ -101,10 +101,18 @@ class Generate(commands.Cog):
     ) -> None:
         chosen = Mode(mode.value) if mode else (Mode.IMG2IMG if image else Mode.TEXT)
         request = GenerationRequest(
-            prompt=prompt, mode=chosen, negative=negative, strength=strength, cfg=cfg,
-            steps=steps or self.bot.settings.default_steps, seed=seed, candidates=candidates,
-            style=style.value if style else None, expand=expand.value if expand else None,
-            image_weight=image_weight, aspect=aspect.value if aspect else "1:1",
+            prompt=prompt,
+            mode=chosen,
+            negative=negative,
+            strength=strength,
+            cfg=cfg,
+            steps=steps or self.bot.settings.default_steps,
+            seed=seed,
+            candidates=candidates,
+            style=style.value if style else None,
+            expand=expand.value if expand else None,
+            image_weight=image_weight,
+            aspect=aspect.value if aspect else "1:1",
         )
         # Cheap checks answer privately at once; downloads and full decodes run after the deferral,
         # still before anything is stored.

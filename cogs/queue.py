@@ -8,8 +8,8 @@ from discord.ext import commands
 
 from bot.client import LikenessBot
 from cogs.replies import tell
-from cogs.texts import duration
-from storage import CancelOutcome, JobStatus
+from cogs.texts import cancel_text, duration
+from storage import JobStatus
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -49,14 +49,7 @@ class Queue(commands.Cog):
                 return
             job = active[0].id
         result = await self.bot.services.queue.cancel(job, user)
-        messages = {
-            CancelOutcome.CANCELLED_QUEUED: f"job {job} was cancelled",
-            CancelOutcome.CANCEL_RUNNING: f"job {job} is running: it stops at its next step",
-            CancelOutcome.NOT_OWNER: f"job {job} is not yours: only its owner can cancel it",
-            CancelOutcome.NOT_FOUND: f"there is no job {job}",
-            CancelOutcome.ALREADY_FINISHED: f"job {job} has already finished",
-        }
-        await tell(interaction, messages[result.outcome])
+        await tell(interaction, cancel_text(result.outcome, job))
 
     @cancel.autocomplete("job")
     async def cancel_choices(

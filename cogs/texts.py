@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 
 from bot.jobs import GenerationResult
-from storage import JobRow, JobStatus, OutputRow
+from storage import CancelOutcome, JobRow, JobStatus, OutputRow
 
 BAR_WIDTH = 12
 
@@ -92,3 +92,13 @@ def info_text(job: JobRow, outputs: list[OutputRow]) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cancel_text(outcome: CancelOutcome, job_id: int) -> str:
+    return {
+        CancelOutcome.CANCELLED_QUEUED: f"job {job_id} was cancelled",
+        CancelOutcome.CANCEL_RUNNING: f"job {job_id} is running: it stops at its next step",
+        CancelOutcome.NOT_OWNER: f"job {job_id} is not yours: only its owner can cancel it",
+        CancelOutcome.NOT_FOUND: f"there is no job {job_id}",
+        CancelOutcome.ALREADY_FINISHED: f"job {job_id} has already finished",
+    }[outcome]

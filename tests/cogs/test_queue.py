@@ -141,7 +141,7 @@ async def test_cancel_button_only_for_its_owner(
         message = await mine.wait_final(lambda m: f"lk:cancel:{job}" in m.custom_ids)
 
         other = await ephemeral_reply(await fake.click(bob, message, f"lk:cancel:{job}"))
-        assert other.content == "only the person who queued this job can cancel it"
+        assert other.content == f"job {job} is not yours: only its owner can cancel it"
         assert (await bot.services.jobs.get(job)).status is JobStatus.QUEUED  # type: ignore[union-attr]
 
         own = await ephemeral_reply(await fake.click(alice, message, f"lk:cancel:{job}"))
