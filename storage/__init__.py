@@ -3,6 +3,20 @@
 Depends on nothing else in the project (cogs → bot → storage), nor on discord or torch.
 """
 
+from storage.character_rows import CharacterRow, DeletedCharacter, Embedding, ReferenceRow, RefRole
+from storage.characters import (
+    CharacterChanged,
+    CharacterError,
+    CharacterNotFound,
+    CharacterRepository,
+    DuplicateImage,
+    InvalidName,
+    NameTaken,
+    NotFound,
+    ReferenceNotFound,
+    SetFull,
+    TooManyCharacters,
+)
 from storage.db import Database
 from storage.errors import MigrationError, QueueFull, StorageError
 from storage.jobs import JobRepository
@@ -18,21 +32,41 @@ from storage.rows import (
     OutputRow,
     QueueEntry,
 )
+from storage.users import ForgetReport, UserBusy, forget_user
 
 __all__ = [
     "CancelOutcome",
     "CancelResult",
+    "CharacterChanged",
+    "CharacterError",
+    "CharacterNotFound",
+    "CharacterRepository",
+    "CharacterRow",
     "Database",
+    "DeletedCharacter",
+    "DuplicateImage",
+    "Embedding",
+    "ForgetReport",
+    "InvalidName",
     "JobOrigin",
     "JobRepository",
     "JobRow",
     "JobStatus",
     "MediaStore",
     "MigrationError",
+    "NameTaken",
     "NewJob",
+    "NotFound",
     "OutputData",
     "OutputRow",
     "QueueEntry",
     "QueueFull",
+    "RefRole",
+    "ReferenceNotFound",
+    "ReferenceRow",
+    "SetFull",
     "StorageError",
+    "TooManyCharacters",
+    "UserBusy",
+    "forget_user",
 ]

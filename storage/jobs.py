@@ -2,7 +2,8 @@
 
 Write order, everywhere: files first (pinned), then one transaction for the rows, then — still
 holding the database — remove files that no row ended up using. A crash between the steps can
-leave an orphan file (``sweep_orphan_files`` at start-up) but never a row without its file.
+leave an orphan file (``sweep_orphan_files`` at start-up) but never a row without its file. The
+file/row bookkeeping is shared with other repositories in ``storage.media_rows``.
 
 Fairness is round-robin over users: the next job belongs to the user with queued work who was
 served least recently (never-served first, ties by their oldest queued job id), and is that
@@ -12,8 +13,6 @@ so the order survives restarts and never depends on clock resolution.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import heapq
 import json
 import logging
@@ -22,11 +21,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 from storage.db import Database
 from storage.errors import QueueFull
 from storage.media import MediaStore, PutResult, normalize_ext
+from storage.media_rows import FileSpec, MediaKey, MediaRows
 from storage.rows import (
     FINISHED_STATUSES,
     JOB_COLUMNS,
@@ -38,7 +37,6 @@ from storage.rows import (
     OutputRow,
     QueueEntry,
 )
-from storage.schema import media_unreferenced_sql
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +88,6 @@ UNION ALL
 SELECT j.id, j.user_id, j.status, s.served_seq FROM jobs AS j INDEXED BY jobs_queued
 LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'queued'
 """
-# Keeps an existing row (first extension wins) but still RETURNs it: the no-op update is what
-# makes RETURNING report rows that were already there.
-_UPSERT_MEDIA = (
-    "INSERT INTO media (sha256, ext, size, created_at) VALUES {values} "
-    "ON CONFLICT (sha256) DO UPDATE SET ext = media.ext RETURNING sha256, ext"
-)
 _INSERT_OUTPUTS = "INSERT INTO job_outputs (job_id, idx, media, seed, width, height) VALUES {values}"
 _JOBS_MEDIA = """
 SELECT input_media AS sha FROM jobs
@@ -105,15 +97,6 @@ SELECT mask_media FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) AND 
 UNION
 SELECT media FROM job_outputs WHERE job_id IN (SELECT value FROM json_each(:ids))
 """
-_DELETE_UNREFERENCED_AMONG = (
-    "DELETE FROM media WHERE sha256 IN (SELECT value FROM json_each(?)) AND "
-    f"{media_unreferenced_sql()} RETURNING sha256, ext"
-)
-_DELETE_ALL_UNREFERENCED = f"DELETE FROM media WHERE {media_unreferenced_sql()} RETURNING sha256, ext"
-
-FileSpec = tuple[bytes, str]
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class JobRepository:
@@ -131,6 +114,7 @@ class JobRepository:
         requeued until it has been claimed ``max_attempts`` times, then failed."""
         self._db = db
         self._media = media
+        self._files = MediaRows(db, media)
         self._clock = clock
         self._max_attempts = max_attempts
 
@@ -147,11 +131,9 @@ class JobRepository:
     ) -> JobRow:
         """Queue a job. Raises ``QueueFull`` (nothing written) when a limit would be exceeded."""
         written: list[PutResult] = []
-        described: set[tuple[str, str]] | None = None
+        described: set[MediaKey] | None = None
         try:
-            specs = [spec for spec in (input, mask) if spec is not None]
-            if specs:
-                await _to_thread_to_the_end(self._put_all, specs, written)
+            await self._files.write([spec for spec in (input, mask) if spec is not None], written)
             by_role = iter(written)
             input_sha = next(by_role).sha256 if input is not None else None
             mask_sha = next(by_role).sha256 if mask is not None else None
@@ -164,7 +146,7 @@ class JobRepository:
                     raise QueueFull("user", per_user_limit, user_active)
                 if total_queued >= total_limit:
                     raise QueueFull("total", total_limit, total_queued)
-                stored = await self._insert_media(written, now)
+                stored = await self._files.insert(written, now)
                 params = {f.name: getattr(fields, f.name) for f in dataclass_fields(fields)}
                 params["origin"] = fields.origin.value
                 params.update(input_media=input_sha, mask_media=mask_sha, status="queued", created_at=now)
@@ -175,7 +157,7 @@ class JobRepository:
             log.debug("queued job %d for user %d", job.id, job.user_id)
             return job
         finally:
-            await self._settle_files(written, described)
+            await self._files.settle(written, described)
 
     # -- the fair queue -----------------------------------------------------------------------
 
@@ -238,9 +220,9 @@ class JobRepository:
         None is returned."""
         ext = normalize_ext(ext)
         written: list[PutResult] = []
-        described: set[tuple[str, str]] | None = None
+        described: set[MediaKey] | None = None
         try:
-            await _to_thread_to_the_end(self._put_all, [(o[0], ext) for o in outputs], written)
+            await self._files.write([(o[0], ext) for o in outputs], written)
             now = self._clock()
             async with self._db.transaction():
                 row = await self._db.fetchone(
@@ -251,7 +233,7 @@ class JobRepository:
                 if row is None:
                     log.info("job %d is no longer running; its results are discarded", job_id)
                     return None
-                stored = await self._insert_media(written, now)
+                stored = await self._files.insert(written, now)
                 if written:
                     values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(written))
                     await self._db.fetchall(
@@ -265,7 +247,7 @@ class JobRepository:
             described = stored
             return JobRow.from_row(row)
         finally:
-            await self._settle_files(written, described)
+            await self._files.settle(written, described)
 
     async def mark_failed(self, job_id: int, error: str) -> JobRow | None:
         """queued/running → failed; None when the job is missing or already finished."""
@@ -424,7 +406,7 @@ class JobRepository:
                 if row is None or row["user_id"] != user_id or row["status"] == JobStatus.RUNNING:
                     return False
                 removed = await self._delete_jobs([job_id])
-            await self._remove_files(removed)
+            await self._files.remove_files(removed)
         return True
 
     async def sweep(self, older_than_seconds: float) -> int:
@@ -439,7 +421,7 @@ class JobRepository:
                 )
                 ids = [r[0] for r in rows]
                 removed = await self._delete_jobs(ids) if ids else []
-            await self._remove_files(removed)
+            await self._files.remove_files(removed)
         if ids:
             log.info("swept %d finished job(s) and %d media file(s)", len(ids), len(removed))
         return len(ids)
@@ -448,99 +430,19 @@ class JobRepository:
         """Delete media rows nothing references, then (after commit) their files; returns shas."""
         async with self._db.locked():
             async with self._db.transaction():
-                removed = [(r[0], r[1]) for r in await self._db.fetchall(_DELETE_ALL_UNREFERENCED)]
-            await self._remove_files(removed)
+                removed = await self._files.delete_all_unreferenced()
+            await self._files.remove_files(removed)
         if removed:
             log.info("collected %d unreferenced media row(s)", len(removed))
         return [sha for sha, _ in removed]
 
     async def sweep_orphan_files(self, older_than: float = 600) -> list[Path]:
         """Remove files with no media row (left by a crash between file and row); for start-up."""
-        async with self._db.locked():
-            known = {r[0] for r in await self._db.fetchall("SELECT sha256 FROM media")}
-            return await _to_thread_to_the_end(self._media.sweep_orphans, known, older_than)
+        return await self._files.sweep_orphans(older_than)
 
-    async def _delete_jobs(self, ids: list[int]) -> list[tuple[str, str]]:
+    async def _delete_jobs(self, ids: list[int]) -> list[MediaKey]:
         """Inside a transaction: delete jobs (outputs cascade) and the media rows only they used."""
         ids_json = json.dumps(ids)
         candidates = [r[0] for r in await self._db.fetchall(_JOBS_MEDIA, {"ids": ids_json})]
         await self._db.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids_json,))
-        if not candidates:
-            return []
-        rows = await self._db.fetchall(_DELETE_UNREFERENCED_AMONG, (json.dumps(candidates),))
-        return [(r[0], r[1]) for r in rows]
-
-    # -- files --------------------------------------------------------------------------------
-
-    def _put_all(self, specs: Sequence[FileSpec], written: list[PutResult]) -> None:
-        """Runs in a thread; appends as it goes so the caller can settle a partial write."""
-        for data, ext in specs:
-            written.append(self._media.pin_put(data, ext))
-
-    async def _insert_media(self, written: Sequence[PutResult], now: float) -> set[tuple[str, str]]:
-        """Insert-or-keep media rows; returns the (sha, ext) pairs as stored, so the caller knows
-        which of its files are described without another query."""
-        unique = {p.sha256: p for p in written}
-        if not unique:
-            return set()
-        values = ", ".join(["(?, ?, ?, ?)"] * len(unique))
-        params = [v for p in unique.values() for v in (p.sha256, p.ext, p.size, now)]
-        rows = await self._db.fetchall(_UPSERT_MEDIA.format(values=values), params)
-        return {(r[0], r[1]) for r in rows}
-
-    async def _settle_files(
-        self, written: Sequence[PutResult], described: set[tuple[str, str]] | None = None
-    ) -> None:
-        """After the transaction (committed or not): unpin, and remove files this call created
-        that no media row describes. Under the database lock so no commit can slip in between
-        the check and the unlink; a file pinned by a concurrent writer is left for it.
-        ``described`` is what a committed transaction stored; when it covers every created file
-        (the usual success path) no query is needed."""
-        if not written:
-            return
-        # Unpin first, synchronously (no await, so it cannot be skipped by cancellation). Safe:
-        # a committed row protects its file, and a concurrent writer holds its own pin.
-        for put in written:
-            self._media.unpin(put.sha256)
-        created = [p for p in written if p.created]
-        if described is not None:
-            created = [p for p in created if (p.sha256, p.ext) not in described]
-        if not created:
-            return
-        try:
-            async with self._db.locked():
-                rows = await self._db.fetchall(
-                    "SELECT sha256, ext FROM media WHERE sha256 IN (SELECT value FROM json_each(?))",
-                    (json.dumps([p.sha256 for p in created]),),
-                )
-                described = {(r[0], r[1]) for r in rows}
-                for put in created:
-                    if (put.sha256, put.ext) not in described:
-                        self._media.remove_unpinned(put.sha256, put.ext)
-        except Exception:
-            # Never mask the caller's own error; leftovers are orphans for sweep_orphan_files.
-            log.exception("could not clean up media files %s", [p.sha256 for p in created])
-
-    async def _remove_files(self, removed: Sequence[tuple[str, str]]) -> None:
-        """Delete files whose rows were just deleted and committed (caller holds the lock)."""
-        if removed:
-            await _to_thread_to_the_end(self._remove_now, removed)
-
-    def _remove_now(self, removed: Sequence[tuple[str, str]]) -> None:
-        for sha, ext in removed:
-            self._media.remove_unpinned(sha, ext)
-
-
-async def _to_thread_to_the_end(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``asyncio.to_thread`` that, when cancelled, still waits for the thread before re-raising.
-
-    Cancelling a plain ``to_thread`` leaves the thread running: file writes would then be pinned
-    after the caller's clean-up ran, and deletes would run after the database lock was released.
-    """
-    future = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await future
-        raise
+        return await self._files.delete_unreferenced(candidates)

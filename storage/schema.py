@@ -9,6 +9,7 @@ MEDIA_REFERENCES: tuple[tuple[str, str], ...] = (
     ("jobs", "input_media"),
     ("jobs", "mask_media"),
     ("job_outputs", "media"),
+    ("reference_images", "media"),
 )
 
 

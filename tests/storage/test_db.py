@@ -29,8 +29,9 @@ async def test_open_creates_folders_and_applies_migrations_once(db_path: Path) -
     assert not db_path.parent.exists()
     async with await Database.open(db_path) as db:
         rows = [tuple(r) for r in await db.fetchall(APPLIED)]
-        assert [(v, n) for v, n, _ in rows] == [(1, "init")]
-        assert await db.schema_version() == 1
+        packaged = [(m.version, m.name) for m in load_migrations(default_migrations())]
+        assert [(v, n) for v, n, _ in rows] == packaged and packaged[0] == (1, "init")
+        assert await db.schema_version() == packaged[-1][0]
     async with await Database.open(db_path) as db:
         again = [tuple(r) for r in await db.fetchall(APPLIED)]
         assert again == rows  # not re-applied: same applied_at
