@@ -14,7 +14,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.generate", "cogs.queue", "cogs.delivery")
+EXTENSIONS = ("cogs.errors", "cogs.generate", "cogs.queue", "cogs.delivery", "cogs.characters")
 
 
 class LikenessBot(commands.Bot):
@@ -60,7 +60,7 @@ async def serve(
     own = services is None
     services = services or await Services.open(settings)
     try:
-        await services.worker.load()
+        await services.load_models()
         bot = LikenessBot(settings, services, **bot_options)
         if on_bot is not None:
             maybe = on_bot(bot)

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.characters import CharacterService
 from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
 from bot.queue import JobQueue
 from bot.settings import Settings
 from bot.worker import GpuWorker
-from storage import Database, JobRepository, MediaStore
+from storage import CharacterRepository, Database, JobRepository, MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class Services:
     jobs: JobRepository
     worker: GpuWorker
     queue: JobQueue
+    characters: CharacterService
 
     @classmethod
     async def open(cls, settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> Services:
@@ -40,7 +42,13 @@ class Services:
             total_limit=settings.queue_total,
             history_seconds=settings.history_days * 86400,
         )
-        return cls(settings, db, media, jobs, worker, queue)
+        characters = CharacterService(CharacterRepository(db, media), worker, settings)
+        return cls(settings, db, media, jobs, worker, queue, characters)
+
+    async def load_models(self) -> None:
+        """Diffusion weights and face models, on the worker thread; missing ones stop start-up."""
+        await self.worker.load()
+        await self.characters.load()
 
     async def close(self) -> None:
         await self.queue.stop()

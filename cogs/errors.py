@@ -10,20 +10,24 @@ from discord.ext import commands
 
 from bot.errors import LikenessError
 from cogs.replies import tell
+from storage import CharacterError, UserBusy
 
 log = logging.getLogger(__name__)
+
+# Errors whose text is written for the user (storage's character errors name only the user's own data).
+USER_ERRORS = (LikenessError, CharacterError, UserBusy)
 
 
 def describe(error: Exception) -> str | None:
     """The user's message for an expected error; None means a bug (logged with a traceback)."""
     if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
         original = error.__cause__ if isinstance(error, app_commands.TransformerError) else error.original
-        if isinstance(original, LikenessError):
+        if isinstance(original, USER_ERRORS):
             return str(original)
         if isinstance(error, app_commands.TransformerError):
             return f"“{error.value}” is not a valid {error.type.name.lower()} for this option"
         return None
-    if isinstance(error, LikenessError):
+    if isinstance(error, USER_ERRORS):
         return str(error)
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"slow down: try again in {error.retry_after:.0f} s"

@@ -1,0 +1,195 @@
+"""Character reference sets: analyse an upload, check its quality, store it with its embedding.
+
+Face analysis runs on the GPU worker thread (insightface may use CUDA; never on the event loop).
+The set's embedding (primary weighted double, see ``set_embedding``) is recomputed on every change
+and stored in the same transaction as the change, guarded by ``based_on`` against a concurrent edit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.attachments import check_image
+from bot.engine.faces.factory import load_face_analyzer
+from bot.engine.faces.quality import QualityReport, QualityRules, assess_reference
+from bot.engine.faces.similarity import consistency, set_embedding
+from bot.engine.faces.types import FaceAnalyzer
+from bot.engine.images import load_image
+from bot.errors import LikenessError
+from bot.settings import Settings
+from bot.worker import GpuWorker
+from storage import CharacterRepository, CharacterRow, Embedding, ReferenceRow, StorageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AddOutcome:
+    """One uploaded image: added as ``number`` (with warnings), or refused with ``error``."""
+
+    filename: str
+    number: int | None
+    primary: bool
+    warnings: tuple[str, ...]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceScore:
+    ref: ReferenceRow
+    score: float | None  # similarity to the rest of the set; None without a face embedding
+    outlier: bool
+
+
+def vector(ref: ReferenceRow, backend: str) -> np.ndarray | None:
+    emb = ref.embedding
+    if emb is None or emb.vector is None or emb.backend != backend:
+        return None
+    return np.frombuffer(emb.vector, dtype="<f4").astype(np.float32)
+
+
+class CharacterService:
+    def __init__(self, repo: CharacterRepository, worker: GpuWorker, settings: Settings) -> None:
+        self.repo = repo
+        self.worker = worker
+        self.settings = settings
+        self.backend = settings.face_backend
+        self.rules = QualityRules.for_backend(self.backend)
+        self._analyzer: FaceAnalyzer | None = None
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def load(self) -> None:
+        """Load the face models on the worker thread; a missing pack stops start-up with where to put it."""
+        if self._analyzer is None:
+            self._analyzer = await self.worker.call(  # type: ignore[assignment]
+                load_face_analyzer,
+                self.backend,
+                self.settings.resolved_face_model_dir,
+                self.settings.face_det_size,
+            )
+
+    @property
+    def analyzer(self) -> FaceAnalyzer:
+        if self._analyzer is None:
+            raise RuntimeError("face analysis is not loaded")
+        return self._analyzer
+
+    def _lock(self, user_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(user_id, asyncio.Lock())
+
+    # -- adding ---------------------------------------------------------------------------------
+    async def add_images(
+        self,
+        user_id: int,
+        character: CharacterRow,
+        uploads: Sequence[tuple[str, bytes]],
+        *,
+        force: bool = False,
+    ) -> list[AddOutcome]:
+        """Each upload alone: one bad image is refused with its reason, the others still go in."""
+        outcomes = []
+        async with self._lock(user_id):
+            for filename, data in uploads:
+                try:
+                    outcomes.append(await self._add_one(user_id, character, filename, data, force))
+                except (LikenessError, StorageError) as exc:
+                    outcomes.append(AddOutcome(filename, None, False, (), str(exc)))
+        return outcomes
+
+    async def _add_one(
+        self, user_id: int, character: CharacterRow, filename: str, data: bytes, force: bool
+    ) -> AddOutcome:
+        checked = await asyncio.to_thread(check_image, data, "reference")
+        refs = await self.repo.references(user_id, character.id)
+        report = await self.worker.call(self._assess, data, refs)
+        assert isinstance(report, QualityReport)
+        reason = report.blocking_reason(force)
+        if reason is not None:
+            return AddOutcome(filename, None, False, (), reason)
+        assert report.face is not None
+        embeddings = [(r, v) for r in refs if (v := vector(r, self.backend)) is not None]
+        vectors = [v for _, v in embeddings] + [report.face.embedding]
+        primary = next((i for i, (r, _) in enumerate(embeddings) if r.is_primary), None)
+        if not refs:
+            primary = len(vectors) - 1  # the first image becomes the primary
+        combined = set_embedding(vectors, primary)
+        dim = int(report.face.embedding.shape[0])
+        ref = await self.repo.add_reference(
+            user_id,
+            character.id,
+            (checked.data, checked.ext),
+            embedding=Embedding(report.face.embedding.astype("<f4").tobytes(), self.backend, dim),
+            face_box=tuple(float(v) for v in report.face.box),  # type: ignore[arg-type]
+            quality={"warnings": list(report.warnings), "metrics": report.metrics},
+            character_embedding=Embedding(combined.astype("<f4").tobytes(), self.backend, dim),
+            based_on=[r.id for r in refs],
+            max_images=self.rules.hard_max_refs,
+        )
+        return AddOutcome(filename, ref.number, ref.is_primary, report.warnings, None)
+
+    def _assess(self, data: bytes, refs: Sequence[ReferenceRow]) -> QualityReport:
+        image = load_image(data, what="reference")
+        faces = self.analyzer.analyze(image)
+        others = [v for r in refs if (v := vector(r, self.backend)) is not None]
+        return assess_reference(image, faces, others, self.rules, set_size=len(refs))
+
+    # -- changing the set -----------------------------------------------------------------------
+    def combined_without(
+        self, refs: Sequence[ReferenceRow], *, drop: int | None = None, primary: int | None = None
+    ) -> Embedding | None:
+        """The set's embedding after dropping reference id ``drop`` or making ``primary`` the primary."""
+        kept = [r for r in refs if r.id != drop]
+        pairs = [(r, v) for r in kept if (v := vector(r, self.backend)) is not None]
+        if not pairs:
+            return None
+        primary_id = primary if primary is not None else next((r.id for r in kept if r.is_primary), None)
+        if primary_id == drop or primary_id is None:  # the next image takes the primary's place
+            primary_id = kept[0].id if kept else None
+        index = next((i for i, (r, _) in enumerate(pairs) if r.id == primary_id), None)
+        combined = set_embedding([v for _, v in pairs], index)
+        return Embedding(combined.astype("<f4").tobytes(), self.backend, int(combined.shape[0]))
+
+    async def promote(self, user_id: int, character: CharacterRow, number: int) -> ReferenceRow:
+        async with self._lock(user_id):
+            refs = await self.repo.references(user_id, character.id)
+            target = next((r for r in refs if r.number == number), None)
+            combined = self.combined_without(refs, primary=target.id if target else None)
+            return await self.repo.promote(
+                user_id,
+                character.id,
+                number=number,
+                character_embedding=combined,
+                based_on=[r.id for r in refs],
+            )
+
+    async def prune(self, user_id: int, character: CharacterRow, number: int) -> ReferenceRow:
+        async with self._lock(user_id):
+            refs = await self.repo.references(user_id, character.id)
+            target = next((r for r in refs if r.number == number), None)
+            combined = self.combined_without(refs, drop=target.id if target else None)
+            return await self.repo.prune(
+                user_id,
+                character.id,
+                number=number,
+                character_embedding=combined,
+                based_on=[r.id for r in refs],
+            )
+
+    # -- reading --------------------------------------------------------------------------------
+    def scores(self, refs: Sequence[ReferenceRow]) -> list[ReferenceScore]:
+        """Each reference against the rest of the set; outliers are below the consistency threshold."""
+        pairs = [(r, v) for r in refs if (v := vector(r, self.backend)) is not None]
+        values = (
+            dict(zip((r.id for r, _ in pairs), consistency([v for _, v in pairs]), strict=True))
+            if len(pairs) > 1
+            else {}
+        )
+        return [
+            ReferenceScore(r, values.get(r.id), values.get(r.id, 1.0) < self.rules.consistency_min)
+            for r in refs
+        ]

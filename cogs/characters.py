@@ -1,0 +1,305 @@
+"""``/character …`` (private reference sets) and ``/forget-me``. Thin: parse, call the service, reply."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.attachments import check_metadata
+from bot.client import LikenessBot
+from bot.contact_sheet import SheetItem, render_contact_sheet
+from bot.errors import BadImage
+from cogs.replies import tell
+from storage import CharacterRow, forget_user
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+class Confirm(discord.ui.View):
+    """A private yes/no for destructive actions, usable only by the person who asked."""
+
+    def __init__(self, owner_id: int, label: str) -> None:
+        super().__init__(timeout=120)
+        self.owner_id = owner_id
+        self.confirmed: bool | None = None
+        self.confirm.label = label
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.owner_id
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        self.confirmed = True
+        await interaction.response.edit_message(content="Working…", view=None)
+        self.stop()
+
+    @discord.ui.button(label="Keep", style=discord.ButtonStyle.secondary)
+    async def keep(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        self.confirmed = False
+        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
+        self.stop()
+
+
+def _outcome_lines(outcomes: list[Any]) -> list[str]:
+    lines = []
+    for o in outcomes:
+        name = discord.utils.escape_markdown(o.filename)
+        if o.error:
+            lines.append(f"✗ {name}: {o.error}")
+        else:
+            role = "primary" if o.primary else "reference"
+            notes = "".join(f"\n   ⚠ {w}" for w in o.warnings)
+            lines.append(f"✓ {name}: added as #{o.number} ({role}){notes}")
+    return lines
+
+
+class Characters(commands.GroupCog, group_name="character", group_description="Your private reference sets"):
+    def __init__(self, bot: LikenessBot) -> None:
+        self.bot = bot
+        self.service = bot.services.characters
+        self.repo = self.service.repo
+
+    async def _resolve(self, interaction: discord.Interaction, name: str) -> CharacterRow:
+        return await self.repo.resolve(interaction.user.id, name)
+
+    async def _downloads(self, attachments: list[discord.Attachment | None]) -> list[tuple[str, bytes]]:
+        files = [a for a in attachments if a is not None]
+        for a in files:
+            check_metadata(a.filename, a.content_type, a.size, "reference")
+        try:
+            return [(a.filename, await a.read()) for a in files]
+        except discord.HTTPException as exc:
+            raise BadImage(
+                f"could not download an image from Discord ({exc.status}): attach it again"
+            ) from None
+
+    async def _add_and_report(
+        self,
+        interaction: discord.Interaction,
+        character: CharacterRow,
+        uploads: list[tuple[str, bytes]],
+        force: bool,
+        header: str,
+    ) -> None:
+        outcomes = await self.service.add_images(interaction.user.id, character, uploads, force=force)
+        text = "\n".join([header, *_outcome_lines(outcomes)])
+        await interaction.followup.send(text[:1990], ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(
+        name="create", description="Start a reference set (optionally with its primary image)"
+    )
+    @app_commands.describe(name="1–32 characters, unique among your characters", image="The primary image")
+    async def create(
+        self,
+        interaction: discord.Interaction,
+        name: app_commands.Range[str, 1, 32],
+        image: discord.Attachment | None = None,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        uploads = await self._downloads([image])
+        character = await self.repo.create(interaction.user.id, name)
+        header = f"Created **{discord.utils.escape_markdown(character.name)}**."
+        if not uploads:
+            await interaction.followup.send(
+                header + " Add 1 primary and 4–8 references with /character add.",
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return
+        await self._add_and_report(interaction, character, uploads, False, header)
+
+    @app_commands.command(name="add", description="Add up to three images to a reference set")
+    @app_commands.describe(
+        name="Your character",
+        image="A clear photo of the face",
+        image2="Another",
+        image3="Another",
+        force="Add even if it looks like a different person",
+    )
+    async def add(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        image: discord.Attachment,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        force: bool = False,
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        character = await self._resolve(interaction, name)
+        uploads = await self._downloads([image, image2, image3])
+        header = f"**{discord.utils.escape_markdown(character.name)}**:"
+        await self._add_and_report(interaction, character, uploads, force, header)
+
+    @app_commands.command(name="list", description="Your characters")
+    async def list_(self, interaction: discord.Interaction) -> None:
+        characters = await self.repo.list(interaction.user.id)
+        if not characters:
+            await tell(interaction, "you have no characters yet: /character create")
+            return
+        lines = [
+            f"• **{discord.utils.escape_markdown(c.name)}**: {c.image_count} image(s)" for c in characters
+        ]
+        await tell(interaction, "\n".join(lines))
+
+    @app_commands.command(name="show", description="A contact sheet of a set, with each image's consistency")
+    async def show(self, interaction: discord.Interaction, name: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        character = await self._resolve(interaction, name)
+        refs = await self.repo.references(interaction.user.id, character.id)
+        if not refs:
+            await interaction.followup.send(
+                f"{character.name} has no images yet: /character add",
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return
+        scores = self.service.scores(refs)
+        items = [
+            SheetItem(
+                await asyncio.to_thread(self.bot.services.media.read, s.ref.media, s.ref.ext),
+                s.ref.number,
+                s.ref.is_primary,
+                len(s.ref.warnings),
+                s.score,
+                s.outlier,
+            )
+            for s in scores
+        ]
+        sheet = await asyncio.to_thread(render_contact_sheet, items)
+        lines = [
+            f"**{discord.utils.escape_markdown(character.name)}**: {len(refs)} image(s); "
+            "numbers are what promote and prune take."
+        ]
+        for s in scores:
+            score = f"similarity to the rest {s.score:.2f}" if s.score is not None else "no comparison yet"
+            lines.append(
+                f"#{s.ref.number}{' (primary)' if s.ref.is_primary else ''}: {score}"
+                + "".join(f"; {w}" for w in s.ref.warnings[:2])
+            )
+        outliers = [s.ref.number for s in scores if s.outlier]
+        if outliers:
+            lines.append(
+                "Suggest pruning: "
+                + ", ".join(f"#{n}" for n in outliers)
+                + " (looks like someone else than the rest)"
+            )
+        elif len(refs) > self.service.rules.soft_max_refs + 1:
+            weakest = min(
+                (s for s in scores if s.score is not None), key=lambda s: s.score or 0, default=None
+            )
+            if weakest is not None:
+                lines.append(f"The set is large; the weakest match is #{weakest.ref.number}.")
+        await interaction.followup.send(
+            "\n".join(lines)[:1990],
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+            file=discord.File(io.BytesIO(sheet), filename="contact-sheet.png"),
+        )
+
+    @app_commands.command(name="promote", description="Make image N the primary")
+    async def promote(
+        self, interaction: discord.Interaction, name: str, number: app_commands.Range[int, 1, 20]
+    ) -> None:
+        character = await self._resolve(interaction, name)
+        await self.service.promote(interaction.user.id, character, number)
+        await tell(
+            interaction,
+            f"image #{number} is now the primary of {character.name}; the old primary took number {number}",
+        )
+
+    @app_commands.command(name="prune", description="Remove image N from a set")
+    async def prune(
+        self, interaction: discord.Interaction, name: str, number: app_commands.Range[int, 1, 20]
+    ) -> None:
+        character = await self._resolve(interaction, name)
+        removed = await self.service.prune(interaction.user.id, character, number)
+        extra = " The next image became the primary." if removed.is_primary else ""
+        await tell(
+            interaction, f"removed image #{number} from {character.name}; later images moved up.{extra}"
+        )
+
+    @app_commands.command(name="rename", description="Rename a character")
+    async def rename(
+        self, interaction: discord.Interaction, name: str, new_name: app_commands.Range[str, 1, 32]
+    ) -> None:
+        character = await self._resolve(interaction, name)
+        renamed = await self.repo.rename(interaction.user.id, character.id, new_name)
+        await tell(interaction, f"renamed {character.name} to {renamed.name}")
+
+    @app_commands.command(name="delete", description="Delete a character, its images and embeddings")
+    async def delete(self, interaction: discord.Interaction, name: str) -> None:
+        character = await self._resolve(interaction, name)
+        view = Confirm(interaction.user.id, f"Delete {character.name}"[:80])
+        await interaction.response.send_message(
+            f"Delete **{discord.utils.escape_markdown(character.name)}** and its {character.image_count} "
+            "image(s) and face embeddings? This cannot be undone.",
+            view=view,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+        if await view.wait() or not view.confirmed:
+            return
+        deleted = await self.repo.delete(interaction.user.id, character.id)
+        await interaction.edit_original_response(
+            content=f"Deleted {character.name}: {deleted.images} image(s), {deleted.files} file(s)."
+        )
+
+    @add.autocomplete("name")
+    @show.autocomplete("name")
+    @promote.autocomplete("name")
+    @prune.autocomplete("name")
+    @rename.autocomplete("name")
+    @delete.autocomplete("name")
+    async def name_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        found = await self.repo.search(interaction.user.id, current)
+        return [app_commands.Choice(name=c.name, value=c.name) for c in found][:25]
+
+
+class ForgetMe(commands.Cog):
+    def __init__(self, bot: LikenessBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="forget-me", description="Delete all your characters, images, embeddings and jobs"
+    )
+    async def forget_me(self, interaction: discord.Interaction) -> None:
+        view = Confirm(interaction.user.id, "Delete everything")
+        await interaction.response.send_message(
+            "Delete all your characters, reference images, face embeddings, jobs and outputs? Queued jobs "
+            "are cancelled. This cannot be undone.",
+            view=view,
+            ephemeral=True,
+        )
+        if await view.wait() or not view.confirmed:
+            return
+        services = self.bot.services
+        for job in await services.jobs.user_jobs(interaction.user.id):
+            if not job.status.finished:
+                await services.queue.cancel(job.id, interaction.user.id)
+        for _ in range(120):  # a running job stops at its next step
+            running = [j for j in await services.jobs.user_jobs(interaction.user.id) if not j.status.finished]
+            if not running:
+                break
+            await asyncio.sleep(0.25)
+        report = await forget_user(services.db, services.media, interaction.user.id)
+        await interaction.edit_original_response(
+            content=f"Deleted {report.characters} character(s), {report.images} reference image(s) with "
+            f"face embeddings, {report.jobs} job(s), {report.outputs} output(s) and {report.files} "
+            "file(s)."
+        )
+
+
+async def setup(bot: LikenessBot) -> None:
+    await bot.add_cog(Characters(bot))
+    await bot.add_cog(ForgetMe(bot))
