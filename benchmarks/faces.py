@@ -122,10 +122,14 @@ def per_image(
 def recompute_set(analyzer: FaceAnalyzer, images: list[Image.Image]) -> tuple[float, float]:
     """Seconds to analyse every reference and derive the set embedding and consistency scores."""
     start = time.perf_counter()
-    embeddings = [analyzer.analyze(image)[0].embedding for image in images]
+    analyses = [analyzer.analyze(image) for image in images]
+    embeddings = [faces[0].embedding for faces in analyses if faces]  # a real set skips faceless images
     analysed = time.perf_counter()
-    set_embedding(embeddings, primary_index=0)
-    consistency(embeddings)
+    if embeddings:
+        set_embedding(embeddings, primary_index=0)
+        consistency(embeddings)
+    else:
+        logging.warning("%s found no face in any of the %d set images", analyzer.backend, len(images))
     done = time.perf_counter()
     return done - start, done - analysed
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from bot.engine.images import load_image
 from bot.errors import LikenessError
 from bot.settings import Settings
 from bot.worker import GpuWorker
-from storage import CharacterRepository, CharacterRow, Embedding, ReferenceRow, StorageError
+from storage import CharacterRepository, CharacterRow, Embedding, MediaStore, ReferenceRow, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,15 @@ class ReferenceScore:
     outlier: bool
 
 
+def _providers(device: str) -> tuple[str, ...]:
+    """onnxruntime providers for insightface: CUDA when the engine may use it and ORT has it."""
+    import onnxruntime
+
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        return ("CUDAExecutionProvider", "CPUExecutionProvider")
+    return ("CPUExecutionProvider",)
+
+
 def vector(ref: ReferenceRow, backend: str) -> np.ndarray | None:
     emb = ref.embedding
     if emb is None or emb.vector is None or emb.backend != backend:
@@ -54,8 +64,11 @@ def vector(ref: ReferenceRow, backend: str) -> np.ndarray | None:
 
 
 class CharacterService:
-    def __init__(self, repo: CharacterRepository, worker: GpuWorker, settings: Settings) -> None:
+    def __init__(
+        self, repo: CharacterRepository, media: MediaStore, worker: GpuWorker, settings: Settings
+    ) -> None:
         self.repo = repo
+        self.repo_media = media
         self.worker = worker
         self.settings = settings
         self.backend = settings.face_backend
@@ -193,3 +206,47 @@ class CharacterService:
             ReferenceScore(r, values.get(r.id), values.get(r.id, 1.0) < self.rules.consistency_min)
             for r in refs
         ]
+
+    # -- maintenance ----------------------------------------------------------------------------
+    async def recompute_all(self, progress: Callable[[str], None] | None = None) -> tuple[int, int, int]:
+        """Re-embed every stored reference with the current backend (after a backend change).
+
+        Returns (characters, images, images without a face now). Each character is updated in one
+        transaction; a character edited meanwhile is skipped by ``based_on`` and left for a rerun.
+        """
+        characters = images = faceless = 0
+        async for character, refs in self.repo.needing_embeddings(self.backend, self._dim()):
+            updates: dict[int, Embedding | None] = {}
+            for ref in refs:
+                data = await asyncio.to_thread(self.repo_media.read, ref.media, ref.ext)
+                faces = await self.worker.call(self._faces, data)
+                assert isinstance(faces, list)
+                if faces:
+                    vec = faces[0].embedding.astype("<f4")
+                    dim = int(vec.shape[0])
+                    updates[ref.id] = Embedding(vec.tobytes(), self.backend, dim)
+                else:
+                    faceless += 1
+                    updates[ref.id] = Embedding(None, self.backend, self._dim())
+                images += 1
+            vectors = [
+                (ref, np.frombuffer(e.vector, "<f4"))
+                for ref in refs
+                if (e := updates.get(ref.id)) is not None and e.vector is not None
+            ]
+            combined = None
+            if vectors:
+                primary = next((i for i, (r, _) in enumerate(vectors) if r.is_primary), None)
+                mean = set_embedding([v for _, v in vectors], primary).astype("<f4")
+                combined = Embedding(mean.tobytes(), self.backend, int(mean.shape[0]))
+            await self.repo.set_embeddings(character.user_id, character.id, updates, combined)
+            characters += 1
+            if progress is not None:
+                progress(character.name)
+        return characters, images, faceless
+
+    def _faces(self, data: bytes) -> list[Any]:
+        return self.analyzer.analyze(load_image(data, what="reference"))
+
+    def _dim(self) -> int:
+        return int(getattr(self.analyzer, "dim", 512))

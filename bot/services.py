@@ -42,7 +42,7 @@ class Services:
             total_limit=settings.queue_total,
             history_seconds=settings.history_days * 86400,
         )
-        characters = CharacterService(CharacterRepository(db, media), worker, settings)
+        characters = CharacterService(CharacterRepository(db, media), media, worker, settings)
         return cls(settings, db, media, jobs, worker, queue, characters)
 
     async def load_models(self) -> None:

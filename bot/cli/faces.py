@@ -1,0 +1,57 @@
+"""``recompute-faces``: re-embed every stored reference after changing the face backend."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from tqdm import tqdm
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "recompute-faces",
+        help="recompute all reference embeddings with the configured face backend",
+        description="Embeddings from different face backends cannot be compared. After changing "
+        "LIKENESS_FACE_BACKEND (or its models), run this with the bot stopped: every character's "
+        "images are analysed again from the stored files and their embeddings replaced.",
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from bot.settings import load_settings
+
+    settings = load_settings(args.env_file)
+    characters, images, faceless = asyncio.run(_recompute(settings))
+    print(
+        f"recomputed {images} image(s) in {characters} character(s) with {settings.face_backend}; "
+        f"{faceless} image(s) have no face for this backend"
+    )
+    return 0
+
+
+async def _recompute(settings: object) -> tuple[int, int, int]:
+    from bot.characters import CharacterService
+    from bot.engine.engine import Engine
+    from bot.settings import Settings
+    from bot.worker import GpuWorker
+    from storage import CharacterRepository, Database, MediaStore
+
+    assert isinstance(settings, Settings)
+
+    def no_engine() -> Engine:
+        raise RuntimeError("recompute-faces needs no diffusion model")
+
+    db = await Database.open(settings.database_path)
+    worker = GpuWorker(no_engine)
+    try:
+        media = MediaStore(settings.media_dir)
+        service = CharacterService(CharacterRepository(db, media), media, worker, settings)
+        await service.load()
+        with tqdm(desc="characters", unit="set", file=sys.stderr, leave=False) as bar:
+            return await service.recompute_all(lambda name: bar.update(1))
+    finally:
+        await db.close()
+        worker.shutdown()
