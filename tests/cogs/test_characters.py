@@ -143,6 +143,10 @@ async def test_delete_and_forget_me_need_confirmation(
         await character(fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))})
         await character(fake, None, "create", {"name": "Theo", "image": attach(fake, face_photo(2))})
         await character(fake, bob, "create", {"name": "Bobby", "image": attach(fake, face_photo(3))})
+        made = await fake.slash(None, "generate", {"prompt": "a lighthouse", "steps": 2})
+        await made.wait_final(lambda m: bool(m.files), timeout=60)
+        renamed = await character(fake, None, "rename", {"name": "Theo", "new_name": "Theodore"})
+        assert "renamed Theo to Theodore" in renamed.content
 
         ask = await fake.slash(None, "character", {"name": "Mara"}, subcommand="delete")
         prompt = await ask.wait_final(lambda m: bool(m.custom_ids))
@@ -162,7 +166,8 @@ async def test_delete_and_forget_me_need_confirmation(
         prompt = await ask.wait_final(lambda m: bool(m.custom_ids))
         await fake.click(None, prompt, prompt.custom_ids[0])
         report = await ask.wait_final(lambda m: m.content.startswith("Deleted 1 character"))
-        assert "1 reference image(s)" in report.content
+        assert "1 reference image(s)" in report.content and "1 job(s), 1 output(s)" in report.content
+        assert await bot.services.jobs.user_jobs(fake.user.id) == []
         assert await bot.services.characters.repo.list(fake.user.id) == []
         assert [c.name for c in await bot.services.characters.repo.list(bob.id)] == ["Bobby"]
         assert len(media_files(data)) == 1  # only Bob's reference is left
