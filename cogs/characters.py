@@ -11,11 +11,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.attachments import check_metadata
 from bot.client import LikenessBot
 from bot.contact_sheet import SheetItem, render_contact_sheet
-from bot.errors import BadImage
 from cogs.replies import tell
+from cogs.uploads import download
 from storage import CharacterRow, forget_user
 
 log = logging.getLogger(__name__)
@@ -71,15 +70,7 @@ class Characters(commands.GroupCog, group_name="character", group_description="Y
         return await self.repo.resolve(interaction.user.id, name)
 
     async def _downloads(self, attachments: list[discord.Attachment | None]) -> list[tuple[str, bytes]]:
-        files = [a for a in attachments if a is not None]
-        for a in files:
-            check_metadata(a.filename, a.content_type, a.size, "reference")
-        try:
-            return [(a.filename, await a.read()) for a in files]
-        except discord.HTTPException as exc:
-            raise BadImage(
-                f"could not download an image from Discord ({exc.status}): attach it again"
-            ) from None
+        return [(a.filename, await download(a, "reference")) for a in attachments if a is not None]
 
     async def _add_and_report(
         self,

@@ -14,7 +14,6 @@ from bot.client import LikenessBot
 from bot.engine.images import ASPECT_RATIOS
 from bot.engine.outpaint import OUTPAINT_TARGETS
 from bot.engine.styles import STYLE_NAMES
-from bot.errors import BadImage
 from bot.jobs import (
     CFG_RANGE,
     DEFAULT_CFG,
@@ -28,6 +27,7 @@ from bot.jobs import (
 )
 from bot.validation import validate_request
 from cogs.submit import defer_public, enqueue
+from cogs.uploads import download
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,6 @@ MODE_CHOICES = [
 
 def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=v, value=v) for v in values]
-
-
-async def _download(attachment: discord.Attachment, what: str) -> bytes:
-    try:
-        return await attachment.read()
-    except discord.HTTPException as exc:
-        raise BadImage(
-            f"could not download the {what} from Discord ({exc.status}): attach it again"
-        ) from None
 
 
 class Generate(commands.Cog):
@@ -123,12 +114,10 @@ class Generate(commands.Cog):
         message_id = await defer_public(interaction)
         source = mask_file = None
         if image is not None:
-            checked = await asyncio.to_thread(check_image, await _download(image, "image"), "image")
+            checked = await asyncio.to_thread(check_image, await download(image, "image"), "image")
             source = (checked.data, checked.ext)
             if mask is not None:
-                mask_checked = await asyncio.to_thread(
-                    check_mask, await _download(mask, "mask"), checked.size
-                )
+                mask_checked = await asyncio.to_thread(check_mask, await download(mask, "mask"), checked.size)
                 mask_file = (mask_checked.data, mask_checked.ext)
         await enqueue(self.bot, interaction, request, message_id=message_id, image=source, mask=mask_file)
 
