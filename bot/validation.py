@@ -11,6 +11,7 @@ import math
 import secrets
 from dataclasses import replace
 
+from bot.engine.identity import decode_identity
 from bot.engine.images import ASPECT_RATIOS
 from bot.engine.outpaint import OUTPAINT_TARGETS
 from bot.engine.styles import STYLE_NAMES
@@ -20,8 +21,13 @@ from bot.jobs import (
     CFG_RANGE,
     DEFAULT_EXPAND,
     DEFAULT_STRENGTH,
+    IDENTITY_MODES,
+    IDENTITY_WEIGHT_RANGE,
     IMAGE_WEIGHT_RANGE,
+    MAX_IDENTITY_REFERENCES,
     MAX_PROMPT_CHARS,
+    MAX_TRIES_RANGE,
+    MIN_IDENTITY_RANGE,
     SEED_MAX,
     STEPS_RANGE,
     STRENGTH_RANGE,
@@ -88,6 +94,7 @@ def validate_request(
     if request.style is not None:
         _check_choice("style", request.style, STYLE_NAMES)
     _check_choice("aspect ratio", request.aspect, ASPECT_RATIOS)
+    _check_identity(request)
 
     strength = request.strength
     if mode.uses_strength:
@@ -111,3 +118,22 @@ def validate_request(
 
     seed = secrets.randbelow(SEED_MAX + 1) if request.seed is None else int(request.seed)
     return replace(request, prompt=prompt, strength=strength, expand=expand, seed=seed)
+
+
+def _check_identity(request: GenerationRequest) -> None:
+    """Face lock fields: ranges always (so a bad default fails early), the rest only when used."""
+    _check_range("identity_weight", request.identity_weight, IDENTITY_WEIGHT_RANGE, hint=": 0.6–1 suits most")
+    _check_range("max_tries", request.max_tries, MAX_TRIES_RANGE)
+    if not isinstance(request.max_tries, int):
+        raise InvalidRequest(f"max_tries must be a whole number (got {request.max_tries})")
+    if request.min_identity is not None:
+        _check_range("min_identity", request.min_identity, MIN_IDENTITY_RANGE, hint=": 0.4–0.6 is typical")
+        if not request.identity:
+            raise InvalidRequest("min_identity needs a character to compare with: choose a character")
+    _check_choice("identity mode", request.identity_mode, IDENTITY_MODES)
+    if len(request.identity) > MAX_IDENTITY_REFERENCES:
+        raise InvalidRequest(
+            f"{len(request.identity)} identity embeddings given; the limit is {MAX_IDENTITY_REFERENCES}"
+        )
+    if request.identity:
+        decode_identity(request.identity)

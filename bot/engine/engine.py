@@ -12,24 +12,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from PIL import Image
 
 from bot.engine.config import EngineConfig
 from bot.engine.device import release_memory
+from bot.engine.faces.types import FaceAnalyzer
+from bot.engine.identity import character_vector, decode_identity, faceid_input, rank_key, score_candidates
 from bot.engine.images import fit_to_budget, load_image, load_mask, size_for_aspect
 from bot.engine.masks import check_mask_shape, composite, prepare_inpaint_mask
 from bot.engine.metadata import encode_png, format_parameters
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, load_pipelines
 from bot.engine.prompts import build_prompts
-from bot.errors import Cancelled, OutOfMemory
+from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import SEED_MAX, Candidate, GenerationRequest, GenerationResult, Mode
 from bot.validation import validate_request
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]  # (step done, total steps)
+
+FALLBACK_WARNING = "face lock fell back to the image prompt on the primary image (FaceID not available)"
 
 
 class CancelFlag(Protocol):
@@ -48,17 +53,39 @@ class _Prepared:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(slots=True)
+class _FaceLock:
+    """How this request keeps the character's face: FaceID tokens, a fallback image prompt, or nothing."""
+
+    face: np.ndarray | None = None  # FaceID input rows (N or 1, dim)
+    image: Image.Image | None = None  # fallback: the primary reference as an image prompt
+    rows: np.ndarray | None = None  # the character's reference embeddings, for scoring
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str | None:
+        return "FaceID" if self.face is not None else "image prompt" if self.image is not None else None
+
+
+@dataclass(slots=True)
+class _Output:
+    image: Image.Image
+    seed: int
+    score: float | None = None
+
+
 class Engine:
     """Owns the loaded pipelines; one job at a time (a lock guards against accidental sharing)."""
 
-    def __init__(self, pipes: Pipelines, model_name: str) -> None:
+    def __init__(self, pipes: Pipelines, model_name: str, face_analyzer: FaceAnalyzer | None = None) -> None:
         self.pipes = pipes
         self.model_name = model_name
+        self.face_analyzer = face_analyzer  # scores face-locked candidates when given
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, config: EngineConfig) -> Engine:
-        return cls(load_pipelines(config), config.model)
+    def load(cls, config: EngineConfig, face_analyzer: FaceAnalyzer | None = None) -> Engine:
+        return cls(load_pipelines(config), config.model, face_analyzer)
 
     @property
     def native(self) -> int:
@@ -69,20 +96,143 @@ class Engine:
     ) -> GenerationResult:
         """Run one request; raises ``InvalidRequest``/``BadImage`` before any work, ``Cancelled``."""
         request = validate_request(request)
+        assert request.seed is not None
         started = time.perf_counter()
         with self._lock:
             prepared = self._prepare(request)
+            lock = self._face_lock(request)
             prompt, negative, prompt_warnings = build_prompts(self.pipes.text.tokenizer, request)
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            images = self._run(request, prepared, prompt, negative, progress, cancel)
-        candidates, nsfw_warnings = self._finish(request, prepared, images)
+
+            generated = 0
+
+            def attempt(seeds: list[int]) -> tuple[list[_Output], int]:
+                nonlocal generated
+                generated += len(seeds)
+                images = self._run(request, prepared, prompt, negative, progress, cancel, seeds, lock)
+                return self._finish(prepared, images, seeds)
+
+            outputs, withheld = attempt([_seed(request.seed, k) for k in range(request.candidates)])
+            tries, identity_warnings, scored = 1, (), False
+            character = self._scoring_vector(lock)
+            if character is not None:
+                scored = True
+                outputs, tries, withheld, identity_warnings = self._select(
+                    request, outputs, withheld, character, attempt, cancel
+                )
+        candidates = [self._encode(request, lock, out, scored) for out in outputs]
         seconds = time.perf_counter() - started
         log.info(
-            "generated %d × %dx%d (%s) in %.2fs", len(candidates), *prepared.size, request.mode.value, seconds
+            "generated %d × %dx%d (%s) in %.2fs, %d tries",
+            len(candidates),
+            *prepared.size,
+            request.mode.value,
+            seconds,
+            tries,
         )
-        warnings = prepared.warnings + prompt_warnings + nsfw_warnings
-        return GenerationResult(request, tuple(candidates), self.model_name, seconds, warnings)
+        nsfw_warnings = (
+            (f"{withheld} of {generated} images were withheld by the model's safety checker",)
+            if withheld
+            else ()
+        )
+        warnings = prepared.warnings + lock.warnings + prompt_warnings + nsfw_warnings + identity_warnings
+        return GenerationResult(request, tuple(candidates), self.model_name, seconds, warnings, tries)
+
+    # 0. face lock --------------------------------------------------------------------------------
+    def _face_lock(self, request: GenerationRequest) -> _FaceLock:
+        """Choose FaceID, or the image-prompt fallback on the primary image, or say why neither works."""
+        if not request.wants_identity:
+            return _FaceLock()
+        rows = decode_identity(request.identity) if request.identity else None
+        faceid_dim = self.pipes.faceid_dim
+        if faceid_dim is not None and rows is not None and rows.shape[1] == faceid_dim:
+            return _FaceLock(face=faceid_input(rows, request.identity_mode), rows=rows)
+        if faceid_dim is None:
+            why = "this bot has no IP-Adapter FaceID loaded (LIKENESS_FACEID_ADAPTER)"
+        elif rows is None:
+            why = "the character has no face embeddings"
+        else:
+            why = (
+                f"the character's face embeddings are {rows.shape[1]}-d but FaceID needs {faceid_dim}-d "
+                "insightface embeddings (LIKENESS_FACE_BACKEND=insightface, then recompute the faces)"
+            )
+        if request.identity_image is None:
+            raise InvalidRequest(f"face lock is unavailable: {why}, and no primary reference image was given")
+        if self.pipes.ip_embed_dim is None:
+            raise InvalidRequest(
+                f"face lock is unavailable: {why}, and there is no IP-Adapter to fall back on"
+            )
+        if request.mode is Mode.IMAGE_PROMPT:
+            raise InvalidRequest(
+                f"face lock is unavailable in image_prompt mode: {why}, and the image prompt is taken"
+            )
+        image = load_image(request.identity_image, what="character reference")
+        image.thumbnail((1024, 1024))
+        return _FaceLock(image=image, rows=rows, warnings=(FALLBACK_WARNING,))
+
+    def _scoring_vector(self, lock: _FaceLock) -> np.ndarray | None:
+        analyzer = self.face_analyzer
+        if analyzer is None or lock.rows is None:
+            return None
+        if int(analyzer.dim) != lock.rows.shape[1]:
+            log.warning(
+                "identity not scored: analyzer is %d-d, identity %d-d", analyzer.dim, lock.rows.shape[1]
+            )
+            return None
+        return character_vector(lock.rows)
+
+    def _select(
+        self,
+        request: GenerationRequest,
+        outputs: list[_Output],
+        withheld: int,
+        character: np.ndarray,
+        attempt: Callable[[list[int]], tuple[list[_Output], int]],
+        cancel: CancelFlag | None,
+    ) -> tuple[list[_Output], int, int, tuple[str, ...]]:
+        """Score, regenerate the ones below ``min_identity`` with fresh seeds (bounded), keep the best."""
+        assert request.seed is not None and self.face_analyzer is not None
+        analyzer = self.face_analyzer
+        want, floor = request.candidates, request.min_identity
+
+        def score(batch: list[_Output]) -> list[_Output]:
+            for out, value in zip(
+                batch, score_candidates(analyzer, [o.image for o in batch], character), strict=True
+            ):
+                out.score = value
+            return batch
+
+        def passes(out: _Output) -> bool:
+            return floor is None or (out.score is not None and out.score >= floor)
+
+        pool = score(outputs)
+        tries = 1
+        while floor is not None and tries < request.max_tries:
+            best = sorted(pool, key=lambda o: rank_key(o.score), reverse=True)[:want]
+            failing = want - sum(1 for out in best if passes(out))
+            if failing <= 0:
+                break
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            base = request.seed + want * tries  # fresh seeds: never one already tried
+            more, lost = attempt([_seed(base, k) for k in range(failing)])
+            pool += score(more)
+            withheld += lost
+            tries += 1
+        kept = sorted(pool, key=lambda o: rank_key(o.score), reverse=True)[:want]
+        warnings: list[str] = [
+            f"no face found in candidate with seed {out.seed}: its likeness could not be scored"
+            for out in kept
+            if out.score is None
+        ]
+        below = [out for out in kept if out.score is not None and not passes(out)]
+        if floor is not None and below:
+            warnings.append(
+                f"{len(below)} of {len(kept)} candidate(s) stayed below min_identity {floor:g} after {tries} "
+                f"tries (best {max(o.score for o in below if o.score is not None):.2f})"
+            )
+        return kept, tries, withheld, tuple(warnings)
 
     # 1. images -------------------------------------------------------------------------------
     def _prepare(self, request: GenerationRequest) -> _Prepared:
@@ -131,19 +281,22 @@ class Engine:
         negative: str,
         progress: ProgressFn | None,
         cancel: CancelFlag | None,
-    ) -> list[Image.Image]:
-        assert request.seed is not None
+        seeds: list[int],
+        lock: _FaceLock,
+    ) -> list[Image.Image | None]:
         # One CPU generator per candidate: candidate k is reproducible alone with seed + k,
         # on any device, because the noise is drawn on the CPU.
-        generators = [
-            torch.Generator("cpu").manual_seed(_seed(request.seed, k)) for k in range(request.candidates)
-        ]
-        reference = None
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+        reference, weight = None, request.image_weight
         if request.mode is Mode.IMAGE_PROMPT:
             assert request.image is not None
             reference = load_image(request.image, what="image")
             reference.thumbnail((1024, 1024))
-        ip_kwargs = self.pipes.ip_adapter_kwargs(reference, request.image_weight, guided=request.cfg > 1)
+        elif lock.image is not None:
+            reference, weight = lock.image, request.identity_weight
+        ip_kwargs = self.pipes.ip_adapter_kwargs(
+            reference, weight, guided=request.cfg > 1, face=lock.face, face_weight=request.identity_weight
+        )
 
         def on_step(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             # Raising here stops at this step and skips the VAE decode of a result nobody wants.
@@ -159,7 +312,7 @@ class Engine:
                 negative_prompt=negative or None,
                 num_inference_steps=request.steps,
                 guidance_scale=request.cfg,
-                num_images_per_prompt=request.candidates,
+                num_images_per_prompt=len(seeds),
                 generator=generators,
                 callback_on_step_end=on_step,
                 output_type="pil",
@@ -169,7 +322,7 @@ class Engine:
         except torch.OutOfMemoryError as exc:
             release_memory(self.pipes.device)
             raise OutOfMemory(
-                f"the {self.pipes.device.type} ran out of memory for {request.candidates} candidate(s) at "
+                f"the {self.pipes.device.type} ran out of memory for {len(seeds)} candidate(s) at "
                 f"{prepared.size[0]}×{prepared.size[1]}: try fewer candidates"
             ) from exc
         flags = getattr(output, "nsfw_content_detected", None) or [False] * len(output.images)
@@ -177,30 +330,39 @@ class Engine:
 
     # 3. back onto the original, encode ---------------------------------------------------------
     def _finish(
-        self, request: GenerationRequest, prepared: _Prepared, images: list[Image.Image | None]
-    ) -> tuple[list[Candidate], tuple[str, ...]]:
-        assert request.seed is not None
-        candidates: list[Candidate] = []
-        withheld = 0
-        for k, image in enumerate(images):
+        self, prepared: _Prepared, images: list[Image.Image | None], seeds: list[int]
+    ) -> tuple[list[_Output], int]:
+        """Composite each kept image onto the original; count those the safety checker withheld."""
+        outputs: list[_Output] = []
+        for image, seed in zip(images, seeds, strict=True):
             if image is None:
-                withheld += 1
                 continue
             if prepared.original is not None and prepared.blend is not None:
                 image = composite(prepared.original, image, prepared.blend)
-            seed = _seed(request.seed, k)
-            parameters = format_parameters(
-                request, seed=seed, size=image.size, model=self.model_name, sampler=self.pipes.sampler
-            )
-            candidates.append(
-                Candidate(encode_png(image, parameters), seed, image.width, image.height, parameters)
-            )
-        warnings = (
-            (f"{withheld} of {len(images)} images were withheld by the model's safety checker",)
-            if withheld
-            else ()
+            outputs.append(_Output(image, seed))
+        return outputs, len(images) - len(outputs)
+
+    def _encode(self, request: GenerationRequest, lock: _FaceLock, out: _Output, scored: bool) -> Candidate:
+        extra: dict[str, str] = {}
+        if lock.label is not None:
+            extra["Face lock"] = lock.label
+            extra["Identity weight"] = f"{request.identity_weight:g}"
+            if lock.face is not None:
+                extra["Identity mode"] = request.identity_mode
+        if scored:
+            extra["Identity"] = "no face" if out.score is None else f"{out.score:.2f}"
+        image = out.image
+        parameters = format_parameters(
+            request,
+            seed=out.seed,
+            size=image.size,
+            model=self.model_name,
+            sampler=self.pipes.sampler,
+            extra=extra,
         )
-        return candidates, warnings
+        return Candidate(
+            encode_png(image, parameters), out.seed, image.width, image.height, parameters, out.score
+        )
 
 
 def _seed(base: int, k: int) -> int:

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers import (
     AutoPipelineForImage2Image,
@@ -27,6 +28,9 @@ from bot.errors import InvalidRequest, ModelUnavailable
 log = logging.getLogger(__name__)
 
 
+FACEID_DIM = 512  # IP-Adapter FaceID consumes insightface (ArcFace) embeddings
+
+
 @dataclass(slots=True)
 class Pipelines:
     """The three pipelines over one set of weights, plus what the engine needs to know about them."""
@@ -38,6 +42,7 @@ class Pipelines:
     dtype: torch.dtype
     native: int  # the model's native side in pixels (its pixel budget is native²)
     ip_embed_dim: int | None  # None when no image-prompt adapter is loaded
+    faceid_dim: int | None = None  # None when no IP-Adapter FaceID is loaded
 
     @property
     def sampler(self) -> str:
@@ -47,27 +52,59 @@ class Pipelines:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {name: m for name, m in self.text.components.items() if isinstance(m, torch.nn.Module)}
 
-    def ip_adapter_kwargs(self, image: Image.Image | None, weight: float, guided: bool) -> dict[str, object]:
-        """Arguments for the adapter-patched UNet, needed by every call once the adapter is loaded.
+    def ip_adapter_kwargs(
+        self,
+        image: Image.Image | None,
+        weight: float,
+        guided: bool,
+        face: np.ndarray | None = None,
+        face_weight: float = 0.0,
+    ) -> dict[str, object]:
+        """Arguments for the adapter-patched UNet, needed by every call once an adapter is loaded.
 
-        Without an image prompt the UNet still expects embeddings: pass zeros at scale 0, which
-        diffusers' attention processors skip entirely, so plain modes pay nothing for the adapter.
+        Embeddings are always passed precomputed, one entry per loaded adapter (plain first, then
+        FaceID), because FaceID has no image encoder and diffusers then needs embeds for *all* of them.
+        An adapter without input gets zeros at scale 0, which diffusers' attention processors skip
+        entirely, so plain modes pay nothing for it. ``face`` is ``(N, faceid_dim)`` normalised rows.
         """
-        if self.ip_embed_dim is None:
+        if image is not None and self.ip_embed_dim is None:
+            raise InvalidRequest(
+                "image_prompt is disabled on this bot (no IP-Adapter configured); use img2img instead"
+            )
+        if face is not None and self.faceid_dim is None:
+            raise InvalidRequest(
+                "face lock is disabled on this bot (no IP-Adapter FaceID configured: LIKENESS_FACEID_ADAPTER)"
+            )
+        embeds: list[torch.Tensor] = []
+        scales: list[float] = []
+        if self.ip_embed_dim is not None:
             if image is not None:
-                raise InvalidRequest(
-                    "image_prompt is disabled on this bot (no IP-Adapter configured); use img2img instead"
-                )
+                cond, uncond = self.text.encode_image(image, self.device, 1)
+                plain = torch.cat([uncond, cond]) if guided else cond
+                embeds.append(plain.unsqueeze(1).to(self.device, self.dtype))
+                scales.append(float(weight))
+            else:
+                embeds.append(self._zeros(1, self.ip_embed_dim, guided))
+                scales.append(0.0)
+        if self.faceid_dim is not None:
+            if face is not None:
+                rows = np.asarray(face, dtype=np.float32).reshape(-1, self.faceid_dim)
+                emb = torch.from_numpy(rows).unsqueeze(0).to(self.device, self.dtype)  # (1, N, dim)
+                embeds.append(torch.cat([torch.zeros_like(emb), emb]) if guided else emb)
+                scales.append(float(face_weight))
+            else:
+                embeds.append(self._zeros(1, self.faceid_dim, guided))
+                scales.append(0.0)
+        if not embeds:
             return {}
-        if image is not None:
-            self.text.set_ip_adapter_scale(weight)
-            return {"ip_adapter_image": image}
-        self.text.set_ip_adapter_scale(0.0)
-        zeros = torch.zeros((2 if guided else 1, 1, self.ip_embed_dim), device=self.device, dtype=self.dtype)
-        return {"ip_adapter_image_embeds": [zeros]}
+        self.text.set_ip_adapter_scale(scales)
+        return {"ip_adapter_image_embeds": embeds}
+
+    def _zeros(self, tokens: int, dim: int, guided: bool) -> torch.Tensor:
+        return torch.zeros((2 if guided else 1, tokens, dim), device=self.device, dtype=self.dtype)
 
 
-def _missing(what: str, where: str, setting: str, exc: BaseException) -> ModelUnavailable:
+def _missing(what: str, where: str, setting: str, exc: BaseException, extra: str = "") -> ModelUnavailable:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     local = Path(where).expanduser()
     hint = (
@@ -77,21 +114,62 @@ def _missing(what: str, where: str, setting: str, exc: BaseException) -> ModelUn
         f"download it on a connected machine (huggingface-cli download {where}) or point {setting} "
         "at a local folder (python -m bot tiny-models DIR builds a tiny offline bundle)"
     )
-    return ModelUnavailable(f"cannot load the {what} from {where!r}: {hint} ({reason})")
+    return ModelUnavailable(f"cannot load the {what} from {where!r}: {hint} ({reason}){extra}")
 
 
-def _load_ip_adapter(pipe: DiffusionPipeline, source: AdapterSource) -> int:
+def _load_adapters(
+    pipe: DiffusionPipeline, plain: AdapterSource | None, faceid: AdapterSource | None
+) -> tuple[int | None, int | None]:
+    """Load the configured adapters in ONE call: separate ``load_ip_adapter`` calls replace each other.
+
+    The plain adapter comes first so the CLIP image encoder is read from ``<subfolder>/image_encoder``;
+    FaceID alone needs no encoder. Returns (image embed dim, FaceID dim), None for each one not loaded.
+    """
+    sources = [s for s in (plain, faceid) if s is not None]
+    if not sources:
+        return None, None
     try:
-        pipe.load_ip_adapter(source.location, subfolder=source.subfolder, weight_name=source.weight_name)
+        if plain is None:
+            assert faceid is not None
+            pipe.load_ip_adapter(
+                faceid.location,
+                subfolder=faceid.subfolder,
+                weight_name=faceid.weight_name,
+                image_encoder_folder=None,
+            )
+        else:
+            pipe.load_ip_adapter(
+                [s.location for s in sources],
+                subfolder=[s.subfolder for s in sources],
+                weight_name=[s.weight_name for s in sources],
+            )
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise _missing("IP-Adapter (image prompt)", source.location, "LIKENESS_IP_ADAPTER", exc) from exc
-    encoder = getattr(pipe, "image_encoder", None)
-    if encoder is None:
-        raise ModelUnavailable(
-            f"the IP-Adapter at {source.location!r} came without an image encoder "
-            f"(expected {source.subfolder}/image_encoder beside {source.weight_name})"
-        )
-    return int(encoder.config.projection_dim)
+        if faceid is not None and (plain is None or _readable(plain)):
+            raise _missing(
+                "IP-Adapter FaceID (face lock)",
+                faceid.location,
+                "LIKENESS_FACEID_ADAPTER",
+                exc,
+                extra="; set LIKENESS_FACEID_ADAPTER=none to run without face lock",
+            ) from exc
+        assert plain is not None
+        raise _missing("IP-Adapter (image prompt)", plain.location, "LIKENESS_IP_ADAPTER", exc) from exc
+    ip_dim = None
+    if plain is not None:
+        encoder = getattr(pipe, "image_encoder", None)
+        if encoder is None:
+            raise ModelUnavailable(
+                f"the IP-Adapter at {plain.location!r} came without an image encoder "
+                f"(expected {plain.subfolder}/image_encoder beside {plain.weight_name})"
+            )
+        ip_dim = int(encoder.config.projection_dim)
+    return ip_dim, (FACEID_DIM if faceid is not None else None)
+
+
+def _readable(source: AdapterSource) -> bool:
+    """Whether the adapter's weight file is a local file (a hub id counts as unreadable)."""
+    local = Path(source.location).expanduser()
+    return (local / source.subfolder / source.weight_name).is_file()
 
 
 def load_pipelines(config: EngineConfig) -> Pipelines:
@@ -102,7 +180,7 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
         text = AutoPipelineForText2Image.from_pretrained(config.model, torch_dtype=dtype)
     except (OSError, ValueError, KeyError) as exc:
         raise _missing("diffusion model", config.model, "LIKENESS_MODEL", exc) from exc
-    ip_dim = _load_ip_adapter(text, config.ip_adapter) if config.ip_adapter else None
+    ip_dim, face_dim = _load_adapters(text, config.ip_adapter, config.faceid_adapter)
     if device.type != "cpu":  # weights load on the cpu; moving them there again only warns
         text.to(device)
     img2img = AutoPipelineForImage2Image.from_pipe(text)
@@ -111,9 +189,10 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
         pipe.set_progress_bar_config(disable=True)
     native = config.resolution or int(text.unet.config.sample_size * text.vae_scale_factor)
     log.info(
-        "model ready: native %d px, sampler %s, image prompt %s",
+        "model ready: native %d px, sampler %s, image prompt %s, face lock %s",
         native,
         type(text.scheduler).__name__,
         "on" if ip_dim else "off",
+        "on" if face_dim else "off",
     )
-    return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim)
+    return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim, face_dim)

@@ -1,0 +1,67 @@
+"""Face lock helpers: decode a request's identity bytes, build the FaceID input, score outputs.
+
+The bot stores one normalised float32 embedding per reference; the engine only sees their bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from bot.engine.faces.similarity import cosine, set_embedding
+from bot.engine.faces.types import FaceAnalyzer, normalised
+from bot.errors import InvalidRequest
+
+
+def decode_identity(identity: Sequence[bytes]) -> np.ndarray:
+    """``(N, dim)`` normalised float32 rows from little-endian float32 bytes; InvalidRequest if malformed."""
+    if not identity:
+        raise InvalidRequest("identity is empty: the character has no reference embeddings")
+    rows = []
+    for k, blob in enumerate(identity):
+        if not isinstance(blob, bytes | bytearray) or not blob or len(blob) % 4:
+            raise InvalidRequest(
+                f"identity embedding {k + 1} is not a float32 vector (got {len(blob)} bytes)"
+            )
+        rows.append(np.frombuffer(bytes(blob), dtype="<f4").astype(np.float32))
+    if len({row.size for row in rows}) != 1:
+        raise InvalidRequest("identity embeddings differ in size: they come from different face backends")
+    stacked = np.stack(rows)
+    if not np.isfinite(stacked).all() or not np.linalg.norm(stacked, axis=1).all():
+        raise InvalidRequest("an identity embedding is zero or not finite: recompute the character's faces")
+    return np.stack([normalised(row) for row in stacked])
+
+
+def encode_identity(embedding: np.ndarray) -> bytes:
+    """The wire form of one embedding (normalised float32 little-endian): what the bot puts in requests."""
+    return normalised(embedding).astype("<f4").tobytes()
+
+
+def character_vector(rows: np.ndarray) -> np.ndarray:
+    """The set embedding used for scoring (equal weights: the request does not say which is primary)."""
+    return set_embedding(list(rows), None)
+
+
+def faceid_input(rows: np.ndarray, mode: str) -> np.ndarray:
+    """FaceID's tokens: every reference (``all``, shape (N, dim)) or their normalised mean (1, dim)."""
+    if mode == "mean":
+        return character_vector(rows)[None, :]
+    return rows
+
+
+def score_candidates(
+    analyzer: FaceAnalyzer, images: Sequence[Image.Image], character_vec: np.ndarray
+) -> list[float | None]:
+    """Each image's largest face's cosine to the character; None where no face is found."""
+    scores: list[float | None] = []
+    for image in images:
+        faces = analyzer.analyze(image)
+        scores.append(cosine(faces[0].embedding, character_vec) if faces else None)
+    return scores
+
+
+def rank_key(score: float | None) -> float:
+    """Sort key for best first, unscored/faceless last."""
+    return -2.0 if score is None else score
