@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,18 @@ from bot.engine.faces.similarity import consistency, set_embedding
 from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.images import load_image
 from bot.errors import LikenessError
+from bot.jobs import MAX_IDENTITY_REFERENCES
 from bot.settings import Settings
 from bot.worker import GpuWorker
-from storage import CharacterRepository, CharacterRow, Embedding, MediaStore, ReferenceRow, StorageError
+from storage import (
+    CharacterNotFound,
+    CharacterRepository,
+    CharacterRow,
+    Embedding,
+    MediaStore,
+    ReferenceRow,
+    StorageError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -250,3 +260,38 @@ class CharacterService:
 
     def _dim(self) -> int:
         return int(getattr(self.analyzer, "dim", 512))
+
+
+FACEID_DIM = 512  # IP-Adapter FaceID takes insightface's 512-d embeddings
+
+
+class CharacterGone(LikenessError):
+    """A queued job's character was deleted before the job ran."""
+
+    def __init__(self) -> None:
+        super().__init__("the character for this job was deleted before it ran; nothing was generated")
+
+
+class IdentitySource:
+    """A face-locked job's identity, read from its owner's character when the job runs."""
+
+    def __init__(self, repo: CharacterRepository, media: MediaStore) -> None:
+        self.repo = repo
+        self.media = media
+
+    async def identity_for(self, user_id: int, character_id: int) -> tuple[tuple[bytes, ...], Path | None]:
+        """(FaceID embeddings, the primary image's path); ``CharacterGone`` when it no longer exists."""
+        try:
+            refs = await self.repo.references(user_id, character_id)
+        except CharacterNotFound:
+            raise CharacterGone() from None
+        embeddings = tuple(
+            ref.embedding.vector
+            for ref in refs
+            if ref.embedding is not None
+            and ref.embedding.vector is not None
+            and ref.embedding.dim == FACEID_DIM
+        )[:MAX_IDENTITY_REFERENCES]
+        primary = next((ref for ref in refs if ref.is_primary), None)
+        image = self.media.path(primary.media, primary.ext) if primary is not None else None
+        return embeddings, image

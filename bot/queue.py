@@ -13,10 +13,12 @@ import contextlib
 import logging
 import statistics
 import threading
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
+from bot.characters import CharacterGone
 from bot.errors import Cancelled, LikenessError, QueueLimit
 from bot.jobs import GenerationResult
 from bot.requests import request_from_row
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_JOB_SECONDS = 20.0  # estimate before any job has finished
 SWEEP_INTERVAL = 3600.0
+
+# (owner id, character id) -> (FaceID embeddings, primary reference image); raises LikenessError
+IdentityFor = Callable[[int, int], Awaitable[tuple[tuple[bytes, ...], Path | None]]]
 
 
 class JobListener(Protocol):
@@ -67,8 +72,10 @@ class JobQueue:
         per_user_limit: int,
         total_limit: int,
         history_seconds: float,
+        identity_for: IdentityFor | None = None,
     ) -> None:
         self.repo = repo
+        self.identity_for = identity_for
         self.worker = worker
         self.per_user_limit = per_user_limit
         self.total_limit = total_limit
@@ -159,6 +166,13 @@ class JobQueue:
             image = await self.repo.media_path(job.input_media) if job.input_media else None
             mask = await self.repo.media_path(job.mask_media) if job.mask_media else None
             request = request_from_row(job, image, mask)
+            if job.identity_weight is not None and job.character_id is None:  # deleted: SET NULL
+                raise CharacterGone()
+            if job.character_id is not None:
+                if self.identity_for is None:
+                    raise LikenessError("face lock is not available on this bot")
+                identity, identity_image = await self.identity_for(job.user_id, job.character_id)
+                request = replace(request, identity=identity, identity_image=identity_image)
             result = await self.worker.generate(
                 request, lambda step, total: self._notify("job_progress", job, step, total), cancel
             )
@@ -174,8 +188,10 @@ class JobQueue:
             message = f"something went wrong while generating (job {job.id}); the bot's log has the details"
             await self._finish(await self.repo.mark_failed(job.id, message), None)
         else:
-            outputs = [(c.png, c.seed, c.width, c.height) for c in result.candidates]
-            done = await self.repo.mark_done(job.id, outputs, result.seconds, result.warnings)
+            outputs = [(c.png, c.seed, c.width, c.height, c.identity) for c in result.candidates]
+            done = await self.repo.mark_done(
+                job.id, outputs, result.seconds, result.warnings, tries=result.tries
+            )
             if done is None:  # cancelled while its last step ran
                 await self._finish(await self.repo.get(job.id), None)
             else:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.characters import CharacterService
+from bot.characters import CharacterService, IdentitySource
 from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
 from bot.queue import JobQueue
@@ -34,21 +34,24 @@ class Services:
         media = MediaStore(settings.media_dir)
         jobs = JobRepository(db, media)
         config = EngineConfig.from_settings(settings)
-        worker = GpuWorker(engine_factory or (lambda: Engine.load(config)))
+        character_repo = CharacterRepository(db, media)
+        # load_models loads the face analyzer first; this factory then runs on the worker thread.
+        worker = GpuWorker(engine_factory or (lambda: Engine.load(config, face_analyzer=characters.analyzer)))
         queue = JobQueue(
             jobs,
             worker,
             per_user_limit=settings.queue_per_user,
             total_limit=settings.queue_total,
             history_seconds=settings.history_days * 86400,
+            identity_for=IdentitySource(character_repo, media).identity_for,
         )
-        characters = CharacterService(CharacterRepository(db, media), media, worker, settings)
+        characters = CharacterService(character_repo, media, worker, settings)
         return cls(settings, db, media, jobs, worker, queue, characters)
 
     async def load_models(self) -> None:
         """Diffusion weights and face models, on the worker thread; missing ones stop start-up."""
+        await self.characters.load()  # first: the engine scores face-locked candidates with it
         await self.worker.load()
-        await self.characters.load()
 
     async def close(self) -> None:
         await self.queue.stop()

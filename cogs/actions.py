@@ -8,7 +8,7 @@ from dataclasses import replace
 import discord
 
 from bot.client import LikenessBot
-from bot.errors import LikenessError
+from bot.errors import LikenessError, NotAllowed
 from bot.jobs import Mode
 from bot.requests import request_from_row
 from bot.validation import validate_request
@@ -66,6 +66,8 @@ async def _again(
 ) -> None:
     """Reroll: same parameters, new seed. Vary: one output becomes the source at low strength."""
     jobs = bot.services.jobs
+    if job.identity_weight is not None and interaction.user.id != job.user_id:  # face-locked
+        raise NotAllowed("this job used someone else's character")
     message_id = await defer_public(interaction)
     image = await _media(bot, job.input_media)
     mask = await _media(bot, job.mask_media)
@@ -90,6 +92,7 @@ async def _again(
         mask=mask,
         origin=JobOrigin.REROLL if action == "reroll" else JobOrigin.VARY,
         parent_job_id=job.id,
+        character_id=job.character_id,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import discord
 from discord import app_commands
@@ -17,9 +18,12 @@ from bot.engine.styles import STYLE_NAMES
 from bot.jobs import (
     CFG_RANGE,
     DEFAULT_CFG,
+    DEFAULT_IDENTITY_WEIGHT,
     DEFAULT_IMAGE_WEIGHT,
+    IDENTITY_WEIGHT_RANGE,
     IMAGE_WEIGHT_RANGE,
     MAX_PROMPT_CHARS,
+    MIN_IDENTITY_RANGE,
     SEED_MAX,
     STEPS_RANGE,
     GenerationRequest,
@@ -63,6 +67,9 @@ class Generate(commands.Cog):
         candidates="How many images to make at once, 1–4",
         style="A style preset",
         aspect="Shape of a new image (no source image)",
+        character="Face lock: one of your characters (see /character)",
+        character_weight="Face lock strength, 0–1.5 (default 0.8)",
+        min_identity="Face lock: remake candidates whose face scores below this (0–1; a few tries at most)",
     )
     @app_commands.choices(
         mode=MODE_CHOICES,
@@ -89,6 +96,11 @@ class Generate(commands.Cog):
         candidates: app_commands.Range[int, 1, 4] = 1,
         style: app_commands.Choice[str] | None = None,
         aspect: app_commands.Choice[str] | None = None,
+        character: app_commands.Range[str, 1, 100] | None = None,
+        character_weight: app_commands.Range[
+            float, IDENTITY_WEIGHT_RANGE[0], IDENTITY_WEIGHT_RANGE[1]
+        ] = DEFAULT_IDENTITY_WEIGHT,
+        min_identity: app_commands.Range[float, MIN_IDENTITY_RANGE[0], MIN_IDENTITY_RANGE[1]] | None = None,
     ) -> None:
         chosen = Mode(mode.value) if mode else (Mode.IMG2IMG if image else Mode.TEXT)
         request = GenerationRequest(
@@ -104,13 +116,21 @@ class Generate(commands.Cog):
             expand=expand.value if expand else None,
             image_weight=image_weight,
             aspect=aspect.value if aspect else "1:1",
+            identity_weight=character_weight,
         )
         # Cheap checks answer privately at once; downloads and full decodes run after the deferral,
         # still before anything is stored.
         request = validate_request(request, has_image=image is not None, has_mask=mask is not None)
+        if character is not None:  # the identity itself is filled when the job runs; the range is Discord's
+            request = replace(request, min_identity=min_identity)
         for attachment, what in ((image, "image"), (mask, "mask")):
             if attachment is not None:
                 check_metadata(attachment.filename, attachment.content_type, attachment.size, what)
+        # The user's own character only (CharacterNotFound otherwise); resolved before the deferral.
+        character_id = None
+        if character is not None:
+            repo = self.bot.services.characters.repo
+            character_id = (await repo.resolve(interaction.user.id, character)).id
         message_id = await defer_public(interaction)
         source = mask_file = None
         if image is not None:
@@ -119,7 +139,22 @@ class Generate(commands.Cog):
             if mask is not None:
                 mask_checked = await asyncio.to_thread(check_mask, await download(mask, "mask"), checked.size)
                 mask_file = (mask_checked.data, mask_checked.ext)
-        await enqueue(self.bot, interaction, request, message_id=message_id, image=source, mask=mask_file)
+        await enqueue(
+            self.bot,
+            interaction,
+            request,
+            message_id=message_id,
+            image=source,
+            mask=mask_file,
+            character_id=character_id,
+        )
+
+    @generate.autocomplete("character")
+    async def character_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        found = await self.bot.services.characters.repo.search(interaction.user.id, current)
+        return [app_commands.Choice(name=c.name, value=c.name) for c in found][:25]
 
 
 async def setup(bot: LikenessBot) -> None:

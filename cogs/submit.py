@@ -31,6 +31,7 @@ async def enqueue(
     mask: tuple[bytes, str] | None = None,
     origin: JobOrigin = JobOrigin.COMMAND,
     parent_job_id: int | None = None,
+    character_id: int | None = None,
 ) -> None:
     if message_id is None:
         message_id = (await interaction.original_response()).id
@@ -39,6 +40,7 @@ async def enqueue(
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
+        character_id=character_id,
         application_id=interaction.application_id,
         interaction_token=interaction.token,
         message_id=message_id,

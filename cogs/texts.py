@@ -32,17 +32,29 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def _seed_text(job: JobRow, output: OutputRow) -> str:
+    """The seed, with the face's identity score on face-locked jobs."""
+    if job.identity_weight is None:
+        return str(output.seed)
+    score = "no face" if output.identity is None else f"identity {output.identity:.2f}"
+    return f"{output.seed} ({score})"
+
+
 def result_embed(job: JobRow, outputs: list[OutputRow], warnings: tuple[str, ...]) -> discord.Embed:
     embed = discord.Embed(
         title=f"Job {job.id} · {job.mode}",
         description=_clip(job.prompt, 1000),
         colour=discord.Colour.blurple(),
     )
-    seeds = ", ".join(str(o.seed) for o in outputs) or str(job.seed)
+    seeds = ", ".join(_seed_text(job, o) for o in outputs) or str(job.seed)
     embed.add_field(name="Seed" if len(outputs) <= 1 else "Seeds (left to right)", value=seeds, inline=False)
     if job.strength is not None:
         embed.add_field(name="Strength", value=f"{job.strength:g}")
     embed.add_field(name="CFG", value=f"{job.cfg:g}")
+    if job.identity_weight is not None:
+        embed.add_field(name="Face lock", value=f"weight {job.identity_weight:g}")
+    if job.tries is not None and job.tries > 1:
+        embed.add_field(name="Tries", value=str(job.tries))
     embed.add_field(name="Steps", value=str(job.steps))
     if outputs:
         embed.add_field(name="Size", value=f"{outputs[0].width}×{outputs[0].height}")

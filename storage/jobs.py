@@ -88,7 +88,9 @@ UNION ALL
 SELECT j.id, j.user_id, j.status, s.served_seq FROM jobs AS j INDEXED BY jobs_queued
 LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'queued'
 """
-_INSERT_OUTPUTS = "INSERT INTO job_outputs (job_id, idx, media, seed, width, height) VALUES {values}"
+_INSERT_OUTPUTS = (
+    "INSERT INTO job_outputs (job_id, idx, media, seed, width, height, identity) VALUES {values}"
+)
 _JOBS_MEDIA = """
 SELECT input_media AS sha FROM jobs
 WHERE id IN (SELECT value FROM json_each(:ids)) AND input_media IS NOT NULL
@@ -209,14 +211,15 @@ class JobRepository:
     async def mark_done(
         self,
         job_id: int,
-        outputs: Sequence[tuple[bytes, int, int, int]],
+        outputs: Sequence[tuple[bytes, int, int, int] | tuple[bytes, int, int, int, float | None]],
         engine_seconds: float,
         warnings: Iterable[str] = (),
         *,
         ext: str = "png",
+        tries: int | None = None,
     ) -> JobRow | None:
-        """Store outputs ``(data, seed, width, height)`` and mark the job done — only if it is still
-        running; otherwise (cancelled meanwhile) nothing changes, the new files are removed and
+        """Store outputs ``(data, seed, width, height[, identity])`` and mark the job done — only if
+        it is still running; otherwise (cancelled meanwhile) nothing changes, the new files are removed and
         None is returned."""
         ext = normalize_ext(ext)
         written: list[PutResult] = []
@@ -227,21 +230,23 @@ class JobRepository:
             async with self._db.transaction():
                 row = await self._db.fetchone(
                     "UPDATE jobs SET status = 'done', finished_at = ?, engine_seconds = ?, warnings = ?, "
-                    f"error = NULL WHERE id = ? AND status = 'running' {_RETURNING}",
-                    (now, engine_seconds, json.dumps(list(warnings)), job_id),
+                    f"error = NULL, tries = ? WHERE id = ? AND status = 'running' {_RETURNING}",
+                    (now, engine_seconds, json.dumps(list(warnings)), tries, job_id),
                 )
                 if row is None:
                     log.info("job %d is no longer running; its results are discarded", job_id)
                     return None
                 stored = await self._files.insert(written, now)
                 if written:
-                    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(written))
+                    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(written))
                     await self._db.fetchall(
                         _INSERT_OUTPUTS.format(values=values),
                         [
                             v
                             for idx, (put, out) in enumerate(zip(written, outputs, strict=True))
-                            for v in (job_id, idx, put.sha256, int(out[1]), int(out[2]), int(out[3]))
+                            for v in (
+                                job_id, idx, put.sha256, int(out[1]), int(out[2]), int(out[3]), _identity(out)
+                            )
                         ],
                     )
             described = stored
@@ -339,8 +344,8 @@ class JobRepository:
 
     async def outputs(self, job_id: int) -> list[OutputRow]:
         rows = await self._db.fetchall(
-            "SELECT o.job_id, o.idx, o.media, m.ext, o.seed, o.width, o.height FROM job_outputs AS o "
-            "JOIN media AS m ON m.sha256 = o.media WHERE o.job_id = ? ORDER BY o.idx",
+            "SELECT o.job_id, o.idx, o.media, m.ext, o.seed, o.width, o.height, o.identity "
+            "FROM job_outputs AS o JOIN media AS m ON m.sha256 = o.media WHERE o.job_id = ? ORDER BY o.idx",
             (job_id,),
         )
         return [OutputRow(*r) for r in rows]
@@ -446,3 +451,9 @@ class JobRepository:
         candidates = [r[0] for r in await self._db.fetchall(_JOBS_MEDIA, {"ids": ids_json})]
         await self._db.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids_json,))
         return await self._files.delete_unreferenced(candidates)
+
+
+def _identity(output: Sequence[object]) -> float | None:
+    """The optional 5th element of an output tuple: its identity score."""
+    value = output[4] if len(output) > 4 else None
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -65,6 +65,12 @@ class NewJob:
     interaction_token: str | None = field(default=None, repr=False)  # a credential: keep out of logs
     token_expires_at: float | None = None
     message_id: int | None = None
+    # Face lock: set together when the job was made for a character (identity_weight not None)
+    character_id: int | None = None
+    identity_weight: float | None = None
+    identity_mode: str | None = None
+    min_identity: float | None = None
+    max_tries: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "origin", JobOrigin(self.origin))
@@ -110,6 +116,12 @@ class JobRow:
     delivered_at: float | None
     result_message_id: int | None
     result_channel_id: int | None
+    character_id: int | None = None
+    identity_weight: float | None = None
+    identity_mode: str | None = None
+    min_identity: float | None = None
+    max_tries: int | None = None
+    tries: int | None = None  # generation rounds run, set by mark_done
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRow:
@@ -134,6 +146,7 @@ class OutputRow:
     seed: int
     width: int
     height: int
+    identity: float | None = None  # the face's cosine to the job's character; None: no face / unscored
 
 
 class OutputData(NamedTuple):
@@ -143,6 +156,7 @@ class OutputData(NamedTuple):
     seed: int
     width: int
     height: int
+    identity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

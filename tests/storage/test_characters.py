@@ -516,12 +516,23 @@ async def test_migration_applies_to_a_database_with_data(
     path = tmp_path / "old.sqlite3"
     async with await Database.open(path, migrations=only_first) as old:
         assert await old.schema_version() == 1
-        job = await add(JobRepository(old, media, clock=clock), A, input=(b"old input", PNG))
+        # the 0001 columns only (today's JobRepository writes columns added later)
+        sha = media.put(b"old input", PNG)
+        await old.execute("INSERT INTO media VALUES (?, ?, ?, ?)", (sha, PNG, len(b"old input"), clock()))
+        job_id = await old.fetchval(
+            "INSERT INTO jobs (user_id, status, mode, prompt, cfg, steps, seed, candidates, image_weight, "
+            "aspect, input_media, created_at) "
+            "VALUES (?, 'queued', 'text', 'old', 7, 4, 1, 1, 0.6, '1:1', ?, ?) "
+            "RETURNING id",
+            (A, sha, clock()),
+        )
 
     async with await Database.open(path) as db:
-        assert await db.schema_version() >= 2
+        assert await db.schema_version() >= 3
         repo = JobRepository(db, media, clock=clock)
-        assert await repo.get(job.id) == job
+        job = await repo.get(job_id)
+        assert job is not None and job.prompt == "old" and job.input_media == sha
+        assert job.character_id is None and job.identity_weight is None and job.max_tries is None
         assert await db.fetchval("SELECT character_id FROM jobs WHERE id = ?", (job.id,)) is None
         chars = CharacterRepository(db, media, clock=clock)
         alice = await chars.create(A, "Alice")

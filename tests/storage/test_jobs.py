@@ -149,6 +149,20 @@ async def test_mark_done_stores_outputs(repo: JobRepository, media: MediaStore, 
     assert [j.id for j in await repo.undelivered()] == [job_id]
 
 
+async def test_face_lock_fields_and_output_identity(repo: JobRepository) -> None:
+    """A face-locked job keeps its settings; outputs keep their identity score (5-tuples)."""
+    job = await add(repo, identity_weight=0.8, identity_mode="all", min_identity=0.5, max_tries=3)
+    assert (job.identity_weight, job.identity_mode, job.min_identity, job.max_tries) == (0.8, "all", 0.5, 3)
+    plain = await add(repo, 2)
+    assert plain.identity_weight is None and plain.character_id is None
+    claimed = await repo.claim_next()
+    assert claimed is not None and claimed.id == job.id
+    outputs = [OutputData(b"a", 1, 8, 8, 0.71), (b"b", 2, 8, 8, None), (b"c", 3, 8, 8)]
+    assert await repo.mark_done(job.id, outputs, 1.0) is not None
+    scores = [o.identity for o in await repo.outputs(job.id)]
+    assert scores[0] == pytest.approx(0.71) and scores[1:] == [None, None]
+
+
 async def test_mark_done_needs_a_running_job(repo: JobRepository, media: MediaStore) -> None:
     queued = await add(repo)
     assert await repo.mark_done(queued.id, [(b"out", 1, 8, 8)], 1.0) is None

@@ -1,0 +1,65 @@
+"""/generate with a character: face lock through the real bot, the fake Discord and the tiny bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.engine.metadata import read_parameters
+from bot.engine.tiny import TinyBundle
+from tests.cogs.harness import (
+    bot_settings,
+    generate,
+    jobs,
+    private_error,
+    result_message,
+    running_bot,
+    wait_delivered,
+    wait_job_message,
+)
+from tests.cogs.test_characters import attach, character, face_photo
+from tests.fakediscord import FakeDiscord
+
+
+async def test_generate_with_a_character(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data", queue_per_user=10)) as bot:
+        created = await character(
+            fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))}
+        )
+        assert "Created **Mara**" in created.content
+        choices = await fake.autocomplete(None, "generate", {"prompt": "x", "character": "ma"}, "character")
+        assert [c["value"] for c in choices] == ["Mara"]
+
+        call = await generate(fake, None, "Mara on a beach", character="Mara", seed=5, candidates=2)
+        job_id = await wait_job_message(call)
+        message = await result_message(call)
+        await wait_delivered(bot, job_id)
+        assert len(message.files) == 2
+        for file in message.files:
+            fields = read_parameters(file.data)
+            assert fields["Face lock"] == "FaceID" and "Identity" in fields
+        [embed] = message.embeds
+        seeds = next(f["value"] for f in embed["fields"] if f["name"].startswith("Seed"))
+        assert "no face" in seeds or "identity" in seeds
+        [job] = await jobs(bot)
+        assert job.character_id is not None and job.identity_weight == 0.8 and job.tries == 1
+        outputs = await bot.services.jobs.outputs(job_id)
+        assert len(outputs) == 2
+
+        # min_identity: the tiny model draws no faces, so every try fails; the tries stay bounded
+        strict = await generate(fake, None, "Mara again", character="Mara", min_identity=0.9, seed=7)
+        strict_id = await wait_job_message(strict)
+        strict_message = await result_message(strict)
+        done = await wait_delivered(bot, strict_id)
+        assert done.tries == done.max_tries == 3
+        [embed] = strict_message.embeds
+        assert next(f["value"] for f in embed["fields"] if f["name"] == "Tries") == "3"
+
+        # another user: no autocomplete, and the command is refused with nothing queued
+        bob = fake.add_user("bob")
+        assert await fake.autocomplete(bob, "generate", {"prompt": "x", "character": "ma"}, "character") == []
+        refused = await fake.slash(bob, "generate", {"prompt": "steal", "character": "Mara"})
+        assert "no character called" in await private_error(fake, refused)
+        assert len(await jobs(bot)) == 2
