@@ -15,6 +15,7 @@ from bot.client import LikenessBot
 from bot.engine.images import ASPECT_RATIOS
 from bot.engine.outpaint import OUTPAINT_TARGETS
 from bot.engine.styles import STYLE_NAMES
+from bot.errors import InvalidRequest
 from bot.jobs import (
     CFG_RANGE,
     DEFAULT_CFG,
@@ -121,6 +122,8 @@ class Generate(commands.Cog):
         # Cheap checks answer privately at once; downloads and full decodes run after the deferral,
         # still before anything is stored.
         request = validate_request(request, has_image=image is not None, has_mask=mask is not None)
+        if min_identity is not None and character is None:
+            raise InvalidRequest("min_identity scores faces against a character: choose one with character")
         if character is not None:  # the identity itself is filled when the job runs; the range is Discord's
             request = replace(request, min_identity=min_identity)
         for attachment, what in ((image, "image"), (mask, "mask")):

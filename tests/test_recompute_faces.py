@@ -73,3 +73,28 @@ def test_recompute_faces_replaces_other_backends_embeddings(
     # Nothing left to do: a second run touches nothing.
     assert main(["--env-file", str(tiny_bundle.env_file), "recompute-faces"]) == 0
     assert "recomputed 0 image(s) in 0 character(s)" in capsys.readouterr().out
+
+
+def test_generate_with_character_reads_the_bots_database(tiny_bundle: TinyBundle, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.engine.metadata import read_parameters
+
+    data = tmp_path / "data"
+    asyncio.run(_build_set(data, tiny_bundle))
+    monkeypatch.setenv("LIKENESS_DATA_DIR", str(data))
+    env = ["--env-file", str(tiny_bundle.env_file)]
+    assert main([*env, "recompute-faces"]) == 0  # back to this backend's embeddings
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main([*env, "generate", "--prompt", "Mara on a beach", "--character", "mara", "--user", "42",
+                 "--steps", "2", "--out", str(out)]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    fields = read_parameters(path.read_bytes())
+    assert fields["Face lock"] == "FaceID" and fields["Identity"] == "no face"
+
+    assert main([*env, "generate", "--prompt", "x", "--character", "Theo", "--user", "42"]) == 2
+    assert "no character called “Theo”" in capsys.readouterr().err
+    assert main([*env, "generate", "--prompt", "x", "--character", "Mara", "--user", "7"]) == 2  # not yours
+    assert main([*env, "generate", "--prompt", "x", "--min-identity", "0.5"]) == 2
+    assert "add --character" in capsys.readouterr().err

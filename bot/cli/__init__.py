@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from bot.cli import faces, generate, run, tiny
 from bot.errors import Cancelled, LikenessError, ModelUnavailable
+from storage import CharacterError
 
 EXIT_BAD_INPUT = 2
 EXIT_MODEL_MISSING = 3
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Cancelled:
         print("cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except LikenessError as exc:
+    except (LikenessError, CharacterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

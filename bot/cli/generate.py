@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +17,16 @@ from tqdm import tqdm
 from bot.engine.images import ASPECT_RATIOS, load_image, load_mask
 from bot.engine.outpaint import OUTPAINT_TARGETS
 from bot.engine.styles import STYLE_NAMES
-from bot.jobs import DEFAULT_CFG, DEFAULT_IMAGE_WEIGHT, GenerationRequest, GenerationResult, Mode
+from bot.errors import InvalidRequest
+from bot.jobs import (
+    DEFAULT_CFG,
+    DEFAULT_IDENTITY_WEIGHT,
+    DEFAULT_IMAGE_WEIGHT,
+    GenerationRequest,
+    GenerationResult,
+    Mode,
+)
+from bot.settings import Settings
 from bot.validation import validate_request
 
 log = logging.getLogger(__name__)
@@ -50,6 +61,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--candidates", type=int, default=1, help="1–4, generated as one batch")
     parser.add_argument("--style", choices=STYLE_NAMES, help="style preset")
     parser.add_argument("--aspect", choices=ASPECT_RATIOS, default="1:1", help="text/image_prompt size")
+    parser.add_argument("--character", help="face lock on this character set (from the bot's database)")
+    parser.add_argument("--user", type=int, help="Discord user id that owns --character")
+    parser.add_argument(
+        "--character-weight",
+        type=float,
+        default=DEFAULT_IDENTITY_WEIGHT,
+        help="0–1.5: face lock strength (default 0.8)",
+    )
+    parser.add_argument("--min-identity", type=float, help="0–1: remake candidates whose face scores below")
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (./outputs)")
     parser.set_defaults(handler=handle)
 
@@ -75,6 +95,10 @@ def handle(args: argparse.Namespace) -> int:
         image_weight=args.image_weight,
         aspect=args.aspect,
     )
+    if args.character is not None:
+        request = asyncio.run(_with_character(request, settings, args))
+    elif args.min_identity is not None:
+        raise InvalidRequest("--min-identity scores faces against a character: add --character and --user")
     # Fail on bad input before the (slow) model load.
     request = validate_request(request)
     if request.image is not None:
@@ -86,7 +110,14 @@ def handle(args: argparse.Namespace) -> int:
     from bot.engine.engine import Engine
 
     _quiet_libraries()
-    engine = Engine.load(EngineConfig.from_settings(settings))
+    analyzer = None
+    if request.wants_identity:
+        from bot.engine.faces.factory import load_face_analyzer
+
+        analyzer = load_face_analyzer(
+            settings.face_backend, settings.resolved_face_model_dir, settings.face_det_size
+        )
+    engine = Engine.load(EngineConfig.from_settings(settings), face_analyzer=analyzer)
     with tqdm(
         total=request.steps,
         desc=f"{mode.value} seed {request.seed}",
@@ -106,6 +137,32 @@ def handle(args: argparse.Namespace) -> int:
     for path in write_outputs(result, args.out):
         print(path)
     return 0
+
+
+async def _with_character(
+    request: GenerationRequest, settings: Settings, args: argparse.Namespace
+) -> GenerationRequest:
+    """Read the character's identity from the bot's database, as a face-locked job would."""
+    from bot.characters import IdentitySource
+    from storage import CharacterRepository, Database, MediaStore
+
+    if args.user is None:
+        raise InvalidRequest("--character needs --user: the Discord user id that owns the character")
+    db = await Database.open(settings.database_path)
+    try:
+        media = MediaStore(settings.media_dir)
+        repo = CharacterRepository(db, media)
+        character = await repo.resolve(args.user, args.character)
+        identity, primary = await IdentitySource(repo, media).identity_for(args.user, character.id)
+    finally:
+        await db.close()
+    return replace(
+        request,
+        identity=identity,
+        identity_image=primary,
+        identity_weight=args.character_weight,
+        min_identity=args.min_identity,
+    )
 
 
 def _readable(path: Path, what: str) -> bytes:
