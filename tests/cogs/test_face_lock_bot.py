@@ -7,7 +7,9 @@ from pathlib import Path
 from bot.engine.metadata import read_parameters
 from bot.engine.tiny import TinyBundle
 from tests.cogs.harness import (
+    EngineControl,
     bot_settings,
+    ephemeral_reply,
     generate,
     jobs,
     private_error,
@@ -63,3 +65,30 @@ async def test_generate_with_a_character(
         refused = await fake.slash(bob, "generate", {"prompt": "steal", "character": "Mara"})
         assert "no character called" in await private_error(fake, refused)
         assert len(await jobs(bot)) == 2
+
+        # someone else's reroll of a face-locked job is refused; the owner's keeps the character
+        other = await ephemeral_reply(await fake.click(bob, message, f"lk:reroll:{job_id}"))
+        assert "someone else's character" in other.content
+        assert len(await jobs(bot)) == 2
+        again = await fake.click(None, message, f"lk:reroll:{job_id}")
+        rerolled = await result_message(again)
+        assert read_parameters(rerolled.files[0].data)["Face lock"] == "FaceID"
+
+
+async def test_character_deleted_while_its_job_waits(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path, engine_control: EngineControl
+) -> None:
+    fake = fake_discord
+    async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data")) as bot:
+        await character(fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))})
+        engine_control.hold()
+        busy = await generate(fake, None, "keeps the worker busy")
+        await engine_control.wait_held()
+        waiting = await generate(fake, None, "Mara in the snow", character="Mara")
+        job_id = await wait_job_message(waiting)
+        repo = bot.services.characters.repo
+        await repo.delete(fake.user.id, (await repo.resolve(fake.user.id, "Mara")).id)
+        engine_control.release()
+        await result_message(busy)
+        failed = await wait_delivered(bot, job_id)
+        assert failed.error is not None and "character for this job was deleted" in failed.error
