@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
@@ -12,6 +13,7 @@ from bot.errors import LikenessError, NotAllowed
 from bot.jobs import Mode
 from bot.requests import request_from_row
 from bot.validation import validate_request
+from cogs.confirm import Confirm
 from cogs.replies import tell
 from cogs.submit import defer_public, enqueue
 from cogs.texts import cancel_text, info_text
@@ -37,6 +39,8 @@ async def handle_button(
             await _delete(bot, interaction, job)
         elif action == "cancel":
             await _cancel(bot, interaction, job)
+        elif action == "addref":
+            await _add_reference(bot, interaction, job, idx)
         elif action in ("reroll", "vary"):
             await _again(bot, interaction, job, action, idx)
     except LikenessError as exc:
@@ -103,3 +107,41 @@ async def _media(bot: LikenessBot, sha: str | None) -> tuple[bytes, str] | None:
     if path is None or not path.exists():
         raise LikenessError("the source image of this job is gone (past the history window)")
     return path.read_bytes(), path.suffix.lstrip(".") or "png"
+
+
+async def _add_reference(
+    bot: LikenessBot, interaction: discord.Interaction, job: JobRow, idx: int | None
+) -> None:
+    """Owner only, after a confirmation; the output goes through the same checks as any upload."""
+    if interaction.user.id != job.user_id or job.character_id is None:
+        await tell(interaction, "only the owner of this character can add images to it")
+        return
+    service = bot.services.characters
+    character = await service.repo.get(job.user_id, job.character_id)
+    chosen = next((o for o in await bot.services.jobs.outputs(job.id) if o.idx == idx), None)
+    if character is None or chosen is None:
+        await tell(interaction, "that character or output no longer exists")
+        return
+    view = Confirm(interaction.user.id, f"Add to {character.name}"[:80])
+    await interaction.response.send_message(
+        f"Add output {chosen.idx + 1} (seed {chosen.seed}) to "
+        f"**{discord.utils.escape_markdown(character.name)}** "
+        "as a reference? It changes future face-locked generations.",
+        view=view,
+        ephemeral=True,
+        allowed_mentions=discord.AllowedMentions.none(),
+    )
+    if await view.wait() or not view.confirmed:
+        return
+    data = await asyncio.to_thread(bot.services.media.read, chosen.media, chosen.ext)
+    [outcome] = await service.add_images(
+        job.user_id, character, [(f"job {job.id} output {chosen.idx + 1}", data)]
+    )
+    text = (
+        f"refused: {outcome.error}"
+        if outcome.error
+        else f"added as #{outcome.number}" + "".join(f"\n⚠ {w}" for w in outcome.warnings)
+    )
+    await interaction.edit_original_response(
+        content=f"Output {chosen.idx + 1} → {character.name}: {text}"[:1990]
+    )

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.client import LikenessBot
 from bot.contact_sheet import SheetItem, render_contact_sheet
+from cogs.confirm import Confirm
 from cogs.replies import tell
 from cogs.uploads import download
 from storage import CharacterRow, forget_user
@@ -20,31 +21,6 @@ from storage import CharacterRow, forget_user
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
-
-
-class Confirm(discord.ui.View):
-    """A private yes/no for destructive actions, usable only by the person who asked."""
-
-    def __init__(self, owner_id: int, label: str) -> None:
-        super().__init__(timeout=120)
-        self.owner_id = owner_id
-        self.confirmed: bool | None = None
-        self.confirm.label = label
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return interaction.user.id == self.owner_id
-
-    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
-    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
-        self.confirmed = True
-        await interaction.response.edit_message(content="Working…", view=None)
-        self.stop()
-
-    @discord.ui.button(label="Keep", style=discord.ButtonStyle.secondary)
-    async def keep(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
-        self.confirmed = False
-        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
-        self.stop()
 
 
 def _outcome_lines(outcomes: list[Any]) -> list[str]:

@@ -126,7 +126,8 @@ class Delivery(commands.Cog):
             fields: dict[str, Any] = {"content": content, "view": None, "embed": None}
             if outputs:
                 fields.update(
-                    embed=result_embed(job, outputs, job.warnings), view=result_view(job.id, len(outputs))
+                    embed=result_embed(job, outputs, job.warnings),
+                    view=result_view(job.id, len(outputs), character=job.character_id is not None),
                 )
             if await self._edit(job, FINAL, attachments=[_file(*f) for f in files], **fields):
                 assert job.message_id is not None and job.channel_id is not None

@@ -24,11 +24,14 @@ _STYLES = {
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"lk:(?P<action>reroll|vary|delete|info|cancel):(?P<job>\d+)(?::(?P<idx>\d))?",
+    template=r"lk:(?P<action>reroll|vary|delete|info|cancel|addref):(?P<job>\d+)(?::(?P<idx>\d))?",
 ):
     def __init__(self, action: str, job_id: int, idx: int | None = None) -> None:
         custom_id = f"lk:{action}:{job_id}" + (f":{idx}" if idx is not None else "")
-        label = f"Vary {idx + 1}" if action == "vary" and idx is not None else _LABELS.get(action, action)
+        if idx is not None:
+            label = f"Vary {idx + 1}" if action == "vary" else f"Add {idx + 1} to character"
+        else:
+            label = _LABELS.get(action, action)
         super().__init__(
             discord.ui.Button(
                 label=label, custom_id=custom_id, style=_STYLES.get(action, discord.ButtonStyle.secondary)
@@ -57,12 +60,16 @@ def queued_view(job_id: int) -> discord.ui.View:
     return view
 
 
-def result_view(job_id: int, outputs: int) -> discord.ui.View:
+def result_view(job_id: int, outputs: int, *, character: bool = False) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in ("reroll", "info", "delete"):
         view.add_item(JobButton(action, job_id))
     for idx in range(outputs):
         button = JobButton("vary", job_id, idx)
         button.item.row = 1
+        view.add_item(button)
+    for idx in range(outputs if character else 0):  # the chaining workflow: a winner becomes a reference
+        button = JobButton("addref", job_id, idx)
+        button.item.row = 2
         view.add_item(button)
     return view

@@ -92,3 +92,30 @@ async def test_character_deleted_while_its_job_waits(
         await result_message(busy)
         failed = await wait_delivered(bot, job_id)
         assert failed.error is not None and "character for this job was deleted" in failed.error
+
+
+async def test_add_to_character_button(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path
+) -> None:
+    """Owner only, after a confirmation, through the same upload checks (a faceless output is refused)."""
+    fake = fake_discord
+    bob = fake.add_user("bob")
+    async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data")) as bot:
+        await character(fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))})
+        call = await generate(fake, None, "Mara in a library", character="Mara")
+        job_id = await wait_job_message(call)
+        message = await result_message(call)
+        assert f"lk:addref:{job_id}:0" in message.custom_ids
+
+        refused = await ephemeral_reply(await fake.click(bob, message, f"lk:addref:{job_id}:0"))
+        assert "only the owner of this character" in refused.content
+
+        ask = await fake.click(None, message, f"lk:addref:{job_id}:0")
+        prompt = await ask.wait_final(lambda m: bool(m.custom_ids))
+        assert "Add output 1" in prompt.content
+        await fake.click(None, prompt, prompt.custom_ids[0])
+        done = await ask.wait_final(lambda m: m.content.startswith("Output 1 → Mara"))
+        assert "refused: no face found" in done.content  # the random tiny model draws no face
+        repo = bot.services.characters.repo
+        refs = await repo.references(fake.user.id, (await repo.resolve(fake.user.id, "Mara")).id)
+        assert len(refs) == 1
