@@ -52,11 +52,16 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def validate_request(
-    request: GenerationRequest, *, has_image: bool | None = None, has_mask: bool | None = None
+    request: GenerationRequest,
+    *,
+    has_image: bool | None = None,
+    has_mask: bool | None = None,
+    has_identity: bool | None = None,
 ) -> GenerationRequest:
     """Return the request with defaults filled in (mode strength, expand, a random seed).
 
-    ``has_image``/``has_mask`` let a caller validate before the attachments are stored as files.
+    ``has_image``/``has_mask`` let a caller validate before the attachments are stored as files,
+    ``has_identity`` before a queued job's character embeddings are read.
     """
     image = request.image is not None if has_image is None else has_image
     mask = request.mask is not None if has_mask is None else has_mask
@@ -94,7 +99,7 @@ def validate_request(
     if request.style is not None:
         _check_choice("style", request.style, STYLE_NAMES)
     _check_choice("aspect ratio", request.aspect, ASPECT_RATIOS)
-    _check_identity(request)
+    _check_identity(request, bool(request.identity) if has_identity is None else has_identity)
 
     strength = request.strength
     if mode.uses_strength:
@@ -120,7 +125,7 @@ def validate_request(
     return replace(request, prompt=prompt, strength=strength, expand=expand, seed=seed)
 
 
-def _check_identity(request: GenerationRequest) -> None:
+def _check_identity(request: GenerationRequest, has_identity: bool) -> None:
     """Face lock fields: ranges always (so a bad default fails early), the rest only when used."""
     _check_range("identity_weight", request.identity_weight, IDENTITY_WEIGHT_RANGE, hint=": 0.6–1 suits most")
     _check_range("max_tries", request.max_tries, MAX_TRIES_RANGE)
@@ -128,7 +133,7 @@ def _check_identity(request: GenerationRequest) -> None:
         raise InvalidRequest(f"max_tries must be a whole number (got {request.max_tries})")
     if request.min_identity is not None:
         _check_range("min_identity", request.min_identity, MIN_IDENTITY_RANGE, hint=": 0.4–0.6 is typical")
-        if not request.identity:
+        if not has_identity:
             raise InvalidRequest("min_identity needs a character to compare with: choose a character")
     _check_choice("identity mode", request.identity_mode, IDENTITY_MODES)
     if len(request.identity) > MAX_IDENTITY_REFERENCES:

@@ -85,7 +85,10 @@ async def _again(
         mask = None
         base = replace(base, mode=Mode.IMG2IMG, strength=VARY_STRENGTH, expand=None, candidates=1)
     request = validate_request(
-        replace(base, seed=None), has_image=image is not None, has_mask=mask is not None
+        replace(base, seed=None),
+        has_image=image is not None,
+        has_mask=mask is not None,
+        has_identity=job.character_id is not None,
     )
     await enqueue(
         bot,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 
 import discord
 from discord import app_commands
@@ -15,7 +14,6 @@ from bot.client import LikenessBot
 from bot.engine.images import ASPECT_RATIOS
 from bot.engine.outpaint import OUTPAINT_TARGETS
 from bot.engine.styles import STYLE_NAMES
-from bot.errors import InvalidRequest
 from bot.jobs import (
     CFG_RANGE,
     DEFAULT_CFG,
@@ -118,14 +116,16 @@ class Generate(commands.Cog):
             image_weight=image_weight,
             aspect=aspect.value if aspect else "1:1",
             identity_weight=character_weight,
+            min_identity=min_identity,
         )
         # Cheap checks answer privately at once; downloads and full decodes run after the deferral,
-        # still before anything is stored.
-        request = validate_request(request, has_image=image is not None, has_mask=mask is not None)
-        if min_identity is not None and character is None:
-            raise InvalidRequest("min_identity scores faces against a character: choose one with character")
-        if character is not None:  # the identity itself is filled when the job runs; the range is Discord's
-            request = replace(request, min_identity=min_identity)
+        # still before anything is stored. The character's identity itself is read when the job runs.
+        request = validate_request(
+            request,
+            has_image=image is not None,
+            has_mask=mask is not None,
+            has_identity=character is not None,
+        )
         for attachment, what in ((image, "image"), (mask, "mask")):
             if attachment is not None:
                 check_metadata(attachment.filename, attachment.content_type, attachment.size, what)

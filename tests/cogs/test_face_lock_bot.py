@@ -58,18 +58,23 @@ async def test_generate_with_a_character(
         assert done.tries == done.max_tries == 3
         [embed] = strict_message.embeds
         assert next(f["value"] for f in embed["fields"] if f["name"] == "Tries") == "3"
+        # the owner's reroll keeps min_identity (validated against the character, read when it runs)
+        redo = await fake.click(None, strict_message, f"lk:reroll:{strict_id}")
+        redone = await result_message(redo)
+        assert read_parameters(redone.files[0].data)["Face lock"] == "FaceID"
+        assert max(j.id for j in await jobs(bot)) > strict_id
 
         # another user: no autocomplete, and the command is refused with nothing queued
         bob = fake.add_user("bob")
         assert await fake.autocomplete(bob, "generate", {"prompt": "x", "character": "ma"}, "character") == []
         refused = await fake.slash(bob, "generate", {"prompt": "steal", "character": "Mara"})
         assert "no character called" in await private_error(fake, refused)
-        assert len(await jobs(bot)) == 2
+        assert len(await jobs(bot)) == 3
 
         # someone else's reroll of a face-locked job is refused; the owner's keeps the character
         other = await ephemeral_reply(await fake.click(bob, message, f"lk:reroll:{job_id}"))
         assert "someone else's character" in other.content
-        assert len(await jobs(bot)) == 2
+        assert len(await jobs(bot)) == 3
         again = await fake.click(None, message, f"lk:reroll:{job_id}")
         rerolled = await result_message(again)
         assert read_parameters(rerolled.files[0].data)["Face lock"] == "FaceID"
