@@ -217,6 +217,32 @@ class CharacterService:
             for r in refs
         ]
 
+    async def face_mask(self, image: bytes, grow: float = 0.25) -> bytes:
+        """A mask over the largest face (box grown by ``grow`` per side) for the Fix face inpaint."""
+        import io
+
+        from PIL import Image
+
+        faces = await self.worker.call(self._faces, image)
+        assert isinstance(faces, list)
+        if not faces:
+            raise LikenessError("no face found in this output to fix: use Vary or Reroll instead")
+        with Image.open(io.BytesIO(image)) as picture:
+            size = picture.size
+        x0, y0, x1, y1 = faces[0].box
+        dx, dy = (x1 - x0) * grow, (y1 - y0) * grow
+        box = (
+            max(0, round(x0 - dx)),
+            max(0, round(y0 - dy)),
+            min(size[0], round(x1 + dx)),
+            min(size[1], round(y1 + dy)),
+        )
+        mask = Image.new("L", size, 0)
+        mask.paste(255, box)
+        buffer = io.BytesIO()
+        mask.save(buffer, format="PNG")
+        return buffer.getvalue()
+
     # -- maintenance ----------------------------------------------------------------------------
     async def recompute_all(self, progress: Callable[[str], None] | None = None) -> tuple[int, int, int]:
         """Re-embed every stored reference with the current backend (after a backend change).

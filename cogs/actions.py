@@ -22,6 +22,7 @@ from storage import JobOrigin, JobRow, JobStatus
 log = logging.getLogger(__name__)
 
 VARY_STRENGTH = 0.3  # "nearby variation": keep the composition, let details move
+FIX_FACE_STRENGTH = 0.6  # enough to redraw a face that slipped; the mask keeps everything else
 
 
 async def handle_button(
@@ -39,6 +40,8 @@ async def handle_button(
             await _delete(bot, interaction, job)
         elif action == "cancel":
             await _cancel(bot, interaction, job)
+        elif action == "fixface":
+            await _fix_face(bot, interaction, job, idx)
         elif action == "addref":
             await _add_reference(bot, interaction, job, idx)
         elif action in ("reroll", "vary"):
@@ -147,4 +150,36 @@ async def _add_reference(
     )
     await interaction.edit_original_response(
         content=f"Output {chosen.idx + 1} → {character.name}: {text}"[:1990]
+    )
+
+
+async def _fix_face(bot: LikenessBot, interaction: discord.Interaction, job: JobRow, idx: int | None) -> None:
+    """Inpaint the detected face of one output with face lock; the rest of the picture stays."""
+    if interaction.user.id != job.user_id or job.character_id is None:
+        raise NotAllowed("this job used someone else's character")
+    chosen = next((o for o in await bot.services.jobs.outputs(job.id) if o.idx == idx), None)
+    if chosen is None:
+        raise LikenessError("that output is gone (deleted or past the history window)")
+    message_id = await defer_public(interaction)
+    data = await asyncio.to_thread(bot.services.media.read, chosen.media, chosen.ext)
+    mask = await bot.services.characters.face_mask(data)
+    base = replace(
+        request_from_row(job, None, None),
+        mode=Mode.INPAINT,
+        strength=FIX_FACE_STRENGTH,
+        expand=None,
+        candidates=1,
+        seed=None,
+    )
+    request = validate_request(base, has_image=True, has_mask=True, has_identity=True)
+    await enqueue(
+        bot,
+        interaction,
+        request,
+        message_id=message_id,
+        image=(data, chosen.ext),
+        mask=(mask, "png"),
+        origin=JobOrigin.FIX_FACE,
+        parent_job_id=job.id,
+        character_id=job.character_id,
     )

@@ -24,12 +24,14 @@ _STYLES = {
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"lk:(?P<action>reroll|vary|delete|info|cancel|addref):(?P<job>\d+)(?::(?P<idx>\d))?",
+    template=r"lk:(?P<action>reroll|vary|delete|info|cancel|addref|fixface):(?P<job>\d+)(?::(?P<idx>\d))?",
 ):
     def __init__(self, action: str, job_id: int, idx: int | None = None) -> None:
         custom_id = f"lk:{action}:{job_id}" + (f":{idx}" if idx is not None else "")
         if idx is not None:
-            label = f"Vary {idx + 1}" if action == "vary" else f"Add {idx + 1} to character"
+            label = {"vary": f"Vary {idx + 1}", "fixface": f"Fix face {idx + 1}"}.get(
+                action, f"Add {idx + 1} to character"
+            )
         else:
             label = _LABELS.get(action, action)
         super().__init__(
@@ -68,8 +70,9 @@ def result_view(job_id: int, outputs: int, *, character: bool = False) -> discor
         button = JobButton("vary", job_id, idx)
         button.item.row = 1
         view.add_item(button)
-    for idx in range(outputs if character else 0):  # the chaining workflow: a winner becomes a reference
-        button = JobButton("addref", job_id, idx)
-        button.item.row = 2
-        view.add_item(button)
+    for row, action in ((2, "fixface"), (3, "addref")):  # face lock only: repair a face, chain a winner
+        for idx in range(outputs if character else 0):
+            button = JobButton(action, job_id, idx)
+            button.item.row = row
+            view.add_item(button)
     return view

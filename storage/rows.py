@@ -30,6 +30,7 @@ class JobOrigin(StrEnum):
     COMMAND = "command"
     REROLL = "reroll"
     VARY = "vary"
+    FIX_FACE = "fix_face"
 
 
 class CancelOutcome(StrEnum):

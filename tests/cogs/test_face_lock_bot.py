@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from bot.engine.metadata import read_parameters
 from bot.engine.tiny import TinyBundle
@@ -124,3 +127,31 @@ async def test_add_to_character_button(
         repo = bot.services.characters.repo
         refs = await repo.references(fake.user.id, (await repo.resolve(fake.user.id, "Mara")).id)
         assert len(refs) == 1
+
+
+async def test_fix_face_button(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inpaints the detected face with face lock; an output without a face says so and queues nothing."""
+    fake = fake_discord
+    async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data")) as bot:
+        await character(fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))})
+        call = await generate(fake, None, "Mara at a desk", character="Mara", seed=3)
+        job_id = await wait_job_message(call)
+        message = await result_message(call)
+        assert f"lk:fixface:{job_id}:0" in message.custom_ids
+
+        none = await fake.click(None, message, f"lk:fixface:{job_id}:0")
+        assert "no face found in this output to fix" in await private_error(fake, none)
+        assert len(await jobs(bot)) == 1
+
+        # The random tiny model draws no face: pretend the detector found one in the output.
+        service = bot.services.characters
+        monkeypatch.setattr(service, "_faces", lambda data: [SimpleNamespace(box=(16.0, 16.0, 40.0, 40.0))])
+        fixed_call = await fake.click(None, message, f"lk:fixface:{job_id}:0")
+        fixed = await result_message(fixed_call)
+        fields = read_parameters(fixed.files[0].data)
+        assert fields["Mode"] == "inpaint" and fields["Face lock"] == "FaceID"
+        assert fields["Denoising strength"] == "0.6"
+        new = max(await jobs(bot), key=lambda j: j.id)
+        assert new.origin.value == "fix_face" and new.parent_job_id == job_id and new.mask_media is not None
