@@ -36,6 +36,7 @@ IMAGE_WEIGHT_RANGE = (0.0, 1.5)
 IDENTITY_WEIGHT_RANGE = (0.0, 1.5)
 MIN_IDENTITY_RANGE = (0.0, 1.0)
 MAX_TRIES_RANGE = (1, 10)
+DEFAULT_MAX_TRIES = 3
 MAX_IDENTITY_REFERENCES = 32
 IDENTITY_MODES = ("all", "mean")
 CANDIDATES_RANGE = (1, 4)
@@ -76,7 +77,7 @@ class GenerationRequest:
     # Used as an image prompt at ``identity_weight`` when FaceID is not available (the primary reference).
     identity_image: Path | None = None
     min_identity: float | None = None  # regenerate candidates whose face scores below this cosine
-    max_tries: int = 3  # total generation rounds, the first included
+    max_tries: int = DEFAULT_MAX_TRIES  # total generation rounds, the first included
 
     @property
     def wants_identity(self) -> bool:

@@ -19,9 +19,11 @@ from bot.jobs import (
     DEFAULT_CFG,
     DEFAULT_IDENTITY_WEIGHT,
     DEFAULT_IMAGE_WEIGHT,
+    DEFAULT_MAX_TRIES,
     IDENTITY_WEIGHT_RANGE,
     IMAGE_WEIGHT_RANGE,
     MAX_PROMPT_CHARS,
+    MAX_TRIES_RANGE,
     MIN_IDENTITY_RANGE,
     SEED_MAX,
     STEPS_RANGE,
@@ -69,8 +71,14 @@ class Generate(commands.Cog):
         character="Face lock: one of your characters (see /character)",
         character_weight="Face lock strength, 0–1.5 (default 0.8)",
         min_identity="Face lock: remake candidates whose face scores below this (0–1; a few tries at most)",
+        max_tries="Face lock: how many tries min_identity may use in all (1–10, default 3)",
+        identity_mode="Face lock: all references together (default) or their mean",
     )
     @app_commands.choices(
+        identity_mode=[
+            app_commands.Choice(name="all references", value="all"),
+            app_commands.Choice(name="mean of the references", value="mean"),
+        ],
         mode=MODE_CHOICES,
         expand=_choices(OUTPAINT_TARGETS),
         style=_choices(STYLE_NAMES),
@@ -100,6 +108,8 @@ class Generate(commands.Cog):
             float, IDENTITY_WEIGHT_RANGE[0], IDENTITY_WEIGHT_RANGE[1]
         ] = DEFAULT_IDENTITY_WEIGHT,
         min_identity: app_commands.Range[float, MIN_IDENTITY_RANGE[0], MIN_IDENTITY_RANGE[1]] | None = None,
+        max_tries: app_commands.Range[int, MAX_TRIES_RANGE[0], MAX_TRIES_RANGE[1]] = DEFAULT_MAX_TRIES,
+        identity_mode: app_commands.Choice[str] | None = None,
     ) -> None:
         chosen = Mode(mode.value) if mode else (Mode.IMG2IMG if image else Mode.TEXT)
         request = GenerationRequest(
@@ -117,6 +127,8 @@ class Generate(commands.Cog):
             aspect=aspect.value if aspect else "1:1",
             identity_weight=character_weight,
             min_identity=min_identity,
+            max_tries=max_tries,
+            identity_mode=identity_mode.value if identity_mode else "all",
         )
         # Cheap checks answer privately at once; downloads and full decodes run after the deferral,
         # still before anything is stored. The character's identity itself is read when the job runs.

@@ -61,6 +61,20 @@ async def test_generate_with_a_character(
         assert done.tries == done.max_tries == 3
         [embed] = strict_message.embeds
         assert next(f["value"] for f in embed["fields"] if f["name"] == "Tries") == "3"
+        mean = await generate(
+            fake,
+            None,
+            "Mara, mean",
+            character="Mara",
+            min_identity=0.9,
+            max_tries=2,
+            identity_mode="mean",
+            seed=9,
+        )
+        mean_id = await wait_job_message(mean)
+        mean_message = await result_message(mean)
+        assert (await wait_delivered(bot, mean_id)).tries == 2
+        assert read_parameters(mean_message.files[0].data)["Identity mode"] == "mean"
         # the owner's reroll keeps min_identity (validated against the character, read when it runs)
         redo = await fake.click(None, strict_message, f"lk:reroll:{strict_id}")
         redone = await result_message(redo)
@@ -72,12 +86,12 @@ async def test_generate_with_a_character(
         assert await fake.autocomplete(bob, "generate", {"prompt": "x", "character": "ma"}, "character") == []
         refused = await fake.slash(bob, "generate", {"prompt": "steal", "character": "Mara"})
         assert "no character called" in await private_error(fake, refused)
-        assert len(await jobs(bot)) == 3
+        assert len(await jobs(bot)) == 4
 
         # someone else's reroll of a face-locked job is refused; the owner's keeps the character
         other = await ephemeral_reply(await fake.click(bob, message, f"lk:reroll:{job_id}"))
         assert "someone else's character" in other.content
-        assert len(await jobs(bot)) == 3
+        assert len(await jobs(bot)) == 4
         again = await fake.click(None, message, f"lk:reroll:{job_id}")
         rerolled = await result_message(again)
         assert read_parameters(rerolled.files[0].data)["Face lock"] == "FaceID"
