@@ -112,7 +112,7 @@ async def _media(bot: LikenessBot, sha: str | None) -> tuple[bytes, str] | None:
     path = await bot.services.jobs.media_path(sha)
     if path is None or not path.exists():
         raise LikenessError("the source image of this job is gone (past the history window)")
-    return path.read_bytes(), path.suffix.lstrip(".") or "png"
+    return await asyncio.to_thread(path.read_bytes), path.suffix.lstrip(".") or "png"
 
 
 async def _add_reference(
