@@ -298,6 +298,16 @@ class CharacterGone(LikenessError):
         super().__init__("the character for this job was deleted before it ran; nothing was generated")
 
 
+class CharacterEmpty(LikenessError):
+    """Face lock on a character with no reference image: nothing to lock onto, so nothing is generated."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"**{name}** has no reference images yet, so there is no face to lock onto: "
+            "add a clear photo of the face with /character add"
+        )
+
+
 class IdentitySource:
     """A face-locked job's identity, read from its owner's character when the job runs."""
 
@@ -306,11 +316,15 @@ class IdentitySource:
         self.media = media
 
     async def identity_for(self, user_id: int, character_id: int) -> tuple[tuple[bytes, ...], Path | None]:
-        """(FaceID embeddings, the primary image's path); ``CharacterGone`` when it no longer exists."""
+        """(FaceID embeddings, the primary image's path); ``CharacterGone`` when it no longer exists,
+        ``CharacterEmpty`` when it has no reference (a silent unlocked run would look like a bad lock)."""
         try:
             refs = await self.repo.references(user_id, character_id)
         except CharacterNotFound:
             raise CharacterGone() from None
+        if not refs:
+            character = await self.repo.get(user_id, character_id)
+            raise CharacterEmpty(character.name if character is not None else "this character")
         embeddings = tuple(
             ref.embedding.vector
             for ref in refs

@@ -26,6 +26,7 @@ class Services:
     worker: GpuWorker
     queue: JobQueue
     characters: CharacterService
+    identity: IdentitySource
 
     @classmethod
     async def open(cls, settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> Services:
@@ -37,16 +38,17 @@ class Services:
         character_repo = CharacterRepository(db, media)
         # load_models loads the face analyzer first; this factory then runs on the worker thread.
         worker = GpuWorker(engine_factory or (lambda: Engine.load(config, face_analyzer=characters.analyzer)))
+        identity = IdentitySource(character_repo, media)
         queue = JobQueue(
             jobs,
             worker,
             per_user_limit=settings.queue_per_user,
             total_limit=settings.queue_total,
             history_seconds=settings.history_days * 86400,
-            identity_for=IdentitySource(character_repo, media).identity_for,
+            identity_for=identity.identity_for,
         )
         characters = CharacterService(character_repo, media, worker, settings)
-        return cls(settings, db, media, jobs, worker, queue, characters)
+        return cls(settings, db, media, jobs, worker, queue, characters, identity)
 
     async def load_models(self) -> None:
         """Diffusion weights and face models, on the worker thread; missing ones stop start-up."""

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import SettingsInvalid
+from bot.jobs import DEFAULT_MAX_TRIES, MAX_TRIES_RANGE, MIN_IDENTITY_RANGE
 
 DISABLED = frozenset({"", "none", "off", "false", "0"})
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -48,6 +49,18 @@ class Settings(BaseSettings):
     face_det_size: int = Field(default=640, ge=64, le=2048)
 
     default_steps: int = Field(default=30, ge=1, le=100)
+    min_identity: float | None = Field(
+        default=None,
+        ge=MIN_IDENTITY_RANGE[0],
+        le=MIN_IDENTITY_RANGE[1],
+        description="server default min_identity for face-locked jobs that do not give one",
+    )
+    max_tries: int = Field(
+        default=DEFAULT_MAX_TRIES,
+        ge=MAX_TRIES_RANGE[0],
+        le=MAX_TRIES_RANGE[1],
+        description="retry budget: the most generation rounds one face-locked job may take",
+    )
     queue_per_user: int = Field(default=3, ge=1, le=100)
     queue_total: int = Field(default=50, ge=1, le=10_000)
     history_days: float = Field(default=7.0, gt=0)

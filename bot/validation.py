@@ -125,6 +125,25 @@ def validate_request(
     return replace(request, prompt=prompt, strength=strength, expand=expand, seed=seed)
 
 
+def face_lock_defaults(
+    min_identity: float | None,
+    max_tries: int | None,
+    *,
+    has_character: bool,
+    server_min_identity: float | None,
+    budget: int,
+) -> tuple[float | None, int]:
+    """(min_identity, max_tries) for a new job: the server's defaults where the user gave none, and
+    never more tries than the server's retry budget."""
+    tries = budget if max_tries is None else max_tries
+    if tries > budget:
+        raise InvalidRequest(
+            f"max_tries {tries} is over this bot's retry budget of {budget}: choose {budget} or fewer"
+        )
+    floor = min_identity if min_identity is not None or not has_character else server_min_identity
+    return floor, tries
+
+
 def _check_identity(request: GenerationRequest, has_identity: bool) -> None:
     """Face lock fields: ranges always (so a bad default fails early), the rest only when used."""
     _check_range("identity_weight", request.identity_weight, IDENTITY_WEIGHT_RANGE, hint=": 0.6–1 suits most")

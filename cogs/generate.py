@@ -19,7 +19,6 @@ from bot.jobs import (
     DEFAULT_CFG,
     DEFAULT_IDENTITY_WEIGHT,
     DEFAULT_IMAGE_WEIGHT,
-    DEFAULT_MAX_TRIES,
     IDENTITY_WEIGHT_RANGE,
     IMAGE_WEIGHT_RANGE,
     MAX_PROMPT_CHARS,
@@ -30,7 +29,7 @@ from bot.jobs import (
     GenerationRequest,
     Mode,
 )
-from bot.validation import validate_request
+from bot.validation import face_lock_defaults, validate_request
 from cogs.submit import defer_public, enqueue
 from cogs.uploads import download
 
@@ -71,7 +70,7 @@ class Generate(commands.Cog):
         character="Face lock: one of your characters (see /character)",
         character_weight="Face lock strength, 0–1.5 (default 0.8)",
         min_identity="Face lock: remake candidates whose face scores below this (0–1; a few tries at most)",
-        max_tries="Face lock: how many tries min_identity may use in all (1–10, default 3)",
+        max_tries="Face lock: how many tries min_identity may use in all (default: the server's budget)",
         identity_mode="Face lock: all references together (default) or their mean",
     )
     @app_commands.choices(
@@ -108,17 +107,25 @@ class Generate(commands.Cog):
             float, IDENTITY_WEIGHT_RANGE[0], IDENTITY_WEIGHT_RANGE[1]
         ] = DEFAULT_IDENTITY_WEIGHT,
         min_identity: app_commands.Range[float, MIN_IDENTITY_RANGE[0], MIN_IDENTITY_RANGE[1]] | None = None,
-        max_tries: app_commands.Range[int, MAX_TRIES_RANGE[0], MAX_TRIES_RANGE[1]] = DEFAULT_MAX_TRIES,
+        max_tries: app_commands.Range[int, MAX_TRIES_RANGE[0], MAX_TRIES_RANGE[1]] | None = None,
         identity_mode: app_commands.Choice[str] | None = None,
     ) -> None:
         chosen = Mode(mode.value) if mode else (Mode.IMG2IMG if image else Mode.TEXT)
+        settings = self.bot.settings
+        floor, tries = face_lock_defaults(
+            min_identity,
+            max_tries,
+            has_character=character is not None,
+            server_min_identity=settings.min_identity,
+            budget=settings.max_tries,
+        )
         request = GenerationRequest(
             prompt=prompt,
             mode=chosen,
             negative=negative,
             strength=strength,
             cfg=cfg,
-            steps=steps or self.bot.settings.default_steps,
+            steps=steps or settings.default_steps,
             seed=seed,
             candidates=candidates,
             style=style.value if style else None,
@@ -126,8 +133,8 @@ class Generate(commands.Cog):
             image_weight=image_weight,
             aspect=aspect.value if aspect else "1:1",
             identity_weight=character_weight,
-            min_identity=min_identity,
-            max_tries=max_tries,
+            min_identity=floor,
+            max_tries=tries,
             identity_mode=identity_mode.value if identity_mode else "all",
         )
         # Cheap checks answer privately at once; downloads and full decodes run after the deferral,
@@ -141,11 +148,13 @@ class Generate(commands.Cog):
         for attachment, what in ((image, "image"), (mask, "mask")):
             if attachment is not None:
                 check_metadata(attachment.filename, attachment.content_type, attachment.size, what)
-        # The user's own character only (CharacterNotFound otherwise); resolved before the deferral.
+        # The user's own character only (CharacterNotFound otherwise), with at least one reference
+        # (CharacterEmpty); checked before the deferral and again when the job runs.
         character_id = None
         if character is not None:
             repo = self.bot.services.characters.repo
             character_id = (await repo.resolve(interaction.user.id, character)).id
+            await self.bot.services.identity.identity_for(interaction.user.id, character_id)
         message_id = await defer_public(interaction)
         source = mask_file = None
         if image is not None:

@@ -98,3 +98,17 @@ def test_generate_with_character_reads_the_bots_database(tiny_bundle: TinyBundle
     assert main([*env, "generate", "--prompt", "x", "--character", "Mara", "--user", "7"]) == 2  # not yours
     assert main([*env, "generate", "--prompt", "x", "--min-identity", "0.5"]) == 2
     assert "add --character" in capsys.readouterr().err
+    assert main([*env, "generate", "--prompt", "x", "--max-tries", "2"]) == 2
+    assert "add --character" in capsys.readouterr().err
+
+    # The server's retry budget and min_identity default apply to the command line too.
+    monkeypatch.setenv("LIKENESS_MAX_TRIES", "2")
+    monkeypatch.setenv("LIKENESS_MIN_IDENTITY", "0.9")
+    many = ["--prompt", "x", "--character", "Mara", "--user", "42", "--steps", "2", "--out", str(out)]
+    assert main([*env, "generate", *many, "--max-tries", "3"]) == 2
+    assert "over this bot's retry budget of 2" in capsys.readouterr().err
+    assert main([*env, "generate", *many, "--identity-mode", "mean"]) == 0
+    printed = capsys.readouterr()
+    assert "no face (2 tries)" in printed.err  # the tiny model draws no face: both tries are used
+    fields = read_parameters(Path(printed.out.strip()).read_bytes())
+    assert fields["Identity mode"] == "mean" and fields["Identity"] == "no face"

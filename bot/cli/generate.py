@@ -22,12 +22,13 @@ from bot.jobs import (
     DEFAULT_CFG,
     DEFAULT_IDENTITY_WEIGHT,
     DEFAULT_IMAGE_WEIGHT,
+    IDENTITY_MODES,
     GenerationRequest,
     GenerationResult,
     Mode,
 )
 from bot.settings import Settings
-from bot.validation import validate_request
+from bot.validation import face_lock_defaults, validate_request
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_IDENTITY_WEIGHT,
         help="0–1.5: face lock strength (default 0.8)",
     )
-    parser.add_argument("--min-identity", type=float, help="0–1: remake candidates whose face scores below")
+    parser.add_argument(
+        "--min-identity",
+        type=float,
+        help="0–1: remake candidates whose face scores below (default: LIKENESS_MIN_IDENTITY)",
+    )
+    parser.add_argument(
+        "--max-tries",
+        type=int,
+        help="1–10: generation rounds --min-identity may use (default: LIKENESS_MAX_TRIES)",
+    )
+    parser.add_argument(
+        "--identity-mode",
+        choices=IDENTITY_MODES,
+        default="all",
+        help="all references as FaceID tokens together, or their mean",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (./outputs)")
     parser.set_defaults(handler=handle)
 
@@ -97,8 +113,10 @@ def handle(args: argparse.Namespace) -> int:
     )
     if args.character is not None:
         request = asyncio.run(_with_character(request, settings, args))
-    elif args.min_identity is not None:
-        raise InvalidRequest("--min-identity scores faces against a character: add --character and --user")
+    elif args.min_identity is not None or args.max_tries is not None:
+        raise InvalidRequest(
+            "--min-identity and --max-tries score faces against a character: add --character and --user"
+        )
     # Fail on bad input before the (slow) model load.
     request = validate_request(request)
     if request.image is not None:
@@ -134,6 +152,12 @@ def handle(args: argparse.Namespace) -> int:
         result = engine.generate(request, progress=progress)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if request.identity and engine.face_analyzer is not None:
+        scores = ", ".join(
+            f"seed {c.seed} " + ("no face" if c.identity is None else f"identity {c.identity:.2f}")
+            for c in result.candidates
+        )
+        print(f"{scores} ({result.tries} tr{'y' if result.tries == 1 else 'ies'})", file=sys.stderr)
     for path in write_outputs(result, args.out):
         print(path)
     return 0
@@ -156,12 +180,21 @@ async def _with_character(
         identity, primary = await IdentitySource(repo, media).identity_for(args.user, character.id)
     finally:
         await db.close()
+    floor, tries = face_lock_defaults(
+        args.min_identity,
+        args.max_tries,
+        has_character=True,
+        server_min_identity=settings.min_identity,
+        budget=settings.max_tries,
+    )
     return replace(
         request,
         identity=identity,
         identity_image=primary,
         identity_weight=args.character_weight,
-        min_identity=args.min_identity,
+        identity_mode=args.identity_mode,
+        min_identity=floor,
+        max_tries=tries,
     )
 
 

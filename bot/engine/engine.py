@@ -20,7 +20,7 @@ from bot.engine.config import EngineConfig
 from bot.engine.device import release_memory
 from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.identity import character_vector, decode_identity, faceid_input, rank_key, score_candidates
-from bot.engine.images import fit_to_budget, load_image, load_mask, size_for_aspect
+from bot.engine.images import fit_to_budget, limit_side, load_image, load_mask, size_for_aspect
 from bot.engine.masks import check_mask_shape, composite, prepare_inpaint_mask
 from bot.engine.metadata import encode_png, format_parameters
 from bot.engine.outpaint import plan_outpaint
@@ -252,6 +252,10 @@ class Engine:
             mask = load_mask(request.mask)
             check_mask_shape(mask.size, original.size)
             pair = prepare_inpaint_mask(mask, source.size)
+            # The result goes back onto the user's own picture at its resolution (up to MAX_RESULT_SIDE):
+            # only the masked region changes, so a large photo does not come back shrunk to the model's size.
+            base = limit_side(original)
+            blend = pair.blend if base.size == source.size else prepare_inpaint_mask(mask, base.size).blend
             kwargs = {
                 "image": source,
                 "mask_image": pair.generate,
@@ -259,7 +263,7 @@ class Engine:
                 "height": source.height,
                 **strength_kwargs,
             }
-            return _Prepared(pipes.inpaint, kwargs, source.size, source, pair.blend, pair.warnings)
+            return _Prepared(pipes.inpaint, kwargs, source.size, base, blend, pair.warnings)
         assert request.expand is not None
         plan = plan_outpaint(original, request.expand, native)
         size = plan.canvas.size
@@ -338,6 +342,8 @@ class Engine:
             if image is None:
                 continue
             if prepared.original is not None and prepared.blend is not None:
+                if image.size != prepared.original.size:
+                    image = image.resize(prepared.original.size, Image.Resampling.LANCZOS)
                 image = composite(prepared.original, image, prepared.blend)
             outputs.append(_Output(image, seed))
         return outputs, len(images) - len(outputs)

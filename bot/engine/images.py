@@ -33,6 +33,9 @@ MASK_MIN_SIDE = 8
 """Smallest accepted side of a mask: masks are only resized and thresholded."""
 
 MAX_ASPECT = 4.0
+"""Longest side kept when a result is pasted back onto the user's picture (inpaint): a 4 MP PNG still
+fits an upload; larger originals are scaled down to it."""
+MAX_RESULT_SIDE = 2048
 """Widest/tallest shape the engine generates; beyond it models produce repeated subjects."""
 
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "3:2", "2:3", "16:9", "9:16", "21:9")
@@ -101,6 +104,17 @@ def budget_size(aspect: float, native: int) -> tuple[int, int]:
     if aspect >= 1:
         return max(MIN_SIDE, round(MIN_SIDE * aspect / 8) * 8), MIN_SIDE
     return MIN_SIDE, max(MIN_SIDE, round(MIN_SIDE / aspect / 8) * 8)
+
+
+def limit_side(image: Image.Image, max_side: int | None = None) -> Image.Image:
+    """``image`` scaled down so its longest side is at most ``max_side`` (default ``MAX_RESULT_SIDE``),
+    never up, keeping the aspect."""
+    max_side = MAX_RESULT_SIDE if max_side is None else max_side
+    w, h = image.size
+    if max(w, h) <= max_side:
+        return image
+    scale = max_side / max(w, h)
+    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
 
 
 def fit_to_budget(image: Image.Image, native: int) -> Image.Image:

@@ -22,6 +22,7 @@ from tests.cogs.harness import (
     wait_job_message,
 )
 from tests.cogs.test_characters import attach, character, face_photo
+from tests.engine.helpers import box_mask, png_bytes
 from tests.fakediscord import FakeDiscord
 
 
@@ -169,3 +170,92 @@ async def test_fix_face_button(
         assert fields["Denoising strength"] == "0.6"
         new = max(await jobs(bot), key=lambda j: j.id)
         assert new.origin.value == "fix_face" and new.parent_job_id == job_id and new.mask_media is not None
+
+
+async def test_a_kept_face_is_scored_added_and_fixed(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path
+) -> None:
+    """The positive path with the real (tiny) analyzer: inpainting a corner keeps the face bit-for-bit at
+    the photo's own resolution, so the output scores as the character, joins its set through the button,
+    and Fix face finds it."""
+    fake = fake_discord
+    photo = face_photo(1)
+    corner = fake.add_attachment(png_bytes(box_mask(256, 256, (224, 224, 256, 256))), "mask.png", "image/png")
+    async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data")) as bot:
+        await character(fake, None, "create", {"name": "Mara", "image": attach(fake, photo)})
+        call = await generate(
+            fake, None, "Mara, new background", mode="inpaint", image=attach(fake, photo), mask=corner,
+            character="Mara", strength=1.0,
+        )
+        job_id = await wait_job_message(call)
+        message = await result_message(call)
+        [embed] = message.embeds
+        seeds = next(f["value"] for f in embed["fields"] if f["name"].startswith("Seed"))
+        assert "identity 1.00" in seeds
+        [output] = await bot.services.jobs.outputs(job_id)
+        assert output.identity == pytest.approx(1.0, abs=1e-3) and (output.width, output.height) == (256, 256)
+
+        ask = await fake.click(None, message, f"lk:addref:{job_id}:0")
+        prompt = await ask.wait_final(lambda m: bool(m.custom_ids))
+        await fake.click(None, prompt, prompt.custom_ids[0])
+        done = await ask.wait_final(lambda m: m.content.startswith("Output 1 → Mara"))
+        assert "added as #2" in done.content
+        repo = bot.services.characters.repo
+        mara = await repo.resolve(fake.user.id, "Mara")
+        refs = await repo.references(fake.user.id, mara.id)
+        assert [r.number for r in refs] == [1, 2] and all(r.embedding is not None for r in refs)
+
+        fixed = await result_message(await fake.click(None, message, f"lk:fixface:{job_id}:0"))
+        assert read_parameters(fixed.files[0].data)["Mode"] == "inpaint"
+        new = max(await jobs(bot), key=lambda j: j.id)
+        assert new.origin.value == "fix_face" and new.parent_job_id == job_id and new.mask_media is not None
+
+
+async def test_a_character_without_references_is_refused(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path
+) -> None:
+    """No reference means no face to lock onto: refused before queueing, and a queued job fails clearly."""
+    fake = fake_discord
+    async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data")) as bot:
+        await character(fake, None, "create", {"name": "Empty"})
+        refused = await fake.slash(None, "generate", {"prompt": "x", "character": "Empty"})
+        assert "**Empty** has no reference images yet" in await private_error(fake, refused)
+        assert await jobs(bot) == []
+
+        await character(fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))})
+        call = await generate(fake, None, "Mara", character="Mara")
+        job_id = await wait_job_message(call)
+        message = await result_message(call)
+        repo = bot.services.characters.repo
+        mara = await repo.resolve(fake.user.id, "Mara")
+        [ref] = await repo.references(fake.user.id, mara.id)
+        await bot.services.characters.prune(fake.user.id, mara, ref.number)
+        redo = await fake.click(None, message, f"lk:reroll:{job_id}")
+        failed = await wait_delivered(bot, await wait_job_message(redo))
+        assert failed.error is not None and "**Mara** has no reference images yet" in failed.error
+
+
+async def test_server_min_identity_and_retry_budget(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path
+) -> None:
+    """LIKENESS_MIN_IDENTITY fills in for a face-locked job that gives none; LIKENESS_MAX_TRIES is the
+    default and the ceiling of max_tries."""
+    fake = fake_discord
+    settings = bot_settings(tiny_bundle, tmp_path / "data", min_identity=0.9, max_tries=2, queue_per_user=10)
+    async with running_bot(fake, settings) as bot:
+        await character(fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))})
+        over = await fake.slash(None, "generate", {"prompt": "x", "character": "Mara", "max_tries": 5})
+        assert "max_tries 5 is over this bot's retry budget of 2" in await private_error(fake, over)
+        assert await jobs(bot) == []
+
+        call = await generate(fake, None, "Mara at dawn", character="Mara")
+        done = await wait_delivered(bot, await wait_job_message(call))
+        assert done.min_identity == 0.9 and done.max_tries == 2 and done.tries == 2  # no face: every try
+
+        own = await generate(fake, None, "Mara at dusk", character="Mara", min_identity=0.2, max_tries=1)
+        mine = await wait_delivered(bot, await wait_job_message(own))
+        assert mine.min_identity == 0.2 and mine.max_tries == 1 and mine.tries == 1
+
+        plain = await generate(fake, None, "no character")
+        unlocked = await wait_delivered(bot, await wait_job_message(plain))
+        assert unlocked.min_identity is None and unlocked.character_id is None

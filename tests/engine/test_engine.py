@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.engine import images
 from bot.engine.engine import Engine
 from bot.engine.metadata import read_parameters
 from bot.errors import BadImage, Cancelled, InvalidRequest
@@ -67,6 +68,28 @@ def test_inpaint_changes_only_the_masked_region(engine: Engine, tmp_path: Path) 
     original = np.asarray(image).astype(int)
     assert np.array_equal(out[:8], original[:8])  # far from the mask: untouched, bit for bit
     assert np.abs(out[24:40, 24:40] - original[24:40, 24:40]).mean() > 5  # the region was repainted
+
+
+def test_inpaint_returns_the_photo_at_its_own_resolution(engine: Engine, tmp_path: Path) -> None:
+    """The model works at its native 64 px, but a 320×192 photo comes back 320×192, untouched outside."""
+    image = gradient_image(320, 192, seed=3)
+    src = save(image, tmp_path / "big.png")
+    mask = save(box_mask(320, 192, (200, 40, 280, 120)), tmp_path / "mask.png")
+    c = engine.generate(request(Mode.INPAINT, image=src, mask=mask, strength=1.0)).candidates[0]
+    assert (c.width, c.height) == (320, 192)
+    out, original = pixels(c.png).astype(int), np.asarray(image).astype(int)
+    assert np.array_equal(out[:, :150], original[:, :150])
+    assert np.abs(out[60:100, 220:260] - original[60:100, 220:260]).mean() > 5
+
+
+def test_inpaint_result_is_capped_at_the_largest_result_side(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(images, "MAX_RESULT_SIDE", 160)
+    src = save(gradient_image(320, 192), tmp_path / "big.png")
+    mask = save(box_mask(320, 192, (200, 40, 280, 120)), tmp_path / "mask.png")
+    c = engine.generate(request(Mode.INPAINT, image=src, mask=mask)).candidates[0]
+    assert (c.width, c.height) == (160, 96)
 
 
 def test_inpaint_rejects_empty_and_misshapen_masks(engine: Engine, tmp_path: Path) -> None:

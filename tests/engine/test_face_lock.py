@@ -16,7 +16,7 @@ from bot.engine.faces import load_face_analyzer
 from bot.engine.faces.types import Face
 from bot.engine.identity import encode_identity, score_candidates
 from bot.engine.metadata import read_parameters
-from bot.engine.tiny import TinyBundle
+from bot.engine.tiny import TinyBundle, draw_face_marker
 from bot.errors import InvalidRequest, ModelUnavailable
 from bot.jobs import GenerationRequest, Mode
 from bot.settings import load_settings
@@ -158,6 +158,47 @@ def test_real_analyzer_finds_no_face_in_random_model_output(engine: Engine, tiny
     result = real.generate(request(identity=identity(), candidates=2))
     assert [c.identity for c in result.candidates] == [None, None]
     assert sum("no face found in candidate" in w for w in result.warnings) == 2
+
+
+@pytest.fixture(scope="module")
+def real_scorer(engine: Engine, tiny_bundle: TinyBundle) -> Engine:
+    """The shared weights with the tiny pack's real insightface analyzer (detector + recognizer)."""
+    analyzer = load_face_analyzer("insightface", tiny_bundle.face_model_dir, 128)
+    return Engine(engine.pipes, engine.model_name, analyzer)
+
+
+def marked_source(scorer: Engine, tmp_path: Path) -> tuple[Path, tuple[bytes, ...]]:
+    """A 64 px picture holding one synthetic face, and that face's embedding as a one-image character."""
+    assert scorer.face_analyzer is not None
+    image = draw_face_marker(gradient_image(64, 64), (10, 10, 54, 54), pattern_seed=1)
+    [face] = scorer.face_analyzer.analyze(image)
+    return save(image, tmp_path / "face.png"), (encode_identity(face.embedding),)
+
+
+def test_real_analyzer_scores_a_kept_face_as_the_character(real_scorer: Engine, tmp_path: Path) -> None:
+    """Inpainting away from the face keeps it bit-for-bit, so the real analyzer scores it as the character."""
+    source, ident = marked_source(real_scorer, tmp_path)
+    mask = save(box_mask(64, 64, (56, 56, 64, 64)), tmp_path / "corner.png")
+    result = real_scorer.generate(
+        request(mode=Mode.INPAINT, image=source, mask=mask, strength=1.0, identity=ident, candidates=2)
+    )
+    assert [c.identity for c in result.candidates] == [pytest.approx(1.0, abs=1e-3)] * 2
+    assert read_parameters(result.candidates[0].png)["Identity"] == "1.00"
+
+
+def test_real_analyzer_orders_repainted_faces_best_first(real_scorer: Engine, tmp_path: Path) -> None:
+    """Repainting part of the face changes each candidate's likeness; the best comes first, retries stay
+    bounded."""
+    source, ident = marked_source(real_scorer, tmp_path)
+    mask = save(box_mask(64, 64, (32, 32, 54, 54)), tmp_path / "part.png")
+    base = {"mode": Mode.INPAINT, "image": source, "mask": mask, "strength": 1.0, "identity": ident}
+    result = real_scorer.generate(request(candidates=4, seed=4, **base))
+    scores = [c.identity for c in result.candidates]
+    assert all(s is not None and s < 0.99 for s in scores)
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 4
+    strict = real_scorer.generate(request(candidates=2, seed=4, min_identity=0.99, max_tries=2, **base))
+    assert strict.tries == 2 and len(strict.candidates) == 2
+    assert any("stayed below min_identity 0.99 after 2 tries" in w for w in strict.warnings)
 
 
 def test_score_candidates_uses_the_largest_face(engine: Engine) -> None:
