@@ -91,18 +91,27 @@ def composite(original: Image.Image, generated: Image.Image, blend: Image.Image)
     """Blend ``generated`` over ``original`` with ``blend`` as alpha.
 
     Where ``blend`` is 0 the result is exactly ``original``; where it is 255, exactly
-    ``generated``. All three must have the same size.
+    ``generated``. All three must have the same size. Only the box where ``blend`` is non-zero
+    is computed.
     """
     if not (original.size == generated.size == blend.size):
         raise ValueError(
             f"composite sizes differ: original {original.size}, generated {generated.size}, "
             f"blend {blend.size}"
         )
-    base = np.asarray(original.convert("RGB"), dtype=np.uint32)
-    new = np.asarray(generated.convert("RGB"), dtype=np.uint32)
-    alpha = np.asarray(blend.convert("L"), dtype=np.uint32)[..., None]
+    result = original.convert("RGB")
+    if result is original:
+        result = original.copy()
+    alpha_l = blend.convert("L")
+    box = alpha_l.getbbox()
+    if box is None:
+        return result
+    base = np.asarray(result.crop(box), dtype=np.uint32)
+    new = np.asarray(generated.convert("RGB").crop(box), dtype=np.uint32)
+    alpha = np.asarray(alpha_l.crop(box), dtype=np.uint32)[..., None]
     mixed = (base * (255 - alpha) + new * alpha + 127) // 255
-    return Image.fromarray(mixed.astype(np.uint8), "RGB")
+    result.paste(Image.fromarray(mixed.astype(np.uint8), "RGB"), box[:2])
+    return result
 
 
 def feathered_masks(selected: np.ndarray, feather: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +125,22 @@ def feathered_masks(selected: np.ndarray, feather: int) -> tuple[np.ndarray, np.
     if feather == 0:
         binary = np.where(selected, 255, 0).astype(np.uint8)
         return binary, binary.copy()
+    # Only the selection's box grown by the feather can be non-zero: work there (a face on a 2048 px
+    # photo costs its own size, not the photo's).
+    rows, cols = np.flatnonzero(selected.any(axis=1)), np.flatnonzero(selected.any(axis=0))
+    if rows.size == 0:
+        empty = np.zeros(selected.shape, np.uint8)
+        return empty, empty.copy()
+    top, bottom = max(0, rows[0] - feather), min(selected.shape[0], rows[-1] + feather + 1)
+    left, right = max(0, cols[0] - feather), min(selected.shape[1], cols[-1] + feather + 1)
+    generate = np.zeros(selected.shape, np.uint8)
+    blend = np.zeros(selected.shape, np.uint8)
+    window = (slice(top, bottom), slice(left, right))
+    generate[window], blend[window] = _feather_window(selected[window], feather)
+    return generate, blend
+
+
+def _feather_window(selected: np.ndarray, feather: int) -> tuple[np.ndarray, np.ndarray]:
     dist = distance_to(selected, feather)
     generate = np.where(dist <= feather, 255, 0).astype(np.uint8)
     t = np.clip(1.0 - dist / feather, 0.0, 1.0)
