@@ -56,8 +56,6 @@ class Delivery(commands.Cog):
         self._messages: dict[int, _JobMessage] = {}
         self._delivering: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        # The interaction's attachment_size_limit, by job message id (lost on restart: guild limit).
-        self.upload_limits: dict[int, int] = {}
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(JobButton)
@@ -104,7 +102,6 @@ class Delivery(commands.Cog):
         if job.status is JobStatus.CANCELLED:
             await self._edit(job, FINAL, content=finished_text(job, None), view=None)
             self._messages.pop(job.id, None)
-            self.upload_limits.pop(job.message_id or 0, None)
             return
         await self.deliver(job)
 
@@ -139,7 +136,6 @@ class Delivery(commands.Cog):
         finally:
             self._delivering.discard(job.id)
             self._messages.pop(job.id, None)
-            self.upload_limits.pop(job.message_id or 0, None)
 
     async def _post_to_channel(
         self, job: JobRow, files: list[tuple[bytes, str]], fields: dict[str, Any]
@@ -197,9 +193,8 @@ class Delivery(commands.Cog):
             return True
 
     def _upload_limit(self, job: JobRow) -> int:
-        known = self.upload_limits.get(job.message_id or 0)
-        if known:
-            return known
+        if job.upload_limit:
+            return job.upload_limit
         guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
         return max(guild.filesize_limit, DEFAULT_UPLOAD_LIMIT) if guild else DEFAULT_UPLOAD_LIMIT
 

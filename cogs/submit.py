@@ -45,16 +45,12 @@ async def enqueue(
         interaction_token=interaction.token,
         message_id=message_id,
         token_expires_at=time.time() + TOKEN_LIFETIME - TOKEN_MARGIN,
+        # The result is uploaded where the command was used: that interaction's limit, kept with the job.
+        upload_limit=interaction.filesize_limit,
         origin=origin,
         parent_job_id=parent_job_id,
     )
     delivery = bot.get_cog("Delivery")
     assert delivery is not None
-    # The result is uploaded where the command was used: that server's limit, not the default.
-    delivery.upload_limits[message_id] = interaction.filesize_limit  # type: ignore[attr-defined]
-    try:
-        ticket = await bot.services.queue.submit(fields, image, mask)
-    except BaseException:
-        delivery.upload_limits.pop(message_id, None)  # type: ignore[attr-defined]
-        raise
+    ticket = await bot.services.queue.submit(fields, image, mask)
     await delivery.announce(ticket)  # type: ignore[attr-defined]

@@ -66,6 +66,7 @@ class NewJob:
     interaction_token: str | None = field(default=None, repr=False)  # a credential: keep out of logs
     token_expires_at: float | None = None
     message_id: int | None = None
+    upload_limit: int | None = None  # bytes the queuing interaction may upload
     # Face lock: set together when the job was made for a character (identity_weight not None)
     character_id: int | None = None
     identity_weight: float | None = None
@@ -123,6 +124,7 @@ class JobRow:
     min_identity: float | None = None
     max_tries: int | None = None
     tries: int | None = None  # generation rounds run, set by mark_done
+    upload_limit: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRow:

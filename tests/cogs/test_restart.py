@@ -113,3 +113,27 @@ async def test_a_result_never_posted_is_posted_after_a_restart(
         assert (message.edit_count, len(fake.messages)) == (edits, count)
     assert message.content.startswith(f"<@{fake.user.id}> job {job_id} is done")
     assert delivered.result_message_id == message.id
+
+
+async def test_a_result_after_a_restart_keeps_its_interactions_upload_limit(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path, engine_control: EngineControl
+) -> None:
+    """The limit is stored with the job: after a restart the result still fits where it was asked for."""
+    fake = fake_discord
+    settings = bot_settings(tiny_bundle, data_dir)
+    default_limit = fake.limits.attachment_size_limit
+    fake.limits.attachment_size_limit = 4000  # smaller than the PNG: a JPEG must be sent
+    engine_control.hold()
+    async with running_bot(fake, settings) as bot:
+        call = await generate(fake, None, "small server")
+        job_id = await wait_job_message(call)
+        await engine_control.wait_held()
+        [row] = await jobs(bot)
+        assert row.upload_limit == 4000
+    engine_control.release()
+    fake.limits.attachment_size_limit = default_limit
+
+    async with running_bot(fake, settings) as bot:
+        message = await result_message(call)
+        await wait_delivered(bot, job_id)
+    assert image_of(message.files[0].data).format == "JPEG" and message.files[0].size <= 4000
