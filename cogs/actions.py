@@ -35,7 +35,8 @@ async def handle_button(
         return
     try:
         if action == "info":
-            await tell(interaction, info_text(job, await jobs.outputs(job_id)))
+            name = await _own_character(bot, interaction, job)
+            await tell(interaction, info_text(job, await jobs.outputs(job_id), name))
         elif action == "delete":
             await _delete(bot, interaction, job)
         elif action == "cancel":
@@ -104,6 +105,14 @@ async def _again(
         parent_job_id=job.id,
         character_id=job.character_id,
     )
+
+
+async def _own_character(bot: LikenessBot, interaction: discord.Interaction, job: JobRow) -> str | None:
+    """The job's character name, for its owner only (another user learns nothing of it)."""
+    if job.character_id is None or interaction.user.id != job.user_id:
+        return None
+    character = await bot.services.characters.repo.get(job.user_id, job.character_id)
+    return character.name if character is not None else None
 
 
 async def _media(bot: LikenessBot, sha: str | None) -> tuple[bytes, str] | None:

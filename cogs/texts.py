@@ -40,6 +40,24 @@ def _seed_text(job: JobRow, output: OutputRow) -> str:
     return f"{output.seed} ({score})"
 
 
+def face_lock_text(job: JobRow, character: str | None = None) -> str | None:
+    """"Mara · weight 0.8 · min 0.5 · tries 2 of 3" for a face-locked job, else None.
+
+    The character's name only when given: it is shown to its owner alone (characters are private).
+    """
+    if job.identity_weight is None:
+        return None
+    parts = [discord.utils.escape_markdown(character)] if character else []
+    parts.append(f"weight {job.identity_weight:g}")
+    if job.identity_mode == "mean":
+        parts.append("mean of the references")
+    if job.min_identity is not None:
+        parts.append(f"min {job.min_identity:g}")
+    if job.tries is not None and (job.min_identity is not None or job.tries > 1):
+        parts.append(f"tries {job.tries} of {job.max_tries}" if job.max_tries else f"tries {job.tries}")
+    return " · ".join(parts)
+
+
 def result_embed(job: JobRow, outputs: list[OutputRow], warnings: tuple[str, ...]) -> discord.Embed:
     embed = discord.Embed(
         title=f"Job {job.id} · {job.mode}",
@@ -51,10 +69,9 @@ def result_embed(job: JobRow, outputs: list[OutputRow], warnings: tuple[str, ...
     if job.strength is not None:
         embed.add_field(name="Strength", value=f"{job.strength:g}")
     embed.add_field(name="CFG", value=f"{job.cfg:g}")
-    if job.identity_weight is not None:
-        embed.add_field(name="Face lock", value=f"weight {job.identity_weight:g}")
-    if job.tries is not None and job.tries > 1:
-        embed.add_field(name="Tries", value=str(job.tries))
+    face_lock = face_lock_text(job)
+    if face_lock is not None:
+        embed.add_field(name="Face lock", value=face_lock, inline=False)
     embed.add_field(name="Steps", value=str(job.steps))
     if outputs:
         embed.add_field(name="Size", value=f"{outputs[0].width}×{outputs[0].height}")
@@ -82,7 +99,7 @@ def finished_text(job: JobRow, result: GenerationResult | None) -> str:
     return f"<@{job.user_id}> job {job.id} failed: {job.error or 'unknown error'}"
 
 
-def info_text(job: JobRow, outputs: list[OutputRow]) -> str:
+def info_text(job: JobRow, outputs: list[OutputRow], character: str | None = None) -> str:
     lines = [f"**Job {job.id}** ({job.status.value}, {job.mode})", f"Prompt: {_clip(job.prompt, 900)}"]
     if job.negative:
         lines.append(f"Negative: {_clip(job.negative, 300)}")
@@ -97,8 +114,11 @@ def info_text(job: JobRow, outputs: list[OutputRow]) -> str:
     if job.mode == "text":
         settings.append(f"aspect {job.aspect}")
     lines.append(", ".join(settings))
+    face_lock = face_lock_text(job, character)
+    if face_lock is not None:
+        lines.append(f"Face lock: {face_lock}")
     if outputs:
-        lines.append("Seeds: " + ", ".join(f"#{o.idx + 1} {o.seed}" for o in outputs))
+        lines.append("Seeds: " + ", ".join(f"#{o.idx + 1} {_seed_text(job, o)}" for o in outputs))
     return "\n".join(lines)[:1900]
 
 

@@ -61,7 +61,8 @@ async def test_generate_with_a_character(
         done = await wait_delivered(bot, strict_id)
         assert done.tries == done.max_tries == 3
         [embed] = strict_message.embeds
-        assert next(f["value"] for f in embed["fields"] if f["name"] == "Tries") == "3"
+        lock = next(f["value"] for f in embed["fields"] if f["name"] == "Face lock")
+        assert lock == "weight 0.8 · min 0.9 · tries 3 of 3"  # no character name: it is private
         mean = await generate(
             fake,
             None,
@@ -88,6 +89,13 @@ async def test_generate_with_a_character(
         refused = await fake.slash(bob, "generate", {"prompt": "steal", "character": "Mara"})
         assert "no character called" in await private_error(fake, refused)
         assert len(await jobs(bot)) == 4
+
+        # Info: the owner sees the character's name and every score; anyone else only the settings
+        mine = await ephemeral_reply(await fake.click(None, strict_message, f"lk:info:{strict_id}"))
+        assert "Face lock: Mara · weight 0.8 · min 0.9 · tries 3 of 3" in mine.content
+        assert "(no face)" in mine.content
+        theirs = await ephemeral_reply(await fake.click(bob, strict_message, f"lk:info:{strict_id}"))
+        assert "Face lock: weight 0.8 · min 0.9 · tries 3 of 3" in theirs.content  # without the name
 
         # someone else's reroll of a face-locked job is refused; the owner's keeps the character
         other = await ephemeral_reply(await fake.click(bob, message, f"lk:reroll:{job_id}"))
