@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,8 @@ from bot.engine.faces.factory import load_face_analyzer  # noqa: E402
 from bot.engine.identity import encode_identity  # noqa: E402
 from bot.jobs import GenerationRequest, Mode  # noqa: E402
 from bot.settings import Settings, load_settings  # noqa: E402
+
+log = logging.getLogger("benchmarks.identity")
 
 SCENES = (
     "portrait in a rainy street at night",
@@ -86,17 +89,59 @@ def main() -> None:
     print("| character | face lock | mean identity | faces found | s per candidate |")
     print("| --- | --- | ---: | ---: | ---: |")
     for row in rows:
-        print("| " + " | ".join(row) + " |")
+        print("| " + " | ".join(row.cells()) + " |")
     print(
         f"\nmodel {settings.model}, face backend {settings.face_backend}, {args.scenes} scenes, "
         f"{args.steps} steps, weight {args.weight}"
     )
+    print(verdict(rows))
 
 
-def run(engine: Engine, analyzer: object, references: Path, args: argparse.Namespace) -> list[list[str]]:
+MODES = (("off", None), ("FaceID all", "all"), ("FaceID mean", "mean"))
+
+
+@dataclass
+class Row:
+    """One character under one face-lock setting: a score (or None: no face) per scene, and times."""
+
+    character: str
+    label: str
+    scores: list[float | None] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    def cells(self) -> list[str]:
+        found = [s for s in self.scores if s is not None]
+        mean = f"{statistics.mean(found):.3f}" if found else "no face"
+        seconds = f"{statistics.median(self.times):.2f}" if self.times else "–"
+        return [self.character, self.label, mean, f"{len(found)}/{len(self.scores)}", seconds]
+
+
+def verdict(rows: list[Row]) -> str:
+    """Paired over the same scenes and seeds: all − mean, with a 95 % interval (no face counts as 0)."""
+    by_key = {(r.character, r.label): r for r in rows}
+    diffs = [
+        (a or 0.0) - (m or 0.0)
+        for character in {r.character for r in rows}
+        if (character, "FaceID all") in by_key
+        for a, m in zip(
+            by_key[(character, "FaceID all")].scores, by_key[(character, "FaceID mean")].scores, strict=True
+        )
+        if a is not None or m is not None
+    ]
+    if len(diffs) < 2:
+        return "all vs mean: too few faces found to compare"
+    mean = statistics.mean(diffs)
+    half = 1.96 * statistics.stdev(diffs) / len(diffs) ** 0.5
+    better = "all" if mean > 0 else "mean"
+    if abs(mean) <= half:
+        return f"all − mean = {mean:+.3f} ± {half:.3f} over {len(diffs)} pairs: no clear difference"
+    return f"all − mean = {mean:+.3f} ± {half:.3f} over {len(diffs)} pairs: {better} holds identity better"
+
+
+def run(engine: Engine, analyzer: object, references: Path, args: argparse.Namespace) -> list[Row]:
     from bot.engine.images import load_image
 
-    rows: list[list[str]] = []
+    rows: list[Row] = []
     for folder in sorted(p for p in references.iterdir() if p.is_dir()):
         embeddings = []
         for photo in sorted(folder.iterdir()):
@@ -104,35 +149,27 @@ def run(engine: Engine, analyzer: object, references: Path, args: argparse.Names
             if len(faces) == 1:
                 embeddings.append(encode_identity(faces[0].embedding))
         if not embeddings:
-            rows.append([folder.name, "–", "no usable reference", "–", "–"])
+            log.warning("%s: no reference with exactly one face; skipped", folder.name)
             continue
         primary = sorted(folder.iterdir())[0]
-        for label, extra in (
-            ("off", {}),
-            ("FaceID all", {"identity_mode": "all"}),
-            ("FaceID mean", {"identity_mode": "mean"}),
-        ):
-            scores: list[float] = []
-            times: list[float] = []
-            for scene in tqdm(SCENES[: args.scenes], desc=f"{folder.name} {label}", leave=False):
+        for label, mode in MODES:
+            row = Row(folder.name, label)
+            for scene in tqdm(range(args.scenes), desc=f"{folder.name} {label}", leave=False):
                 request = GenerationRequest(
-                    prompt=scene,
+                    prompt=SCENES[scene % len(SCENES)],
                     mode=Mode.TEXT,
                     steps=args.steps,
-                    seed=len(times),
+                    seed=scene,  # the same scene and seed under every setting: paired comparison
                     identity=tuple(embeddings),
                     identity_image=primary,
-                    identity_weight=args.weight if extra else 0.0,
-                    **extra,
+                    identity_weight=args.weight if mode else 0.0,
+                    identity_mode=mode or "all",
                 )
                 started = time.perf_counter()
-                result = engine.generate(request)
-                times.append(time.perf_counter() - started)
-                scores += [c.identity for c in result.candidates if c.identity is not None]
-            mean = f"{statistics.mean(scores):.3f}" if scores else "no face"
-            rows.append(
-                [folder.name, label, mean, f"{len(scores)}/{len(times)}", f"{statistics.median(times):.2f}"]
-            )
+                [candidate] = engine.generate(request).candidates
+                row.times.append(time.perf_counter() - started)
+                row.scores.append(candidate.identity)
+            rows.append(row)
     return rows
 
 
