@@ -25,8 +25,12 @@ def _module() -> ModuleType:
 
 def test_runs_end_to_end_on_the_tiny_bundle(tiny_bundle: TinyBundle) -> None:
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--env-file", str(tiny_bundle.env_file), "--scenes", "1"]
-        + ["--steps", "2"],
+        [
+            sys.executable,
+            str(SCRIPT),
+            *("--env-file", str(tiny_bundle.env_file)),
+            *("--scenes", "1", "--steps", "2"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
