@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         return self.faceid_adapter.strip().lower() not in DISABLED
 
     @property
+    def face_lock_uses_faceid(self) -> bool:
+        """FaceID with insightface's 512-d embeddings; otherwise face lock falls back to an image prompt."""
+        return self.faceid_enabled and self.face_backend == "insightface"
+
+    @property
     def database_path(self) -> Path:
         return self.data_dir / "likeness.sqlite3"
 

@@ -14,6 +14,7 @@ from bot.client import LikenessBot
 from bot.engine.images import ASPECT_RATIOS
 from bot.engine.outpaint import OUTPAINT_TARGETS
 from bot.engine.styles import STYLE_NAMES
+from bot.errors import InvalidRequest
 from bot.jobs import (
     CFG_RANGE,
     DEFAULT_CFG,
@@ -151,6 +152,12 @@ class Generate(commands.Cog):
         # The user's own character only (CharacterNotFound otherwise), with at least one reference
         # (CharacterEmpty); checked before the deferral and again when the job runs.
         character_id = None
+        if character is not None and chosen is Mode.IMAGE_PROMPT and not settings.face_lock_uses_faceid:
+            raise InvalidRequest(
+                "face lock cannot be combined with image_prompt on this bot: without IP-Adapter FaceID it "
+                "uses the character's primary image as the image prompt, and yours takes that place. "
+                "Use img2img, or leave out the character"
+            )
         if character is not None:
             repo = self.bot.services.characters.repo
             character_id = (await repo.resolve(interaction.user.id, character)).id

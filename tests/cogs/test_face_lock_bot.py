@@ -267,3 +267,21 @@ async def test_server_min_identity_and_retry_budget(
         plain = await generate(fake, None, "no character")
         unlocked = await wait_delivered(bot, await wait_job_message(plain))
         assert unlocked.min_identity is None and unlocked.character_id is None
+
+
+async def test_image_prompt_with_a_character_needs_faceid(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path
+) -> None:
+    """Without FaceID, face lock takes the image-prompt slot: refused at once, with nothing queued."""
+    fake = fake_discord
+    async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data", faceid_adapter="none")) as bot:
+        await character(fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))})
+        options = {"prompt": "x", "mode": "image_prompt", "character": "Mara"}
+        refused = await fake.slash(None, "generate", {**options, "image": attach(fake, face_photo(2))})
+        assert "face lock cannot be combined with image_prompt" in await private_error(fake, refused)
+        assert await jobs(bot) == []
+        fallback = await generate(fake, None, "Mara in a garden", character="Mara")
+        message = await result_message(fallback)
+        assert read_parameters(message.files[0].data)["Face lock"] == "image prompt"
+        notes = next(f["value"] for f in message.embeds[0]["fields"] if f["name"] == "Notes")
+        assert "face lock fell back to the image prompt on the primary image" in notes  # said in the result
