@@ -189,3 +189,13 @@ def test_tiny_models_writes_a_loadable_bundle_and_settings(tmp_path: Path,
     assert Path(lines["LIKENESS_MODEL"]).is_dir() and Path(lines["LIKENESS_FACE_MODEL_DIR"]).is_dir()
     assert main(["tiny-models", str(target)]) == 0  # rebuilding in place replaces it cleanly
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_env_example_names_every_setting() -> None:
+    """Every setting is documented in .env.example (and nothing there is unknown)."""
+    from bot.settings import Settings
+
+    lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    keys = {line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")}
+    expected = {f"LIKENESS_{name.upper()}" for name in Settings.model_fields} - {"LIKENESS_DISCORD_TOKEN"}
+    assert keys == expected | {"DISCORD_TOKEN"}
