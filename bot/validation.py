@@ -140,8 +140,9 @@ def face_lock_defaults(
         raise InvalidRequest(
             f"max_tries {tries} is over this bot's retry budget of {budget}: choose {budget} or fewer"
         )
-    floor = min_identity if min_identity is not None or not has_character else server_min_identity
-    return floor, tries
+    if min_identity is None and has_character:
+        min_identity = server_min_identity
+    return min_identity, tries
 
 
 def _check_identity(request: GenerationRequest, has_identity: bool) -> None:

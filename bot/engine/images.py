@@ -33,10 +33,11 @@ MASK_MIN_SIDE = 8
 """Smallest accepted side of a mask: masks are only resized and thresholded."""
 
 MAX_ASPECT = 4.0
+"""Widest/tallest shape the engine generates; beyond it models produce repeated subjects."""
+
+MAX_RESULT_SIDE = 2048
 """Longest side kept when a result is pasted back onto the user's picture (inpaint): a 4 MP PNG still
 fits an upload; larger originals are scaled down to it."""
-MAX_RESULT_SIDE = 2048
-"""Widest/tallest shape the engine generates; beyond it models produce repeated subjects."""
 
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "3:2", "2:3", "16:9", "9:16", "21:9")
 """Aspect ratios offered for text-to-image (and as outpaint targets)."""
