@@ -4,31 +4,47 @@ Scheduling and persistence live in ``storage.JobRepository`` (round-robin across
 recovery); this module drives it: one dispatcher task claims the next job, runs it on the worker,
 stores the outcome and tells the listeners (the Discord delivery cog). Any exception becomes a
 failed job with a message for its owner; the dispatcher lives on.
+
+The dispatcher never dies of a fault: every step is guarded, logged and retried after a backoff,
+and a task that ends anyway is restarted by its done-callback. An outcome that cannot be stored
+yet (the database is locked by the CLI or a backup, the disk is full) is held in memory and
+written before any other job starts; ``JobQueue.health`` says meanwhile that the worker is down.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import statistics
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot.characters import CharacterGone
 from bot.errors import Cancelled, LikenessError, QueueLimit
+from bot.faults import Backoff, Health, ModelsNotLoaded, down_reason, is_transient, not_saved_message
 from bot.jobs import GenerationResult
 from bot.requests import request_from_row
 from bot.worker import GpuWorker
-from storage import CancelOutcome, CancelResult, JobRepository, JobRow, NewJob, QueueEntry, QueueFull
+from storage import (
+    CancelOutcome,
+    CancelResult,
+    JobRepository,
+    JobRow,
+    JobStatus,
+    NewJob,
+    QueueEntry,
+    QueueFull,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_JOB_SECONDS = 20.0  # estimate before any job has finished
 SWEEP_INTERVAL = 3600.0
+_INTERRUPTED = "the bot's worker was interrupted twice while running this job; try again"
 
 # (owner id, character id) -> (FaceID embeddings, primary reference image); raises LikenessError
 IdentityFor = Callable[[int, int], Awaitable[tuple[tuple[bytes, ...], Path | None]]]
@@ -54,6 +70,7 @@ class QueueStatus:
     entries: tuple[QueueEntry, ...]  # everyone's, in run order
     length: int
     seconds_per_job: float
+    health: Health | None = None  # None while the worker takes jobs
 
     def mine(self, user_id: int) -> tuple[QueueEntry, ...]:
         return tuple(e for e in self.entries if e.user_id == user_id)
@@ -61,6 +78,36 @@ class QueueStatus:
     def wait_seconds(self, entry: QueueEntry) -> float:
         """Rough wait before ``entry`` starts: the jobs ahead of it at the recent median time."""
         return max(entry.position - 0.5, 0.0) * self.seconds_per_job
+
+
+class _Write(Enum):
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REQUEUE = "queued again"
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """How a job ended, held in memory until the database has taken it."""
+
+    job: JobRow
+    write: _Write
+    result: GenerationResult | None = None
+    error: str | None = None
+
+    def after(self, exc: BaseException) -> _Outcome:
+        """What to store once writing this failed with ``exc``: itself again when the failure
+        passes (a lock held elsewhere); results that cannot be stored become a failure with a
+        message; a job that cannot be finished at all goes back to the queue (or fails for good
+        after ``max_attempts``, which the repository decides)."""
+        if is_transient(exc):
+            return self
+        if self.write is _Write.DONE:
+            return _Outcome(self.job, _Write.FAILED, error=not_saved_message(exc))
+        if self.write is _Write.REQUEUE:
+            return self
+        return _Outcome(self.job, _Write.REQUEUE, error=self.error or _INTERRUPTED)
 
 
 class JobQueue:
@@ -87,6 +134,10 @@ class JobQueue:
         self._sweeper: asyncio.Task[None] | None = None
         self._running: tuple[int, threading.Event] | None = None
         self._stopping = False
+        self._unsettled: _Outcome | None = None  # an outcome not yet stored
+        self._health: Health | None = None
+        self._backoff = Backoff()
+        self._restart: asyncio.TimerHandle | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -100,21 +151,28 @@ class JobQueue:
         removed = await self.repo.sweep_orphan_files()
         if removed:
             log.info("removed %d orphan media files", len(removed))
-        self._dispatcher = asyncio.create_task(self._dispatch_forever(), name="likeness-dispatcher")
+        self._start_dispatcher()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="likeness-sweeper")
 
     async def stop(self) -> None:
-        """Stop taking jobs; interrupt the running one, which stays 'running' and is rerun on start."""
+        """Stop taking jobs; interrupt the running one, which stays 'running' and is rerun on start.
+
+        Never raises what the dispatcher died of: that was logged when it happened."""
         self._stopping = True
+        if self._restart is not None:
+            self._restart.cancel()
         if self._running is not None:
             self._running[1].set()
-        for task in (self._dispatcher, self._sweeper, *self._tasks):
-            if task is not None:
-                task.cancel()
-        for task in (self._dispatcher, self._sweeper):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        own = [task for task in (self._dispatcher, self._sweeper) if task is not None]
+        for task in (*own, *self._tasks):
+            task.cancel()
+        if own:
+            await asyncio.wait(own)
+
+    @property
+    def health(self) -> Health | None:
+        """None while the dispatcher takes jobs; else why it does not, and since when."""
+        return self._health
 
     # -- requests from users --------------------------------------------------------------------
     async def submit(
@@ -143,25 +201,80 @@ class JobQueue:
         entries = tuple(await self.repo.fair_order())
         durations = await self.repo.recent_durations()
         per_job = statistics.median(durations) if durations else DEFAULT_JOB_SECONDS
-        return QueueStatus(entries, len(entries), per_job)
+        return QueueStatus(entries, len(entries), per_job, self._health)
 
     # -- the dispatcher -------------------------------------------------------------------------
+    def _start_dispatcher(self) -> None:
+        self._restart = None
+        if self._stopping:
+            return
+        self._dispatcher = asyncio.create_task(self._dispatch_forever(), name="likeness-dispatcher")
+        self._dispatcher.add_done_callback(self._dispatcher_done)
+
+    def _dispatcher_done(self, task: asyncio.Task[None]) -> None:
+        """The loop below never ends by itself; if it did anyway, log why and start it again."""
+        if self._stopping:
+            return
+        delay = self._backoff.next()
+        if task.cancelled():
+            log.error("the dispatcher was cancelled; restarting it in %.1f s", delay)
+        else:
+            log.error("the dispatcher crashed; restarting it in %.1f s", delay, exc_info=task.exception())
+        self._down("the dispatcher crashed and is restarting")
+        self._restart = asyncio.get_running_loop().call_later(delay, self._start_dispatcher)
+
     async def _dispatch_forever(self) -> None:
-        await self.worker.load()
+        """One guarded step at a time: a failing step is logged and retried after a backoff."""
         while not self._stopping:
-            job = await self.repo.claim_next()
-            if job is None:
-                self._wake.clear()
-                job = await self.repo.claim_next()  # a submit may have landed before clear()
-                if job is None:
-                    await self._wake.wait()
-                    continue
-            await self._run(job)
+            try:
+                await self._step()
+            except Exception as exc:
+                delay = self._backoff.next()
+                reason = down_reason(exc)
+                self._down(reason)
+                log.exception("dispatcher: %s; trying again in %.1f s", reason, delay)
+                await asyncio.sleep(delay)
+
+    async def _step(self) -> None:
+        """Load the engine, store an outcome still held in memory, else run the next job."""
+        if not self.worker.loaded:
+            try:
+                await self.worker.load()
+            except Exception as exc:
+                raise ModelsNotLoaded("the models could not be loaded") from exc
+        if self._unsettled is not None:  # no other job starts before this one is written down
+            await self._settle()
+            self._up()
+            return
+        job = await self.repo.claim_next()
+        if job is None:
+            self._wake.clear()
+            job = await self.repo.claim_next()  # a submit may have landed before clear()
+        self._up()
+        if job is None:
+            await self._wake.wait()
+            return
+        await self._run(job)
 
     async def _run(self, job: JobRow) -> None:
         cancel = threading.Event()
         self._running = (job.id, cancel)
-        self._notify("job_started", job)
+        try:
+            self._notify("job_started", job)
+            outcome = await self._generate(job, cancel)
+        except BaseException:
+            if not self._stopping:  # the dispatcher itself was cancelled or crashed mid-job
+                cancel.set()
+                self._unsettled = _Outcome(job, _Write.REQUEUE, error=_INTERRUPTED)
+            raise
+        finally:
+            self._running = None
+        if outcome is not None:
+            self._unsettled = outcome
+            await self._settle()
+
+    async def _generate(self, job: JobRow, cancel: threading.Event) -> _Outcome | None:
+        """Run the job; every way it can end, as the write that records it (None: shutting down)."""
         try:
             image = await self.repo.media_path(job.input_media) if job.input_media else None
             mask = await self.repo.media_path(job.mask_media) if job.mask_media else None
@@ -179,29 +292,75 @@ class JobQueue:
         except Cancelled:
             if self._stopping:
                 log.info("job %d interrupted by shutdown; it runs again after restart", job.id)
-                return
-            await self._finish(await self.repo.mark_cancelled(job.id), None)
+                return None
+            return _Outcome(job, _Write.CANCELLED)
         except LikenessError as exc:
-            await self._finish(await self.repo.mark_failed(job.id, str(exc)), None)
+            return _Outcome(job, _Write.FAILED, error=str(exc))
         except Exception:
             log.exception("job %d failed unexpectedly", job.id)
             message = f"something went wrong while generating (job {job.id}); the bot's log has the details"
-            await self._finish(await self.repo.mark_failed(job.id, message), None)
-        else:
-            outputs = [(c.png, c.seed, c.width, c.height, c.identity) for c in result.candidates]
-            done = await self.repo.mark_done(
-                job.id, outputs, result.seconds, result.warnings, tries=result.tries
-            )
-            if done is None:  # cancelled while its last step ran
-                await self._finish(await self.repo.get(job.id), None)
-            else:
-                await self._finish(done, result)
-        finally:
-            self._running = None
+            return _Outcome(job, _Write.FAILED, error=message)
+        return _Outcome(job, _Write.DONE, result=result)
 
-    async def _finish(self, job: JobRow | None, result: GenerationResult | None) -> None:
-        if job is not None:
-            self._notify("job_finished", job, result)
+    async def _settle(self) -> None:
+        """Write the held outcome. A transient failure (the database is locked elsewhere) raises
+        to be tried again after the backoff; a lasting one degrades the write — results that
+        cannot be stored fail the job with a message, a job that cannot even be failed is given
+        back to the queue — and tries that at once. The outcome stays held until it is written."""
+        while (outcome := self._unsettled) is not None:
+            try:
+                job = await self._write(outcome)
+            except Exception as exc:
+                following = outcome.after(exc)
+                if following is outcome:
+                    raise
+                log.error(
+                    "could not store job %d as %s; storing it as %s instead",
+                    outcome.job.id, outcome.write.value, following.write.value, exc_info=exc,
+                )
+                self._unsettled = following
+                continue
+            self._unsettled = None
+            if job is None:
+                log.warning("job %d vanished before its outcome was stored", outcome.job.id)
+            elif job.status is JobStatus.QUEUED:
+                self._wake.set()
+            else:
+                self._notify("job_finished", job, outcome.result if job.status is JobStatus.DONE else None)
+
+    async def _write(self, outcome: _Outcome) -> JobRow | None:
+        """The row as stored; when the job had already left 'running' (cancelled meanwhile, or
+        written by an earlier try whose answer was lost), the row as it is."""
+        job_id = outcome.job.id
+        row: JobRow | None
+        if outcome.write is _Write.DONE:
+            assert outcome.result is not None
+            result = outcome.result
+            row = await self.repo.mark_done(
+                job_id,
+                [(c.png, c.seed, c.width, c.height, c.identity) for c in result.candidates],
+                result.seconds,
+                result.warnings,
+                tries=result.tries,
+            )
+        elif outcome.write is _Write.FAILED:
+            row = await self.repo.mark_failed(job_id, outcome.error or "")
+        elif outcome.write is _Write.CANCELLED:
+            row = await self.repo.mark_cancelled(job_id)
+        else:
+            row = await self.repo.requeue_running(job_id, outcome.error or _INTERRUPTED)
+        return row if row is not None else await self.repo.get(job_id)
+
+    def _down(self, reason: str) -> None:
+        if self._health is None or self._health.reason != reason:
+            log.warning("the worker is down: %s", reason)
+        self._health = Health.down(reason, self._health)
+
+    def _up(self) -> None:
+        self._backoff.reset()
+        if self._health is not None:
+            log.warning("the worker is back (down since %s: %s)", self._health.since, self._health.reason)
+            self._health = None
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.client import LikenessBot
+from bot.faults import Health
 from cogs.replies import tell
 from cogs.texts import cancel_text, duration
 from storage import JobStatus
@@ -22,10 +25,11 @@ class Queue(commands.Cog):
     async def queue(self, interaction: discord.Interaction) -> None:
         status = await self.bot.services.queue.status()
         mine = status.mine(interaction.user.id)
-        lines = [
+        lines = [] if status.health is None else [down_text(status.health)]
+        lines.append(
             f"Queue: {status.length} job{'s' if status.length != 1 else ''}, "
             f"about {duration(status.seconds_per_job)} each recently."
-        ]
+        )
         if not mine:
             lines.append("You have no jobs waiting.")
         for entry in mine:
@@ -61,6 +65,15 @@ class Queue(commands.Cog):
             for j in active
             if current in str(j.id) or current.lower() in j.prompt.lower()
         ][:25]
+
+
+def down_text(health: Health) -> str:
+    since = health.since.astimezone(UTC)
+    when = since.strftime("%H:%M UTC" if since.date() == datetime.now(UTC).date() else "%Y-%m-%d %H:%M UTC")
+    return (
+        f"The GPU worker is down since {when} ({health.reason}); "
+        "your jobs stay queued and run when it is back."
+    )
 
 
 async def setup(bot: LikenessBot) -> None:

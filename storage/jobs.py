@@ -363,10 +363,12 @@ class JobRepository:
         return [JobRow.from_row(r) for r in rows]
 
     async def undelivered(self, limit: int = 100) -> list[JobRow]:
-        """Finished (done/failed) jobs whose result was never posted, oldest first — for redelivery
-        after a restart."""
+        """Finished (done/failed) jobs whose result was never posted, newest first — for redelivery
+        (at start-up and periodically): a recent result matters most, and a job whose delivery keeps
+        failing sinks below the newer ones instead of blocking them."""
         rows = await self._db.fetchall(
-            f"{_SELECT_JOB} WHERE delivered_at IS NULL AND status IN ('done', 'failed') ORDER BY id LIMIT ?",
+            f"{_SELECT_JOB} WHERE delivered_at IS NULL AND status IN ('done', 'failed') "
+            "ORDER BY id DESC LIMIT ?",
             (limit,),
         )
         return [JobRow.from_row(r) for r in rows]
@@ -393,12 +395,43 @@ class JobRepository:
         return result.rowcount == 1
 
     async def set_delivery(self, job_id: int, result_message_id: int, result_channel_id: int) -> bool:
-        """Record where the result was posted; sets ``delivered_at``."""
+        """Record where the result was posted; sets ``delivered_at`` and forgets the interaction
+        token (a credential: it is not kept once nothing needs it)."""
         result = await self._db.execute(
-            "UPDATE jobs SET result_message_id = ?, result_channel_id = ?, delivered_at = ? WHERE id = ?",
+            "UPDATE jobs SET result_message_id = ?, result_channel_id = ?, delivered_at = ?, "
+            "interaction_token = NULL WHERE id = ?",
             (result_message_id, result_channel_id, self._clock(), job_id),
         )
         return result.rowcount == 1
+
+    async def forget_token(self, job_id: int) -> bool:
+        """Drop the interaction token of a job whose message needs no more edits (cancelled)."""
+        result = await self._db.execute("UPDATE jobs SET interaction_token = NULL WHERE id = ?", (job_id,))
+        return result.rowcount == 1
+
+    async def requeue_running(self, job_id: int, error: str) -> JobRow | None:
+        """Give back a running job whose outcome could not be stored: queued again (its owner keeps
+        their turn) while it has been claimed fewer than ``max_attempts`` times, else failed with
+        ``error``; cancelled instead when its owner asked. None when the job is not running."""
+        async with self._db.transaction():
+            row = await self._db.fetchone(
+                "UPDATE jobs SET "
+                "status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' "
+                "WHEN attempts < :max THEN 'queued' ELSE 'failed' END, "
+                "error = CASE WHEN cancel_requested_at IS NULL AND attempts >= :max THEN :error END, "
+                "started_at = CASE WHEN cancel_requested_at IS NULL AND attempts < :max "
+                "THEN NULL ELSE started_at END, "
+                "finished_at = CASE WHEN cancel_requested_at IS NULL AND attempts < :max "
+                f"THEN NULL ELSE :now END WHERE id = :id AND status = 'running' {_RETURNING}",
+                {"max": self._max_attempts, "error": error, "now": self._clock(), "id": job_id},
+            )
+            if row is not None and row["status"] == JobStatus.QUEUED.value:
+                await self._db.execute("DELETE FROM user_last_served WHERE user_id = ?", (row["user_id"],))
+        if row is None:
+            return None
+        job = JobRow.from_row(row)
+        log.warning("job %d was running and is now %s (attempt %d)", job_id, job.status.value, job.attempts)
+        return job
 
     # -- deleting -----------------------------------------------------------------------------
 
