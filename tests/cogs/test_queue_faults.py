@@ -200,3 +200,50 @@ async def test_the_dispatcher_survives_a_failing_claim_and_is_restarted_after_a_
     logged = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("dispatcher: storage is failing; trying again in 0.5 s") for m in logged)
     assert any(m.startswith("the dispatcher crashed; restarting it in 1.0 s") for m in logged)
+
+
+async def test_a_job_that_cannot_even_be_failed_runs_again(
+    fake_discord: FakeDiscord,
+    tiny_bundle: TinyBundle,
+    data_dir: Path,
+    engine_control: EngineControl,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The database refuses every write (read-only, as after a remount) as a job finishes: neither its
+    results nor its failure can be stored, so the job is given back to the queue once writes work
+    again, runs a second time and is posted; the job behind it waited and is posted too."""
+    fake = fake_discord
+    alice, bob = fake.user, fake.add_user("bob")
+    caplog.set_level(logging.WARNING, logger="bot.queue")
+    engine_control.hold()
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir)) as bot:
+        held = await generate(fake, alice, "finishes on a read-only database")
+        held_id = await wait_job_message(held)
+        await engine_control.wait_held()
+        following = await generate(fake, bob, "waits its turn")
+        following_id = await wait_job_message(following)
+
+        await bot.services.db.fetchall("PRAGMA query_only = 1")
+        engine_control.release()
+        reason = await wait_down(bot)
+        stuck = await bot.services.jobs.get(held_id)
+        waiting = await bot.services.jobs.get(following_id)
+        await bot.services.db.fetchall("PRAGMA query_only = 0")
+
+        posted = await result_message(held, timeout=15)
+        await result_message(following, timeout=15)
+        job = await wait_delivered(bot, held_id)
+        await wait_delivered(bot, following_id)
+        await storage_is_consistent(bot, data_dir)
+
+    assert reason == "storage is failing"
+    assert stuck is not None and stuck.status is JobStatus.RUNNING
+    assert waiting is not None and waiting.status is JobStatus.QUEUED  # nothing else starts meanwhile
+    assert engine_control.runs == [
+        "finishes on a read-only database", "finishes on a read-only database", "waits its turn"
+    ]
+    assert job.status is JobStatus.DONE and job.attempts == 2 and posted.files
+    logged = [r.getMessage() for r in caplog.records]
+    assert f"could not store job {held_id} as done; storing it as failed instead" in logged
+    assert f"could not store job {held_id} as failed; storing it as queued again instead" in logged
+    assert f"job {held_id} was running and is now queued (attempt 1)" in logged

@@ -85,5 +85,6 @@ async def test_tokens_are_forgotten_once_the_message_is_final(repo: JobRepositor
     assert await repo.set_delivery(delivered.id, 10, 20)
     assert await repo.forget_token(cancelled.id)
     assert not await repo.forget_token(999)
-    tokens = {j.id: j.interaction_token for j in [await repo.get(i) for i in (delivered.id, cancelled.id, waiting.id)] if j is not None}
+    rows = [await repo.get(job.id) for job in (delivered, cancelled, waiting)]
+    tokens = {j.id: j.interaction_token for j in rows if j is not None}
     assert tokens == {delivered.id: None, cancelled.id: None, waiting.id: "waiting-token"}
