@@ -3,8 +3,8 @@
 Listens to the queue's events. Edits are ranked so a late "queued" edit never overwrites a result,
 throttled to one per ``PROGRESS_INTERVAL`` per job (Discord allows about 5 edits per 5 s), and
 after the 15-minute interaction token expires the result goes to the channel, mentioning its owner.
-A delivery that failed (Discord down, the channel gone for a while) is tried again every
-``REDELIVER_INTERVAL``, newest first; the token is forgotten once the job's message is final.
+A delivery that failed (Discord down, the channel gone for a while) is tried again by the
+periodic passes of ``cogs.redelivery``; the token is forgotten once the job's message is final.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from PIL import Image
 from bot.client import LikenessBot
 from bot.jobs import GenerationResult
 from bot.queue import Ticket
+from cogs.redelivery import redeliver_forever
 from cogs.texts import finished_text, progress_text, queued_text, result_embed
 from cogs.views import JobButton, queued_view, result_view
 from storage import JobRow, JobStatus, OutputRow
@@ -35,8 +36,6 @@ EDIT_WINDOW = 5.0  # Discord allows about 5 edits of one message per 5 s ...
 PROGRESS_EDITS_PER_WINDOW = 3  # ... so progress leaves room for the start and the result
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 QUEUED, STARTED, PROGRESS, FINAL = range(4)
-REDELIVER_INTERVAL = 60.0  # seconds between passes over undelivered results
-REDELIVER_BATCH = 20  # results tried per pass, newest first
 
 
 @dataclass(slots=True)
@@ -64,7 +63,10 @@ class Delivery(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(JobButton)
         self.bot.services.queue.listeners.append(self)
-        task = asyncio.create_task(self._redeliver_forever(), name="likeness-redeliver")
+        task = asyncio.create_task(
+            redeliver_forever(self.bot.services.jobs, self.deliver, self.bot.wait_until_ready),
+            name="likeness-redeliver",
+        )
         self._tasks.add(task)
         task.add_done_callback(self._redeliver_done)
 
@@ -162,25 +164,6 @@ class Delivery(commands.Cog):
         except discord.HTTPException:
             log.exception("could not deliver job %d to channel %s", job.id, job.channel_id)
             return None
-
-    async def _redeliver_forever(self) -> None:
-        """Results that finished while the bot was down, or whose delivery failed, are posted by
-        the next pass; a failing pass is logged and the next one comes anyway."""
-        await self.bot.wait_until_ready()
-        while True:
-            try:
-                await self.redeliver()
-            except Exception:
-                log.exception("a redelivery pass failed")
-            await asyncio.sleep(REDELIVER_INTERVAL)
-
-    async def redeliver(self, limit: int | None = None) -> None:
-        """One pass over undelivered results, newest first; one failing job does not stop it."""
-        for job in await self.bot.services.jobs.undelivered(REDELIVER_BATCH if limit is None else limit):
-            try:
-                await self.deliver(job)
-            except Exception:
-                log.exception("redelivering job %d failed", job.id)
 
     def _redeliver_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
