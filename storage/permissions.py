@@ -63,7 +63,9 @@ def tighten(path: Path, mode: int) -> bool:
     try:
         os.chmod(path, mode)
     except PermissionError:
-        log.warning("%s is readable by others (mode %o) and cannot be changed; chmod %o it", path, current, mode)
+        log.warning(
+            "%s is readable by others (mode %o) and cannot be changed; chmod %o it", path, current, mode
+        )
         return False
     log.info("tightened %s from mode %o to %o", path, current, mode)
     return True

@@ -33,7 +33,9 @@ def on_disk(db: Database, secret: bytes) -> list[str]:
     return [f.name for f in files if f.exists() and secret in f.read_bytes()]
 
 
-async def add(chars: CharacterRepository, character_id: int, data: bytes, vector: bytes, combined: bytes) -> None:
+async def add(
+    chars: CharacterRepository, character_id: int, data: bytes, vector: bytes, combined: bytes
+) -> None:
     await chars.add_reference(
         A,
         character_id,
@@ -70,9 +72,7 @@ async def test_pruning_an_image_erases_its_embedding_from_the_database_and_wal(
     await add(chars, alice.id, b"pruned face", SECRET, KEPT)
     assert on_disk(db, SECRET)
 
-    removed = await chars.prune(
-        A, alice.id, number=2, character_embedding=Embedding(KEPT, "fake", 8)
-    )
+    removed = await chars.prune(A, alice.id, number=2, character_embedding=Embedding(KEPT, "fake", 8))
 
     assert removed.embedding is not None and removed.embedding.vector == SECRET
     assert on_disk(db, SECRET) == []
