@@ -57,15 +57,6 @@ class ReferenceScore:
     outlier: bool
 
 
-def _providers(device: str) -> tuple[str, ...]:
-    """onnxruntime providers for insightface: CUDA when the engine may use it and ORT has it."""
-    import onnxruntime
-
-    if device in ("auto", "cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        return ("CUDAExecutionProvider", "CPUExecutionProvider")
-    return ("CPUExecutionProvider",)
-
-
 def vector(ref: ReferenceRow, backend: str) -> np.ndarray | None:
     emb = ref.embedding
     if emb is None or emb.vector is None or emb.backend != backend:
@@ -94,6 +85,7 @@ class CharacterService:
                 self.backend,
                 self.settings.resolved_face_model_dir,
                 self.settings.face_det_size,
+                self.settings.device,  # insightface on CUDA when the bot uses the GPU
             )
 
     @property

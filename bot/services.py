@@ -13,6 +13,7 @@ from bot.queue import JobQueue
 from bot.settings import Settings
 from bot.worker import GpuWorker
 from storage import CharacterRepository, Database, JobRepository, MediaStore
+from storage.permissions import DIR_MODE, make_private_dirs, tighten
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ class Services:
 
     @classmethod
     async def open(cls, settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> Services:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Owner only: it holds face embeddings and users' photos. An older, looser install is tightened.
+        make_private_dirs(settings.data_dir)
+        tighten(settings.data_dir, DIR_MODE)
         db = await Database.open(settings.database_path)
         media = MediaStore(settings.media_dir)
         jobs = JobRepository(db, media)

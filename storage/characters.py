@@ -16,7 +16,8 @@ of reference ids the caller read when it computed that embedding: if the set has
 
 Files follow the order in ``storage.media_rows``: written (pinned) before the transaction,
 removed after the commit when no row uses them any more. Deletes run with
-``PRAGMA secure_delete`` so removed embeddings do not linger in free database pages.
+``PRAGMA secure_delete`` and end with a WAL checkpoint (``secure_delete``), so removed embeddings
+linger neither in free database pages nor in the WAL.
 """
 
 from __future__ import annotations
@@ -268,7 +269,7 @@ class CharacterRepository:
     async def delete(self, user_id: int, character_id: int) -> DeletedCharacter:
         """The character, all its images, and their files unless another row uses them.
         Jobs made for it keep running without it (``jobs.character_id`` becomes NULL)."""
-        async with secure_delete(self._db):
+        async with secure_delete(self._db, "deleting a character"):
             async with self._db.transaction():
                 character = await self._character(user_id, character_id)
                 shas = [
@@ -407,7 +408,7 @@ class CharacterRepository:
         another row uses it. Returns the removed image as it was. Raises CharacterNotFound,
         ReferenceNotFound, CharacterChanged."""
         combined = embedding_columns(Embedding.checked(character_embedding))
-        async with secure_delete(self._db):
+        async with secure_delete(self._db, "removing a reference image"):
             async with self._db.transaction():
                 name, _ = await self._owned(user_id, character_id)
                 current = await self._db.fetchall(

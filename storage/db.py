@@ -26,6 +26,7 @@ from typing import Any, NamedTuple, Self
 import aiosqlite
 
 from storage.errors import MigrationError
+from storage.permissions import FILE_MODE, create_private_file, make_private_dirs, tighten
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,19 @@ MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # SQLite) and must leave ``PRAGMA foreign_key_check`` clean before it commits.
 NO_FOREIGN_KEYS_MARKER = "-- migrate: foreign_keys=off"
 
+# synchronous=FULL: in WAL mode NORMAL lets a power cut undo the last commits, and every delete
+# here unlinks its files right after the commit (see storage.media_rows), so an undone delete would
+# bring back rows whose files are gone. FULL fsyncs the WAL at each commit; the bot commits a few
+# times per job, which costs nothing next to a generation.
+SYNCHRONOUS = "FULL"
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA synchronous=NORMAL",
+    f"PRAGMA synchronous={SYNCHRONOUS}",
     "PRAGMA busy_timeout=5000",
 )
+# SQLite gives these the database file's own mode when it creates them.
+SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class ExecResult(NamedTuple):
@@ -98,9 +106,13 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path, *, migrations: Traversable | Path | None = None) -> Database:
-        """Connect, set PRAGMAs and apply pending migrations (creates parent folders)."""
+        """Connect, set PRAGMAs and apply pending migrations. Missing parent folders are created
+        0700; the file is created 0600 before SQLite opens it (and an older, looser one tightened)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
+        create_private_file(path)
+        for suffix in SIDE_FILES:
+            tighten(path.with_name(path.name + suffix), FILE_MODE)
         # isolation_level=None: the sqlite3 module must not open transactions behind our back.
         conn = await aiosqlite.connect(path, isolation_level=None)
         db = cls(conn, path)
@@ -234,6 +246,20 @@ class Database:
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    async def checkpoint(self, why: str) -> bool:
+        """Copy the WAL into the database file and truncate it, so old page images (a deleted
+        row's embedding) do not linger in the WAL. Best effort: a reader in another process
+        blocks a full checkpoint; that and any error are logged. True when it completed."""
+        try:
+            row = await self.fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception:
+            log.exception("WAL checkpoint after %s failed", why)
+            return False
+        if row is not None and row[0]:
+            log.warning("WAL checkpoint after %s was blocked by a reader; it completes later", why)
+            return False
+        return True
 
     # -- migrations ------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Content-addressed media files: ``root/ab/<sha256>.<ext>``.
+"""Content-addressed media files: ``root/ab/<sha256>.<ext>``, folders 0700 and files 0600.
 
 Files are written before the database row that references them and removed after the row is
 gone, so a crash can leave an orphan file (swept later) but never a row without its file.
@@ -23,6 +23,8 @@ from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+
+from storage.permissions import DIR_MODE, make_private_dirs, tighten
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class MediaStore:
         across a power cut; tests may turn it off for speed."""
         self.root = Path(root)
         self.durable = durable
+        tighten(self.root, DIR_MODE)  # an install from before folders were private
         self._pins: Counter[str] = Counter()
         self._pin_lock = threading.Lock()
 
@@ -107,7 +110,8 @@ class MediaStore:
 
     def _write_atomic(self, final: Path, data: bytes) -> None:
         folder = final.parent
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(folder)
+        # mkstemp creates the file 0600 and os.replace keeps that mode.
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{final.name}.", suffix=TMP_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -136,19 +136,22 @@ class MediaRows:
 
 
 @contextlib.asynccontextmanager
-async def secure_delete(db: Database) -> AsyncIterator[None]:
+async def secure_delete(db: Database, why: str) -> AsyncIterator[None]:
     """Hold the database with ``PRAGMA secure_delete`` on: deleted rows (face embeddings, names)
-    are overwritten with zeros instead of lingering in free pages. Wrap the transaction in it."""
+    are overwritten with zeros instead of lingering in free pages. Wrap the transaction (and the
+    file removal after it) in it. When the block succeeds, the WAL is checkpointed and truncated,
+    since it still holds the pages as they were before the delete (``why`` names it in the log).
+    Durable: the commit is fsynced (``synchronous=FULL``) before any file is unlinked."""
     async with db.locked():
         before = int(await db.fetchval("PRAGMA secure_delete") or 0)
-        if before:
-            yield
-            return
-        await db.fetchall("PRAGMA secure_delete = 1")
+        if not before:
+            await db.fetchall("PRAGMA secure_delete = 1")
         try:
             yield
         finally:
-            await db.fetchall("PRAGMA secure_delete = 0")
+            if not before:
+                await db.fetchall("PRAGMA secure_delete = 0")
+        await db.checkpoint(why)
 
 
 async def to_thread_to_the_end(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -90,7 +90,7 @@ async def forget_user(db: Database, media: MediaStore, user_id: int) -> ForgetRe
     ``UserBusy`` (nothing changed) while one of the user's jobs is running."""
     files = MediaRows(db, media)
     params = {"user": user_id}
-    async with secure_delete(db):
+    async with secure_delete(db, "forget_user"):
         async with db.transaction():
             running = await db.fetchall(
                 "SELECT id FROM jobs WHERE user_id = :user AND status = 'running' ORDER BY id", params
@@ -105,7 +105,6 @@ async def forget_user(db: Database, media: MediaStore, user_id: int) -> ForgetRe
                 await db.execute(f"DELETE FROM {table} WHERE user_id = :user", params)
             removed = await files.delete_unreferenced(shas)
         await files.remove_files(removed)
-        await _checkpoint(db)
     report = ForgetReport(
         characters=counts["characters"],
         images=counts["images"],
@@ -116,14 +115,3 @@ async def forget_user(db: Database, media: MediaStore, user_id: int) -> ForgetRe
     log.info("forgot user %d: %s", user_id, report)
     return report
 
-
-async def _checkpoint(db: Database) -> None:
-    """Copy the WAL into the database file and truncate it, so the deleted rows' old page images
-    are gone too. Best effort: another process reading blocks a full checkpoint (logged)."""
-    try:
-        busy, _, _ = await db.fetchone("PRAGMA wal_checkpoint(TRUNCATE)") or (0, 0, 0)
-    except Exception:
-        log.exception("WAL checkpoint after forget_user failed")
-        return
-    if busy:
-        log.warning("WAL checkpoint after forget_user was blocked by a reader; it completes later")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,11 +23,11 @@ from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.identity import character_vector, decode_identity, faceid_input, rank_key, score_candidates
 from bot.engine.images import fit_to_budget, limit_side, load_image, load_mask, size_for_aspect
 from bot.engine.masks import check_mask_shape, composite, prepare_inpaint_mask
-from bot.engine.metadata import encode_png, format_parameters
+from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, load_pipelines
 from bot.engine.prompts import build_prompts
-from bot.errors import Cancelled, InvalidRequest, OutOfMemory
+from bot.errors import Cancelled, InvalidRequest, LikenessError, OutOfMemory
 from bot.jobs import SEED_MAX, Candidate, GenerationRequest, GenerationResult, Mode
 from bot.validation import validate_request
 
@@ -79,7 +80,7 @@ class Engine:
 
     def __init__(self, pipes: Pipelines, model_name: str, face_analyzer: FaceAnalyzer | None = None) -> None:
         self.pipes = pipes
-        self.model_name = model_name
+        self.model_name = public_model_name(model_name)  # a hub id or a folder's name, never a path
         self.face_analyzer = face_analyzer  # scores face-locked candidates when given
         self._lock = threading.Lock()
 
@@ -94,33 +95,52 @@ class Engine:
     def generate(
         self, request: GenerationRequest, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
     ) -> GenerationResult:
-        """Run one request; raises ``InvalidRequest``/``BadImage`` before any work, ``Cancelled``."""
+        """Run one request; raises ``InvalidRequest``/``BadImage`` before any work, ``Cancelled``, and
+        ``OutOfMemory`` (memory released, the engine usable for the next job) at any stage."""
         request = validate_request(request)
         assert request.seed is not None
-        started = time.perf_counter()
         with self._lock:
-            prepared = self._prepare(request)
-            lock = self._face_lock(request)
-            prompt, negative, prompt_warnings = build_prompts(self.pipes.text.tokenizer, request)
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
+            try:
+                return self._generate(request, progress, cancel)
+            except Exception as exc:
+                # The diffusers call raises its own OutOfMemory (ours, so not matched here); this is
+                # the rest: loading images, face analysis and scoring, compositing, encoding.
+                if not is_out_of_memory(exc):
+                    raise
+                log.warning("out of memory outside the diffusers call", exc_info=True)
+                self._release(exc)
+                raise OutOfMemory(
+                    f"the {self.pipes.device.type} ran out of memory for {request.candidates} candidate(s): "
+                    "try fewer candidates or a smaller image"
+                ) from exc
 
-            generated = 0
+    def _generate(
+        self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelFlag | None
+    ) -> GenerationResult:
+        assert request.seed is not None
+        started = time.perf_counter()
+        prepared = self._prepare(request)
+        lock = self._face_lock(request)
+        prompt, negative, prompt_warnings = build_prompts(self.pipes.text.tokenizer, request)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
 
-            def attempt(seeds: list[int]) -> tuple[list[_Output], int]:
-                nonlocal generated
-                generated += len(seeds)
-                images = self._run(request, prepared, prompt, negative, progress, cancel, seeds, lock)
-                return self._finish(prepared, images, seeds)
+        generated = 0
 
-            outputs, withheld = attempt([_seed(request.seed, k) for k in range(request.candidates)])
-            tries, identity_warnings, scored = 1, (), False
-            character = self._scoring_vector(lock)
-            if character is not None:
-                scored = True
-                outputs, tries, withheld, identity_warnings = self._select(
-                    request, outputs, withheld, character, attempt, cancel
-                )
+        def attempt(seeds: list[int]) -> tuple[list[_Output], int]:
+            nonlocal generated
+            generated += len(seeds)
+            images = self._run(request, prepared, prompt, negative, progress, cancel, seeds, lock)
+            return self._finish(prepared, images, seeds)
+
+        outputs, withheld = attempt([_seed(request.seed, k) for k in range(request.candidates)])
+        tries, identity_warnings, scored = 1, (), False
+        character = self._scoring_vector(lock)
+        if character is not None:
+            scored = True
+            outputs, tries, withheld, identity_warnings = self._select(
+                request, outputs, withheld, character, attempt, cancel
+            )
         candidates = [self._encode(request, lock, out, scored) for out in outputs]
         seconds = time.perf_counter() - started
         log.info(
@@ -138,6 +158,12 @@ class Engine:
         )
         warnings = prepared.warnings + lock.warnings + prompt_warnings + nsfw_warnings + identity_warnings
         return GenerationResult(request, tuple(candidates), self.model_name, seconds, warnings, tries)
+
+    def _release(self, exc: BaseException) -> None:
+        """After running out of memory: drop the tensors the failed frames still hold (the traceback
+        keeps their locals alive), then give cached blocks back, so the next job starts clean."""
+        traceback.clear_frames(exc.__traceback__)
+        release_memory(self.pipes.device)
 
     # 0. face lock --------------------------------------------------------------------------------
     def _face_lock(self, request: GenerationRequest) -> _FaceLock:
@@ -323,8 +349,10 @@ class Engine:
                 **prepared.kwargs,
                 **ip_kwargs,
             )
-        except torch.OutOfMemoryError as exc:
-            release_memory(self.pipes.device)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            self._release(exc)
             raise OutOfMemory(
                 f"the {self.pipes.device.type} ran out of memory for {len(seeds)} candidate(s) at "
                 f"{prepared.size[0]}×{prepared.size[1]}: try fewer candidates"
@@ -369,6 +397,21 @@ class Engine:
         return Candidate(
             encode_png(image, parameters), out.seed, image.width, image.height, parameters, out.score
         )
+
+
+# MPS: "MPS backend out of memory"; torch on the CPU: "DefaultCPUAllocator: can't allocate memory";
+# onnxruntime (insightface scoring): "CUDA failure 2: out of memory", "Failed to allocate memory".
+_OOM_MESSAGES = ("out of memory", "can't allocate memory", "failed to allocate memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA raises ``torch.OutOfMemoryError``, numpy and PIL ``MemoryError``; MPS, torch's CPU allocator
+    and onnxruntime raise their own errors whose message says so. Our own errors never count."""
+    if isinstance(exc, LikenessError):
+        return False
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    return any(text in str(exc).lower() for text in _OOM_MESSAGES)
 
 
 def _seed(base: int, k: int) -> int:

@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import io
+import os
+import re
 
 from PIL import Image, PngImagePlugin
 
 from bot.jobs import GenerationRequest, Mode
 
 PARAMETERS_KEY = "parameters"
+LOCAL_MODEL = "local model"  # when a local path has no usable last part
+# A Hugging Face repo id: "org/name" (letters, digits, - _ .), or a bare legacy "name".
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+_WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".bin", ".pth", ".pt", ".gguf")
+_HUB_CACHE_FOLDER = re.compile(r"models--([\w.-]+?)--([\w.-]+)")  # huggingface cache: models--org--name
+
+
+def public_model_name(model: str) -> str:
+    """The model as named in public PNGs: never the operator's path (user name, folder layout).
+
+    A hub id stays as it is ("org/name"); a local folder or file becomes its last part without a
+    weights extension ("/home/op/models/realvis" → "realvis", "C:\\models\\x.safetensors" → "x"),
+    and a folder in the huggingface cache its repo id ("…/models--org--name/snapshots/…" → "org/name").
+    """
+    text = model.strip()
+    # diffusers loads an existing folder in preference to the hub, so "org/name" on disk is local.
+    if _HUB_ID.fullmatch(text) and not os.path.exists(text):
+        return text
+    parts = [part for part in re.split(r"[\\/]+", text) if part not in ("", ".", "..")]
+    for part in reversed(parts):
+        cached = _HUB_CACHE_FOLDER.fullmatch(part)
+        if cached:
+            return f"{cached.group(1)}/{cached.group(2)}"
+    name = parts[-1] if parts else ""
+    for suffix in _WEIGHT_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    if not name or re.fullmatch(r"[A-Za-z]:", name):  # a bare root or drive
+        return LOCAL_MODEL
+    return name
 
 
 def format_parameters(

@@ -41,7 +41,7 @@ async def test_open_creates_folders_and_applies_migrations_once(db_path: Path) -
 async def test_pragmas(db: Database) -> None:
     assert await db.fetchval("PRAGMA journal_mode") == "wal"
     assert await db.fetchval("PRAGMA foreign_keys") == 1
-    assert await db.fetchval("PRAGMA synchronous") == 1  # NORMAL
+    assert await db.fetchval("PRAGMA synchronous") == 2  # FULL: a committed delete survives a power cut
     assert await db.fetchval("PRAGMA busy_timeout") == 5000
     with pytest.raises(sqlite3.IntegrityError):  # foreign keys really are enforced
         await db.execute(

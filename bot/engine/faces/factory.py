@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 from bot.engine.faces.types import FaceAnalyzer
@@ -14,23 +13,19 @@ logger = logging.getLogger(__name__)
 BACKENDS: tuple[str, ...] = ("insightface", "dlib")
 
 
-def load_face_analyzer(
-    backend: str,
-    model_dir: Path,
-    det_size: int,
-    providers: Sequence[str] = ("CPUExecutionProvider",),
-) -> FaceAnalyzer:
+def load_face_analyzer(backend: str, model_dir: Path, det_size: int, device: str = "auto") -> FaceAnalyzer:
     """Load the backend's models now, so a missing or broken pack fails at startup.
 
-    `model_dir`, `det_size` and `providers` apply to insightface only; dlib's models come from the
-    `face-recognition-models` package and it runs on the CPU. Backends are imported lazily so the
-    unused one need not be installed.
+    `model_dir`, `det_size` and `device` (`LIKENESS_DEVICE`) apply to insightface only: it runs on
+    CUDA when the device allows it and onnxruntime has CUDA, else on the CPU (`providers_for`).
+    dlib's models come from the `face-recognition-models` package and it runs on the CPU. Backends
+    are imported lazily so the unused one need not be installed.
     """
     name = backend.strip().lower()
     if name == "insightface":
-        from bot.engine.faces.insightface_backend import InsightFaceAnalyzer
+        from bot.engine.faces.insightface_backend import InsightFaceAnalyzer, providers_for
 
-        return InsightFaceAnalyzer(model_dir, det_size=det_size, providers=providers)
+        return InsightFaceAnalyzer(model_dir, det_size=det_size, providers=providers_for(device))
     if name == "dlib":
         from bot.engine.faces.dlib_backend import DlibAnalyzer
 

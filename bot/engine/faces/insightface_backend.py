@@ -25,6 +25,7 @@ BACKEND = "insightface"
 EMBED_DIM = 512
 SETTING = "LIKENESS_FACE_MODEL_DIR"
 MODEL_ZOO_URL = "https://github.com/deepinsight/insightface/tree/master/python-package"
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 _MANIFEST = "manifest.json"  # insightface's v2 model packages describe themselves with this file
 
 
@@ -56,9 +57,27 @@ def check_model_dir(model_dir: Path) -> Path:
     )
 
 
+def providers_for(device: str) -> tuple[str, ...]:
+    """onnxruntime providers for `LIKENESS_DEVICE`: CUDA first when the bot may use the GPU (auto or
+    cuda) and this onnxruntime build has it, otherwise the CPU alone (cpu, mps, or a CPU-only build)."""
+    try:
+        import onnxruntime
+    except ImportError:  # the analyzer's own import then says what to install
+        return (CPU,)
+    if device in ("auto", "cuda") and CUDA in onnxruntime.get_available_providers():
+        return (CUDA, CPU)
+    if device == "cuda":
+        logger.warning(
+            "LIKENESS_DEVICE is cuda but onnxruntime has no %s (pip install onnxruntime-gpu); "
+            "face analysis runs on the CPU",
+            CUDA,
+        )
+    return (CPU,)
+
+
 def ctx_id_for(providers: Sequence[str]) -> int:
     """insightface's device switch: 0 selects the first GPU when CUDA is offered, -1 means CPU."""
-    return 0 if "CUDAExecutionProvider" in providers else -1
+    return 0 if CUDA in providers else -1
 
 
 def to_bgr(image: Image.Image) -> np.ndarray:
@@ -82,7 +101,7 @@ class InsightFaceAnalyzer:
         self,
         model_dir: Path,
         det_size: int = 640,
-        providers: Sequence[str] = ("CPUExecutionProvider",),
+        providers: Sequence[str] = (CPU,),
     ) -> None:
         folder = check_model_dir(model_dir)
         self.model_dir = folder
