@@ -216,11 +216,6 @@ def test_sixteen_bit_png_scaled_not_clipped(level: int, expected: int) -> None:
     assert load_image(data).getpixel((3, 3)) == (expected, expected, expected)
 
 
-def test_mode_i_scaled_as_sixteen_bit() -> None:
-    image = Image.fromarray(np.full((80, 80), 32768, dtype=np.int32), "I")
-    assert load_image(encode(image, "TIFF")).getpixel((0, 0)) == (128, 128, 128)
-
-
 def test_cmyk_jpeg() -> None:
     cmyk = Image.new("CMYK", (80, 80), (0, 255, 255, 0))  # pure red
     data = encode(cmyk, "JPEG", quality=95)
