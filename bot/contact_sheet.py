@@ -59,7 +59,7 @@ def render_contact_sheet(items: Sequence[SheetItem]) -> bytes:
 
 
 def _thumbnail(data: bytes) -> Image.Image:
-    """``THUMB``×``THUMB`` RGB, letterboxed; shrunk while (JPEG) or right after decoding, then turned upright."""
+    """``THUMB``×``THUMB`` RGB, letterboxed; shrunk while (JPEG) or after decoding, then made upright."""
     with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
         image.thumbnail((THUMB, THUMB))  # calls draft(): a JPEG decodes at 1/2 … 1/8 scale
         upright = ImageOps.exif_transpose(image)

@@ -79,9 +79,7 @@ def open_upload(source: bytes | Path, *, what: str = "image", mask: bool = False
     ``load_image`` (``load_mask`` when ``mask``), so ``load_image``/``load_mask`` of the stored copy
     give the same picture.
     """
-    image, source_format = _open_validated(
-        source, what=what, min_side=MASK_MIN_SIDE if mask else MIN_SIDE
-    )
+    image, source_format = _open_validated(source, what=what, min_side=MASK_MIN_SIDE if mask else MIN_SIDE)
     if _has_alpha(image):
         mode = "RGBA"
     elif image.mode in ("1", "L", "F") or image.mode in _SIXTEEN_BIT_MODES:
@@ -249,9 +247,7 @@ def _open_header(fp: IO[bytes], *, what: str) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _bomb_error(exc, what) from exc
     except UnidentifiedImageError as exc:
-        raise BadImage(
-            f"the {what} is not a picture the bot can read; {NOT_A_PICTURE}"
-        ) from exc
+        raise BadImage(f"the {what} is not a picture the bot can read; {NOT_A_PICTURE}") from exc
     except Exception as exc:  # header parsers raise assorted errors on damaged files
         log.info("cannot open %s header: %s", what, exc)
         raise BadImage(
