@@ -60,6 +60,7 @@ def check_mask(data: bytes, image_size: tuple[int, int]) -> CheckedUpload:
 
 
 def _encode(image: Image.Image, *, photo: bool) -> tuple[bytes, str]:
+    image.info = {}  # Pillow's encoders copy an ICC profile (PNG) and more from it; transparency is in RGBA
     buffer = io.BytesIO()
     if photo:
         image.save(buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0)

@@ -213,10 +213,8 @@ def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> tuple[
             f"the {what} is only {w}×{h} pixels; each side must be at least {min_side} pixels, "
             "so send a larger picture"
         )
-    n_frames = getattr(image, "n_frames", 1)
-    if n_frames > 1:
-        log.debug("%s is animated (%d frames); using the first frame", what, n_frames)
-
+    # Animated files: only the first frame is decoded. Counting frames would parse every later frame's
+    # header, and Pillow's GIF reader raises arbitrary errors there on damaged files.
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone flipped Pillow's global; we cannot detect truncation
         log.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; truncated uploads will not be rejected")
     try:
