@@ -102,7 +102,10 @@ async def test_pictures_the_job_could_not_use_are_refused_before_queueing(
     outpainting to the ratio the picture already has (or past 4:1)."""
     fake = fake_discord
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"image": png_attachment(fake, 320, 64)}, "the image is 320×64, which is 5.0:1 wide; the limit is 4:1"),
+        (
+            {"image": png_attachment(fake, 320, 64)},
+            "the image is 320×64, which is 5.0:1 wide; the limit is 4:1",
+        ),
         (
             {"image": png_attachment(fake, 64, 288), "mode": "image_prompt"},
             "the image is 64×288, which is 4.5:1 tall; the limit is 4:1",

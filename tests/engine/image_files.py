@@ -17,8 +17,23 @@ from PIL import Image
 
 ACCEPTED = ("PNG", "JPEG", "WEBP", "GIF", "MPO")
 """What users may send (MPO opens through the JPEG reader)."""
-REFUSED = ("BMP", "TIFF", "ICO", "PCX", "TGA", "PPM", "SGI", "IM", "EPS", "DDS", "QOI", "JPEG2000", "XBM", "MSP")
-"""Formats Pillow can write but uploads must not reach (PSD and FITS are crafted: Pillow cannot write them)."""
+REFUSED = (
+    "BMP",
+    "TIFF",
+    "ICO",
+    "PCX",
+    "TGA",
+    "PPM",
+    "SGI",
+    "IM",
+    "EPS",
+    "DDS",
+    "QOI",
+    "JPEG2000",
+    "XBM",
+    "MSP",
+)
+"""Formats Pillow writes but uploads must not reach (PSD and FITS are crafted: Pillow cannot write them)."""
 MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "I;16", "I", "F", "CMYK", "YCbCr", "LAB", "HSV")
 SIDES = st.one_of(st.integers(1, 128), st.sampled_from([1, 2, 7, 8, 31, 32, 63, 64, 65, 127, 128]))
 HUGE_SIDES = st.sampled_from([1, 8, 63, 64, 65, 256, 4096, 6325, 6400, 65535])
@@ -75,6 +90,9 @@ def pictures(draw: st.DrawFn, mode: str | None = None) -> Image.Image:
 
 
 def _save(image: Image.Image, fmt: str, **params: object) -> bytes:
+    if "append_images" in params:  # some writers adjust the frames they are given; keep ours intact
+        params["append_images"] = [frame.copy() for frame in params["append_images"]]  # type: ignore[attr-defined]
+        image = image.copy()
     buffer = io.BytesIO()
     image.save(buffer, fmt, **params)
     return buffer.getvalue()
@@ -127,7 +145,9 @@ def transparency_tricks(draw: st.DrawFn, image: Image.Image) -> dict[str, object
     if image.mode == "L":
         return {"transparency": draw(st.integers(0, 255))}
     if image.mode == "RGB":
-        return {"transparency": draw(st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)))}
+        return {
+            "transparency": draw(st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)))
+        }
     return {}
 
 
@@ -147,6 +167,8 @@ def accepted_files(draw: st.DrawFn, fmt: str | None = None) -> bytes:
         params["lossless"] = draw(st.booleans())
     frames = draw(st.integers(1, 3)) if fmt in ("GIF", "WEBP", "PNG", "MPO") else 1
     if frames > 1:
+        if fmt == "PNG" and image.mode in ("P", "PA"):
+            image = image.convert("RGBA")  # Pillow's APNG writer is not deterministic for palette frames
         extra = [draw(pictures(image.mode)).resize(image.size) for _ in range(frames - 1)]
         params.update(save_all=True, append_images=extra, duration=draw(st.integers(0, 200)))
         if fmt == "PNG":
@@ -202,8 +224,11 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
 def png_claiming(width: int, height: int, payload: bytes = b"", colour_type: int = 0) -> bytes:
     depth = 8
     ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(payload)) + png_chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(payload))
+        + png_chunk(b"IEND", b"")
     )
 
 
