@@ -1,6 +1,8 @@
 """A contact sheet of a character's references: numbered thumbnails, primary first, quality marks.
 
 The numbers are the ones ``/character promote`` and ``prune`` take, so the picture is the index.
+References can be large photos; each is decoded straight to thumbnail size (JPEG's DCT scaling via
+``draft``) and dropped before the next, so a full sheet never holds a set of full-size decodes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from bot.engine.images import ACCEPTED_FORMATS
 
 THUMB = 160
 PAD = 8
@@ -40,11 +44,7 @@ def render_contact_sheet(items: Sequence[SheetItem]) -> bytes:
     for i, item in enumerate(items):
         x = PAD + (i % columns) * (THUMB + PAD)
         y = PAD + (i // columns) * (THUMB + CAPTION + PAD)
-        with Image.open(io.BytesIO(item.image)) as image:
-            thumb = ImageOps.pad(
-                ImageOps.exif_transpose(image).convert("RGB"), (THUMB, THUMB), color=(20, 20, 20)
-            )
-        sheet.paste(thumb, (x, y))
+        sheet.paste(_thumbnail(item.image), (x, y))
         colour = BAD if item.outlier else WARN if item.warnings else GOOD
         draw.rectangle((x, y, x + THUMB - 1, y + THUMB - 1), outline=colour, width=3)
         label = f"#{item.number}" + (" primary" if item.primary else "")
@@ -56,3 +56,11 @@ def render_contact_sheet(items: Sequence[SheetItem]) -> bytes:
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _thumbnail(data: bytes) -> Image.Image:
+    """``THUMB``×``THUMB`` RGB, letterboxed; shrunk while (JPEG) or after decoding, then made upright."""
+    with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+        image.thumbnail((THUMB, THUMB))  # calls draft(): a JPEG decodes at 1/2 … 1/8 scale
+        upright = ImageOps.exif_transpose(image)
+        return ImageOps.pad(upright.convert("RGB"), (THUMB, THUMB), color=(20, 20, 20))

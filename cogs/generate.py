@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.attachments import check_image, check_mask, check_metadata
 from bot.client import LikenessBot
 from bot.engine.images import ASPECT_RATIOS
-from bot.engine.outpaint import OUTPAINT_TARGETS
+from bot.engine.outpaint import OUTPAINT_TARGETS, check_outpaint
 from bot.engine.styles import STYLE_NAMES
 from bot.errors import InvalidRequest
 from bot.jobs import (
@@ -166,6 +166,8 @@ class Generate(commands.Cog):
         source = mask_file = None
         if image is not None:
             checked = await asyncio.to_thread(check_image, await download(image, "image"), "image")
+            if request.expand is not None:  # outpaint: a ratio the picture already has fails here, not queued
+                check_outpaint(checked.size, request.expand)
             source = (checked.data, checked.ext)
             if mask is not None:
                 mask_checked = await asyncio.to_thread(check_mask, await download(mask, "mask"), checked.size)

@@ -179,8 +179,9 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
     assert "usage: python -m bot" in capsys.readouterr().out
 
 
-def test_tiny_models_writes_a_loadable_bundle_and_settings(tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_tiny_models_writes_a_loadable_bundle_and_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "bundle"
     assert main(["tiny-models", str(target)]) == 0
     env_file = Path(capsys.readouterr().out.strip())

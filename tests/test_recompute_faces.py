@@ -75,9 +75,12 @@ def test_recompute_faces_replaces_other_backends_embeddings(
     assert "recomputed 0 image(s) in 0 character(s)" in capsys.readouterr().out
 
 
-def test_generate_with_character_reads_the_bots_database(tiny_bundle: TinyBundle, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generate_with_character_reads_the_bots_database(
+    tiny_bundle: TinyBundle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from bot.engine.metadata import read_parameters
 
     data = tmp_path / "data"
@@ -87,8 +90,25 @@ def test_generate_with_character_reads_the_bots_database(tiny_bundle: TinyBundle
     assert main([*env, "recompute-faces"]) == 0  # back to this backend's embeddings
     capsys.readouterr()
     out = tmp_path / "out"
-    assert main([*env, "generate", "--prompt", "Mara on a beach", "--character", "mara", "--user", "42",
-                 "--steps", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                *env,
+                "generate",
+                "--prompt",
+                "Mara on a beach",
+                "--character",
+                "mara",
+                "--user",
+                "42",
+                "--steps",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     path = Path(capsys.readouterr().out.strip())
     fields = read_parameters(path.read_bytes())
     assert fields["Face lock"] == "FaceID" and fields["Identity"] == "no face"

@@ -42,6 +42,14 @@ fits an upload; larger originals are scaled down to it."""
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "3:2", "2:3", "16:9", "9:16", "21:9")
 """Aspect ratios offered for text-to-image (and as outpaint targets)."""
 
+ACCEPTED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF")
+"""The only Pillow openers user data reaches (JPEG's also opens MPO, the multi-picture JPEG of some
+cameras). Pillow's other parsers (EPS runs Ghostscript, PSD, FITS, TIFF, BMP, …) see no upload;
+their files get ``NOT_A_PICTURE``."""
+
+NOT_A_PICTURE = "send a PNG, JPEG, WebP or GIF image"
+"""What to do when a file is not in ``ACCEPTED_FORMATS``; the message names exactly those formats."""
+
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
@@ -59,8 +67,28 @@ def load_image(source: bytes | Path, *, what: str = "image") -> Image.Image:
 
     ``what`` names the input in messages ("image", "reference", …).
     """
-    image = _open_validated(source, what=what, min_side=MIN_SIDE)
+    image, _ = _open_validated(source, what=what, min_side=MIN_SIDE)
     return _to_rgb(image, what=what)
+
+
+def open_upload(source: bytes | Path, *, what: str = "image", mask: bool = False) -> tuple[Image.Image, str]:
+    """The upright first frame in an 8-bit mode, and the source format (Pillow's name), or ``BadImage``.
+
+    The mode is "RGBA" when the picture has any transparency (masks read strokes from it), else "L"
+    for greyscale and "RGB" otherwise: what an upload is stored as, with the same checks as
+    ``load_image`` (``load_mask`` when ``mask``), so ``load_image``/``load_mask`` of the stored copy
+    give the same picture.
+    """
+    image, source_format = _open_validated(source, what=what, min_side=MASK_MIN_SIDE if mask else MIN_SIDE)
+    if _has_alpha(image):
+        mode = "RGBA"
+    elif image.mode in ("1", "L", "F") or image.mode in _SIXTEEN_BIT_MODES:
+        mode = "L"
+    else:
+        mode = "RGB"
+    if image.mode == mode:
+        return image, source_format
+    return _convert(image, mode, what=what), source_format
 
 
 def load_mask(source: bytes | Path) -> Image.Image:
@@ -69,7 +97,7 @@ def load_mask(source: bytes | Path) -> Image.Image:
     A mask with a partly transparent alpha channel is read from its alpha (painted =
     opaque = repaint), so strokes on a transparent layer work; otherwise luminance is used.
     """
-    image = _open_validated(source, what="mask", min_side=MASK_MIN_SIDE)
+    image, _ = _open_validated(source, what="mask", min_side=MASK_MIN_SIDE)
     if _has_alpha(image):
         alpha = _convert(image, "RGBA", what="mask").getchannel("A")
         if alpha.getextrema() != (255, 255):
@@ -124,7 +152,7 @@ def fit_to_budget(image: Image.Image, native: int) -> Image.Image:
     Small inputs are upscaled too, because the models work best at their native size.
     """
     w, h = image.size
-    _check_aspect(w, h)
+    check_aspect(w, h)
     target = budget_size(w / h, native)
     if target == image.size:
         return image.copy()
@@ -148,18 +176,19 @@ def parse_ratio(ratio: str) -> float:
     return int(a) / int(b)
 
 
-def _check_aspect(w: int, h: int) -> None:
+def check_aspect(w: int, h: int, *, what: str = "image") -> None:
+    """Refuse a shape beyond ``MAX_ASPECT``: the engine cannot generate it, so uploads are refused too."""
     if max(w, h) > MAX_ASPECT * min(w, h):
         ratio = max(w, h) / min(w, h)
         shape = "wide" if w > h else "tall"
         raise BadImage(
-            f"the image is {w}×{h}, which is {ratio:.1f}:1 {shape}; the limit is 4:1, "
+            f"the {what} is {w}×{h}, which is {ratio:.1f}:1 {shape}; the limit is 4:1, "
             "so crop it to a less extreme shape"
         )
 
 
-def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> Image.Image:
-    """Open, check the header size, fully decode and apply EXIF orientation."""
+def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> tuple[Image.Image, str]:
+    """Open, check the header size, fully decode and apply EXIF orientation; also the format's name."""
     if isinstance(source, Path):
         try:
             data = source.read_bytes()
@@ -184,10 +213,8 @@ def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> Image.
             f"the {what} is only {w}×{h} pixels; each side must be at least {min_side} pixels, "
             "so send a larger picture"
         )
-    n_frames = getattr(image, "n_frames", 1)
-    if n_frames > 1:
-        log.debug("%s is animated (%d frames); using the first frame", what, n_frames)
-
+    # Animated files: only the first frame is decoded. Counting frames would parse every later frame's
+    # header, and Pillow's GIF reader raises arbitrary errors there on damaged files.
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone flipped Pillow's global; we cannot detect truncation
         log.warning("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; truncated uploads will not be rejected")
     try:
@@ -206,7 +233,7 @@ def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> Image.
     except Exception as exc:  # broken EXIF should not cost the user their picture
         log.warning("ignoring unreadable EXIF orientation in %s: %s", what, exc)
         upright = image
-    return upright if upright is not None else image
+    return (upright if upright is not None else image), image.format or ""
 
 
 def _open_header(fp: IO[bytes], *, what: str) -> Image.Image:
@@ -214,13 +241,11 @@ def _open_header(fp: IO[bytes], *, what: str) -> Image.Image:
     try:
         with _OPEN_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return Image.open(fp)
+            return Image.open(fp, formats=ACCEPTED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _bomb_error(exc, what) from exc
     except UnidentifiedImageError as exc:
-        raise BadImage(
-            f"the {what} is not a picture the bot can read; send a PNG, JPEG, WebP or GIF image"
-        ) from exc
+        raise BadImage(f"the {what} is not a picture the bot can read; {NOT_A_PICTURE}") from exc
     except Exception as exc:  # header parsers raise assorted errors on damaged files
         log.info("cannot open %s header: %s", what, exc)
         raise BadImage(
@@ -254,13 +279,17 @@ def _convert(image: Image.Image, mode: str, *, what: str) -> Image.Image:
 
 
 def _to_rgb(image: Image.Image, *, what: str) -> Image.Image:
-    """Any mode → RGB; transparency is composited on white (what viewers show), not black."""
+    """Any mode → RGB; transparency is composited on white (what viewers show), not black.
+
+    The blend runs in Pillow's 8-bit paste, so a 40 MP picture needs one more RGB image, not
+    wide integer arrays of it.
+    """
     if not _has_alpha(image):
         return _convert(image, "RGB", what=what)
-    rgba = np.asarray(_convert(image, "RGBA", what=what), dtype=np.uint32)
-    alpha = rgba[..., 3:4]
-    rgb = (rgba[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255
-    return Image.fromarray(rgb.astype(np.uint8), "RGB")
+    rgba = image if image.mode == "RGBA" else _convert(image, "RGBA", what=what)
+    flat = Image.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba)
+    return flat
 
 
 def _to_8bit_grey(image: Image.Image) -> Image.Image:

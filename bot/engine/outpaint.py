@@ -51,20 +51,8 @@ class OutpaintPlan:
 
 def plan_outpaint(image: Image.Image, expand: str, native: int) -> OutpaintPlan:
     """Lay out the outpaint canvas for ``expand`` (a ratio or a direction) at about ``native²`` px."""
-    target = expand.strip().lower().replace(" ", "")
-    if target not in OUTPAINT_TARGETS:
-        raise InvalidRequest(
-            f"“{expand}” is not a way to extend a picture; choose a ratio ({', '.join(ASPECT_RATIOS)}) "
-            f"or a direction ({', '.join(DIRECTIONS)})"
-        )
     width, height = image.size
-    full_w, full_h, left, top = _layout(width, height, target)
-    if max(full_w, full_h) > MAX_ASPECT * min(full_w, full_h):
-        ratio = max(full_w, full_h) / min(full_w, full_h)
-        raise InvalidRequest(
-            f"extending the {width}×{height} picture {_describe(target)} would make it {ratio:.1f}:1; "
-            "the limit is 4:1, so choose another direction or ratio"
-        )
+    target, (full_w, full_h, left, top) = _checked_layout((width, height), expand)
 
     gen_w, gen_h = budget_size(full_w / full_h, native)
     sx, sy = gen_w / full_w, gen_h / full_h
@@ -98,6 +86,35 @@ def plan_outpaint(image: Image.Image, expand: str, native: int) -> OutpaintPlan:
         box=box,
         feather=feather,
     )
+
+
+def check_outpaint(size: tuple[int, int], expand: str) -> None:
+    """Raise ``InvalidRequest`` if a picture of ``size`` cannot be extended as ``expand`` asks.
+
+    The engine's own rule (``plan_outpaint`` applies it): an unknown target, a ratio the picture
+    already has, or a result beyond 4:1. Uploads call it too, so such a job is refused at once
+    rather than after waiting in the queue.
+    """
+    _checked_layout(size, expand)
+
+
+def _checked_layout(size: tuple[int, int], expand: str) -> tuple[str, tuple[int, int, int, int]]:
+    target = expand.strip().lower().replace(" ", "")
+    if target not in OUTPAINT_TARGETS:
+        raise InvalidRequest(
+            f"“{expand}” is not a way to extend a picture; choose a ratio ({', '.join(ASPECT_RATIOS)}) "
+            f"or a direction ({', '.join(DIRECTIONS)})"
+        )
+    width, height = size
+    layout = _layout(width, height, target)
+    full_w, full_h = layout[:2]
+    if max(full_w, full_h) > MAX_ASPECT * min(full_w, full_h):
+        ratio = max(full_w, full_h) / min(full_w, full_h)
+        raise InvalidRequest(
+            f"extending the {width}×{height} picture {_describe(target)} would make it {ratio:.1f}:1; "
+            "the limit is 4:1, so choose another direction or ratio"
+        )
+    return target, layout
 
 
 def _layout(width: int, height: int, target: str) -> tuple[int, int, int, int]:

@@ -192,8 +192,14 @@ async def test_a_kept_face_is_scored_added_and_fixed(
     async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data")) as bot:
         await character(fake, None, "create", {"name": "Mara", "image": attach(fake, photo)})
         call = await generate(
-            fake, None, "Mara, new background", mode="inpaint", image=attach(fake, photo), mask=corner,
-            character="Mara", strength=1.0,
+            fake,
+            None,
+            "Mara, new background",
+            mode="inpaint",
+            image=attach(fake, photo),
+            mask=corner,
+            character="Mara",
+            strength=1.0,
         )
         job_id = await wait_job_message(call)
         message = await result_message(call)

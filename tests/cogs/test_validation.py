@@ -93,3 +93,42 @@ async def test_out_of_range_values_are_declared_and_checked_again(
             assert expected in text, (values, text)
         assert await jobs(bot) == []
     assert media_files(data_dir) == []
+
+
+async def test_pictures_the_job_could_not_use_are_refused_before_queueing(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    """Refusals that used to wait in the queue and fail when the job ran: a shape beyond 4:1, and
+    outpainting to the ratio the picture already has (or past 4:1)."""
+    fake = fake_discord
+    cases: list[tuple[dict[str, Any], str]] = [
+        (
+            {"image": png_attachment(fake, 320, 64)},
+            "the image is 320×64, which is 5.0:1 wide; the limit is 4:1",
+        ),
+        (
+            {"image": png_attachment(fake, 64, 288), "mode": "image_prompt"},
+            "the image is 64×288, which is 4.5:1 tall; the limit is 4:1",
+        ),
+        (
+            {"image": png_attachment(fake, 96, 96), "mode": "outpaint", "expand": "1:1"},
+            "the picture is already 1:1; choose another ratio or a direction",
+        ),
+        (
+            {"image": png_attachment(fake, 128, 72), "mode": "outpaint", "expand": "16:9"},
+            "the picture is already 16:9",
+        ),
+        (
+            {"image": png_attachment(fake, 192, 64), "mode": "outpaint", "expand": "right"},
+            "extending the 192×64 picture to the right would make it 4.5:1; the limit is 4:1",
+        ),
+    ]
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir)) as bot:
+        for options, expected in cases:
+            inter = await generate(fake, None, "a boat", **options)
+            text = await private_error(fake, inter)
+            assert expected in text, (options, text)
+            original = inter.original
+            assert original is not None and (original.deleted or original.ephemeral)
+        assert await jobs(bot) == []
+    assert media_files(data_dir) == []

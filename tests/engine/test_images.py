@@ -216,11 +216,6 @@ def test_sixteen_bit_png_scaled_not_clipped(level: int, expected: int) -> None:
     assert load_image(data).getpixel((3, 3)) == (expected, expected, expected)
 
 
-def test_mode_i_scaled_as_sixteen_bit() -> None:
-    image = Image.fromarray(np.full((80, 80), 32768, dtype=np.int32), "I")
-    assert load_image(encode(image, "TIFF")).getpixel((0, 0)) == (128, 128, 128)
-
-
 def test_cmyk_jpeg() -> None:
     cmyk = Image.new("CMYK", (80, 80), (0, 255, 255, 0))  # pure red
     data = encode(cmyk, "JPEG", quality=95)
@@ -360,3 +355,27 @@ def test_tiny_native_keeps_sixty_four_pixel_sides(aspect: str, expected: tuple[i
 def test_tiny_native_fit() -> None:
     assert fit_to_budget(Image.new("RGB", (64, 64)), 64).size == (64, 64)
     assert fit_to_budget(Image.new("RGB", (400, 200)), 64).size == (128, 64)
+
+
+def old_composite(rgba: np.ndarray) -> np.ndarray:
+    """The former wide-integer formula: exact rounding of c·a + 255·(255 − a), over 255."""
+    wide = rgba.astype(np.uint32)
+    alpha = wide[..., 3:4]
+    return ((wide[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_eight_bit_composite_matches_the_exact_formula(mode: str) -> None:
+    rng = np.random.default_rng(7)
+    rgba = rng.integers(0, 256, (72, 88, 4), dtype=np.uint8)
+    rgba[:8, :, 3] = 0  # fully transparent rows, fully opaque rows, and everything in between
+    rgba[8:16, :, 3] = 255
+    image = Image.fromarray(rgba, "RGBA")
+    image = image.quantize(256, Image.Quantize.FASTOCTREE) if mode == "P" else image.convert(mode)
+    data = encode(image)  # P: a palette with per-entry alpha (tRNS)
+    expected = old_composite(np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")))
+    got = np.asarray(load_image(data))
+    assert np.abs(got.astype(np.int16) - expected).max() <= 1
+    if mode != "P":  # the palette's alphas are approximations of 0 and 255
+        assert np.array_equal(got[:8], np.full_like(got[:8], 255))
+        assert np.array_equal(got[8:16], np.asarray(image.convert("RGB"))[8:16])

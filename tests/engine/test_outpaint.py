@@ -10,7 +10,7 @@ from PIL import Image
 
 from bot.engine.images import ASPECT_RATIOS
 from bot.engine.masks import composite
-from bot.engine.outpaint import DIRECTIONS, OUTPAINT_TARGETS, OutpaintPlan, plan_outpaint
+from bot.engine.outpaint import DIRECTIONS, OUTPAINT_TARGETS, OutpaintPlan, check_outpaint, plan_outpaint
 from bot.errors import InvalidRequest
 
 NATIVE = 512
@@ -217,3 +217,29 @@ def test_tiny_native() -> None:
     assert plan.canvas.size == (112, 64)
     left, top, right, bottom = plan.box
     assert (top, bottom) == (0, 64) and abs(left - (112 - right)) <= 1 and right - left >= 60
+
+
+@pytest.mark.parametrize(
+    ("size", "expand"),
+    [
+        ((1600, 900), "16:9"),  # already that ratio
+        ((512, 512), "1:1"),
+        ((300, 100), "right"),  # beyond 4:1
+        ((100, 300), "up"),
+        ((100, 100), "sideways"),  # not a target
+        ((600, 400), "1:1"),  # fine
+        ((600, 400), "all"),
+        ((1600, 900), "21:9"),
+    ],
+)
+def test_check_outpaint_is_the_engines_own_rule(size: tuple[int, int], expand: str) -> None:
+    """Uploads call check_outpaint with only the picture's size; it refuses exactly what the engine
+    refuses, with the same message, and lets through what the engine can plan."""
+    try:
+        plan_outpaint(Image.new("RGB", size), expand, NATIVE)
+    except InvalidRequest as engine_refusal:
+        with pytest.raises(InvalidRequest) as upload_refusal:
+            check_outpaint(size, expand)
+        assert str(upload_refusal.value) == str(engine_refusal)
+    else:
+        check_outpaint(size, expand)

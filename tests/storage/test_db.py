@@ -204,4 +204,3 @@ async def test_hot_queries_use_their_indexes(db: Database) -> None:
         plan = " | ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, params))
         used = {word for word in plan.replace("(", " ").split() if word.startswith("jobs_")}
         assert expected <= used, plan
-

@@ -56,9 +56,19 @@ async def test_create_job_stores_every_field(
     repo: JobRepository, media: MediaStore, clock: FakeClock
 ) -> None:
     fields = new_job(
-        7, guild_id=1, channel_id=2, negative="blurry", strength=0.4, style="film", expand="left",
-        origin="reroll", application_id=3, interaction_token="secret-token", token_expires_at=clock() + 900,
-        message_id=4, mode="img2img",
+        7,
+        guild_id=1,
+        channel_id=2,
+        negative="blurry",
+        strength=0.4,
+        style="film",
+        expand="left",
+        origin="reroll",
+        application_id=3,
+        interaction_token="secret-token",
+        token_expires_at=clock() + 900,
+        message_id=4,
+        mode="img2img",
     )
     job = await repo.create_job(fields, (b"input", "PNG"), (b"mask", "png"), per_user_limit=3, total_limit=9)
     assert job.status is JobStatus.QUEUED and job.origin is JobOrigin.REROLL
@@ -140,7 +150,9 @@ async def test_mark_done_stores_outputs(repo: JobRepository, media: MediaStore, 
     assert (done.finished_at, done.engine_seconds, done.warnings) == (clock(), 4.5, ("slow",))
     outputs = await repo.outputs(job_id)
     assert [(o.idx, o.seed, o.width, o.height, o.ext) for o in outputs] == [
-        (0, 11, 64, 32, PNG), (1, 12, 64, 32, PNG), (2, 13, 64, 32, PNG)
+        (0, 11, 64, 32, PNG),
+        (1, 12, 64, 32, PNG),
+        (2, 13, 64, 32, PNG),
     ]
     assert outputs[0].media == outputs[2].media  # identical bytes share one file
     assert [media.read(o.media, o.ext) for o in outputs] == [b"one", b"two", b"one"]
@@ -275,7 +287,9 @@ async def test_reading_and_delivery_bookkeeping(repo: JobRepository, clock: Fake
     assert await repo.set_delivery(b, 777, 888)
     delivered = await repo.get(b)
     assert (delivered.result_message_id, delivered.result_channel_id, delivered.delivered_at) == (
-        777, 888, clock()
+        777,
+        888,
+        clock(),
     )
     assert await repo.undelivered() == []
 

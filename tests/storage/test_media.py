@@ -78,8 +78,13 @@ def test_sweep_orphans_only_takes_old_unknown_unpinned_files(media: MediaStore) 
     stranger = media.root / known[:2] / "README"
     for path in (stale_tmp, fresh_tmp, stranger):
         path.write_bytes(b"")
-    for path in (media.path(known, "png"), media.path(old_orphan, "png"), media.path(pinned, "png"),
-                 stale_tmp, stranger):
+    for path in (
+        media.path(known, "png"),
+        media.path(old_orphan, "png"),
+        media.path(pinned, "png"),
+        stale_tmp,
+        stranger,
+    ):
         age(path, 3600)
 
     removed = media.sweep_orphans({known}, older_than=600)
