@@ -291,11 +291,15 @@ class CharacterGone(LikenessError):
 
 
 class CharacterEmpty(LikenessError):
-    """Face lock on a character with no reference image: nothing to lock onto, so nothing is generated."""
+    """Face lock on a character with no reference image: nothing to lock onto, so nothing is generated.
 
-    def __init__(self, name: str) -> None:
+    The text names no character: raised when a job runs, it becomes the job's public failure line,
+    and character names are private.
+    """
+
+    def __init__(self) -> None:
         super().__init__(
-            f"**{name}** has no reference images yet, so there is no face to lock onto: "
+            "the character has no reference images yet, so there is no face to lock onto: "
             "add a clear photo of the face with /character add"
         )
 
@@ -315,8 +319,7 @@ class IdentitySource:
         except CharacterNotFound:
             raise CharacterGone() from None
         if not refs:
-            character = await self.repo.get(user_id, character_id)
-            raise CharacterEmpty(character.name if character is not None else "this character")
+            raise CharacterEmpty()
         embeddings = tuple(
             ref.embedding.vector
             for ref in refs

@@ -22,7 +22,13 @@ class LikenessBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True  # channels for the token-expiry fallback; no privileged intents
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            # Nothing the bot sends pings anyone (user text such as "<@&role>" or "@everyone" can reach
+            # a message); the one message meant to ping its owner allows exactly that user.
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
         )  # type: ignore[arg-type]
         self.settings = settings
         self.services = services

@@ -72,13 +72,24 @@ async def _cancel(bot: LikenessBot, interaction: discord.Interaction, job: JobRo
 async def _again(
     bot: LikenessBot, interaction: discord.Interaction, job: JobRow, action: str, idx: int | None
 ) -> None:
-    """Reroll: same parameters, new seed. Vary: one output becomes the source at low strength."""
+    """Reroll: same parameters, new seed. Vary: one output becomes the source at low strength.
+
+    A reroll reuses the job's inputs, so another user may reroll only a job made from the prompt alone:
+    the owner's uploaded image, mask and character stay theirs (and their Delete or /forget-me is not
+    undone by someone else's copy). Vary starts from the posted output, so anyone may use it; another
+    user's variation of a face-locked job runs without the owner's character.
+    """
     jobs = bot.services.jobs
-    if job.identity_weight is not None and interaction.user.id != job.user_id:  # face-locked
-        raise NotAllowed("this job used someone else's character")
+    owner = interaction.user.id == job.user_id
+    if action == "reroll" and not owner:
+        private = _private_input(job)
+        if private is not None:
+            raise NotAllowed(
+                f"this job used someone else's {private}, so only they can reroll it: "
+                "use Vary on one of its outputs instead"
+            )
+    character_id = job.character_id if owner else None
     message_id = await defer_public(interaction)
-    image = await _media(bot, job.input_media)
-    mask = await _media(bot, job.mask_media)
     base = request_from_row(job, None, None)
     if action == "vary":
         outputs = await jobs.outputs(job.id)
@@ -88,11 +99,16 @@ async def _again(
         image = await _media(bot, chosen.media)
         mask = None
         base = replace(base, mode=Mode.IMG2IMG, strength=VARY_STRENGTH, expand=None, candidates=1)
+        if character_id is None:  # no face lock: its settings go with the character
+            base = replace(base, min_identity=None)
+    else:
+        image = await _media(bot, job.input_media)
+        mask = await _media(bot, job.mask_media)
     request = validate_request(
         replace(base, seed=None),
         has_image=image is not None,
         has_mask=mask is not None,
-        has_identity=job.character_id is not None,
+        has_identity=character_id is not None,
     )
     await enqueue(
         bot,
@@ -103,8 +119,18 @@ async def _again(
         mask=mask,
         origin=JobOrigin.REROLL if action == "reroll" else JobOrigin.VARY,
         parent_job_id=job.id,
-        character_id=job.character_id,
+        character_id=character_id,
     )
+
+
+def _private_input(job: JobRow) -> str | None:
+    """What of the owner's a reroll would reuse: a character (even one deleted since), or an uploaded
+    image or mask. None for a job made from the prompt alone."""
+    if job.character_id is not None or job.identity_weight is not None:
+        return "character"
+    if job.input_media is not None or job.mask_media is not None:
+        return "image"
+    return None
 
 
 async def _own_character(bot: LikenessBot, interaction: discord.Interaction, job: JobRow) -> str | None:

@@ -16,7 +16,7 @@ from bot.contact_sheet import SheetItem, render_contact_sheet
 from cogs.confirm import Confirm
 from cogs.replies import tell
 from cogs.uploads import download
-from storage import CharacterRow, forget_user
+from storage import CharacterRow, JobRow, forget_user
 
 log = logging.getLogger(__name__)
 
@@ -259,12 +259,48 @@ class ForgetMe(commands.Cog):
             if not running:
                 break
             await asyncio.sleep(0.25)
+        posted = _posted_messages(await services.jobs.user_jobs(interaction.user.id))
         report = await forget_user(services.db, services.media, interaction.user.id)
-        await interaction.edit_original_response(
-            content=f"Deleted {report.characters} character(s), {report.images} reference image(s) with "
+        removed, kept = await self._remove_messages(posted)
+        text = (
+            f"Deleted {report.characters} character(s), {report.images} reference image(s) with "
             f"face embeddings, {report.jobs} job(s), {report.outputs} output(s) and {report.files} "
-            "file(s)."
+            f"file(s), and removed {removed} posted message(s)."
         )
+        if kept:
+            text += f" {kept} message(s) could not be removed: delete them by hand or ask a moderator."
+        await interaction.edit_original_response(content=text)
+
+    async def _remove_messages(self, messages: list[tuple[int, int]]) -> tuple[int, int]:
+        """Delete the bot's messages of the forgotten jobs (best effort): (removed, could not be removed).
+        One already gone counts as neither."""
+        removed = kept = 0
+        for channel_id, message_id in messages:
+            message = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
+            try:
+                await message.delete()
+            except discord.NotFound:
+                continue
+            except discord.HTTPException as exc:
+                log.warning("could not delete message %d in channel %d: %s", message_id, channel_id, exc)
+                kept += 1
+            else:
+                removed += 1
+        return removed, kept
+
+
+def _posted_messages(jobs: list[JobRow]) -> list[tuple[int, int]]:
+    """(channel id, message id) of every message the bot posted for these jobs: the job's reply
+    (queued, progress, result or failure) and a result posted to the channel after the token expired."""
+    found: dict[tuple[int, int], None] = {}
+    for job in jobs:
+        for channel_id, message_id in (
+            (job.channel_id, job.message_id),
+            (job.result_channel_id, job.result_message_id),
+        ):
+            if channel_id is not None and message_id is not None:
+                found[(channel_id, message_id)] = None
+    return list(found)
 
 
 async def setup(bot: LikenessBot) -> None:

@@ -158,7 +158,7 @@ class Delivery(commands.Cog):
             assert isinstance(channel, discord.abc.Messageable)
             return await channel.send(
                 files=[_file(*f) for f in files],
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                allowed_mentions=owner_only(job.user_id),
                 **{k: v for k, v in fields.items() if v is not None},
             )
         except discord.HTTPException:
@@ -224,6 +224,11 @@ class Delivery(commands.Cog):
 
     def _read(self, output: OutputRow) -> bytes:
         return self.bot.services.media.read(output.media, output.ext)
+
+
+def owner_only(user_id: int) -> discord.AllowedMentions:
+    """Ping the job's owner and nobody else (the token expired, so a new message must reach them)."""
+    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(user_id)])
 
 
 def _file(data: bytes, name: str) -> discord.File:

@@ -1,4 +1,4 @@
-"""Answer an interaction whatever state it is in: response, followup, or the channel as a last resort."""
+"""Answer an interaction privately whatever state it is in: the response, or an ephemeral followup."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ log = logging.getLogger(__name__)
 
 
 async def tell(interaction: discord.Interaction, message: str, *, replace_original: bool = False) -> None:
-    """Send ``message`` privately to the user who acted.
+    """Send ``message`` privately to the user who acted; if Discord refuses, log it and drop it.
 
-    After a public ``defer(thinking=True)`` the "thinking…" message would stay forever, so
-    ``replace_original`` deletes it first.
+    A private answer is never posted in the channel instead: it may name the user's private data
+    (a character, a job of theirs). After a public ``defer(thinking=True)`` the "thinking…" message
+    would stay forever, and Discord would turn the first followup into that public message, so
+    ``replace_original`` deletes it first; if it cannot be deleted, nothing is sent.
     """
     message = message[:1900]
     try:
@@ -23,13 +25,10 @@ async def tell(interaction: discord.Interaction, message: str, *, replace_origin
         if replace_original:
             try:
                 await interaction.delete_original_response()
-            except discord.HTTPException:
-                log.debug("original response already gone")
+            except discord.NotFound:
+                log.debug("original response of interaction %s already gone", interaction.id)
         await interaction.followup.send(message, ephemeral=True)
     except discord.HTTPException as exc:
-        log.warning("could not answer interaction %s (%s); posting in the channel", interaction.id, exc)
-        channel = interaction.channel
-        if isinstance(channel, discord.abc.Messageable):
-            await channel.send(
-                f"{interaction.user.mention} {message}", allowed_mentions=discord.AllowedMentions(users=True)
-            )
+        log.warning(
+            "could not answer interaction %s privately (%s); the answer was dropped", interaction.id, exc
+        )

@@ -91,6 +91,9 @@ def result_embed(job: JobRow, outputs: list[OutputRow], warnings: tuple[str, ...
 
 
 def finished_text(job: JobRow, result: GenerationResult | None) -> str:
+    """The job message's last line. The owner's mention shows whose job it is; it pings only on the
+    channel post after the token expired (the one message allowed to); edits of the reply never do.
+    ``job.error`` is public here, so no error stored on a job may name a character."""
     if job.status is JobStatus.DONE:
         count = job.candidates
         return f"<@{job.user_id}> job {job.id} is done: {count} image{'s' if count > 1 else ''}"

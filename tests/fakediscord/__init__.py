@@ -6,7 +6,18 @@ See :class:`FakeDiscord` for the test-facing API and ``fixtures.py`` for pytest 
 from .payloads import FakeUser
 from .rules import Limits
 from .server import FakeDiscord
-from .state import Callback, FakeFile, FakeInteraction, FakeMessage, MessageVersion, RequestRecord, Violation
+from .state import (
+    Callback,
+    FakeFile,
+    FakeInteraction,
+    FakeMessage,
+    Fault,
+    Mentions,
+    MessageVersion,
+    MessageWrite,
+    RequestRecord,
+    Violation,
+)
 
 __all__ = [
     "Callback",
@@ -15,8 +26,11 @@ __all__ = [
     "FakeInteraction",
     "FakeMessage",
     "FakeUser",
+    "Fault",
     "Limits",
+    "Mentions",
     "MessageVersion",
+    "MessageWrite",
     "RequestRecord",
     "Violation",
 ]

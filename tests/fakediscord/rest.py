@@ -27,7 +27,7 @@ from .payloads import (
     iso_now,
 )
 from .rules import FormErrors
-from .state import Callback, FakeFile, FakeInteraction, FakeMessage, RequestRecord, Violation
+from .state import Callback, FakeFile, FakeInteraction, FakeMessage, MessageWrite, RequestRecord, Violation
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
@@ -118,6 +118,7 @@ class Composed:
     components: list[dict[str, Any]]
     files: list[FakeFile]
     flags: int
+    allowed_mentions: dict[str, Any] | None = None  # None: absent from the body
 
 
 class RestApi:
@@ -174,6 +175,13 @@ class RestApi:
         record = RequestRecord(request.method, request.path, dict(request.query), time.monotonic())
         self.store.requests.append(record)
         request[RECORD_KEY] = record
+        fault = next((f for f in self.store.faults if f.matches(request.method, request.path)), None)
+        if fault is not None:
+            fault.times -= 1
+            fault.hits.append(record)
+            record.status = fault.status
+            self.store.notify()
+            return json_response({"message": fault.message, "code": fault.code}, fault.status)
         try:
             self._check_auth(request)
             response = await handler(request)
@@ -433,6 +441,7 @@ class RestApi:
             content = payload["content"] or ""
             rules._max_len(errors, ("content",), content, limits.content_length)
         files = self._resolve_attachments(payload, uploads, kept, channel_id, errors)
+        rules.validate_allowed_mentions(payload.get("allowed_mentions"), errors)
         if "embeds" in payload:
             embeds = [self._normalize_embed(e, files) for e in payload["embeds"] or []]
             rules.validate_embeds(embeds, limits, errors)
@@ -457,7 +466,7 @@ class RestApi:
             content or embeds or files or components or payload.get("sticker_ids") or payload.get("poll")
         ):
             raise ApiError(400, 50006, "Cannot send an empty message", rule=rules.RULE_EMPTY_MESSAGE)
-        return Composed(content, embeds, components, files, flags)
+        return Composed(content, embeds, components, files, flags, payload.get("allowed_mentions"))
 
     def _resolve_attachments(
         self,
@@ -550,7 +559,9 @@ class RestApi:
         author: dict[str, Any],
         type_: int = 0,
         interaction: FakeInteraction | None = None,
+        via: str | None = None,
     ) -> FakeMessage:
+        """``via`` names the route for the write record; None for the deferral's empty placeholder."""
         channel = self.fake.channels.get(channel_id, {})
         guild_id = int(channel["guild_id"]) if channel.get("guild_id") else None
         webhook = interaction is not None
@@ -571,9 +582,13 @@ class RestApi:
             interaction_id=interaction.id if interaction else None,
             timestamp=iso_now(),
         )
-        return self.store.add_message(message)
+        self.store.add_message(message)
+        if via is not None:
+            self._record_write(message, composed, via, edit=False)
+        return message
 
-    def _apply_edit(self, message: FakeMessage, composed: Composed) -> None:
+    def _apply_edit(self, message: FakeMessage, composed: Composed, *, via: str) -> None:
+        edit = not message.loading  # filling in a deferred "thinking…" placeholder is the real create
         message.history.append(message.snapshot())
         message.content = composed.content
         message.embeds = composed.embeds
@@ -581,7 +596,22 @@ class RestApi:
         message.files = composed.files
         message.flags = composed.flags
         message.edited_timestamp = iso_now()
+        self._record_write(message, composed, via, edit=edit)
         self.store.notify()
+
+    def _record_write(self, message: FakeMessage, composed: Composed, via: str, *, edit: bool) -> None:
+        allowed = composed.allowed_mentions
+        self.store.writes.append(
+            MessageWrite(
+                message_id=message.id,
+                via=via,
+                edit=edit,
+                content=composed.content,
+                ephemeral=message.ephemeral,
+                allowed_mentions=copy.deepcopy(allowed),
+                mentions=rules.mentions_in(composed.content, allowed),
+            )
+        )
 
     def _check_edit_rate(self, message: FakeMessage) -> dict[str, str]:
         """429 when a message is edited more than ``edit_rate_limit`` times per ``edit_rate_window``.
@@ -686,7 +716,12 @@ class RestApi:
         )
         type_ = 19 if payload.get("message_reference") else 0
         message = self._new_message(
-            composed, channel_id=channel_id, kind="channel", author=self.fake.bot_user.payload(), type_=type_
+            composed,
+            channel_id=channel_id,
+            kind="channel",
+            author=self.fake.bot_user.payload(),
+            type_=type_,
+            via="channel post",
         )
         await self._emit("MESSAGE_CREATE", message)
         return json_response(message.payload())
@@ -712,7 +747,7 @@ class RestApi:
         composed = self._compose(
             payload, uploads, channel_id=channel_id, existing=message, allowed_flags=_EDIT_FLAGS
         )
-        self._apply_edit(message, composed)
+        self._apply_edit(message, composed, via="channel edit")
         await self._emit("MESSAGE_UPDATE", message)
         return json_response(message.payload(), headers=headers)
 
@@ -803,6 +838,7 @@ class RestApi:
                 author=author,
                 type_=20 if interaction.type == 2 else 0,
                 interaction=interaction,
+                via="callback 4",
             )
             files = composed.files
             interaction.original_message_id = message.id
@@ -826,7 +862,7 @@ class RestApi:
                 composed = self._compose(
                     data, uploads, channel_id=source.channel_id, existing=source, allowed_flags=_EDIT_FLAGS
                 )
-                self._apply_edit(source, composed)
+                self._apply_edit(source, composed, via="callback 7")
                 files = composed.files
             message = source
             interaction.original_message_id = source.id
@@ -919,7 +955,7 @@ class RestApi:
                 payload, uploads, channel_id=original.channel_id, existing=original, allowed_flags=_EDIT_FLAGS
             )
             composed.flags = (composed.flags & ~FLAG_EPHEMERAL) | (original.flags & FLAG_EPHEMERAL)
-            self._apply_edit(original, composed)
+            self._apply_edit(original, composed, via="followup")
             message = original
             await self._emit("MESSAGE_CREATE", message)
         else:
@@ -936,6 +972,7 @@ class RestApi:
                 kind="followup",
                 author=self.fake.bot_user.payload(),
                 interaction=interaction,
+                via="followup",
             )
             interaction.followup_ids.append(message.id)
             self.store.notify()
@@ -957,7 +994,7 @@ class RestApi:
             payload, uploads, channel_id=message.channel_id, existing=message, allowed_flags=_EDIT_FLAGS
         )
         was_loading = message.loading
-        self._apply_edit(message, composed)
+        self._apply_edit(message, composed, via="webhook edit")
         await self._emit("MESSAGE_CREATE" if was_loading else "MESSAGE_UPDATE", message)
         return json_response(message.payload(), headers=headers)
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .state import Mentions
+
 # Violation rule names: stable strings tests can filter on.
 RULE_ACK_LATE = "interaction_ack_late"
 RULE_ACK_MISSING = "interaction_not_acknowledged"
@@ -265,6 +267,65 @@ def validate_message_body(data: dict[str, Any], limits: Limits, errors: FormErro
     components = data.get("components")
     if components:
         validate_components(components, int(data.get("flags") or 0), limits, errors)
+
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_EVERYONE_MENTION = re.compile(r"@(everyone|here)\b")
+_PARSE_TYPES = ("everyone", "roles", "users")
+MAX_ALLOWED_IDS = 100
+
+
+def validate_allowed_mentions(allowed: Any, errors: FormErrors) -> None:
+    """Discord's checks on ``allowed_mentions``: known parse types, at most 100 ids per list, and a type
+    either parsed or listed, never both."""
+    if allowed is None:
+        return
+    if not isinstance(allowed, dict):
+        errors.add(
+            ("allowed_mentions",), "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"
+        )
+        return
+    parse = allowed.get("parse") or []
+    for i, kind in enumerate(parse):
+        if kind not in _PARSE_TYPES:
+            errors.add(
+                ("allowed_mentions", "parse", i), "BASE_TYPE_CHOICES", f"Value must be one of {_PARSE_TYPES}."
+            )
+    for kind in ("users", "roles"):
+        ids = allowed.get(kind) or []
+        if len(ids) > MAX_ALLOWED_IDS:
+            errors.add(
+                ("allowed_mentions", kind),
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {MAX_ALLOWED_IDS} or fewer in length.",
+            )
+        if ids and kind in parse:
+            errors.add(
+                ("allowed_mentions",),
+                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                f'parse:["{kind}"] and {kind}: [ids...] are mutually exclusive.',
+            )
+
+
+def mentions_in(content: str, allowed: dict[str, Any] | None) -> Mentions:
+    """What ``content`` mentions under ``allowed`` (None: the field was absent, so Discord parses every
+    mention in the content, @everyone and roles included). Mentions in embeds never ping."""
+    if allowed is None:
+        parse: set[str] = set(_PARSE_TYPES)
+        user_ids: set[int] = set()
+        role_ids: set[int] = set()
+    else:
+        parse = set(allowed.get("parse") or [])
+        user_ids = {int(i) for i in allowed.get("users") or []}
+        role_ids = {int(i) for i in allowed.get("roles") or []}
+    users = [int(m) for m in _USER_MENTION.findall(content)]
+    roles = [int(m) for m in _ROLE_MENTION.findall(content)]
+    return Mentions(
+        everyone="everyone" in parse and _EVERYONE_MENTION.search(content) is not None,
+        roles=tuple(sorted({r for r in roles if "roles" in parse or r in role_ids})),
+        users=tuple(sorted({u for u in users if "users" in parse or u in user_ids})),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- commands

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -39,7 +40,16 @@ from .payloads import (
 )
 from .rest import RestApi
 from .rules import Limits
-from .state import FakeFile, FakeInteraction, FakeMessage, RequestRecord, Store, Violation
+from .state import (
+    FakeFile,
+    FakeInteraction,
+    FakeMessage,
+    Fault,
+    MessageWrite,
+    RequestRecord,
+    Store,
+    Violation,
+)
 
 T = TypeVar("T")
 
@@ -279,6 +289,11 @@ class FakeDiscord:
         return self.store.messages
 
     @property
+    def writes(self) -> list[MessageWrite]:
+        """Every message create/edit made from a request body, with its ``allowed_mentions``, in order."""
+        return self.store.writes
+
+    @property
     def heartbeats(self) -> list[float]:
         """``time.monotonic()`` of each gateway heartbeat received."""
         return self.store.heartbeats
@@ -339,6 +354,25 @@ class FakeDiscord:
         """Invalidate every interaction token issued so far (simulates the 15-minute lifetime passing)."""
         for interaction in self.store.interactions.values():
             interaction.expire()
+
+    def fail_requests(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int = 401,
+        code: int = 50027,
+        message: str = "Invalid Webhook Token",
+        times: int = 1,
+    ) -> Fault:
+        """Make the next ``times`` ``method`` requests whose API path matches the regex ``path`` fail with
+        ``status`` (default: the 401 Discord gives a dead interaction token). ``Fault.hits`` records them.
+
+        A status of 500 or more makes discord.py retry, so prefer 4xx.
+        """
+        fault = Fault(method.upper(), re.compile(path), status, code, message, times)
+        self.store.faults.append(fault)
+        return fault
 
     async def disconnect_gateway(self, code: int = 4000) -> None:
         """Close the bot's websocket; discord.py reconnects and RESUMEs (see ``gateway.resumes``)."""

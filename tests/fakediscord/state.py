@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,6 +50,55 @@ class RequestRecord:
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status}"
+
+
+@dataclass(frozen=True)
+class Mentions:
+    """Who a message's content mentions under its ``allowed_mentions`` (what Discord would ping)."""
+
+    everyone: bool = False  # @everyone or @here
+    roles: tuple[int, ...] = ()
+    users: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.everyone or bool(self.roles or self.users)
+
+
+@dataclass
+class MessageWrite:
+    """One create or edit of a message from a request body, with the ``allowed_mentions`` it carried.
+
+    ``via`` names the route: "channel post", "channel edit", "callback 4", "callback 7", "followup"
+    (a new message, or the deferred original it fills in) or "webhook edit". ``allowed_mentions`` is None
+    when the body had no such field (Discord then parses every mention, @everyone and roles included).
+    ``mentions`` is what the content mentions under those rules; Discord notifies only for creates.
+    """
+
+    message_id: int
+    via: str
+    edit: bool
+    content: str
+    ephemeral: bool
+    allowed_mentions: dict[str, Any] | None
+    mentions: Mentions
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Fault:
+    """A failure the test injects: the next ``times`` requests whose method and path match answer
+    ``status`` with Discord's error body instead of running (not a violation: the bot broke no rule)."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int
+    code: int
+    message: str
+    times: int = 1
+    hits: list[RequestRecord] = field(default_factory=list)
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and method == self.method and self.path.search(path) is not None
 
 
 @dataclass
@@ -310,6 +360,8 @@ class Store:
         self.interactions_by_token: dict[str, FakeInteraction] = {}
         self.cdn: dict[int, FakeFile] = {}
         self.heartbeats: list[float] = []
+        self.writes: list[MessageWrite] = []
+        self.faults: list[Fault] = []
         self._changed = asyncio.Event()
 
     def notify(self) -> None:

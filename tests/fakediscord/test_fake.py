@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from tests.fakediscord import FakeDiscord, rules
+from tests.fakediscord import FakeDiscord, Mentions, rules
 from tests.fakediscord.fixtures import fake_discord, fake_discord_options, start_client
 
 __all__ = ["fake_discord", "fake_discord_options"]  # re-exported fixtures used by the tests below
@@ -648,3 +648,50 @@ async def test_multipart_attachments_and_file_count(fake_discord: FakeDiscord) -
         async with http.post(url, data=form(11, None)) as r:
             assert r.status == 400 and "attachments" in (await r.json())["errors"]
     assert [v.rule for v in fake_discord.take_violations()] == [rules.RULE_TOO_MANY_FILES]
+
+
+async def test_writes_record_allowed_mentions_and_faults_fail_requests(fake_discord: FakeDiscord) -> None:
+    """Each message create/edit is recorded with its ``allowed_mentions``; an injected fault answers like
+    Discord (here the 401 of a dead token) without counting as the bot's violation."""
+    fake = fake_discord
+    bot = TinyBot()  # sets no allowed_mentions: discord.py then sends none
+    async with start_client(bot, fake):
+        fault = fake.fail_requests("POST", r"^/api/v10/webhooks/")
+        inter = await fake.slash(None, "later")
+        await inter.wait_response()
+        bot.release.set()
+        fallback = await fake.wait_for_message(lambda m: m.kind == "channel")
+    error = bot.errors[0]
+    assert isinstance(error, discord.HTTPException) and (error.status, error.code) == (401, 50027)
+    assert len(fault.hits) == 1 and fault.times == 0 and fake.violations == []
+    [write] = [w for w in fake.writes if w.message_id == fallback.id]
+    assert (write.via, write.edit, write.ephemeral, write.allowed_mentions) == (
+        "channel post",
+        False,
+        False,
+        None,
+    )
+    assert write.mentions == Mentions(users=(fake.user.id,))
+
+
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [
+        (None, Mentions(everyone=True, roles=(5,), users=(7, 8))),  # absent: Discord parses everything
+        ({"parse": []}, Mentions()),
+        ({"parse": ["everyone"], "roles": ["5"]}, Mentions(everyone=True, roles=(5,))),
+        ({"parse": [], "users": [7]}, Mentions(users=(7,))),
+        ({"parse": ["users", "roles"]}, Mentions(roles=(5,), users=(7, 8))),
+    ],
+)
+def test_mentions_under_allowed_mentions(allowed: dict[str, Any] | None, expected: Mentions) -> None:
+    assert rules.mentions_in("@here <@&5> <@!7> <@8>", allowed) == expected
+
+
+def test_allowed_mentions_rules() -> None:
+    errors = rules.FormErrors()
+    rules.validate_allowed_mentions({"parse": ["users", "channels"], "users": ["1"]}, errors)
+    assert [(".".join(p), code) for p, code, _ in errors.items] == [
+        ("allowed_mentions.parse.1", "BASE_TYPE_CHOICES"),
+        ("allowed_mentions", "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE"),
+    ]
