@@ -195,6 +195,13 @@ class JobRepository:
         await self._check_room(user_id, per_user_limit, total_limit, in_flight, [], max_stored_bytes)
         self._files.check_free()
 
+    async def active_jobs(self, user_id: int) -> int:
+        """The user's jobs waiting or running: what the per-user limit counts."""
+        count = await self._db.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')", (user_id,)
+        )
+        return int(count or 0)
+
     async def _check_room(
         self,
         user_id: int,
