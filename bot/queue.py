@@ -96,7 +96,7 @@ class JobQueue:
         self.total_limit = total_limit
         self.history_seconds = history_seconds
         self.max_stored_bytes = max_stored_bytes
-        self.in_flight = in_flight or WorkInFlight(per_user_limit, repo.active_jobs)
+        self.in_flight = WorkInFlight(per_user_limit, repo.active_jobs) if in_flight is None else in_flight
         self.listeners: list[JobListener] = []
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
