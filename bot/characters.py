@@ -8,6 +8,7 @@ and stored in the same transaction as the change, guarded by ``based_on`` agains
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from bot.engine.faces.similarity import consistency, set_embedding
 from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.images import load_image
 from bot.errors import LikenessError
+from bot.inflight import WorkInFlight
 from bot.jobs import MAX_IDENTITY_REFERENCES
 from bot.settings import Settings
 from bot.worker import GpuWorker
@@ -66,9 +68,18 @@ def vector(ref: ReferenceRow, backend: str) -> np.ndarray | None:
 
 class CharacterService:
     def __init__(
-        self, repo: CharacterRepository, media: MediaStore, worker: GpuWorker, settings: Settings
+        self,
+        repo: CharacterRepository,
+        media: MediaStore,
+        worker: GpuWorker,
+        settings: Settings,
+        *,
+        in_flight: WorkInFlight | None = None,
     ) -> None:
+        """``in_flight`` counts each face analysis against its user's work limit (None: unbounded,
+        for the operator's command line)."""
         self.repo = repo
+        self.in_flight = in_flight
         self.repo_media = media
         self.worker = worker
         self.settings = settings
@@ -97,6 +108,12 @@ class CharacterService:
     def _lock(self, user_id: int) -> asyncio.Lock:
         return self._locks.setdefault(user_id, asyncio.Lock())
 
+    def _analysis(self, user_id: int) -> contextlib.AbstractAsyncContextManager[None]:
+        """A slot for one face analysis on the worker (``QueueLimit`` when the user has none left)."""
+        if self.in_flight is None:
+            return contextlib.nullcontext()
+        return self.in_flight.analysis(user_id)
+
     # -- adding ---------------------------------------------------------------------------------
     async def add_images(
         self,
@@ -121,7 +138,12 @@ class CharacterService:
     ) -> AddOutcome:
         checked = await asyncio.to_thread(check_image, data, "reference")
         refs = await self.repo.references(user_id, character.id)
-        report = await self.worker.call(self._assess, data, refs)
+        # Room first (quota, disk): the analysis is the expensive part.
+        await self.repo.check_room(
+            user_id, (checked.data, checked.ext), max_stored_bytes=self.settings.max_stored_bytes
+        )
+        async with self._analysis(user_id):
+            report = await self.worker.call(self._assess, data, refs)
         assert isinstance(report, QualityReport)
         reason = report.blocking_reason(force)
         if reason is not None:
@@ -144,6 +166,7 @@ class CharacterService:
             character_embedding=Embedding(combined.astype("<f4").tobytes(), self.backend, dim),
             based_on=[r.id for r in refs],
             max_images=self.rules.hard_max_refs,
+            max_stored_bytes=self.settings.max_stored_bytes,
         )
         return AddOutcome(filename, ref.number, ref.is_primary, report.warnings, None)
 
@@ -209,13 +232,15 @@ class CharacterService:
             for r in refs
         ]
 
-    async def face_mask(self, image: bytes, grow: float = 0.25) -> bytes:
-        """A mask over the largest face (box grown by ``grow`` per side) for the Fix face inpaint."""
+    async def face_mask(self, user_id: int, image: bytes, grow: float = 0.25) -> bytes:
+        """A mask over the largest face (box grown by ``grow`` per side) for the Fix face inpaint;
+        the analysis counts as work in flight for ``user_id``."""
         import io
 
         from PIL import Image
 
-        faces = await self.worker.call(self._faces, image)
+        async with self._analysis(user_id):
+            faces = await self.worker.call(self._faces, image)
         assert isinstance(faces, list)
         if not faces:
             raise LikenessError("no face found in this output to fix: use Vary or Reroll instead")

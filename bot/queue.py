@@ -26,18 +26,21 @@ from typing import Any, Protocol
 from bot.characters import CharacterGone
 from bot.errors import Cancelled, LikenessError, QueueLimit
 from bot.faults import Backoff, Health, ModelsNotLoaded, down_reason, is_transient, not_saved_message
+from bot.inflight import WorkInFlight, queue_full_message
 from bot.jobs import GenerationResult
 from bot.requests import request_from_row
 from bot.worker import GpuWorker
 from storage import (
     CancelOutcome,
     CancelResult,
+    DiskFull,
     JobRepository,
     JobRow,
     JobStatus,
     NewJob,
     QueueEntry,
     QueueFull,
+    QuotaExceeded,
 )
 
 log = logging.getLogger(__name__)
@@ -120,13 +123,19 @@ class JobQueue:
         total_limit: int,
         history_seconds: float,
         identity_for: IdentityFor | None = None,
+        max_stored_bytes: int | None = None,
+        in_flight: WorkInFlight | None = None,
     ) -> None:
+        """``max_stored_bytes``: the per-user storage quota for inputs; ``in_flight``: the users' face
+        analyses, counted against ``per_user_limit`` with their jobs (shared with CharacterService)."""
         self.repo = repo
         self.identity_for = identity_for
         self.worker = worker
         self.per_user_limit = per_user_limit
         self.total_limit = total_limit
         self.history_seconds = history_seconds
+        self.max_stored_bytes = max_stored_bytes
+        self.in_flight = WorkInFlight(per_user_limit, repo.active_jobs) if in_flight is None else in_flight
         self.listeners: list[JobListener] = []
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -178,16 +187,44 @@ class JobQueue:
     async def submit(
         self, fields: NewJob, image: tuple[bytes, str] | None = None, mask: tuple[bytes, str] | None = None
     ) -> Ticket:
+        """Queue a job; ``QueueLimit`` (queue limits, work in flight) or ``LikenessError`` (storage
+        quota, disk floor) with nothing stored."""
+        user_id = fields.user_id
         try:
-            job = await self.repo.create_job(
-                fields, image, mask, per_user_limit=self.per_user_limit, total_limit=self.total_limit
-            )
+            async with self.in_flight.lock(user_id):  # no face analysis slips in between check and insert
+                job = await self.repo.create_job(
+                    fields,
+                    image,
+                    mask,
+                    per_user_limit=self.per_user_limit,
+                    total_limit=self.total_limit,
+                    in_flight=self.in_flight.analyses(user_id),
+                    max_stored_bytes=self.max_stored_bytes,
+                )
         except QueueFull as exc:
-            raise QueueLimit(_queue_full_message(exc)) from None
+            raise QueueLimit(queue_full_message(exc)) from None
+        except (QuotaExceeded, DiskFull) as exc:
+            raise LikenessError(str(exc)) from None
         self._wake.set()
         order = await self.repo.fair_order()
         position = next((e.position for e in order if e.job_id == job.id), len(order))
         return Ticket(job, position, len(order))
+
+    async def check_room(self, user_id: int) -> None:
+        """Cheap: raise what ``submit`` would for one more job of ``user_id`` (without inputs), so a
+        command is refused before it downloads and decodes anything."""
+        try:
+            await self.repo.check_room(
+                user_id,
+                per_user_limit=self.per_user_limit,
+                total_limit=self.total_limit,
+                in_flight=self.in_flight.analyses(user_id),
+                max_stored_bytes=self.max_stored_bytes,
+            )
+        except QueueFull as exc:
+            raise QueueLimit(queue_full_message(exc)) from None
+        except (QuotaExceeded, DiskFull) as exc:
+            raise LikenessError(str(exc)) from None
 
     async def cancel(self, job_id: int, user_id: int) -> CancelResult:
         result = await self.repo.cancel(job_id, user_id)
@@ -387,11 +424,3 @@ class JobQueue:
         if not task.cancelled() and task.exception() is not None:
             log.error("listener %s failed", task.get_name(), exc_info=task.exception())
 
-
-def _queue_full_message(exc: QueueFull) -> str:
-    if exc.kind == "user":
-        return (
-            f"you already have {exc.current} jobs waiting or running (the limit is {exc.limit}): "
-            "wait for one to finish or /cancel one"
-        )
-    return f"the queue is full ({exc.current} jobs waiting): try again in a few minutes"

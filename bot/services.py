@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bot.characters import CharacterService, IdentitySource
 from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
+from bot.inflight import WorkInFlight
 from bot.queue import JobQueue
 from bot.settings import Settings
 from bot.worker import GpuWorker
@@ -36,12 +37,14 @@ class Services:
         tighten(settings.data_dir, DIR_MODE)
         db = await Database.open(settings.database_path)
         media = MediaStore(settings.media_dir)
-        jobs = JobRepository(db, media)
+        jobs = JobRepository(db, media, min_free_bytes=settings.min_free_bytes)
         config = EngineConfig.from_settings(settings)
-        character_repo = CharacterRepository(db, media)
+        character_repo = CharacterRepository(db, media, min_free_bytes=settings.min_free_bytes)
         # load_models loads the face analyzer first; this factory then runs on the worker thread.
         worker = GpuWorker(engine_factory or (lambda: Engine.load(config, face_analyzer=characters.analyzer)))
         identity = IdentitySource(character_repo, media)
+        # One count of each user's GPU work: jobs (in the database) and face analyses (in memory).
+        in_flight = WorkInFlight(settings.queue_per_user, jobs.active_jobs)
         queue = JobQueue(
             jobs,
             worker,
@@ -49,8 +52,10 @@ class Services:
             total_limit=settings.queue_total,
             history_seconds=settings.history_days * 86400,
             identity_for=identity.identity_for,
+            max_stored_bytes=settings.max_stored_bytes,
+            in_flight=in_flight,
         )
-        characters = CharacterService(character_repo, media, worker, settings)
+        characters = CharacterService(character_repo, media, worker, settings, in_flight=in_flight)
         return cls(settings, db, media, jobs, worker, queue, characters, identity)
 
     async def load_models(self) -> None:

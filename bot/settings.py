@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import SettingsInvalid
 from bot.jobs import DEFAULT_MAX_TRIES, MAX_TRIES_RANGE, MIN_IDENTITY_RANGE
 
+MB = 2**20  # the settings' MB, as storage counts them
 DISABLED = frozenset({"", "none", "off", "false", "0"})
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
@@ -64,6 +65,13 @@ class Settings(BaseSettings):
     queue_per_user: int = Field(default=3, ge=1, le=100)
     queue_total: int = Field(default=50, ge=1, le=10_000)
     history_days: float = Field(default=7.0, gt=0)
+    max_characters: int = Field(default=25, ge=1, le=10_000, description="characters per user")
+    max_stored_mb: int = Field(
+        default=500, ge=1, le=10_000_000, description="MB of images one user may store (all their files)"
+    )
+    min_free_mb: int = Field(
+        default=1024, ge=0, le=10_000_000, description="free-disk floor: nothing new is written below it"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("resolution")
@@ -93,6 +101,14 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def max_stored_bytes(self) -> int:
+        return self.max_stored_mb * MB
+
+    @property
+    def min_free_bytes(self) -> int:
+        return self.min_free_mb * MB
 
     @property
     def resolved_face_model_dir(self) -> Path:

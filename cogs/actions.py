@@ -195,9 +195,10 @@ async def _fix_face(bot: LikenessBot, interaction: discord.Interaction, job: Job
     chosen = next((o for o in await bot.services.jobs.outputs(job.id) if o.idx == idx), None)
     if chosen is None:
         raise LikenessError("that output is gone (deleted or past the history window)")
+    await bot.services.queue.check_room(interaction.user.id)  # before the face analysis, not after it
     message_id = await defer_public(interaction)
     data = await asyncio.to_thread(bot.services.media.read, chosen.media, chosen.ext)
-    mask = await bot.services.characters.face_mask(data)
+    mask = await bot.services.characters.face_mask(interaction.user.id, data)
     base = replace(
         request_from_row(job, None, None),
         mode=Mode.INPAINT,

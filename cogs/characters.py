@@ -72,7 +72,9 @@ class Characters(commands.GroupCog, group_name="character", group_description="Y
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         uploads = await self._downloads([image])
-        character = await self.repo.create(interaction.user.id, name)
+        character = await self.repo.create(
+            interaction.user.id, name, max_characters=self.bot.settings.max_characters
+        )
         header = f"Created **{discord.utils.escape_markdown(character.name)}**."
         if not uploads:
             await interaction.followup.send(

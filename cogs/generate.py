@@ -162,6 +162,8 @@ class Generate(commands.Cog):
             repo = self.bot.services.characters.repo
             character_id = (await repo.resolve(interaction.user.id, character)).id
             await self.bot.services.identity.identity_for(interaction.user.id, character_id)
+        # Room in the queue (and for the user's files) before anything is downloaded or decoded.
+        await self.bot.services.queue.check_room(interaction.user.id)
         message_id = await defer_public(interaction)
         source = mask_file = None
         if image is not None:

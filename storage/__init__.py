@@ -18,7 +18,7 @@ from storage.characters import (
     TooManyCharacters,
 )
 from storage.db import Database
-from storage.errors import MigrationError, QueueFull, StorageError
+from storage.errors import DiskFull, MigrationError, QueueFull, QuotaExceeded, StorageError
 from storage.jobs import JobRepository
 from storage.media import MediaStore
 from storage.rows import (
@@ -44,6 +44,7 @@ __all__ = [
     "CharacterRow",
     "Database",
     "DeletedCharacter",
+    "DiskFull",
     "DuplicateImage",
     "Embedding",
     "ForgetReport",
@@ -61,6 +62,7 @@ __all__ = [
     "OutputRow",
     "QueueEntry",
     "QueueFull",
+    "QuotaExceeded",
     "RefRole",
     "ReferenceNotFound",
     "ReferenceRow",

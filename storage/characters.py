@@ -22,6 +22,7 @@ linger neither in free database pages nor in the WAL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import unicodedata
@@ -45,6 +46,7 @@ from storage.db import Database
 from storage.errors import StorageError
 from storage.media import MediaStore, PutResult, normalize_ext
 from storage.media_rows import FileSpec, MediaKey, MediaRows, secure_delete
+from storage.usage import check_quota, new_files
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +188,18 @@ def name_key(text: str) -> str:
 class CharacterRepository:
     """All character persistence; every public method is atomic."""
 
-    def __init__(self, db: Database, media: MediaStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        media: MediaStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        min_free_bytes: int = 0,
+    ) -> None:
+        """No image is written when it would leave less than ``min_free_bytes`` free on the disk."""
         self._db = db
         self._media = media
-        self._files = MediaRows(db, media)
+        self._files = MediaRows(db, media, min_free_bytes=min_free_bytes)
         self._clock = clock
 
     # -- characters ---------------------------------------------------------------------------
@@ -294,6 +304,13 @@ class CharacterRepository:
             await self._owned(user_id, character_id)
             return await self._references(character_id)
 
+    async def check_room(self, user_id: int, image: FileSpec, *, max_stored_bytes: int | None) -> None:
+        """What ``add_reference`` would refuse for room alone (QuotaExceeded, DiskFull), read cheaply,
+        so the caller can refuse before its own expensive work (face analysis)."""
+        new = await asyncio.to_thread(new_files, [image])
+        await check_quota(self._db, user_id, new, max_stored_bytes)
+        self._files.check_free(len(image[0]))
+
     async def add_reference(
         self,
         user_id: int,
@@ -306,11 +323,13 @@ class CharacterRepository:
         character_embedding: EmbeddingArg,
         based_on: Collection[int] | None = None,
         max_images: int = DEFAULT_MAX_IMAGES,
+        max_stored_bytes: int | None = None,
     ) -> ReferenceRow:
         """Add an image ``(data, ext)``: the primary when the character has none, otherwise the
         next number. Stores ``character_embedding`` (computed by the caller including this image).
-        Raises CharacterNotFound, SetFull, DuplicateImage, CharacterChanged — with no row written
-        and no file left behind (a file another row uses is of course kept)."""
+        Raises CharacterNotFound, SetFull, DuplicateImage, CharacterChanged, QuotaExceeded (what
+        the user stores would exceed ``max_stored_bytes``), DiskFull — with no row written and no
+        file left behind (a file another row uses is of course kept)."""
         if not 1 <= max_images < _SHIFT:
             raise ValueError(f"max_images must be in 1..{_SHIFT - 1}")
         data, ext = image
@@ -322,6 +341,9 @@ class CharacterRepository:
         name, count = await self._owned(user_id, character_id)
         if count >= max_images:
             raise SetFull(name, max_images)
+        new = await asyncio.to_thread(new_files, [image])
+        await check_quota(self._db, user_id, new, max_stored_bytes)
+        self._files.check_free(len(data))
 
         written: list[PutResult] = []
         described: set[MediaKey] | None = None
@@ -340,6 +362,7 @@ class CharacterRepository:
                     raise DuplicateImage(name, same["position"])
                 if len(current) >= max_images:
                     raise SetFull(name, max_images)
+                await check_quota(self._db, user_id, new, max_stored_bytes)
                 stored = await self._files.insert(written, now)
                 position = len(current) + 1
                 role = RefRole.PRIMARY if position == 1 else RefRole.REFERENCE

@@ -13,6 +13,7 @@ so the order survives restarts and never depends on clock resolution.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import logging
@@ -37,6 +38,7 @@ from storage.rows import (
     OutputRow,
     QueueEntry,
 )
+from storage.usage import NewFile, check_quota, new_files
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +113,14 @@ class JobRepository:
         *,
         clock: Callable[[], float] = time.time,
         max_attempts: int = 2,
+        min_free_bytes: int = 0,
     ) -> None:
         """``clock`` returns unix seconds (injectable for tests); a job left running by a crash is
-        requeued until it has been claimed ``max_attempts`` times, then failed."""
+        requeued until it has been claimed ``max_attempts`` times, then failed. No file is written
+        (inputs or outputs) when it would leave less than ``min_free_bytes`` free on the disk."""
         self._db = db
         self._media = media
-        self._files = MediaRows(db, media)
+        self._files = MediaRows(db, media, min_free_bytes=min_free_bytes)
         self._clock = clock
         self._max_attempts = max_attempts
 
@@ -130,24 +134,40 @@ class JobRepository:
         *,
         per_user_limit: int,
         total_limit: int,
+        in_flight: int = 0,
+        max_stored_bytes: int | None = None,
     ) -> JobRow:
-        """Queue a job. Raises ``QueueFull`` (nothing written) when a limit would be exceeded."""
+        """Queue a job. Raises ``QueueFull`` (queue limits; ``in_flight`` is the user's other work
+        counted against ``per_user_limit``), ``QuotaExceeded`` (the inputs would take what the user
+        stores over ``max_stored_bytes``) or ``DiskFull`` — with nothing written.
+
+        The limits are read before any file is written (no work for a refused job) and checked again
+        in the inserting transaction, which is what makes them hold under concurrent submits. Outputs
+        are not held to the quota: an accepted job's results are always stored (``mark_done``), so the
+        quota refuses the next submit instead."""
+        specs = [spec for spec in (input, mask) if spec is not None]
+        for _, ext in specs:
+            normalize_ext(ext)  # a programming error, refused before any work
+        new = await asyncio.to_thread(new_files, specs) if specs and max_stored_bytes is not None else []
+        await self._check_room(fields.user_id, per_user_limit, total_limit, in_flight, new, max_stored_bytes)
+        self._files.check_free(sum(len(data) for data, _ in specs))
         written: list[PutResult] = []
         described: set[MediaKey] | None = None
         try:
-            await self._files.write([spec for spec in (input, mask) if spec is not None], written)
+            await self._files.write(specs, written)
             by_role = iter(written)
             input_sha = next(by_role).sha256 if input is not None else None
             mask_sha = next(by_role).sha256 if mask is not None else None
             now = self._clock()
             async with self._db.transaction():
-                counts = await self._db.fetchone(_COUNT_ACTIVE, (fields.user_id,))
-                assert counts is not None
-                user_active, total_queued = int(counts[0]), int(counts[1])
-                if user_active >= per_user_limit:
-                    raise QueueFull("user", per_user_limit, user_active)
-                if total_queued >= total_limit:
-                    raise QueueFull("total", total_limit, total_queued)
+                await self._check_room(
+                    fields.user_id,
+                    per_user_limit,
+                    total_limit,
+                    in_flight,
+                    [(p.sha256, p.size) for p in written],
+                    max_stored_bytes,
+                )
                 stored = await self._files.insert(written, now)
                 params = {f.name: getattr(fields, f.name) for f in dataclass_fields(fields)}
                 params["origin"] = fields.origin.value
@@ -160,6 +180,45 @@ class JobRepository:
             return job
         finally:
             await self._files.settle(written, described)
+
+    async def check_room(
+        self,
+        user_id: int,
+        *,
+        per_user_limit: int,
+        total_limit: int,
+        in_flight: int = 0,
+        max_stored_bytes: int | None = None,
+    ) -> None:
+        """Cheap reads (two counts, one sum, a statvfs): raise what ``create_job`` would for one more
+        job without inputs — so a request can be refused before its attachments are even fetched."""
+        await self._check_room(user_id, per_user_limit, total_limit, in_flight, [], max_stored_bytes)
+        self._files.check_free()
+
+    async def active_jobs(self, user_id: int) -> int:
+        """The user's jobs waiting or running: what the per-user limit counts."""
+        count = await self._db.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')", (user_id,)
+        )
+        return int(count or 0)
+
+    async def _check_room(
+        self,
+        user_id: int,
+        per_user_limit: int,
+        total_limit: int,
+        in_flight: int,
+        new: Sequence[NewFile],
+        max_stored_bytes: int | None,
+    ) -> None:
+        counts = await self._db.fetchone(_COUNT_ACTIVE, (user_id,))
+        assert counts is not None
+        user_active, total_queued = int(counts[0]), int(counts[1])
+        if user_active + in_flight >= per_user_limit:
+            raise QueueFull("user", per_user_limit, user_active, in_flight)
+        if total_queued >= total_limit:
+            raise QueueFull("total", total_limit, total_queued)
+        await check_quota(self._db, user_id, new, max_stored_bytes)
 
     # -- the fair queue -----------------------------------------------------------------------
 
@@ -259,8 +318,28 @@ class JobRepository:
         return await self._finish(job_id, JobStatus.FAILED, error)
 
     async def mark_cancelled(self, job_id: int) -> JobRow | None:
-        """For the worker after it interrupted a job (queued jobs are accepted too)."""
-        return await self._finish(job_id, JobStatus.CANCELLED, None)
+        """For the worker after it interrupted a job (queued jobs are accepted too). Its inputs
+        go at once (see ``_drop_inputs``)."""
+        async with self._db.locked():
+            async with self._db.transaction():
+                inputs = await self._inputs_of(
+                    "SELECT input_media, mask_media FROM jobs "
+                    "WHERE id = ? AND status IN ('queued', 'running')",
+                    (job_id,),
+                )
+                row = await self._db.fetchone(
+                    "UPDATE jobs SET status = 'cancelled', error = NULL, finished_at = ?, "
+                    "input_media = NULL, mask_media = NULL "
+                    f"WHERE id = ? AND status IN ('queued', 'running') {_RETURNING}",
+                    (self._clock(), job_id),
+                )
+                removed = await self._files.delete_unreferenced(inputs)
+            await self._files.remove_files(removed)
+        return None if row is None else JobRow.from_row(row)
+
+    async def _inputs_of(self, sql: str, params: Sequence[object]) -> list[str]:
+        """The input and mask shas of the jobs ``sql`` selects (two columns), for ``_drop_inputs``."""
+        return [sha for r in await self._db.fetchall(sql, params) for sha in r if sha is not None]
 
     async def _finish(self, job_id: int, status: JobStatus, error: str | None) -> JobRow | None:
         row = await self._db.fetchone(
@@ -271,32 +350,43 @@ class JobRepository:
         return None if row is None else JobRow.from_row(row)
 
     async def cancel(self, job_id: int, user_id: int) -> CancelResult:
-        """Owner-only. A queued job is cancelled at once; a running one is flagged
-        (``cancel_requested_at``) and returned still 'running' for the worker to interrupt."""
+        """Owner-only. A queued job is cancelled at once, and its input and mask files go with it
+        (unless another row uses them: nothing will ever read them, and they count against the
+        user's quota); a running one is flagged (``cancel_requested_at``) and returned still
+        'running' for the worker to interrupt (``mark_cancelled`` then drops its inputs)."""
         now = self._clock()
-        async with self._db.transaction():
-            current = await self._db.fetchone("SELECT user_id, status FROM jobs WHERE id = ?", (job_id,))
-            if current is None:
-                return CancelResult(CancelOutcome.NOT_FOUND, None)
-            if current["user_id"] != user_id:
-                return CancelResult(CancelOutcome.NOT_OWNER, None)
-            status = JobStatus(current["status"])
-            if status is JobStatus.QUEUED:
-                row = await self._db.fetchone(
-                    "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? " + _RETURNING,
-                    (now, job_id),
+        removed: list[MediaKey] = []
+        async with self._db.locked():
+            async with self._db.transaction():
+                current = await self._db.fetchone(
+                    "SELECT user_id, status, input_media, mask_media FROM jobs WHERE id = ?", (job_id,)
                 )
-                outcome = CancelOutcome.CANCELLED_QUEUED
-            elif status is JobStatus.RUNNING:
-                row = await self._db.fetchone(
-                    "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, ?) WHERE id = ? "
-                    + _RETURNING,
-                    (now, job_id),
-                )
-                outcome = CancelOutcome.CANCEL_RUNNING
-            else:
-                row = await self._db.fetchone(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
-                outcome = CancelOutcome.ALREADY_FINISHED
+                if current is None:
+                    return CancelResult(CancelOutcome.NOT_FOUND, None)
+                if current["user_id"] != user_id:
+                    return CancelResult(CancelOutcome.NOT_OWNER, None)
+                status = JobStatus(current["status"])
+                if status is JobStatus.QUEUED:
+                    row = await self._db.fetchone(
+                        "UPDATE jobs SET status = 'cancelled', finished_at = ?, input_media = NULL, "
+                        f"mask_media = NULL WHERE id = ? {_RETURNING}",
+                        (now, job_id),
+                    )
+                    removed = await self._files.delete_unreferenced(
+                        sha for sha in (current["input_media"], current["mask_media"]) if sha is not None
+                    )
+                    outcome = CancelOutcome.CANCELLED_QUEUED
+                elif status is JobStatus.RUNNING:
+                    row = await self._db.fetchone(
+                        "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, ?) WHERE id = ? "
+                        + _RETURNING,
+                        (now, job_id),
+                    )
+                    outcome = CancelOutcome.CANCEL_RUNNING
+                else:
+                    row = await self._db.fetchone(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
+                    outcome = CancelOutcome.ALREADY_FINISHED
+            await self._files.remove_files(removed)
         assert row is not None
         return CancelResult(outcome, JobRow.from_row(row))
 
@@ -304,30 +394,40 @@ class JobRepository:
         """Jobs left 'running' by a crash: requeued while they have been claimed fewer than
         ``max_attempts`` times (and picked next again: their user counts as not served), else
         failed. Returns (requeued, failed).
-        A job whose owner had asked to cancel it is cancelled instead (and logged)."""
+        A job whose owner had asked to cancel it is cancelled instead (and logged), its inputs
+        dropped as ``mark_cancelled`` does."""
         now = self._clock()
-        async with self._db.transaction():
-            cancelled = await self._db.fetchall(
-                "UPDATE jobs SET status = 'cancelled', finished_at = ? "
-                "WHERE status = 'running' AND cancel_requested_at IS NOT NULL RETURNING id",
-                (now,),
-            )
-            requeued = await self._db.fetchall(
-                "UPDATE jobs SET status = 'queued', started_at = NULL "
-                "WHERE status = 'running' AND attempts < ? RETURNING id, user_id",
-                (self._max_attempts,),
-            )
-            # The crash cost these users their turn: forget that they were served, so their job
-            # is picked first again instead of going to the back of the round.
-            await self._db.execute(
-                "DELETE FROM user_last_served WHERE user_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted({r[1] for r in requeued})),),
-            )
-            failed = await self._db.fetchall(
-                "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? "
-                "WHERE status = 'running' RETURNING id",
-                (RESTARTED_TWICE, now),
-            )
+        async with self._db.locked():
+            async with self._db.transaction():
+                inputs = await self._inputs_of(
+                    "SELECT input_media, mask_media FROM jobs "
+                    "WHERE status = 'running' AND cancel_requested_at IS NOT NULL",
+                    (),
+                )
+                cancelled = await self._db.fetchall(
+                    "UPDATE jobs SET status = 'cancelled', finished_at = ?, input_media = NULL, "
+                    "mask_media = NULL WHERE status = 'running' AND cancel_requested_at IS NOT NULL "
+                    "RETURNING id",
+                    (now,),
+                )
+                removed = await self._files.delete_unreferenced(inputs)
+                requeued = await self._db.fetchall(
+                    "UPDATE jobs SET status = 'queued', started_at = NULL "
+                    "WHERE status = 'running' AND attempts < ? RETURNING id, user_id",
+                    (self._max_attempts,),
+                )
+                # The crash cost these users their turn: forget that they were served, so their job
+                # is picked first again instead of going to the back of the round.
+                await self._db.execute(
+                    "DELETE FROM user_last_served WHERE user_id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(sorted({r[1] for r in requeued})),),
+                )
+                failed = await self._db.fetchall(
+                    "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? "
+                    "WHERE status = 'running' RETURNING id",
+                    (RESTARTED_TWICE, now),
+                )
+            await self._files.remove_files(removed)
         result = sorted(r[0] for r in requeued), sorted(r[0] for r in failed)
         if cancelled or requeued or failed:
             log.warning(

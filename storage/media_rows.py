@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from storage.db import Database
+from storage.disk import check_free
 from storage.media import MediaStore, PutResult
 from storage.schema import media_unreferenced_sql
 
@@ -45,19 +46,27 @@ _DELETE_ALL_UNREFERENCED = f"DELETE FROM media WHERE {media_unreferenced_sql()} 
 class MediaRows:
     """Media rows plus their files for one ``Database`` and ``MediaStore``."""
 
-    def __init__(self, db: Database, media: MediaStore) -> None:
+    def __init__(self, db: Database, media: MediaStore, *, min_free_bytes: int = 0) -> None:
+        """``min_free_bytes``: the free-disk floor every write checks first (0: none)."""
         self._db = db
         self._media = media
+        self.min_free_bytes = min_free_bytes
 
     # -- writing ------------------------------------------------------------------------------
 
     async def write(self, specs: Sequence[FileSpec], written: list[PutResult]) -> None:
         """Store files pinned, appending to ``written`` as it goes, so the caller's ``settle``
-        (in a ``finally``) also covers a partial write or a cancellation."""
+        (in a ``finally``) also covers a partial write or a cancellation. Raises ``DiskFull``
+        (nothing written) when the files would take the disk below the free-space floor."""
         if specs:
             await to_thread_to_the_end(self._put_all, specs, written)
 
+    def check_free(self, incoming: int = 0) -> None:
+        """``DiskFull`` when ``incoming`` more bytes would take the disk below the floor (a statvfs)."""
+        check_free(self._media.root, self.min_free_bytes, incoming)
+
     def _put_all(self, specs: Sequence[FileSpec], written: list[PutResult]) -> None:
+        self.check_free(sum(len(data) for data, _ in specs))
         for data, ext in specs:
             written.append(self._media.pin_put(data, ext))
 

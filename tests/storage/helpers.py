@@ -46,10 +46,20 @@ async def add(
     mask: tuple[bytes, str] | None = None,
     per_user_limit: int = BIG,
     total_limit: int = BIG,
+    in_flight: int = 0,
+    max_stored_bytes: int | None = None,
     **overrides: object,
 ) -> JobRow:
+    extra: dict[str, int] = {"in_flight": in_flight} if in_flight else {}
+    if max_stored_bytes is not None:
+        extra["max_stored_bytes"] = max_stored_bytes
     return await repo.create_job(
-        new_job(user_id, **overrides), input, mask, per_user_limit=per_user_limit, total_limit=total_limit
+        new_job(user_id, **overrides),
+        input,
+        mask,
+        per_user_limit=per_user_limit,
+        total_limit=total_limit,
+        **extra,
     )
 
 
