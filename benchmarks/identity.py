@@ -82,7 +82,7 @@ def main() -> None:
             settings = load_settings(args.env_file)
         references = args.references or synthetic_references(Path(tmp) / "refs")
         analyzer = load_face_analyzer(
-            settings.face_backend, settings.resolved_face_model_dir, settings.face_det_size
+            settings.face_backend, settings.resolved_face_model_dir, settings.face_det_size, settings.device
         )
         engine = Engine.load(EngineConfig.from_settings(settings), face_analyzer=analyzer)
         rows = run(engine, analyzer, references, args)

@@ -133,7 +133,7 @@ def handle(args: argparse.Namespace) -> int:
         from bot.engine.faces.factory import load_face_analyzer
 
         analyzer = load_face_analyzer(
-            settings.face_backend, settings.resolved_face_model_dir, settings.face_det_size
+            settings.face_backend, settings.resolved_face_model_dir, settings.face_det_size, settings.device
         )
     engine = Engine.load(EngineConfig.from_settings(settings), face_analyzer=analyzer)
     with tqdm(
