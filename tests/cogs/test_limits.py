@@ -8,8 +8,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from bot.client import LikenessBot
 from bot.engine.tiny import TinyBundle
@@ -26,18 +26,24 @@ from tests.cogs.harness import (
     wait_job_message,
 )
 from tests.cogs.test_characters import attach, character, face_photo
-from tests.engine.helpers import gradient_image, png_bytes
+from tests.engine.helpers import png_bytes
 from tests.fakediscord import FakeDiscord
 
 
-def padded(png: bytes, size: int) -> bytes:
-    """The same picture as a PNG of about ``size`` bytes (a text chunk carries the padding)."""
-    image = Image.open(io.BytesIO(png))
-    info = PngInfo()
-    info.add_text("padding", "x" * max(0, size - len(png)))
-    out = io.BytesIO()
-    image.save(out, format="PNG", pnginfo=info)
-    return out.getvalue()
+def noisy_face(person: int, *, seed: int = 0) -> bytes:
+    """A 512 px face picture whose background is random noise, so even the re-encoded PNG the bot
+    stores is about 0.6 MB (uploads are stored without metadata, so padding would not count)."""
+    image = Image.open(io.BytesIO(face_photo(person, size=512, face=256, seed=seed))).convert("RGB")
+    noise = np.random.default_rng(seed).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    background = Image.fromarray(noise, "RGB")
+    background.paste(image.crop((128, 128, 384, 384)), (128, 128))
+    return png_bytes(background)
+
+
+def noisy_png(seed: int = 0) -> bytes:
+    """A 448 px noise picture: about 0.6 MB even as the clean PNG the bot stores."""
+    noise = np.random.default_rng(seed).integers(0, 256, (448, 448, 3), dtype=np.uint8)
+    return png_bytes(Image.fromarray(noise, "RGB"))
 
 
 def cdn_gets(fake: FakeDiscord, attachment: dict[str, Any]) -> int:
@@ -157,14 +163,14 @@ async def test_the_storage_quota_refuses_new_uploads_and_references(
 ) -> None:
     """1 MB per user: a reference of ~0.6 MB fits; a second one, or a job's upload on top, does not."""
     fake = fake_discord
-    big = padded(face_photo(1), 600_000)
+    big = noisy_face(1)
     async with running_bot(fake, bot_settings(tiny_bundle, data_dir, max_stored_mb=1)) as bot:
         created = await character(fake, None, "create", {"name": "Mara", "image": attach(fake, big)})
         assert "#1 (primary)" in created.content
         files = media_files(data_dir)
-        another = attach(fake, padded(face_photo(1, seed=4), 600_000))
+        another = attach(fake, noisy_face(1, seed=4))
         second = await character(fake, None, "add", {"name": "Mara", "image": another})
-        upload = attach(fake, padded(png_bytes(gradient_image(64, 64)), 600_000), "up.png")
+        upload = attach(fake, noisy_png(), "up.png")
         refused = await generate(fake, None, "on top of it", image=upload)
         text = await private_error(fake, refused)
         rows = await jobs(bot)
