@@ -14,10 +14,11 @@ written before any other job starts; ``JobQueue.health`` says meanwhile that the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import statistics
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -190,21 +191,9 @@ class JobQueue:
         """Queue a job; ``QueueLimit`` (queue limits, work in flight) or ``LikenessError`` (storage
         quota, disk floor) with nothing stored."""
         user_id = fields.user_id
-        try:
+        with _as_user_errors():
             async with self.in_flight.lock(user_id):  # no face analysis slips in between check and insert
-                job = await self.repo.create_job(
-                    fields,
-                    image,
-                    mask,
-                    per_user_limit=self.per_user_limit,
-                    total_limit=self.total_limit,
-                    in_flight=self.in_flight.analyses(user_id),
-                    max_stored_bytes=self.max_stored_bytes,
-                )
-        except QueueFull as exc:
-            raise QueueLimit(queue_full_message(exc)) from None
-        except (QuotaExceeded, DiskFull) as exc:
-            raise LikenessError(str(exc)) from None
+                job = await self.repo.create_job(fields, image, mask, **self._limits(user_id))
         self._wake.set()
         order = await self.repo.fair_order()
         position = next((e.position for e in order if e.job_id == job.id), len(order))
@@ -213,18 +202,16 @@ class JobQueue:
     async def check_room(self, user_id: int) -> None:
         """Cheap: raise what ``submit`` would for one more job of ``user_id`` (without inputs), so a
         command is refused before it downloads and decodes anything."""
-        try:
-            await self.repo.check_room(
-                user_id,
-                per_user_limit=self.per_user_limit,
-                total_limit=self.total_limit,
-                in_flight=self.in_flight.analyses(user_id),
-                max_stored_bytes=self.max_stored_bytes,
-            )
-        except QueueFull as exc:
-            raise QueueLimit(queue_full_message(exc)) from None
-        except (QuotaExceeded, DiskFull) as exc:
-            raise LikenessError(str(exc)) from None
+        with _as_user_errors():
+            await self.repo.check_room(user_id, **self._limits(user_id))
+
+    def _limits(self, user_id: int) -> dict[str, Any]:
+        return {
+            "per_user_limit": self.per_user_limit,
+            "total_limit": self.total_limit,
+            "in_flight": self.in_flight.analyses(user_id),
+            "max_stored_bytes": self.max_stored_bytes,
+        }
 
     async def cancel(self, job_id: int, user_id: int) -> CancelResult:
         result = await self.repo.cancel(job_id, user_id)
@@ -424,3 +411,13 @@ class JobQueue:
         if not task.cancelled() and task.exception() is not None:
             log.error("listener %s failed", task.get_name(), exc_info=task.exception())
 
+
+@contextlib.contextmanager
+def _as_user_errors() -> Iterator[None]:
+    """Storage limit errors as the bot's: ``QueueLimit`` for the queue, ``LikenessError`` for quota, disk."""
+    try:
+        yield
+    except QueueFull as exc:
+        raise QueueLimit(queue_full_message(exc)) from None
+    except (QuotaExceeded, DiskFull) as exc:
+        raise LikenessError(str(exc)) from None
