@@ -143,7 +143,7 @@ class CharacterService:
             user_id, (checked.data, checked.ext), max_stored_bytes=self.settings.max_stored_bytes
         )
         async with self._analysis(user_id):
-            report = await self.worker.call(self._assess, data, refs)
+            report = await self.worker.call(self._assess, checked.data, refs)  # what is stored
         assert isinstance(report, QualityReport)
         reason = report.blocking_reason(force)
         if reason is not None:

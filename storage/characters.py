@@ -341,9 +341,7 @@ class CharacterRepository:
         name, count = await self._owned(user_id, character_id)
         if count >= max_images:
             raise SetFull(name, max_images)
-        new = await asyncio.to_thread(new_files, [image])
-        await check_quota(self._db, user_id, new, max_stored_bytes)
-        self._files.check_free(len(data))
+        await self.check_room(user_id, image, max_stored_bytes=max_stored_bytes)
 
         written: list[PutResult] = []
         described: set[MediaKey] | None = None
@@ -362,7 +360,7 @@ class CharacterRepository:
                     raise DuplicateImage(name, same["position"])
                 if len(current) >= max_images:
                     raise SetFull(name, max_images)
-                await check_quota(self._db, user_id, new, max_stored_bytes)
+                await check_quota(self._db, user_id, [(p.sha256, p.size) for p in written], max_stored_bytes)
                 stored = await self._files.insert(written, now)
                 position = len(current) + 1
                 role = RefRole.PRIMARY if position == 1 else RefRole.REFERENCE

@@ -150,7 +150,6 @@ class JobRepository:
             normalize_ext(ext)  # a programming error, refused before any work
         new = await asyncio.to_thread(new_files, specs) if specs and max_stored_bytes is not None else []
         await self._check_room(fields.user_id, per_user_limit, total_limit, in_flight, new, max_stored_bytes)
-        self._files.check_free(sum(len(data) for data, _ in specs))
         written: list[PutResult] = []
         described: set[MediaKey] | None = None
         try:
@@ -322,24 +321,36 @@ class JobRepository:
         go at once (see ``_drop_inputs``)."""
         async with self._db.locked():
             async with self._db.transaction():
-                inputs = await self._inputs_of(
-                    "SELECT input_media, mask_media FROM jobs "
+                hit = await self._db.execute(
+                    "UPDATE jobs SET status = 'cancelled', error = NULL, finished_at = ? "
                     "WHERE id = ? AND status IN ('queued', 'running')",
-                    (job_id,),
-                )
-                row = await self._db.fetchone(
-                    "UPDATE jobs SET status = 'cancelled', error = NULL, finished_at = ?, "
-                    "input_media = NULL, mask_media = NULL "
-                    f"WHERE id = ? AND status IN ('queued', 'running') {_RETURNING}",
                     (self._clock(), job_id),
                 )
-                removed = await self._files.delete_unreferenced(inputs)
+                if not hit.rowcount:  # finished meanwhile
+                    return None
+                removed = await self._drop_inputs([job_id])
+                row = await self._db.fetchone(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
             await self._files.remove_files(removed)
-        return None if row is None else JobRow.from_row(row)
+        assert row is not None
+        return JobRow.from_row(row)
 
-    async def _inputs_of(self, sql: str, params: Sequence[object]) -> list[str]:
-        """The input and mask shas of the jobs ``sql`` selects (two columns), for ``_drop_inputs``."""
-        return [sha for r in await self._db.fetchall(sql, params) for sha in r if sha is not None]
+    async def _drop_inputs(self, ids: Sequence[int]) -> list[MediaKey]:
+        """Inside a transaction, for jobs just cancelled: cut their input and mask references and
+        delete the media rows nothing else uses (nobody will read them again, and they count against
+        the owner's quota). Returns those for ``remove_files`` after the commit."""
+        if not ids:
+            return []
+        ids_json = json.dumps(list(ids))
+        rows = await self._db.fetchall(
+            "SELECT input_media, mask_media FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+            (ids_json,),
+        )
+        await self._db.execute(
+            "UPDATE jobs SET input_media = NULL, mask_media = NULL "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (ids_json,),
+        )
+        return await self._files.delete_unreferenced(sha for r in rows for sha in r if sha is not None)
 
     async def _finish(self, job_id: int, status: JobStatus, error: str | None) -> JobRow | None:
         row = await self._db.fetchone(
@@ -358,22 +369,17 @@ class JobRepository:
         removed: list[MediaKey] = []
         async with self._db.locked():
             async with self._db.transaction():
-                current = await self._db.fetchone(
-                    "SELECT user_id, status, input_media, mask_media FROM jobs WHERE id = ?", (job_id,)
-                )
+                current = await self._db.fetchone("SELECT user_id, status FROM jobs WHERE id = ?", (job_id,))
                 if current is None:
                     return CancelResult(CancelOutcome.NOT_FOUND, None)
                 if current["user_id"] != user_id:
                     return CancelResult(CancelOutcome.NOT_OWNER, None)
                 status = JobStatus(current["status"])
                 if status is JobStatus.QUEUED:
+                    removed = await self._drop_inputs([job_id])
                     row = await self._db.fetchone(
-                        "UPDATE jobs SET status = 'cancelled', finished_at = ?, input_media = NULL, "
-                        f"mask_media = NULL WHERE id = ? {_RETURNING}",
+                        f"UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? {_RETURNING}",
                         (now, job_id),
-                    )
-                    removed = await self._files.delete_unreferenced(
-                        sha for sha in (current["input_media"], current["mask_media"]) if sha is not None
                     )
                     outcome = CancelOutcome.CANCELLED_QUEUED
                 elif status is JobStatus.RUNNING:
@@ -399,18 +405,12 @@ class JobRepository:
         now = self._clock()
         async with self._db.locked():
             async with self._db.transaction():
-                inputs = await self._inputs_of(
-                    "SELECT input_media, mask_media FROM jobs "
-                    "WHERE status = 'running' AND cancel_requested_at IS NOT NULL",
-                    (),
-                )
                 cancelled = await self._db.fetchall(
-                    "UPDATE jobs SET status = 'cancelled', finished_at = ?, input_media = NULL, "
-                    "mask_media = NULL WHERE status = 'running' AND cancel_requested_at IS NOT NULL "
-                    "RETURNING id",
+                    "UPDATE jobs SET status = 'cancelled', finished_at = ? "
+                    "WHERE status = 'running' AND cancel_requested_at IS NOT NULL RETURNING id",
                     (now,),
                 )
-                removed = await self._files.delete_unreferenced(inputs)
+                removed = await self._drop_inputs([r[0] for r in cancelled])
                 requeued = await self._db.fetchall(
                     "UPDATE jobs SET status = 'queued', started_at = NULL "
                     "WHERE status = 'running' AND attempts < ? RETURNING id, user_id",

@@ -17,8 +17,6 @@ from storage.errors import QuotaExceeded
 from storage.schema import MEDIA_REFERENCES
 from storage.users import USER_MEDIA
 
-MB = 2**20
-
 NewFile = tuple[str, int]  # (sha256, size) of a file about to be stored
 
 _MINE = " UNION ".join(USER_MEDIA[ref] for ref in MEDIA_REFERENCES)

@@ -94,6 +94,7 @@ async def test_cancel_queued_running_and_someone_elses_job(
         queued_call = await generate(fake, alice, "to cancel while queued")
         queued = await wait_job_message(queued_call)
         last_call = await generate(fake, alice, "still runs")
+        await wait_job_message(last_call)  # queued, not only acknowledged
 
         # /cancel suggests your own waiting and running jobs.
         choices = await fake.autocomplete(alice, "cancel", {"job": ""}, "job")
