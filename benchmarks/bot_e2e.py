@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.client import LikenessBot, serve  # noqa: E402
-from bot.engine.tiny import build_tiny_bundle  # noqa: E402
+from bot.tiny import build_tiny_bundle  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from tests.engine.helpers import gradient_image, png_bytes  # noqa: E402
 from tests.fakediscord import FakeDiscord  # noqa: E402

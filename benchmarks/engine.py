@@ -161,7 +161,7 @@ def set_up(args: argparse.Namespace, workdir: Path) -> Setup:
     """Build (if needed) and load the model; read memory right after the load, before any job."""
     env_file, tiny = args.env_file, args.env_file is None
     if tiny:
-        from bot.engine.tiny import build_tiny_bundle
+        from bot.tiny import build_tiny_bundle
 
         log.info("building the tiny model bundle in %s", workdir)
         env_file = build_tiny_bundle(workdir / "tiny").env_file

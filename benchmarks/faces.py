@@ -85,7 +85,7 @@ def reference_crops(photo: Image.Image, analyzer: DlibAnalyzer, side: int, count
 
 def marker_images(side: int, count: int) -> list[Image.Image]:
     """Synthetic one-face references for the tiny pack (a marker covering ~40 % of the width)."""
-    from bot.engine.tiny import draw_face_marker
+    from bot.tiny import draw_face_marker
 
     images = []
     for index in range(count):
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     sets.append(("dlib", "1024 px photo crops", *recompute_set(dlib_analyzer, set_images)))
 
     with tempfile.TemporaryDirectory() as tmp:
-        from bot.engine.tiny.face_pack import DET_INPUT_SIZE, save_face_pack
+        from bot.tiny.face_pack import DET_INPUT_SIZE, save_face_pack
 
         tiny = InsightFaceAnalyzer(save_face_pack(Path(tmp) / "tiny"), det_size=DET_INPUT_SIZE)
         for side in SIZES:

@@ -48,7 +48,7 @@ SCENES = (
 
 
 def synthetic_references(root: Path) -> Path:
-    from bot.engine.tiny import draw_face_marker
+    from bot.tiny import draw_face_marker
 
     for person in (1, 2):
         folder = root / f"character-{person}"
@@ -75,7 +75,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         if args.env_file is None:
-            from bot.engine.tiny import build_tiny_bundle
+            from bot.tiny import build_tiny_bundle
 
             settings: Settings = load_settings(build_tiny_bundle(Path(tmp) / "tiny").env_file)
         else:

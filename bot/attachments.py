@@ -16,7 +16,9 @@ from PIL import Image
 
 from bot.engine.images import check_aspect, open_upload
 from bot.engine.masks import check_mask_shape
+from bot.engine.outpaint import check_outpaint
 from bot.errors import BadImage
+from bot.params import JobParams
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 JPEG_QUALITY = 95
@@ -26,22 +28,51 @@ _PHOTO_FORMATS = frozenset({"JPEG", "MPO"})
 
 
 @dataclass(frozen=True, slots=True)
+class UploadInfo:
+    """An attachment as announced, before its bytes are fetched: enough for the cheap checks."""
+
+    filename: str
+    content_type: str | None
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class CheckedUpload:
     data: bytes  # the clean re-encoded file that is stored, not the upload
     ext: str  # "png" or "jpg"
     size: tuple[int, int]  # pixels, upright
 
+    @property
+    def file(self) -> tuple[bytes, str]:
+        """As the queue stores it: (data, extension)."""
+        return self.data, self.ext
 
-def check_metadata(filename: str, content_type: str | None, size: int, what: str) -> None:
+
+def check_metadata(upload: UploadInfo, what: str) -> None:
     """Cheap checks from the attachment's metadata, before downloading it."""
-    if content_type and not content_type.startswith("image/"):
+    if upload.content_type and not upload.content_type.startswith("image/"):
         raise BadImage(
-            f"the {what} “{filename}” is {content_type}, not an image: attach a PNG, JPEG, WebP or GIF"
+            f"the {what} “{upload.filename}” is {upload.content_type}, not an image: "
+            "attach a PNG, JPEG, WebP or GIF"
         )
-    if size > MAX_UPLOAD_BYTES:
+    if upload.size > MAX_UPLOAD_BYTES:
         raise BadImage(
-            f"the {what} “{filename}” is {size / 2**20:.1f} MiB; the limit is {MAX_UPLOAD_BYTES // 2**20} MiB"
+            f"the {what} “{upload.filename}” is {upload.size / 2**20:.1f} MiB; "
+            f"the limit is {MAX_UPLOAD_BYTES // 2**20} MiB"
         )
+
+
+def check_uploads(
+    params: JobParams, image: bytes | None, mask: bytes | None
+) -> tuple[CheckedUpload | None, CheckedUpload | None]:
+    """A new job's image and mask, decoded and cleaned: the outpaint target and the mask's shape are
+    checked against the picture, so a job the engine would refuse never waits in the queue."""
+    if image is None:
+        return None, None
+    picture = check_image(image, "image")
+    if params.expand is not None:
+        check_outpaint(picture.size, params.expand)
+    return picture, check_mask(mask, picture.size) if mask is not None else None
 
 
 def check_image(data: bytes, what: str = "image") -> CheckedUpload:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 import discord
 from discord.ext import commands
@@ -14,11 +13,18 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.generate", "cogs.queue", "cogs.delivery", "cogs.characters")
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.generate",
+    "cogs.queue",
+    "cogs.delivery",
+    "cogs.buttons",
+    "cogs.characters",
+)
 
 
 class LikenessBot(commands.Bot):
-    def __init__(self, settings: Settings, services: Services, **options: object) -> None:
+    def __init__(self, services: Services, **options: object) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels for the token-expiry fallback; no privileged intents
         super().__init__(
@@ -30,7 +36,6 @@ class LikenessBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             **options,
         )  # type: ignore[arg-type]
-        self.settings = settings
         self.services = services
 
     async def setup_hook(self) -> None:
@@ -40,8 +45,9 @@ class LikenessBot(commands.Bot):
             except Exception:
                 log.exception("failed to load extension %s", extension)
                 raise
-        if self.settings.guild_id:
-            guild = discord.Object(id=self.settings.guild_id)
+        guild_id = self.services.settings.guild_id
+        if guild_id:
+            guild = discord.Object(id=guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
         else:
@@ -49,34 +55,26 @@ class LikenessBot(commands.Bot):
         log.info("synced %d commands", len(synced))
         await self.services.queue.start()
 
+    async def serve(self) -> None:
+        """Connect with the configured token and run until the bot is closed."""
+        token = self.services.settings.discord_token
+        assert token is not None, "DISCORD_TOKEN is checked by the run command"
+        async with self:
+            await self.start(token.get_secret_value())
+
     async def close(self) -> None:
         await self.services.queue.stop()
         await super().close()
 
 
-async def serve(
-    settings: Settings,
-    *,
-    services: Services | None = None,
-    on_bot: Callable[[LikenessBot], Awaitable[None] | None] | None = None,
-    **bot_options: object,
-) -> None:
-    """Open everything, load the model (missing weights stop start-up here), then connect."""
-    assert settings.discord_token is not None
-    own = services is None
-    services = services or await Services.open(settings)
+async def serve(settings: Settings, **bot_options: object) -> None:
+    """Open everything, load the models (missing weights stop start-up here), then connect."""
+    services = await Services.open(settings)
     try:
         await services.load_models()
-        bot = LikenessBot(settings, services, **bot_options)
-        if on_bot is not None:
-            maybe = on_bot(bot)
-            if asyncio.iscoroutine(maybe):
-                await maybe
-        async with bot:
-            await bot.start(settings.discord_token.get_secret_value())
+        await LikenessBot(services, **bot_options).serve()
     finally:
-        if own:
-            await services.close()
+        await services.close()
 
 
 def run_bot(settings: Settings) -> None:

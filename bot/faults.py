@@ -13,6 +13,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.errors import ModelsNotLoaded
+from bot.explain import explain
 from storage import StorageError
 
 BACKOFF_FIRST = 0.5  # seconds before the first retry; doubles up to BACKOFF_MAX
@@ -21,10 +23,6 @@ BACKOFF_MAX = 30.0
 _BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
 _FULL = ("SQLITE_FULL",)
 _STORAGE_ERRORS = (OSError, sqlite3.Error, StorageError)
-
-
-class ModelsNotLoaded(Exception):
-    """The worker could not load the weights; the dispatcher keeps trying."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -49,8 +47,9 @@ def is_storage_error(exc: BaseException) -> bool:
 
 def not_saved_message(exc: BaseException) -> str:
     """For the owner of a job whose results could not be stored (lower-case, says what to do)."""
-    if isinstance(exc, StorageError):
-        return str(exc)
+    explained = explain(exc) if isinstance(exc, StorageError) else None
+    if explained is not None:
+        return explained.message
     if is_disk_full(exc):
         cause = "its disk is full"
     elif is_transient(exc):

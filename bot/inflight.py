@@ -13,7 +13,6 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from bot.errors import QueueLimit
 from storage import QueueFull
 
 ActiveJobs = Callable[[int], Awaitable[int]]  # user id -> jobs waiting or running
@@ -36,12 +35,12 @@ class WorkInFlight:
 
     @contextlib.asynccontextmanager
     async def analysis(self, user_id: int) -> AsyncIterator[None]:
-        """One face analysis for ``user_id``; ``QueueLimit`` when their work in flight is at the limit."""
+        """One face analysis for ``user_id``; ``QueueFull`` when their work in flight is at the limit."""
         async with self.lock(user_id):
             jobs = await self._active_jobs(user_id)
             analyses = self._analyses[user_id]
             if jobs + analyses >= self.per_user_limit:
-                raise QueueLimit(queue_full_message(QueueFull("user", self.per_user_limit, jobs, analyses)))
+                raise QueueFull("user", self.per_user_limit, jobs, analyses)
             self._analyses[user_id] += 1
         try:
             yield
@@ -49,17 +48,3 @@ class WorkInFlight:
             self._analyses[user_id] -= 1
             if self._analyses[user_id] <= 0:
                 del self._analyses[user_id]
-
-
-def queue_full_message(exc: QueueFull) -> str:
-    """The user's message for a refused job or face analysis."""
-    if exc.kind == "user":
-        jobs = f"{exc.current} job{'s' if exc.current != 1 else ''} waiting or running"
-        if exc.in_flight:
-            analyses = f"{exc.in_flight} face analys{'es' if exc.in_flight != 1 else 'is'} in progress"
-            return (
-                f"you already have {jobs} and {analyses} (the limit is {exc.limit} in all): "
-                "wait for one to finish or /cancel a job"
-            )
-        return f"you already have {jobs} (the limit is {exc.limit}): wait for one to finish or /cancel one"
-    return f"the queue is full ({exc.current} jobs waiting): try again in a few minutes"

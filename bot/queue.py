@@ -14,34 +14,31 @@ written before any other job starts; ``JobQueue.health`` says meanwhile that the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import statistics
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any, Protocol
 
-from bot.characters import CharacterGone
-from bot.errors import Cancelled, LikenessError, QueueLimit
-from bot.faults import Backoff, Health, ModelsNotLoaded, down_reason, is_transient, not_saved_message
-from bot.inflight import WorkInFlight, queue_full_message
-from bot.jobs import GenerationResult
-from bot.requests import request_from_row
+from bot.errors import Cancelled, CharacterGone, LikenessError, ModelsNotLoaded
+from bot.explain import explain
+from bot.faults import Backoff, Health, down_reason, is_transient, not_saved_message
+from bot.inflight import WorkInFlight
+from bot.jobs import GenerationRequest, GenerationResult, Identity
+from bot.params import JobParams
 from bot.worker import GpuWorker
 from storage import (
     CancelOutcome,
     CancelResult,
-    DiskFull,
     JobRepository,
     JobRow,
     JobStatus,
     NewJob,
+    OutputData,
     QueueEntry,
-    QueueFull,
-    QuotaExceeded,
+    StorageError,
 )
 
 log = logging.getLogger(__name__)
@@ -50,23 +47,28 @@ DEFAULT_JOB_SECONDS = 20.0  # estimate before any job has finished
 SWEEP_INTERVAL = 3600.0
 _INTERRUPTED = "the bot's worker was interrupted twice while running this job; try again"
 
-# (owner id, character id) -> (FaceID embeddings, primary reference image); raises LikenessError
-IdentityFor = Callable[[int, int], Awaitable[tuple[tuple[bytes, ...], Path | None]]]
+Job = JobRow[JobParams]
+# (owner id, character id) -> the character's face; raises LikenessError (deleted, empty)
+IdentityFor = Callable[[int, int], Awaitable[Identity]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A job just queued, and its place: what its owner is told at once."""
+
+    job: Job
+    position: int  # 1-based among waiting jobs; 0 = running now
+    length: int  # jobs waiting or running
+    wait_seconds: float  # rough wait before it starts
 
 
 class JobListener(Protocol):
     """Receives job events on the event loop; exceptions are logged, never fatal."""
 
-    async def job_started(self, job: JobRow) -> None: ...
-    async def job_progress(self, job: JobRow, step: int, total: int) -> None: ...
-    async def job_finished(self, job: JobRow, result: GenerationResult | None) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    job: JobRow
-    position: int  # 1-based among waiting jobs; 0 = running now
-    length: int  # jobs waiting or running
+    async def job_queued(self, ticket: Ticket) -> None: ...
+    async def job_started(self, job: Job) -> None: ...
+    async def job_progress(self, job: Job, step: int, total: int) -> None: ...
+    async def job_finished(self, job: Job, result: GenerationResult | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,7 @@ class _Write(Enum):
 class _Outcome:
     """How a job ended, held in memory until the database has taken it."""
 
-    job: JobRow
+    job: Job
     write: _Write
     result: GenerationResult | None = None
     error: str | None = None
@@ -117,7 +119,7 @@ class _Outcome:
 class JobQueue:
     def __init__(
         self,
-        repo: JobRepository,
+        repo: JobRepository[JobParams],
         worker: GpuWorker,
         *,
         per_user_limit: int,
@@ -186,24 +188,31 @@ class JobQueue:
 
     # -- requests from users --------------------------------------------------------------------
     async def submit(
-        self, fields: NewJob, image: tuple[bytes, str] | None = None, mask: tuple[bytes, str] | None = None
+        self,
+        fields: NewJob[JobParams],
+        image: tuple[bytes, str] | None = None,
+        mask: tuple[bytes, str] | None = None,
     ) -> Ticket:
-        """Queue a job; ``QueueLimit`` (queue limits, work in flight) or ``LikenessError`` (storage
-        quota, disk floor) with nothing stored."""
+        """Queue a job and tell the listeners (``job_queued``); raises storage's ``QueueFull``
+        (queue limits, work in flight), ``QuotaExceeded`` or ``DiskFull`` with nothing stored."""
         user_id = fields.user_id
-        with _as_user_errors():
-            async with self.in_flight.lock(user_id):  # no face analysis slips in between check and insert
-                job = await self.repo.create_job(fields, image, mask, **self._limits(user_id))
+        async with self.in_flight.lock(user_id):  # no face analysis slips in between check and insert
+            job = await self.repo.create_job(fields, image, mask, **self._limits(user_id))
         self._wake.set()
-        order = await self.repo.fair_order()
-        position = next((e.position for e in order if e.job_id == job.id), len(order))
-        return Ticket(job, position, len(order))
+        status = await self.status()
+        entry = next((e for e in status.entries if e.job_id == job.id), None)
+        ticket = (
+            Ticket(job, entry.position, status.length, status.wait_seconds(entry))
+            if entry is not None
+            else Ticket(job, 0, status.length, 0.0)  # already finished (cancelled at once)
+        )
+        self._notify("job_queued", ticket)
+        return ticket
 
     async def check_room(self, user_id: int) -> None:
         """Cheap: raise what ``submit`` would for one more job of ``user_id`` (without inputs), so a
         command is refused before it downloads and decodes anything."""
-        with _as_user_errors():
-            await self.repo.check_room(user_id, **self._limits(user_id))
+        await self.repo.check_room(user_id, **self._limits(user_id))
 
     def _limits(self, user_id: int) -> dict[str, Any]:
         return {
@@ -280,7 +289,7 @@ class JobQueue:
             return
         await self._run(job)
 
-    async def _run(self, job: JobRow) -> None:
+    async def _run(self, job: Job) -> None:
         cancel = threading.Event()
         self._running = (job.id, cancel)
         try:
@@ -297,19 +306,10 @@ class JobQueue:
             self._unsettled = outcome
             await self._settle()
 
-    async def _generate(self, job: JobRow, cancel: threading.Event) -> _Outcome | None:
+    async def _generate(self, job: Job, cancel: threading.Event) -> _Outcome | None:
         """Run the job; every way it can end, as the write that records it (None: shutting down)."""
         try:
-            image = await self.repo.media_path(job.input_media) if job.input_media else None
-            mask = await self.repo.media_path(job.mask_media) if job.mask_media else None
-            request = request_from_row(job, image, mask)
-            if job.identity_weight is not None and job.character_id is None:  # deleted: SET NULL
-                raise CharacterGone()
-            if job.character_id is not None:
-                if self.identity_for is None:
-                    raise LikenessError("face lock is not available on this bot")
-                identity, identity_image = await self.identity_for(job.user_id, job.character_id)
-                request = replace(request, identity=identity, identity_image=identity_image)
+            request = await self._request(job)
             result = await self.worker.generate(
                 request, lambda step, total: self._notify("job_progress", job, step, total), cancel
             )
@@ -318,13 +318,29 @@ class JobQueue:
                 log.info("job %d interrupted by shutdown; it runs again after restart", job.id)
                 return None
             return _Outcome(job, _Write.CANCELLED)
-        except LikenessError as exc:
-            return _Outcome(job, _Write.FAILED, error=str(exc))
+        except (LikenessError, StorageError) as exc:
+            explained = explain(exc)
+            if explained is not None:
+                return _Outcome(job, _Write.FAILED, error=explained.message)
+            log.exception("job %d failed unexpectedly", job.id)
+            return _Outcome(job, _Write.FAILED, error=_unexpected(job))
         except Exception:
             log.exception("job %d failed unexpectedly", job.id)
-            message = f"something went wrong while generating (job {job.id}); the bot's log has the details"
-            return _Outcome(job, _Write.FAILED, error=message)
+            return _Outcome(job, _Write.FAILED, error=_unexpected(job))
         return _Outcome(job, _Write.DONE, result=result)
+
+    async def _request(self, job: Job) -> GenerationRequest:
+        """The stored job as the engine's request: its files, and its character's face as it is now."""
+        image = await self.repo.media_path(job.input_media) if job.input_media else None
+        mask = await self.repo.media_path(job.mask_media) if job.mask_media else None
+        identity = None
+        if job.params.face is not None:
+            if job.character_id is None:  # deleted meanwhile: the column was SET NULL
+                raise CharacterGone()
+            if self.identity_for is None:
+                raise LikenessError("face lock is not available on this bot")
+            identity = await self.identity_for(job.user_id, job.character_id)
+        return GenerationRequest(job.params, image, mask, identity)
 
     async def _settle(self) -> None:
         """Write the held outcome. A transient failure (the database is locked elsewhere) raises
@@ -340,7 +356,10 @@ class JobQueue:
                     raise
                 log.error(
                     "could not store job %d as %s; storing it as %s instead",
-                    outcome.job.id, outcome.write.value, following.write.value, exc_info=exc,
+                    outcome.job.id,
+                    outcome.write.value,
+                    following.write.value,
+                    exc_info=exc,
                 )
                 self._unsettled = following
                 continue
@@ -352,17 +371,17 @@ class JobQueue:
             else:
                 self._notify("job_finished", job, outcome.result if job.status is JobStatus.DONE else None)
 
-    async def _write(self, outcome: _Outcome) -> JobRow | None:
+    async def _write(self, outcome: _Outcome) -> Job | None:
         """The row as stored; when the job had already left 'running' (cancelled meanwhile, or
         written by an earlier try whose answer was lost), the row as it is."""
         job_id = outcome.job.id
-        row: JobRow | None
+        row: Job | None
         if outcome.write is _Write.DONE:
             assert outcome.result is not None
             result = outcome.result
             row = await self.repo.mark_done(
                 job_id,
-                [(c.png, c.seed, c.width, c.height, c.identity) for c in result.candidates],
+                [OutputData(c.png, c.seed, c.width, c.height, c.identity) for c in result.candidates],
                 result.seconds,
                 result.warnings,
                 tries=result.tries,
@@ -412,12 +431,5 @@ class JobQueue:
             log.error("listener %s failed", task.get_name(), exc_info=task.exception())
 
 
-@contextlib.contextmanager
-def _as_user_errors() -> Iterator[None]:
-    """Storage limit errors as the bot's: ``QueueLimit`` for the queue, ``LikenessError`` for quota, disk."""
-    try:
-        yield
-    except QueueFull as exc:
-        raise QueueLimit(queue_full_message(exc)) from None
-    except (QuotaExceeded, DiskFull) as exc:
-        raise LikenessError(str(exc)) from None
+def _unexpected(job: Job) -> str:
+    return f"something went wrong while generating (job {job.id}); the bot's log has the details"

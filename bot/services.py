@@ -1,17 +1,19 @@
-"""The bot's long-lived parts, opened once: database, media, GPU worker and queue."""
+"""The bot's long-lived parts, built once and in dependency order: storage, the GPU worker, the
+queue, and the services the entry points call. Discord, the command line and tests all start here."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.characters import CharacterService, IdentitySource
-from bot.engine.config import EngineConfig
-from bot.engine.engine import Engine
+from bot.characters import CharacterService
+from bot.engine.checks import Capabilities
+from bot.identity import IdentitySource
 from bot.inflight import WorkInFlight
+from bot.params import PARAMS_CODEC, JobParams
 from bot.queue import JobQueue
 from bot.settings import Settings
+from bot.submissions import JobChecks, Submissions
 from bot.worker import GpuWorker
 from storage import CharacterRepository, Database, JobRepository, MediaStore
 from storage.permissions import DIR_MODE, make_private_dirs, tighten
@@ -24,25 +26,24 @@ class Services:
     settings: Settings
     db: Database
     media: MediaStore
-    jobs: JobRepository
+    jobs: JobRepository[JobParams]
     worker: GpuWorker
     queue: JobQueue
     characters: CharacterService
-    identity: IdentitySource
+    submissions: Submissions
 
     @classmethod
-    async def open(cls, settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> Services:
+    async def open(cls, settings: Settings) -> Services:
         # Owner only: it holds face embeddings and users' photos. An older, looser install is tightened.
         make_private_dirs(settings.data_dir)
         tighten(settings.data_dir, DIR_MODE)
         db = await Database.open(settings.database_path)
         media = MediaStore(settings.media_dir)
-        jobs = JobRepository(db, media, min_free_bytes=settings.min_free_bytes)
-        config = EngineConfig.from_settings(settings)
-        character_repo = CharacterRepository(db, media, min_free_bytes=settings.min_free_bytes)
-        # load_models loads the face analyzer first; this factory then runs on the worker thread.
-        worker = GpuWorker(engine_factory or (lambda: Engine.load(config, face_analyzer=characters.analyzer)))
+        floor = settings.min_free_bytes
+        jobs = JobRepository(db, media, params=PARAMS_CODEC, min_free_bytes=floor)
+        character_repo = CharacterRepository(db, media, min_free_bytes=floor)
         identity = IdentitySource(character_repo, media)
+        worker = GpuWorker(settings.engine_config, settings.face_config)
         # One count of each user's GPU work: jobs (in the database) and face analyses (in memory).
         in_flight = WorkInFlight(settings.queue_per_user, jobs.active_jobs)
         queue = JobQueue(
@@ -55,12 +56,21 @@ class Services:
             max_stored_bytes=settings.max_stored_bytes,
             in_flight=in_flight,
         )
-        characters = CharacterService(character_repo, media, worker, settings, in_flight=in_flight)
-        return cls(settings, db, media, jobs, worker, queue, characters, identity)
+        characters = CharacterService(
+            character_repo,
+            worker,
+            backend=settings.face_backend,
+            max_stored_bytes=settings.max_stored_bytes,
+            in_flight=in_flight,
+        )
+        checks = JobChecks(
+            settings.defaults, Capabilities.of(settings.engine_config), character_repo, identity
+        )
+        submissions = Submissions(checks, queue, media, worker)
+        return cls(settings, db, media, jobs, worker, queue, characters, submissions)
 
     async def load_models(self) -> None:
-        """Diffusion weights and face models, on the worker thread; missing ones stop start-up."""
-        await self.characters.load()  # first: the engine scores face-locked candidates with it
+        """Face models, then the diffusion weights, on the worker thread; missing ones stop start-up."""
         await self.worker.load()
 
     async def close(self) -> None:

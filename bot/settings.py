@@ -8,8 +8,17 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.engine.config import AdapterSource, EngineConfig
+from bot.engine.faces.factory import FaceConfig
 from bot.errors import SettingsInvalid
-from bot.jobs import DEFAULT_MAX_TRIES, MAX_TRIES_RANGE, MIN_IDENTITY_RANGE
+from bot.params import (
+    DEFAULT_MAX_TRIES,
+    DEFAULT_STEPS,
+    MAX_TRIES_RANGE,
+    MIN_IDENTITY_RANGE,
+    STEPS_RANGE,
+    Defaults,
+)
 
 MB = 2**20  # the settings' MB, as storage counts them
 DISABLED = frozenset({"", "none", "off", "false", "0"})
@@ -49,7 +58,7 @@ class Settings(BaseSettings):
     face_model_dir: Path | None = None
     face_det_size: int = Field(default=640, ge=64, le=2048)
 
-    default_steps: int = Field(default=30, ge=1, le=100)
+    default_steps: int = Field(default=DEFAULT_STEPS, ge=STEPS_RANGE[0], le=STEPS_RANGE[1])
     min_identity: float | None = Field(
         default=None,
         ge=MIN_IDENTITY_RANGE[0],
@@ -90,11 +99,6 @@ class Settings(BaseSettings):
         return self.faceid_adapter.strip().lower() not in DISABLED
 
     @property
-    def face_lock_uses_faceid(self) -> bool:
-        """FaceID with insightface's 512-d embeddings; otherwise face lock falls back to an image prompt."""
-        return self.faceid_enabled and self.face_backend == "insightface"
-
-    @property
     def database_path(self) -> Path:
         return self.data_dir / "likeness.sqlite3"
 
@@ -113,6 +117,42 @@ class Settings(BaseSettings):
     @property
     def resolved_face_model_dir(self) -> Path:
         return self.face_model_dir or self.data_dir / "models" / "buffalo_l"
+
+    @property
+    def defaults(self) -> Defaults:
+        """What a job gets where it leaves a value out, and the retry budget it may not exceed."""
+        return Defaults(
+            steps=self.default_steps,
+            min_identity=self.min_identity,
+            max_tries=self.max_tries,
+            tries_budget=self.max_tries,
+        )
+
+    @property
+    def face_config(self) -> FaceConfig:
+        # insightface runs on CUDA when the bot uses the GPU
+        return FaceConfig(self.face_backend, self.resolved_face_model_dir, self.face_det_size, self.device)
+
+    @property
+    def engine_config(self) -> EngineConfig:
+        ip = (
+            AdapterSource(self.ip_adapter, self.ip_adapter_subfolder, self.ip_adapter_weight)
+            if self.ip_adapter_enabled
+            else None
+        )
+        faceid = (
+            AdapterSource(self.faceid_adapter, self.faceid_subfolder, self.faceid_weight)
+            if self.faceid_enabled
+            else None
+        )
+        return EngineConfig(
+            model=self.model,
+            device=self.device,
+            dtype=self.dtype,
+            resolution=self.resolution,
+            ip_adapter=ip,
+            faceid_adapter=faceid,
+        )
 
 
 def _env_name(field: str) -> str:

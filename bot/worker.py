@@ -1,7 +1,9 @@
-"""The GPU worker: one thread owns the engine; the event loop only awaits it.
+"""The GPU worker: one thread owns the face analyzer and the engine; the event loop only awaits it.
 
-Like aiosqlite's connection thread, results and progress cross back to the loop with
-``call_soon_threadsafe``, so the gateway heartbeat keeps flowing while a job denoises.
+Both are loaded on that thread (CUDA contexts are per thread), the analyzer first because the engine
+scores face-locked candidates with it. Like aiosqlite's connection thread, results and progress
+cross back to the loop with ``call_soon_threadsafe``, so the gateway heartbeat keeps flowing while a
+job denoises.
 """
 
 from __future__ import annotations
@@ -11,22 +13,32 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
+from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
+from bot.engine.faces.factory import FaceConfig
+from bot.engine.faces.types import FaceAnalyzer
 from bot.jobs import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
 ProgressHandler = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 class GpuWorker:
-    """Runs engine calls on a single dedicated thread, one at a time."""
+    """Runs model calls on a single dedicated thread, one at a time, in the order they come.
 
-    def __init__(self, engine_factory: Callable[[], Engine]) -> None:
-        self._factory = engine_factory
+    ``engine`` and ``faces`` say what to load; either may be None (``recompute-faces`` needs no
+    diffusion model, a bot without face analysis no analyzer)."""
+
+    def __init__(self, engine: EngineConfig | None = None, faces: FaceConfig | None = None) -> None:
+        self.engine_config = engine
+        self.face_config = faces
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="likeness-gpu")
         self._engine: Engine | None = None
+        self._analyzer: FaceAnalyzer | None = None
 
     @property
     def engine(self) -> Engine:
@@ -35,14 +47,31 @@ class GpuWorker:
         return self._engine
 
     @property
+    def face_analyzer(self) -> FaceAnalyzer:
+        if self._analyzer is None:
+            raise RuntimeError("face analysis is not loaded")
+        return self._analyzer
+
+    @property
     def loaded(self) -> bool:
+        """Whether the engine is loaded (the dispatcher loads it again until it is)."""
         return self._engine is not None
 
+    async def load_faces(self) -> FaceAnalyzer:
+        """The face analyzer, loaded once; a missing pack raises ``ModelUnavailable`` saying where it goes."""
+        if self._analyzer is None:
+            if self.face_config is None:
+                raise RuntimeError("no face backend is configured")
+            self._analyzer = await self.call(self.face_config.load)
+        return self._analyzer
+
     async def load(self) -> Engine:
-        """Load the weights on the worker thread itself (CUDA contexts are per thread)."""
+        """The face analyzer (when configured), then the diffusion weights, once."""
         if self._engine is None:
-            loop = asyncio.get_running_loop()
-            self._engine = await loop.run_in_executor(self._executor, self._factory)
+            if self.engine_config is None:
+                raise RuntimeError("no engine is configured")
+            analyzer = await self.load_faces() if self.face_config is not None else None
+            self._engine = await self.call(Engine.load, self.engine_config, analyzer)
         return self._engine
 
     async def generate(
@@ -55,10 +84,10 @@ class GpuWorker:
             if on_progress is not None:
                 loop.call_soon_threadsafe(on_progress, step, total)
 
-        return await loop.run_in_executor(self._executor, engine.generate, request, progress, cancel)
+        return await self.call(engine.generate, request, progress, cancel)
 
-    async def call(self, fn: Callable[..., object], *args: object) -> object:
-        """Run other GPU work (face analysis, warm-up) on the same thread, in queue order."""
+    async def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run model work (face analysis, loading) on the worker thread, in queue order."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 

@@ -11,12 +11,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.attachments import check_metadata
 from bot.client import LikenessBot
-from bot.contact_sheet import SheetItem, render_contact_sheet
-from cogs.confirm import Confirm
-from cogs.replies import tell
-from cogs.uploads import download
-from storage import CharacterRow, JobRow, forget_user
+from bot.queue import Job
+from cogs.utils.attachments import fetch, upload_info
+from cogs.utils.confirm import Confirm
+from cogs.utils.contact_sheet import SheetItem, render_contact_sheet
+from cogs.utils.replies import tell
+from storage import CharacterRow, forget_user
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,11 @@ class Characters(commands.GroupCog, group_name="character", group_description="Y
         return await self.repo.resolve(interaction.user.id, name)
 
     async def _downloads(self, attachments: list[discord.Attachment | None]) -> list[tuple[str, bytes]]:
-        return [(a.filename, await download(a, "reference")) for a in attachments if a is not None]
+        """Each attachment's metadata checked, then its bytes fetched."""
+        present = [a for a in attachments if a is not None]
+        for attachment in present:
+            check_metadata(upload_info(attachment), "reference")
+        return [(a.filename, await fetch(a, "reference")) for a in present]
 
     async def _add_and_report(
         self,
@@ -73,7 +79,7 @@ class Characters(commands.GroupCog, group_name="character", group_description="Y
         await interaction.response.defer(ephemeral=True, thinking=True)
         uploads = await self._downloads([image])
         character = await self.repo.create(
-            interaction.user.id, name, max_characters=self.bot.settings.max_characters
+            interaction.user.id, name, max_characters=self.bot.services.settings.max_characters
         )
         header = f"Created **{discord.utils.escape_markdown(character.name)}**."
         if not uploads:
@@ -291,7 +297,7 @@ class ForgetMe(commands.Cog):
         return removed, kept
 
 
-def _posted_messages(jobs: list[JobRow]) -> list[tuple[int, int]]:
+def _posted_messages(jobs: list[Job]) -> list[tuple[int, int]]:
     """(channel id, message id) of every message the bot posted for these jobs: the job's reply
     (queued, progress, result or failure) and a result posted to the channel after the token expired."""
     found: dict[tuple[int, int], None] = {}

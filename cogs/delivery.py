@@ -4,7 +4,7 @@ Listens to the queue's events. Edits are ranked so a late "queued" edit never ov
 throttled to one per ``PROGRESS_INTERVAL`` per job (Discord allows about 5 edits per 5 s), and
 after the 15-minute interaction token expires the result goes to the channel, mentioning its owner.
 A delivery that failed (Discord down, the channel gone for a while) is tried again by the
-periodic passes of ``cogs.redelivery``; the token is forgotten once the job's message is final.
+periodic passes of ``cogs.utils.redelivery``; the token is forgotten once the job's message is final.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from PIL import Image
 
 from bot.client import LikenessBot
 from bot.jobs import GenerationResult
-from bot.queue import Ticket
-from cogs.redelivery import redeliver_forever
-from cogs.texts import finished_text, progress_text, queued_text, result_embed
-from cogs.views import JobButton, queued_view, result_view
-from storage import JobRow, JobStatus, OutputRow
+from bot.queue import Job, Ticket
+from cogs.utils.buttons import queued_view, result_view
+from cogs.utils.redelivery import redeliver_forever
+from cogs.utils.texts import finished_text, progress_text, queued_text, result_embed
+from storage import JobStatus, OutputRow
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,6 @@ class Delivery(commands.Cog):
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(JobButton)
         self.bot.services.queue.listeners.append(self)
         task = asyncio.create_task(
             redeliver_forever(self.bot.services.jobs, self.deliver, self.bot.wait_until_ready),
@@ -76,23 +75,16 @@ class Delivery(commands.Cog):
             task.cancel()
 
     # -- queue events ---------------------------------------------------------------------------
-    async def announce(self, ticket: Ticket) -> None:
-        status = await self.bot.services.queue.status()
-        entry = next((e for e in status.entries if e.job_id == ticket.job.id), None)
-        position = entry.position if entry else ticket.position
-        wait = status.wait_seconds(entry) if entry else 0.0
-        await self._edit(
-            ticket.job,
-            QUEUED,
-            content=queued_text(ticket.job.id, position, status.length, wait),
-            view=queued_view(ticket.job.id),
-        )
+    async def job_queued(self, ticket: Ticket) -> None:
+        job = ticket.job
+        text = queued_text(job.id, ticket.position, ticket.length, ticket.wait_seconds)
+        await self._edit(job, QUEUED, content=text, view=queued_view(job.id))
 
-    async def job_started(self, job: JobRow) -> None:
+    async def job_started(self, job: Job) -> None:
         self._state(job.id).started = time.monotonic()
         await self._edit(job, STARTED, content=f"Job {job.id}: starting…", view=queued_view(job.id))
 
-    async def job_progress(self, job: JobRow, step: int, total: int) -> None:
+    async def job_progress(self, job: Job, step: int, total: int) -> None:
         state = self._state(job.id)
         now = time.monotonic()
         if (
@@ -104,16 +96,16 @@ class Delivery(commands.Cog):
         elapsed = time.monotonic() - state.started
         await self._edit(job, PROGRESS, content=progress_text(job.id, step, total, elapsed))
 
-    async def job_finished(self, job: JobRow, result: GenerationResult | None) -> None:
+    async def job_finished(self, job: Job, result: GenerationResult | None) -> None:
         if job.status is JobStatus.CANCELLED:
-            await self._edit(job, FINAL, content=finished_text(job, None), view=None)
+            await self._edit(job, FINAL, content=finished_text(job), view=None)
             self._messages.pop(job.id, None)
             await self.bot.services.jobs.forget_token(job.id)  # nothing edits this message again
             return
         await self.deliver(job)
 
     # -- delivery -------------------------------------------------------------------------------
-    async def deliver(self, job: JobRow) -> None:
+    async def deliver(self, job: Job) -> None:
         """Post a finished job once: edit the reply while the token lives, else a channel message."""
         if job.id in self._delivering:
             return
@@ -126,7 +118,7 @@ class Delivery(commands.Cog):
             job = current
             outputs = await self.bot.services.jobs.outputs(job.id) if job.status is JobStatus.DONE else []
             files, note = await asyncio.to_thread(self._encode, outputs, self._upload_limit(job))
-            content = finished_text(job, None) + (f"\n{note}" if note else "")
+            content = finished_text(job) + (f"\n{note}" if note else "")
             fields: dict[str, Any] = {"content": content, "view": None, "embed": None}
             if outputs:
                 fields.update(
@@ -145,7 +137,7 @@ class Delivery(commands.Cog):
             self._messages.pop(job.id, None)
 
     async def _post_to_channel(
-        self, job: JobRow, files: list[tuple[bytes, str]], fields: dict[str, Any]
+        self, job: Job, files: list[tuple[bytes, str]], fields: dict[str, Any]
     ) -> discord.Message | None:
         await self.bot.wait_until_ready()
         if job.channel_id is None:
@@ -174,7 +166,7 @@ class Delivery(commands.Cog):
     def _state(self, job_id: int) -> _JobMessage:
         return self._messages.setdefault(job_id, _JobMessage())
 
-    async def _edit(self, job: JobRow, rank: int, **fields: Any) -> bool:
+    async def _edit(self, job: Job, rank: int, **fields: Any) -> bool:
         if not _token_alive(job) or job.message_id is None or job.application_id is None:
             return False
         state = self._state(job.id)
@@ -198,7 +190,7 @@ class Delivery(commands.Cog):
             state.edits.append(state.last_edit)
             return True
 
-    def _upload_limit(self, job: JobRow) -> int:
+    def _upload_limit(self, job: Job) -> int:
         if job.upload_limit:
             return job.upload_limit
         guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
@@ -245,7 +237,7 @@ def _to_jpeg(png: bytes, quality: int, scale: float) -> bytes:
     return buffer.getvalue()
 
 
-def _token_alive(job: JobRow) -> bool:
+def _token_alive(job: Job) -> bool:
     return (
         bool(job.interaction_token)
         and job.token_expires_at is not None

@@ -1,39 +1,23 @@
-"""One place that turns every command error into a clear private message (Red's ``on_error`` ladder)."""
+"""One handler for every slash command's error: a clear private message (Red's ``on_error`` ladder),
+written by ``bot.explain`` like every other entry point's."""
 
 from __future__ import annotations
-
-import logging
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import LikenessError
-from cogs.replies import tell
-from storage import CharacterError, UserBusy
-
-log = logging.getLogger(__name__)
-
-# Errors whose text is written for the user (storage's character errors name only the user's own data).
-USER_ERRORS = (LikenessError, CharacterError, UserBusy)
+from bot.explain import explain
+from cogs.utils.replies import tell, tell_error
 
 
-def describe(error: Exception) -> str | None:
-    """The user's message for an expected error; None means a bug (logged with a traceback)."""
-    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
-        original = error.__cause__ if isinstance(error, app_commands.TransformerError) else error.original
-        if isinstance(original, USER_ERRORS):
-            return str(original)
-        if isinstance(error, app_commands.TransformerError):
-            return f"“{error.value}” is not a valid {error.type.name.lower()} for this option"
-        return None
-    if isinstance(error, USER_ERRORS):
-        return str(error)
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return f"slow down: try again in {error.retry_after:.0f} s"
-    if isinstance(error, app_commands.CheckFailure):
-        return "you cannot use this command here"
-    return None
+def _original(error: app_commands.AppCommandError) -> BaseException:
+    """What the command itself raised, out of discord.py's wrappers."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        return error.original
+    if isinstance(error, app_commands.TransformerError) and error.__cause__ is not None:
+        return error.__cause__
+    return error
 
 
 class Errors(commands.Cog):
@@ -44,16 +28,17 @@ class Errors(commands.Cog):
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        message = describe(error)
-        if message is None:
-            log.error(
-                "command %s failed (interaction %s)",
-                interaction.command.name if interaction.command else "?",
-                interaction.id,
-                exc_info=error,
-            )
-            message = f"something went wrong on our side (reference {interaction.id}); it has been logged"
-        await tell(interaction, message, replace_original=True)
+        original = _original(error)
+        if isinstance(error, app_commands.TransformerError) and explain(original) is None:
+            kind = error.type.name.lower()
+            await tell(interaction, f"“{error.value}” is not a valid {kind} for this option")
+        elif isinstance(error, app_commands.CommandOnCooldown):
+            await tell(interaction, f"slow down: try again in {error.retry_after:.0f} s")
+        elif isinstance(error, app_commands.CheckFailure):
+            await tell(interaction, "you cannot use this command here")
+        else:
+            name = interaction.command.name if interaction.command else "?"
+            await tell_error(interaction, original, action=f"command {name}")
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -1,22 +1,19 @@
-"""``/generate``: parse, check attachments, queue. Everything else happens in bot/ and delivery."""
+"""``/generate``: parse the options into ``JobParams``, defer, hand over to ``bot.submissions``."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.attachments import check_image, check_mask, check_metadata
 from bot.client import LikenessBot
-from bot.engine.images import ASPECT_RATIOS
-from bot.engine.outpaint import OUTPAINT_TARGETS, check_outpaint
-from bot.engine.styles import STYLE_NAMES
-from bot.errors import InvalidRequest
-from bot.jobs import (
+from bot.params import (
+    ASPECT_RATIOS,
+    CANDIDATES_RANGE,
     CFG_RANGE,
+    DEFAULT_ASPECT,
     DEFAULT_CFG,
     DEFAULT_IDENTITY_WEIGHT,
     DEFAULT_IMAGE_WEIGHT,
@@ -25,14 +22,17 @@ from bot.jobs import (
     MAX_PROMPT_CHARS,
     MAX_TRIES_RANGE,
     MIN_IDENTITY_RANGE,
+    OUTPAINT_TARGETS,
     SEED_MAX,
     STEPS_RANGE,
-    GenerationRequest,
+    STRENGTH_RANGE,
+    STYLE_NAMES,
+    JobParams,
     Mode,
+    face_lock,
 )
-from bot.validation import face_lock_defaults, validate_request
-from cogs.submit import defer_public, enqueue
-from cogs.uploads import download
+from cogs.utils.attachments import fetch, upload_info
+from cogs.utils.interactions import defer_public, delivery_for
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ MODE_CHOICES = [
 
 def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
     return [app_commands.Choice(name=v, value=v) for v in values]
+
+
+def _value(choice: app_commands.Choice[str] | None) -> str | None:
+    return choice.value if choice is not None else None
 
 
 class Generate(commands.Cog):
@@ -90,7 +94,7 @@ class Generate(commands.Cog):
         prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
         image: discord.Attachment | None = None,
         mode: app_commands.Choice[str] | None = None,
-        strength: app_commands.Range[float, 0.0, 1.0] | None = None,
+        strength: app_commands.Range[float, STRENGTH_RANGE[0], STRENGTH_RANGE[1]] | None = None,
         cfg: app_commands.Range[float, CFG_RANGE[0], CFG_RANGE[1]] = DEFAULT_CFG,
         steps: app_commands.Range[int, STEPS_RANGE[0], STEPS_RANGE[1]] | None = None,
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
@@ -100,7 +104,7 @@ class Generate(commands.Cog):
         image_weight: app_commands.Range[
             float, IMAGE_WEIGHT_RANGE[0], IMAGE_WEIGHT_RANGE[1]
         ] = DEFAULT_IMAGE_WEIGHT,
-        candidates: app_commands.Range[int, 1, 4] = 1,
+        candidates: app_commands.Range[int, CANDIDATES_RANGE[0], CANDIDATES_RANGE[1]] = 1,
         style: app_commands.Choice[str] | None = None,
         aspect: app_commands.Choice[str] | None = None,
         character: app_commands.Range[str, 1, 100] | None = None,
@@ -111,77 +115,42 @@ class Generate(commands.Cog):
         max_tries: app_commands.Range[int, MAX_TRIES_RANGE[0], MAX_TRIES_RANGE[1]] | None = None,
         identity_mode: app_commands.Choice[str] | None = None,
     ) -> None:
-        chosen = Mode(mode.value) if mode else (Mode.IMG2IMG if image else Mode.TEXT)
-        settings = self.bot.settings
-        floor, tries = face_lock_defaults(
-            min_identity,
-            max_tries,
-            has_character=character is not None,
-            server_min_identity=settings.min_identity,
-            budget=settings.max_tries,
-        )
-        request = GenerationRequest(
+        params = JobParams(
             prompt=prompt,
-            mode=chosen,
             negative=negative,
-            strength=strength,
+            mode=Mode(mode.value) if mode else (Mode.IMG2IMG if image else Mode.TEXT),
+            steps=steps,
             cfg=cfg,
-            steps=steps or settings.default_steps,
             seed=seed,
             candidates=candidates,
-            style=style.value if style else None,
-            expand=expand.value if expand else None,
+            strength=strength,
             image_weight=image_weight,
-            aspect=aspect.value if aspect else "1:1",
-            identity_weight=character_weight,
-            min_identity=floor,
-            max_tries=tries,
-            identity_mode=identity_mode.value if identity_mode else "all",
+            expand=_value(expand),
+            aspect=_value(aspect) or DEFAULT_ASPECT,
+            style=_value(style),
+            face=face_lock(
+                character,
+                weight=character_weight,
+                mode=_value(identity_mode),
+                min_identity=min_identity,
+                max_tries=max_tries,
+            ),
         )
+        submissions = self.bot.services.submissions
         # Cheap checks answer privately at once; downloads and full decodes run after the deferral,
-        # still before anything is stored. The character's identity itself is read when the job runs.
-        request = validate_request(
-            request,
-            has_image=image is not None,
-            has_mask=mask is not None,
-            has_identity=character is not None,
+        # still before anything is stored.
+        draft = await submissions.check(
+            interaction.user.id,
+            params,
+            image=upload_info(image) if image else None,
+            mask=upload_info(mask) if mask else None,
+            character=character,
         )
-        for attachment, what in ((image, "image"), (mask, "mask")):
-            if attachment is not None:
-                check_metadata(attachment.filename, attachment.content_type, attachment.size, what)
-        # The user's own character only (CharacterNotFound otherwise), with at least one reference
-        # (CharacterEmpty); checked before the deferral and again when the job runs.
-        character_id = None
-        if character is not None and chosen is Mode.IMAGE_PROMPT and not settings.face_lock_uses_faceid:
-            raise InvalidRequest(
-                "face lock cannot be combined with image_prompt on this bot: without IP-Adapter FaceID it "
-                "uses the character's primary image as the image prompt, and yours takes that place. "
-                "Use img2img, or leave out the character"
-            )
-        if character is not None:
-            repo = self.bot.services.characters.repo
-            character_id = (await repo.resolve(interaction.user.id, character)).id
-            await self.bot.services.identity.identity_for(interaction.user.id, character_id)
-        # Room in the queue (and for the user's files) before anything is downloaded or decoded.
-        await self.bot.services.queue.check_room(interaction.user.id)
         message_id = await defer_public(interaction)
-        source = mask_file = None
-        if image is not None:
-            checked = await asyncio.to_thread(check_image, await download(image, "image"), "image")
-            if request.expand is not None:  # outpaint: a ratio the picture already has fails here, not queued
-                check_outpaint(checked.size, request.expand)
-            source = (checked.data, checked.ext)
-            if mask is not None:
-                mask_checked = await asyncio.to_thread(check_mask, await download(mask, "mask"), checked.size)
-                mask_file = (mask_checked.data, mask_checked.ext)
-        await enqueue(
-            self.bot,
-            interaction,
-            request,
-            message_id=message_id,
-            image=source,
-            mask=mask_file,
-            character_id=character_id,
+        image_data = await fetch(image, "image") if image else None
+        mask_data = await fetch(mask, "mask") if mask else None
+        await submissions.submit(
+            draft, delivery_for(interaction, message_id), image=image_data, mask=mask_data
         )
 
     @generate.autocomplete("character")

@@ -10,11 +10,9 @@ from discord.ext import commands
 
 from bot.client import LikenessBot
 from bot.faults import Health
-from cogs.replies import tell
-from cogs.texts import cancel_text, duration
-from storage import JobStatus
-
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+from cogs.utils.replies import tell
+from cogs.utils.texts import cancel_text, duration
+from storage import ACTIVE_STATUSES
 
 
 class Queue(commands.Cog):
@@ -47,7 +45,7 @@ class Queue(commands.Cog):
     async def cancel(self, interaction: discord.Interaction, job: int | None = None) -> None:
         user = interaction.user.id
         if job is None:
-            active = await self.bot.services.jobs.user_jobs(user, ACTIVE, limit=1)
+            active = await self.bot.services.jobs.user_jobs(user, ACTIVE_STATUSES, limit=1)
             if not active:
                 await tell(interaction, "you have no queued or running jobs")
                 return
@@ -59,11 +57,11 @@ class Queue(commands.Cog):
     async def cancel_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[int]]:
-        active = await self.bot.services.jobs.user_jobs(interaction.user.id, ACTIVE, limit=25)
+        active = await self.bot.services.jobs.user_jobs(interaction.user.id, ACTIVE_STATUSES, limit=25)
         return [
-            app_commands.Choice(name=f"{j.id}: {j.status.value}, {j.prompt}"[:100], value=j.id)
+            app_commands.Choice(name=f"{j.id}: {j.status.value}, {j.params.prompt}"[:100], value=j.id)
             for j in active
-            if current in str(j.id) or current.lower() in j.prompt.lower()
+            if current in str(j.id) or current.lower() in j.params.prompt.lower()
         ][:25]
 
 

@@ -4,24 +4,30 @@ Depends on nothing else in the project (cogs → bot → storage), nor on discor
 """
 
 from storage.character_rows import CharacterRow, DeletedCharacter, Embedding, ReferenceRow, RefRole
-from storage.characters import (
+from storage.characters import CharacterRepository
+from storage.db import Database
+from storage.errors import (
     CharacterChanged,
     CharacterError,
     CharacterNotFound,
-    CharacterRepository,
+    DiskFull,
     DuplicateImage,
     InvalidName,
+    MigrationError,
     NameTaken,
     NotFound,
+    QueueFull,
+    QuotaExceeded,
     ReferenceNotFound,
     SetFull,
+    StorageError,
     TooManyCharacters,
+    UserBusy,
 )
-from storage.db import Database
-from storage.errors import DiskFull, MigrationError, QueueFull, QuotaExceeded, StorageError
 from storage.jobs import JobRepository
 from storage.media import MediaStore
 from storage.rows import (
+    ACTIVE_STATUSES,
     CancelOutcome,
     CancelResult,
     JobOrigin,
@@ -30,11 +36,13 @@ from storage.rows import (
     NewJob,
     OutputData,
     OutputRow,
+    ParamsCodec,
     QueueEntry,
 )
-from storage.users import ForgetReport, UserBusy, forget_user
+from storage.users import ForgetReport, forget_user
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "CancelOutcome",
     "CancelResult",
     "CharacterChanged",
@@ -60,6 +68,7 @@ __all__ = [
     "NotFound",
     "OutputData",
     "OutputRow",
+    "ParamsCodec",
     "QueueEntry",
     "QueueFull",
     "QuotaExceeded",

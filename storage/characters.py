@@ -43,7 +43,16 @@ from storage.character_rows import (
     quality_json,
 )
 from storage.db import Database
-from storage.errors import StorageError
+from storage.errors import (
+    CharacterChanged,
+    CharacterNotFound,
+    DuplicateImage,
+    InvalidName,
+    NameTaken,
+    ReferenceNotFound,
+    SetFull,
+    TooManyCharacters,
+)
 from storage.media import MediaStore, PutResult, normalize_ext
 from storage.media_rows import FileSpec, MediaKey, MediaRows, secure_delete
 from storage.usage import check_quota, new_files
@@ -93,77 +102,6 @@ ORDER BY c.id LIMIT :limit
 """
 
 
-# -- errors -----------------------------------------------------------------------------------------
-
-
-class CharacterError(StorageError):
-    """Base for character errors; ``str(err)`` is written for the user."""
-
-
-class NotFound(CharacterError):
-    """Base for "no such character / image" (also what another user's ids look like)."""
-
-
-class CharacterNotFound(NotFound):
-    def __init__(self, name: str | None = None) -> None:
-        if name is None:
-            message = "That character doesn't exist (any more)."
-        else:
-            message = f"You have no character called “{name}”."
-        super().__init__(message)
-        self.name = name
-
-
-class ReferenceNotFound(NotFound):
-    def __init__(self, character: str, count: int, number: int | None = None) -> None:
-        if number is None:
-            message = f"That image is no longer part of “{character}”."
-        else:
-            message = f"“{character}” has no image number {number} (it has {count})."
-        super().__init__(message)
-        self.character = character
-        self.count = count
-        self.number = number
-
-
-class InvalidName(CharacterError):
-    pass
-
-
-class NameTaken(CharacterError):
-    def __init__(self, existing: str) -> None:
-        super().__init__(f"You already have a character called “{existing}”.")
-        self.existing = existing
-
-
-class TooManyCharacters(CharacterError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"You already have {limit} characters, the most allowed; delete one first.")
-        self.limit = limit
-
-
-class SetFull(CharacterError):
-    def __init__(self, character: str, limit: int) -> None:
-        super().__init__(
-            f"“{character}” already has {limit} images, the most a character can have; remove one first."
-        )
-        self.character = character
-        self.limit = limit
-
-
-class DuplicateImage(CharacterError):
-    def __init__(self, character: str, number: int) -> None:
-        super().__init__(f"That image is already in “{character}” (number {number}).")
-        self.character = character
-        self.number = number
-
-
-class CharacterChanged(CharacterError):
-    def __init__(self, character: str) -> None:
-        super().__init__(f"“{character}” changed while this was being worked on; please try again.")
-        self.character = character
-
-
 # -- names ------------------------------------------------------------------------------------------
 
 
@@ -172,9 +110,9 @@ def clean_name(name: str) -> tuple[str, str]:
     whitespace collapsed — two names with the same key are the same name. Raises InvalidName."""
     shown = unicodedata.normalize("NFC", str(name)).strip()
     if not 1 <= len(shown) <= MAX_NAME_CHARS:
-        raise InvalidName(f"A character name must be 1–{MAX_NAME_CHARS} characters long.")
+        raise InvalidName("length", MAX_NAME_CHARS)
     if any(unicodedata.category(ch) in {"Cc", "Zl", "Zp"} for ch in shown):
-        raise InvalidName("A character name can't contain line breaks or control characters.")
+        raise InvalidName("control", MAX_NAME_CHARS)
     return shown, name_key(shown)
 
 

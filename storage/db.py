@@ -208,10 +208,6 @@ class Database:
                 if not committed:
                     await self._rollback_quietly()
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._tx_depth > 0 and self._owner is asyncio.current_task()
-
     async def _rollback_quietly(self) -> None:
         # BEGIN may not have run (cancelled before it) — then there is nothing to roll back.
         try:

@@ -1,11 +1,17 @@
-"""Storage errors. ``storage`` must not depend on ``bot``, so these have their own base class;
-the bot maps them to user-facing messages (``str(err)`` is already written for a person)."""
+"""Every error the storage layer raises on purpose, each carrying the facts of what happened.
+
+``storage`` must not depend on ``bot``, so these have their own base class. They say what happened in
+data (limits, counts, names); the bot's one mapper (``bot.explain``) writes the person's message from
+it, in the bot's voice, for every entry point alike. ``str(err)`` is a short note for the log.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 QueueFullKind = Literal["user", "total"]
+InvalidNameReason = Literal["length", "control"]
 
 
 class StorageError(Exception):
@@ -20,30 +26,21 @@ class MigrationError(StorageError):
         self.filename = filename
 
 
+# -- limits -----------------------------------------------------------------------------------------
+
+
 class QueueFull(StorageError):
-    """A queue limit would be exceeded; nothing was written."""
+    """A queue limit would be exceeded; nothing was written.
+
+    ``current`` counts jobs; ``in_flight`` is the user's other work counted against the per-user
+    limit (the bot's face analyses, which never enter the queue)."""
 
     def __init__(self, kind: QueueFullKind, limit: int, current: int, in_flight: int = 0) -> None:
-        """``current`` counts jobs; ``in_flight`` is the user's other work counted against the
-        per-user limit (the bot's face analyses, which never enter the queue)."""
-        if kind == "user":
-            also = f" and {in_flight} face analysis(es) in progress" if in_flight else ""
-            message = (
-                f"You already have {current} job(s) waiting or running{also} (limit {limit}); "
-                "wait for one to finish or cancel one."
-            )
-        else:
-            message = f"The queue is full ({current} job(s) waiting, limit {limit}); try again later."
-        super().__init__(message)
+        super().__init__(f"queue full ({kind}): {current} job(s) + {in_flight} analyses, limit {limit}")
         self.kind: QueueFullKind = kind
         self.limit = limit
         self.current = current
         self.in_flight = in_flight
-
-
-def _mb(size: int) -> str:
-    """Whole MB (2**20 bytes), rounded up, so "over the limit" never reads as "500 MB of 500 MB"."""
-    return f"{-(-size // 2**20)} MB"
 
 
 class QuotaExceeded(StorageError):
@@ -54,14 +51,7 @@ class QuotaExceeded(StorageError):
     counts for each."""
 
     def __init__(self, limit: int, stored: int, adding: int) -> None:
-        if adding and stored <= limit:
-            head = f"this would bring the images you store to {_mb(stored + adding)}"
-        else:
-            head = f"you store {_mb(stored)} of images"
-        super().__init__(
-            f"{head}, over this bot's limit of {_mb(limit)} per user: delete old results with their "
-            "Delete button, prune reference images, or use /forget-me"
-        )
+        super().__init__(f"quota: {stored} + {adding} bytes over {limit}")
         self.limit = limit
         self.stored = stored
         self.adding = adding
@@ -72,14 +62,78 @@ class DiskFull(StorageError):
     (``LIKENESS_MIN_FREE_MB``); nothing was written."""
 
     def __init__(self, free: int, floor: int) -> None:
-        state = (
-            f"has only {free // 2**20} MB free, under"
-            if free < floor
-            else f"has {free // 2**20} MB free, and storing this would take it under"
-        )
-        super().__init__(
-            f"the bot's disk {state} its floor of {floor // 2**20} MB: "
-            "nothing new can be stored until the operator frees space"
-        )
+        super().__init__(f"disk floor: {free} bytes free, floor {floor}")
         self.free = free
         self.floor = floor
+
+
+class UserBusy(StorageError):
+    """The user has running jobs; nothing was deleted."""
+
+    def __init__(self, running_job_ids: Sequence[int]) -> None:
+        super().__init__(f"user busy: jobs {list(running_job_ids)} running")
+        self.running_job_ids = tuple(running_job_ids)
+
+
+# -- characters -------------------------------------------------------------------------------------
+
+
+class CharacterError(StorageError):
+    """Base for character errors: they name only the acting user's own data."""
+
+
+class NotFound(CharacterError):
+    """Base for "no such character / image" (also what another user's ids look like)."""
+
+
+class CharacterNotFound(NotFound):
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(f"character not found: {name!r}")
+        self.name = name
+
+
+class ReferenceNotFound(NotFound):
+    def __init__(self, character: str, count: int, number: int | None = None) -> None:
+        super().__init__(f"reference {number} not in {character!r} ({count} images)")
+        self.character = character
+        self.count = count
+        self.number = number
+
+
+class InvalidName(CharacterError):
+    def __init__(self, reason: InvalidNameReason, limit: int) -> None:
+        super().__init__(f"invalid character name ({reason})")
+        self.reason: InvalidNameReason = reason
+        self.limit = limit
+
+
+class NameTaken(CharacterError):
+    def __init__(self, existing: str) -> None:
+        super().__init__(f"name taken: {existing!r}")
+        self.existing = existing
+
+
+class TooManyCharacters(CharacterError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"character limit {limit} reached")
+        self.limit = limit
+
+
+class SetFull(CharacterError):
+    def __init__(self, character: str, limit: int) -> None:
+        super().__init__(f"{character!r} has {limit} images")
+        self.character = character
+        self.limit = limit
+
+
+class DuplicateImage(CharacterError):
+    def __init__(self, character: str, number: int) -> None:
+        super().__init__(f"duplicate of {character!r} #{number}")
+        self.character = character
+        self.number = number
+
+
+class CharacterChanged(CharacterError):
+    def __init__(self, character: str) -> None:
+        super().__init__(f"{character!r} changed concurrently")
+        self.character = character

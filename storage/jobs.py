@@ -17,11 +17,12 @@ import asyncio
 import heapq
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from typing import Any, Generic
 
 from storage.db import Database
 from storage.errors import QueueFull
@@ -30,12 +31,16 @@ from storage.media_rows import FileSpec, MediaKey, MediaRows
 from storage.rows import (
     FINISHED_STATUSES,
     JOB_COLUMNS,
+    NEW_JOB_COLUMNS,
     CancelOutcome,
     CancelResult,
     JobRow,
     JobStatus,
     NewJob,
+    OutputData,
     OutputRow,
+    P,
+    ParamsCodec,
     QueueEntry,
 )
 from storage.usage import NewFile, check_quota, new_files
@@ -44,16 +49,7 @@ log = logging.getLogger(__name__)
 
 RESTARTED_TWICE = "the bot restarted twice while running this job"
 
-_COLS = ", ".join(JOB_COLUMNS)
-_SELECT_JOB = f"SELECT {_COLS} FROM jobs"
-_RETURNING = f"RETURNING {_COLS}"
-_NEW_JOB_COLUMNS = (
-    *(f.name for f in dataclass_fields(NewJob)), "input_media", "mask_media", "status", "created_at"
-)
-_INSERT_JOB = (
-    f"INSERT INTO jobs ({', '.join(_NEW_JOB_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in _NEW_JOB_COLUMNS)}) {_RETURNING}"
-)
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 _FINISHED = tuple(sorted(s.value for s in FINISHED_STATUSES))
 
 # Per-user limit counts queued + running (a user's running job still occupies "their" slots);
@@ -64,7 +60,7 @@ SELECT (SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'ru
 """
 
 # The fair pick, in SQL. fair_order() must simulate exactly this rule.
-_CLAIM = f"""
+_CLAIM = """
 UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now
 WHERE id = (
     SELECT q.first_id
@@ -76,7 +72,7 @@ WHERE id = (
     ORDER BY COALESCE(s.served_seq, 0), q.first_id
     LIMIT 1
 ) AND status = 'queued'
-{_RETURNING}
+{returning}
 """
 _MARK_SERVED = """
 INSERT INTO user_last_served (user_id, served_seq, served_at)
@@ -103,14 +99,18 @@ SELECT media FROM job_outputs WHERE job_id IN (SELECT value FROM json_each(:ids)
 """
 
 
-class JobRepository:
-    """All job persistence. Every public method is atomic: it fully happens or leaves no trace."""
+class JobRepository(Generic[P]):
+    """All job persistence. Every public method is atomic: it fully happens or leaves no trace.
+
+    A job's parameters are stored as the columns ``params`` names (the bot's record; see
+    ``ParamsCodec``), each added by a migration like any other column."""
 
     def __init__(
         self,
         db: Database,
         media: MediaStore,
         *,
+        params: ParamsCodec[P],
         clock: Callable[[], float] = time.time,
         max_attempts: int = 2,
         min_free_bytes: int = 0,
@@ -118,6 +118,19 @@ class JobRepository:
         """``clock`` returns unix seconds (injectable for tests); a job left running by a crash is
         requeued until it has been claimed ``max_attempts`` times, then failed. No file is written
         (inputs or outputs) when it would leave less than ``min_free_bytes`` free on the disk."""
+        bad = [c for c in params.columns if not _IDENTIFIER.fullmatch(c)]
+        if bad:  # they become SQL identifiers, which cannot be bound as parameters
+            raise ValueError(f"parameter columns must be plain identifiers: {bad}")
+        self._params = params
+        columns = ", ".join((*JOB_COLUMNS, *params.columns))
+        self._select = f"SELECT {columns} FROM jobs"
+        self._returning = f"RETURNING {columns}"
+        inserted = (*NEW_JOB_COLUMNS, *params.columns, "input_media", "mask_media", "status", "created_at")
+        self._insert = (
+            f"INSERT INTO jobs ({', '.join(inserted)}) "
+            f"VALUES ({', '.join(':' + c for c in inserted)}) {self._returning}"
+        )
+        self._claim = _CLAIM.format(returning=self._returning)
         self._db = db
         self._media = media
         self._files = MediaRows(db, media, min_free_bytes=min_free_bytes)
@@ -128,7 +141,7 @@ class JobRepository:
 
     async def create_job(
         self,
-        fields: NewJob,
+        fields: NewJob[P],
         input: FileSpec | None = None,
         mask: FileSpec | None = None,
         *,
@@ -136,7 +149,7 @@ class JobRepository:
         total_limit: int,
         in_flight: int = 0,
         max_stored_bytes: int | None = None,
-    ) -> JobRow:
+    ) -> JobRow[P]:
         """Queue a job. Raises ``QueueFull`` (queue limits; ``in_flight`` is the user's other work
         counted against ``per_user_limit``), ``QuotaExceeded`` (the inputs would take what the user
         stores over ``max_stored_bytes``) or ``DiskFull`` — with nothing written.
@@ -168,13 +181,12 @@ class JobRepository:
                     max_stored_bytes,
                 )
                 stored = await self._files.insert(written, now)
-                params = {f.name: getattr(fields, f.name) for f in dataclass_fields(fields)}
-                params["origin"] = fields.origin.value
-                params.update(input_media=input_sha, mask_media=mask_sha, status="queued", created_at=now)
-                row = await self._db.fetchone(_INSERT_JOB, params)
+                values: dict[str, Any] = {**fields.columns(), **self._params.encode(fields.params)}
+                values.update(input_media=input_sha, mask_media=mask_sha, status="queued", created_at=now)
+                row = await self._db.fetchone(self._insert, values)
             described = stored
             assert row is not None
-            job = JobRow.from_row(row)
+            job = self._row(row)
             log.debug("queued job %d for user %d", job.id, job.user_id)
             return job
         finally:
@@ -221,15 +233,15 @@ class JobRepository:
 
     # -- the fair queue -----------------------------------------------------------------------
 
-    async def claim_next(self) -> JobRow | None:
+    async def claim_next(self) -> JobRow[P] | None:
         """Take the next job by the fair rule and mark it running; None when nothing is queued."""
         now = self._clock()
         async with self._db.transaction():
-            row = await self._db.fetchone(_CLAIM, {"now": now})
+            row = await self._db.fetchone(self._claim, {"now": now})
             if row is None:
                 return None
             await self._db.fetchall(_MARK_SERVED, {"user_id": row["user_id"], "now": now})
-        job = JobRow.from_row(row)
+        job = self._row(row)
         log.debug("claimed job %d (user %d, attempt %d)", job.id, job.user_id, job.attempts)
         return job
 
@@ -269,26 +281,26 @@ class JobRepository:
     async def mark_done(
         self,
         job_id: int,
-        outputs: Sequence[tuple[bytes, int, int, int] | tuple[bytes, int, int, int, float | None]],
+        outputs: Sequence[OutputData],
         engine_seconds: float,
         warnings: Iterable[str] = (),
         *,
         ext: str = "png",
         tries: int | None = None,
-    ) -> JobRow | None:
-        """Store outputs ``(data, seed, width, height[, identity])`` and mark the job done — only if
+    ) -> JobRow[P] | None:
+        """Store the outputs and mark the job done — only if
         it is still running; otherwise (cancelled meanwhile) nothing changes, the new files are removed and
         None is returned."""
         ext = normalize_ext(ext)
         written: list[PutResult] = []
         described: set[MediaKey] | None = None
         try:
-            await self._files.write([(o[0], ext) for o in outputs], written)
+            await self._files.write([(o.data, ext) for o in outputs], written)
             now = self._clock()
             async with self._db.transaction():
                 row = await self._db.fetchone(
                     "UPDATE jobs SET status = 'done', finished_at = ?, engine_seconds = ?, warnings = ?, "
-                    f"error = NULL, tries = ? WHERE id = ? AND status = 'running' {_RETURNING}",
+                    f"error = NULL, tries = ? WHERE id = ? AND status = 'running' {self._returning}",
                     (now, engine_seconds, json.dumps(list(warnings)), tries, job_id),
                 )
                 if row is None:
@@ -302,21 +314,19 @@ class JobRepository:
                         [
                             v
                             for idx, (put, out) in enumerate(zip(written, outputs, strict=True))
-                            for v in (
-                                job_id, idx, put.sha256, int(out[1]), int(out[2]), int(out[3]), _identity(out)
-                            )
+                            for v in (job_id, idx, put.sha256, out.seed, out.width, out.height, out.identity)
                         ],
                     )
             described = stored
-            return JobRow.from_row(row)
+            return self._row(row)
         finally:
             await self._files.settle(written, described)
 
-    async def mark_failed(self, job_id: int, error: str) -> JobRow | None:
+    async def mark_failed(self, job_id: int, error: str) -> JobRow[P] | None:
         """queued/running → failed; None when the job is missing or already finished."""
         return await self._finish(job_id, JobStatus.FAILED, error)
 
-    async def mark_cancelled(self, job_id: int) -> JobRow | None:
+    async def mark_cancelled(self, job_id: int) -> JobRow[P] | None:
         """For the worker after it interrupted a job (queued jobs are accepted too). Its inputs
         go at once (see ``_drop_inputs``)."""
         async with self._db.locked():
@@ -329,10 +339,10 @@ class JobRepository:
                 if not hit.rowcount:  # finished meanwhile
                     return None
                 removed = await self._drop_inputs([job_id])
-                row = await self._db.fetchone(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
+                row = await self._db.fetchone(f"{self._select} WHERE id = ?", (job_id,))
             await self._files.remove_files(removed)
         assert row is not None
-        return JobRow.from_row(row)
+        return self._row(row)
 
     async def _drop_inputs(self, ids: Sequence[int]) -> list[MediaKey]:
         """Inside a transaction, for jobs just cancelled: cut their input and mask references and
@@ -352,13 +362,16 @@ class JobRepository:
         )
         return await self._files.delete_unreferenced(sha for r in rows for sha in r if sha is not None)
 
-    async def _finish(self, job_id: int, status: JobStatus, error: str | None) -> JobRow | None:
+    def _row(self, row: Any) -> JobRow[P]:
+        return JobRow.from_row(row, self._params)
+
+    async def _finish(self, job_id: int, status: JobStatus, error: str | None) -> JobRow[P] | None:
         row = await self._db.fetchone(
             "UPDATE jobs SET status = ?, error = ?, finished_at = ? "
-            f"WHERE id = ? AND status IN ('queued', 'running') {_RETURNING}",
+            f"WHERE id = ? AND status IN ('queued', 'running') {self._returning}",
             (status.value, error, self._clock(), job_id),
         )
-        return None if row is None else JobRow.from_row(row)
+        return None if row is None else self._row(row)
 
     async def cancel(self, job_id: int, user_id: int) -> CancelResult:
         """Owner-only. A queued job is cancelled at once, and its input and mask files go with it
@@ -378,23 +391,24 @@ class JobRepository:
                 if status is JobStatus.QUEUED:
                     removed = await self._drop_inputs([job_id])
                     row = await self._db.fetchone(
-                        f"UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? {_RETURNING}",
+                        "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? "
+                        + self._returning,
                         (now, job_id),
                     )
                     outcome = CancelOutcome.CANCELLED_QUEUED
                 elif status is JobStatus.RUNNING:
                     row = await self._db.fetchone(
                         "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, ?) WHERE id = ? "
-                        + _RETURNING,
+                        + self._returning,
                         (now, job_id),
                     )
                     outcome = CancelOutcome.CANCEL_RUNNING
                 else:
-                    row = await self._db.fetchone(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
+                    row = await self._db.fetchone(f"{self._select} WHERE id = ?", (job_id,))
                     outcome = CancelOutcome.ALREADY_FINISHED
             await self._files.remove_files(removed)
         assert row is not None
-        return CancelResult(outcome, JobRow.from_row(row))
+        return CancelResult(outcome, self._row(row))
 
     async def recover_after_restart(self) -> tuple[list[int], list[int]]:
         """Jobs left 'running' by a crash: requeued while they have been claimed fewer than
@@ -432,15 +446,17 @@ class JobRepository:
         if cancelled or requeued or failed:
             log.warning(
                 "after restart: requeued %s, failed %s, cancelled %s",
-                result[0], result[1], sorted(r[0] for r in cancelled),
+                result[0],
+                result[1],
+                sorted(r[0] for r in cancelled),
             )
         return result
 
     # -- reading ------------------------------------------------------------------------------
 
-    async def get(self, job_id: int) -> JobRow | None:
-        row = await self._db.fetchone(f"{_SELECT_JOB} WHERE id = ?", (job_id,))
-        return None if row is None else JobRow.from_row(row)
+    async def get(self, job_id: int) -> JobRow[P] | None:
+        row = await self._db.fetchone(f"{self._select} WHERE id = ?", (job_id,))
+        return None if row is None else self._row(row)
 
     async def outputs(self, job_id: int) -> list[OutputRow]:
         rows = await self._db.fetchall(
@@ -452,26 +468,26 @@ class JobRepository:
 
     async def user_jobs(
         self, user_id: int, statuses: Iterable[JobStatus | str] | None = None, *, limit: int | None = None
-    ) -> list[JobRow]:
+    ) -> list[JobRow[P]]:
         """A user's jobs, newest first; ``statuses=None`` means all."""
         wanted = None if statuses is None else json.dumps([JobStatus(s).value for s in statuses])
         rows = await self._db.fetchall(
-            f"{_SELECT_JOB} WHERE user_id = ? AND (? IS NULL OR status IN (SELECT value FROM json_each(?))) "
+            f"{self._select} WHERE user_id = ? AND (? IS NULL OR status IN (SELECT value FROM json_each(?))) "
             "ORDER BY id DESC LIMIT ?",
             (user_id, wanted, wanted, -1 if limit is None else limit),
         )
-        return [JobRow.from_row(r) for r in rows]
+        return [self._row(r) for r in rows]
 
-    async def undelivered(self, limit: int = 100) -> list[JobRow]:
+    async def undelivered(self, limit: int = 100) -> list[JobRow[P]]:
         """Finished (done/failed) jobs whose result was never posted, newest first — for redelivery
         (at start-up and periodically): a recent result matters most, and a job whose delivery keeps
         failing sinks below the newer ones instead of blocking them."""
         rows = await self._db.fetchall(
-            f"{_SELECT_JOB} WHERE delivered_at IS NULL AND status IN ('done', 'failed') "
+            f"{self._select} WHERE delivered_at IS NULL AND status IN ('done', 'failed') "
             "ORDER BY id DESC LIMIT ?",
             (limit,),
         )
-        return [JobRow.from_row(r) for r in rows]
+        return [self._row(r) for r in rows]
 
     async def recent_durations(self, limit: int = 20) -> list[float]:
         """engine_seconds of the most recently finished done jobs (for wait estimates)."""
@@ -509,7 +525,7 @@ class JobRepository:
         result = await self._db.execute("UPDATE jobs SET interaction_token = NULL WHERE id = ?", (job_id,))
         return result.rowcount == 1
 
-    async def requeue_running(self, job_id: int, error: str) -> JobRow | None:
+    async def requeue_running(self, job_id: int, error: str) -> JobRow[P] | None:
         """Give back a running job whose outcome could not be stored: queued again (its owner keeps
         their turn) while it has been claimed fewer than ``max_attempts`` times, else failed with
         ``error``; cancelled instead when its owner asked. None when the job is not running."""
@@ -522,14 +538,14 @@ class JobRepository:
                 "started_at = CASE WHEN cancel_requested_at IS NULL AND attempts < :max "
                 "THEN NULL ELSE started_at END, "
                 "finished_at = CASE WHEN cancel_requested_at IS NULL AND attempts < :max "
-                f"THEN NULL ELSE :now END WHERE id = :id AND status = 'running' {_RETURNING}",
+                f"THEN NULL ELSE :now END WHERE id = :id AND status = 'running' {self._returning}",
                 {"max": self._max_attempts, "error": error, "now": self._clock(), "id": job_id},
             )
             if row is not None and row["status"] == JobStatus.QUEUED.value:
                 await self._db.execute("DELETE FROM user_last_served WHERE user_id = ?", (row["user_id"],))
         if row is None:
             return None
-        job = JobRow.from_row(row)
+        job = self._row(row)
         log.warning("job %d was running and is now %s (attempt %d)", job_id, job.status.value, job.attempts)
         return job
 
@@ -584,9 +600,3 @@ class JobRepository:
         candidates = [r[0] for r in await self._db.fetchall(_JOBS_MEDIA, {"ids": ids_json})]
         await self._db.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids_json,))
         return await self._files.delete_unreferenced(candidates)
-
-
-def _identity(output: Sequence[object]) -> float | None:
-    """The optional 5th element of an output tuple: its identity score."""
-    value = output[4] if len(output) > 4 else None
-    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -7,7 +7,9 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+
+P = TypeVar("P")
 
 
 class JobStatus(StrEnum):
@@ -24,6 +26,7 @@ class JobStatus(StrEnum):
 
 FINISHED_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+"""Waiting or running: what the per-user limit counts and /cancel can reach."""
 
 
 class JobOrigin(StrEnum):
@@ -41,64 +44,58 @@ class CancelOutcome(StrEnum):
     ALREADY_FINISHED = "already_finished"
 
 
+class ParamsCodec(Protocol[P]):
+    """How a job's parameters become columns of ``jobs`` and back. The bot defines its record; the
+    storage layer stores the columns without knowing what they mean."""
+
+    columns: tuple[str, ...]
+
+    def encode(self, params: P) -> Mapping[str, Any]: ...
+    def decode(self, row: Mapping[str, Any]) -> P: ...
+
+
 @dataclass(frozen=True, slots=True)
-class NewJob:
-    """The insertable columns of ``jobs``; media, status and timestamps are set by the repository."""
+class NewJob(Generic[P]):
+    """A job to insert: its parameters, whose it is, and where its result goes. Media, status and
+    timestamps are set by the repository."""
 
     user_id: int
-    mode: str
-    prompt: str
-    cfg: float
-    steps: int
-    seed: int
-    candidates: int
-    image_weight: float
-    aspect: str
+    params: P
     guild_id: int | None = None
     channel_id: int | None = None
-    negative: str = ""
-    strength: float | None = None
-    style: str | None = None
-    expand: str | None = None
     parent_job_id: int | None = None
     origin: JobOrigin = JobOrigin.COMMAND
+    character_id: int | None = None  # the character a face-locked job was made for
     application_id: int | None = None
     interaction_token: str | None = field(default=None, repr=False)  # a credential: keep out of logs
     token_expires_at: float | None = None
     message_id: int | None = None
     upload_limit: int | None = None  # bytes the queuing interaction may upload
-    # Face lock: set together when the job was made for a character (identity_weight not None)
-    character_id: int | None = None
-    identity_weight: float | None = None
-    identity_mode: str | None = None
-    min_identity: float | None = None
-    max_tries: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "origin", JobOrigin(self.origin))
 
+    def columns(self) -> dict[str, Any]:
+        """The insertable columns other than the parameters'."""
+        values = {name: getattr(self, name) for name in NEW_JOB_COLUMNS}
+        values["origin"] = self.origin.value
+        return values
+
+
+NEW_JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(NewJob) if f.name != "params")
+
 
 @dataclass(frozen=True, slots=True)
-class JobRow:
-    """One ``jobs`` row, all columns; ``warnings`` decoded from its JSON list."""
+class JobRow(Generic[P]):
+    """One ``jobs`` row: the job's parameters (decoded by the codec) and the queue's own columns;
+    ``warnings`` decoded from its JSON list."""
 
     id: int
     user_id: int
     guild_id: int | None
     channel_id: int | None
     status: JobStatus
-    mode: str
-    prompt: str
-    negative: str
-    strength: float | None
-    cfg: float
-    steps: int
-    seed: int
-    candidates: int
-    style: str | None
-    expand: str | None
-    image_weight: float
-    aspect: str
+    params: P
     input_media: str | None
     mask_media: str | None
     parent_job_id: int | None
@@ -119,23 +116,20 @@ class JobRow:
     result_message_id: int | None
     result_channel_id: int | None
     character_id: int | None = None
-    identity_weight: float | None = None
-    identity_mode: str | None = None
-    min_identity: float | None = None
-    max_tries: int | None = None
     tries: int | None = None  # generation rounds run, set by mark_done
     upload_limit: int | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRow:
+    def from_row(cls, row: sqlite3.Row | Mapping[str, Any], codec: ParamsCodec[P]) -> JobRow[P]:
         values = {name: row[name] for name in JOB_COLUMNS}
         values["status"] = JobStatus(values["status"])
         values["origin"] = JobOrigin(values["origin"])
         values["warnings"] = tuple(json.loads(values["warnings"] or "[]"))
-        return cls(**values)
+        return cls(params=codec.decode(row), **values)
 
 
-JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRow))
+JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRow) if f.name != "params")
+"""The queue's own columns of ``jobs``; the parameters' come from the codec."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +147,7 @@ class OutputRow:
 
 
 class OutputData(NamedTuple):
-    """What the worker hands to ``mark_done`` per image (a plain 4-tuple works too)."""
+    """One output image handed to ``mark_done``."""
 
     data: bytes
     seed: int

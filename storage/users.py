@@ -17,11 +17,10 @@ forgotten names and face embeddings are overwritten rather than left in free pag
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storage.db import Database
-from storage.errors import StorageError
+from storage.errors import UserBusy
 from storage.media import MediaStore
 from storage.media_rows import MediaRows, secure_delete
 
@@ -54,19 +53,6 @@ SELECT (SELECT COUNT(*) FROM characters WHERE user_id = :user) AS characters,
        (SELECT COUNT(*) FROM job_outputs AS o JOIN jobs AS j ON j.id = o.job_id
         WHERE j.user_id = :user) AS outputs
 """
-
-
-class UserBusy(StorageError):
-    """The user has running jobs; nothing was deleted."""
-
-    def __init__(self, running_job_ids: Sequence[int]) -> None:
-        ids = ", ".join(f"#{i}" for i in running_job_ids)
-        super().__init__(
-            f"Your job {ids} is still running; cancel it or let it finish, then try again."
-            if len(running_job_ids) == 1
-            else f"Your jobs {ids} are still running; cancel them or let them finish, then try again."
-        )
-        self.running_job_ids = tuple(running_job_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,4 +100,3 @@ async def forget_user(db: Database, media: MediaStore, user_id: int) -> ForgetRe
     )
     log.info("forgot user %d: %s", user_id, report)
     return report
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine.tiny import TinyBundle, build_tiny_bundle
+from bot.tiny import TinyBundle, build_tiny_bundle
 
 
 @pytest.fixture(scope="session")

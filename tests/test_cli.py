@@ -11,7 +11,7 @@ import pytest
 
 from bot.cli import main
 from bot.engine.metadata import read_parameters
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from tests.engine.helpers import box_mask, gradient_image, save
 
 ROOT = Path(__file__).resolve().parents[1]

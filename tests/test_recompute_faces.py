@@ -10,7 +10,7 @@ import pytest
 
 from bot.characters import CharacterService
 from bot.cli import main
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from bot.settings import load_settings
 from bot.worker import GpuWorker
 from storage import CharacterRepository, Database, Embedding, MediaStore

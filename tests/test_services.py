@@ -8,7 +8,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from bot.services import Services
 from bot.settings import load_settings
 

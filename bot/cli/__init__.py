@@ -8,8 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.cli import faces, generate, run, tiny
-from bot.errors import Cancelled, LikenessError, ModelUnavailable
-from storage import CharacterError
+from bot.explain import explain
 
 EXIT_BAD_INPUT = 2
 EXIT_MODEL_MISSING = 3
@@ -44,15 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args) or 0)
-    except ModelUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_MODEL_MISSING
-    except Cancelled:
-        print("cancelled", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (LikenessError, CharacterError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        explained = explain(exc)
+        if explained is None:
+            raise  # a bug: the traceback is the report
+        if explained.code == "cancelled":
+            print("cancelled", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"error: {explained.message}", file=sys.stderr)
+        return EXIT_MODEL_MISSING if explained.code == "model_unavailable" else EXIT_BAD_INPUT

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,26 +36,18 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _recompute(settings: object) -> tuple[int, int, int]:
-    from bot.characters import CharacterService
-    from bot.engine.engine import Engine
-    from bot.settings import Settings
+async def _recompute(settings: Settings) -> tuple[int, int, int]:
+    from bot.recompute import recompute_all
     from bot.worker import GpuWorker
     from storage import CharacterRepository, Database, MediaStore
 
-    assert isinstance(settings, Settings)
-
-    def no_engine() -> Engine:
-        raise RuntimeError("recompute-faces needs no diffusion model")
-
     db = await Database.open(settings.database_path)
-    worker = GpuWorker(no_engine)
+    worker = GpuWorker(faces=settings.face_config)  # no diffusion model: only faces are analysed
     try:
         media = MediaStore(settings.media_dir)
-        service = CharacterService(CharacterRepository(db, media), media, worker, settings)
-        await service.load()
+        repo = CharacterRepository(db, media)
         with tqdm(desc="characters", unit="set", file=sys.stderr, leave=False) as bar:
-            return await service.recompute_all(lambda name: bar.update(1))
+            return await recompute_all(repo, media, worker, settings.face_backend, lambda name: bar.update(1))
     finally:
         await db.close()
         worker.shutdown()

@@ -8,27 +8,29 @@ import logging
 import os
 import sys
 import tempfile
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
-from bot.engine.images import ASPECT_RATIOS, load_image, load_mask
-from bot.engine.outpaint import OUTPAINT_TARGETS
-from bot.engine.styles import STYLE_NAMES
-from bot.errors import InvalidRequest
-from bot.jobs import (
+from bot.attachments import UploadInfo, check_uploads
+from bot.errors import BadImage, InvalidRequest
+from bot.jobs import GenerationRequest, GenerationResult
+from bot.params import (
+    ASPECT_RATIOS,
+    DEFAULT_ASPECT,
     DEFAULT_CFG,
     DEFAULT_IDENTITY_WEIGHT,
     DEFAULT_IMAGE_WEIGHT,
     IDENTITY_MODES,
-    GenerationRequest,
-    GenerationResult,
+    OUTPAINT_TARGETS,
+    STYLE_NAMES,
+    JobParams,
     Mode,
+    face_lock,
 )
 from bot.settings import Settings
-from bot.validation import face_lock_defaults, validate_request
+from bot.submissions import Checked, JobChecks
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--candidates", type=int, default=1, help="1–4, generated as one batch")
     parser.add_argument("--style", choices=STYLE_NAMES, help="style preset")
-    parser.add_argument("--aspect", choices=ASPECT_RATIOS, default="1:1", help="text/image_prompt size")
+    parser.add_argument(
+        "--aspect", choices=ASPECT_RATIOS, default=DEFAULT_ASPECT, help="text/image_prompt size"
+    )
     parser.add_argument("--character", help="face lock on this character set (from the bot's database)")
     parser.add_argument("--user", type=int, help="Discord user id that owns --character")
     parser.add_argument(
@@ -90,55 +94,53 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
+def params_from(args: argparse.Namespace) -> JobParams:
+    """The flags as a job's parameters: each flag's name is its option's (``--image-weight`` is
+    ``image_weight``); what is left out is the server's or the mode's default."""
+    return JobParams(
+        prompt=args.prompt,
+        negative=args.negative,
+        mode=Mode(args.mode) if args.mode else (Mode.IMG2IMG if args.image else Mode.TEXT),
+        steps=args.steps,
+        cfg=args.cfg,
+        seed=args.seed,
+        candidates=args.candidates,
+        strength=args.strength,
+        image_weight=args.image_weight,
+        expand=args.expand,
+        aspect=args.aspect,
+        style=args.style,
+        face=face_lock(
+            args.character,
+            weight=args.character_weight,
+            mode=args.identity_mode,
+            min_identity=args.min_identity,
+            max_tries=args.max_tries,
+        ),
+    )
+
+
 def handle(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
 
     settings = load_settings(args.env_file)
-    mode = Mode(args.mode) if args.mode else (Mode.IMG2IMG if args.image else Mode.TEXT)
-    request = GenerationRequest(
-        prompt=args.prompt,
-        mode=mode,
-        image=args.image,
-        mask=args.mask,
-        negative=args.negative,
-        strength=args.strength,
-        cfg=args.cfg,
-        steps=args.steps or settings.default_steps,
-        seed=args.seed,
-        candidates=args.candidates,
-        style=args.style,
-        expand=args.expand,
-        image_weight=args.image_weight,
-        aspect=args.aspect,
-    )
-    if args.character is not None:
-        request = asyncio.run(_with_character(request, settings, args))
-    elif args.min_identity is not None or args.max_tries is not None:
-        raise InvalidRequest(
-            "--min-identity and --max-tries score faces against a character: add --character and --user"
-        )
-    # Fail on bad input before the (slow) model load.
-    request = validate_request(request)
-    if request.image is not None:
-        load_image(_readable(request.image, "image"), what="image")
-    if request.mask is not None:
-        load_mask(_readable(request.mask, "mask"))
+    if args.character is not None and args.user is None:
+        raise InvalidRequest("--character needs --user: the Discord user id that owns the character")
+    # The checks a Discord job gets, before the (slow) model load: the same rules, defaults and budget.
+    checked = asyncio.run(_check(params_from(args), settings, args))
+    _check_files(checked, args)
 
-    from bot.engine.config import EngineConfig
     from bot.engine.engine import Engine
 
     _quiet_libraries()
     analyzer = None
-    if request.wants_identity:
-        from bot.engine.faces.factory import load_face_analyzer
-
-        analyzer = load_face_analyzer(
-            settings.face_backend, settings.resolved_face_model_dir, settings.face_det_size, settings.device
-        )
-    engine = Engine.load(EngineConfig.from_settings(settings), face_analyzer=analyzer)
+    if checked.params.face is not None:
+        analyzer = settings.face_config.load()
+    engine = Engine.load(settings.engine_config, face_analyzer=analyzer)
+    request = GenerationRequest(checked.params, args.image, args.mask, checked.identity)
     with tqdm(
-        total=request.steps,
-        desc=f"{mode.value} seed {request.seed}",
+        total=checked.params.steps,
+        desc=f"{checked.params.mode.value} seed {checked.params.seed}",
         unit="step",
         file=sys.stderr,
         leave=False,
@@ -152,7 +154,7 @@ def handle(args: argparse.Namespace) -> int:
         result = engine.generate(request, progress=progress)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if request.identity and engine.face_analyzer is not None:
+    if checked.params.face is not None and engine.face_analyzer is not None:
         scores = ", ".join(
             f"seed {c.seed} " + ("no face" if c.identity is None else f"identity {c.identity:.2f}")
             for c in result.candidates
@@ -163,44 +165,43 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_character(
-    request: GenerationRequest, settings: Settings, args: argparse.Namespace
-) -> GenerationRequest:
-    """Read the character's identity from the bot's database, as a face-locked job would."""
-    from bot.characters import IdentitySource
+async def _check(params: JobParams, settings: Settings, args: argparse.Namespace) -> Checked:
+    """``JobChecks`` as a Discord job gets them; a character is read from the bot's database."""
+    from bot.engine.checks import Capabilities
+    from bot.identity import IdentitySource
     from storage import CharacterRepository, Database, MediaStore
 
-    if args.user is None:
-        raise InvalidRequest("--character needs --user: the Discord user id that owns the character")
+    files = {"image": _info(args.image, "image"), "mask": _info(args.mask, "mask")}
+    capabilities = Capabilities.of(settings.engine_config)
+    if args.character is None:
+        return await JobChecks(settings.defaults, capabilities).check(0, params, **files)
     db = await Database.open(settings.database_path)
     try:
         media = MediaStore(settings.media_dir)
         repo = CharacterRepository(db, media)
-        character = await repo.resolve(args.user, args.character)
-        identity, primary = await IdentitySource(repo, media).identity_for(args.user, character.id)
+        checks = JobChecks(settings.defaults, capabilities, repo, IdentitySource(repo, media))
+        return await checks.check(args.user, params, character=args.character, **files)
     finally:
         await db.close()
-    floor, tries = face_lock_defaults(
-        args.min_identity,
-        args.max_tries,
-        has_character=True,
-        server_min_identity=settings.min_identity,
-        budget=settings.max_tries,
-    )
-    return replace(
-        request,
-        identity=identity,
-        identity_image=primary,
-        identity_weight=args.character_weight,
-        identity_mode=args.identity_mode,
-        min_identity=floor,
-        max_tries=tries,
-    )
+
+
+def _info(path: Path | None, what: str) -> UploadInfo | None:
+    if path is None:
+        return None
+    try:
+        return UploadInfo(path.name, None, path.stat().st_size)
+    except OSError as exc:
+        raise BadImage(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
+
+
+def _check_files(checked: Checked, args: argparse.Namespace) -> None:
+    """The files decode and fit the job (the outpaint target, the mask's shape), as uploads must."""
+    image = _readable(args.image, "image") if args.image is not None else None
+    mask = _readable(args.mask, "mask") if args.mask is not None else None
+    check_uploads(checked.params, image, mask)
 
 
 def _readable(path: Path, what: str) -> bytes:
-    from bot.errors import BadImage
-
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -213,10 +214,10 @@ def write_outputs(result: GenerationResult, out: Path) -> list[Path]:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     paths: list[Path] = []
     for candidate in result.candidates:
-        target = out / f"likeness-{stamp}-{result.request.mode.value}-{candidate.seed}.png"
+        target = out / f"likeness-{stamp}-{result.params.mode.value}-{candidate.seed}.png"
         n = 1
         while target.exists():
-            target = out / f"likeness-{stamp}-{result.request.mode.value}-{candidate.seed}-{n}.png"
+            target = out / f"likeness-{stamp}-{result.params.mode.value}-{candidate.seed}-{n}.png"
             n += 1
         with tempfile.NamedTemporaryFile(dir=out, prefix=".tmp-", suffix=".png", delete=False) as tmp:
             tmp.write(candidate.png)

@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bot.engine.tiny import build_tiny_bundle
+    from bot.tiny import build_tiny_bundle
 
     with tqdm(desc="building tiny models", unit="part", leave=False) as bar:
 

@@ -1,10 +1,8 @@
-"""What the engine needs from the settings, as plain frozen data (no pydantic in the engine)."""
+"""What the engine is configured with, as plain frozen data; ``Settings.engine_config`` makes it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from bot.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,24 +22,3 @@ class EngineConfig:
     resolution: int | None = None
     ip_adapter: AdapterSource | None = None
     faceid_adapter: AdapterSource | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EngineConfig:
-        ip = (
-            AdapterSource(settings.ip_adapter, settings.ip_adapter_subfolder, settings.ip_adapter_weight)
-            if settings.ip_adapter_enabled
-            else None
-        )
-        faceid = (
-            AdapterSource(settings.faceid_adapter, settings.faceid_subfolder, settings.faceid_weight)
-            if settings.faceid_enabled
-            else None
-        )
-        return cls(
-            model=settings.model,
-            device=settings.device,
-            dtype=settings.dtype,
-            resolution=settings.resolution,
-            ip_adapter=ip,
-            faceid_adapter=faceid,
-        )

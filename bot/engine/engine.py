@@ -1,6 +1,16 @@
 """The generation engine: one request in, PNG candidates out. Synchronous; drive it from one thread.
 
-``generate`` reads as the diffusers pipelines do: check → prepare images → prompt → call → finish.
+``generate`` reads as a diffusers pipeline's ``__call__``, numbered steps in call order:
+
+1. check inputs      the params' rules and defaults, then the engine's ``check_inputs``
+2. prepare images    the mode's pipeline, its image and mask arguments, the size
+3. face lock         FaceID tokens, or the primary reference as an image prompt
+4. encode prompt     style preset, truncation notes, the IP-Adapter embeddings
+5. denoise           one batch of seeds through the pipeline, back onto the original's pixels
+6. keep the best     score the faces, remake those below ``min_identity`` (bounded), best first
+7. encode            each kept image as a PNG carrying its parameters
+
+Steps 1–4 make a ``Plan``, once per job; step 5 runs once per round of seeds.
 """
 
 from __future__ import annotations
@@ -10,13 +20,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 
+from bot.engine.checks import Capabilities, FaceRoute, check_inputs
 from bot.engine.config import EngineConfig
 from bot.engine.device import release_memory
 from bot.engine.faces.types import FaceAnalyzer
@@ -27,15 +38,16 @@ from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, load_pipelines
 from bot.engine.prompts import build_prompts
-from bot.errors import Cancelled, InvalidRequest, LikenessError, OutOfMemory
-from bot.jobs import SEED_MAX, Candidate, GenerationRequest, GenerationResult, Mode
-from bot.validation import validate_request
+from bot.errors import Cancelled, LikenessError, OutOfMemory
+from bot.jobs import Candidate, GenerationRequest, GenerationResult
+from bot.params import SEED_MAX, JobParams, Mode, resolve
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]  # (step done, total steps)
 
 FALLBACK_WARNING = "face lock fell back to the image prompt on the primary image (FaceID not available)"
+REFERENCE_SIDE = 1024  # an image prompt is encoded from at most this size
 
 
 class CancelFlag(Protocol):
@@ -43,29 +55,21 @@ class CancelFlag(Protocol):
 
 
 @dataclass(slots=True)
-class _Prepared:
-    """A mode's pipeline inputs, plus how to put the result back onto the original pixels."""
+class Plan:
+    """One job ready to denoise (steps 1–4): made once, used by every round of seeds."""
 
+    params: JobParams  # resolved
     pipe: Any
-    kwargs: dict[str, Any]
+    inputs: dict[str, Any]  # the pipeline's image, mask, size and strength arguments
     size: tuple[int, int]
-    original: Image.Image | None = None
+    prompt: str = ""
+    negative: str = ""
+    adapters: dict[str, Any] = field(default_factory=dict)  # IP-Adapter embeddings, one per adapter
+    face: FaceRoute | None = None
+    character: np.ndarray | None = None  # what candidates' faces are scored against; None: unscored
+    original: Image.Image | None = None  # inpaint/outpaint: the picture the result goes back onto
     blend: Image.Image | None = None
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(slots=True)
-class _FaceLock:
-    """How this request keeps the character's face: FaceID tokens, a fallback image prompt, or nothing."""
-
-    face: np.ndarray | None = None  # FaceID input rows (N or 1, dim)
-    image: Image.Image | None = None  # fallback: the primary reference as an image prompt
-    rows: np.ndarray | None = None  # the character's reference embeddings, for scoring
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str | None:
-        return "FaceID" if self.face is not None else "image prompt" if self.image is not None else None
 
 
 @dataclass(slots=True)
@@ -75,14 +79,23 @@ class _Output:
     score: float | None = None
 
 
+@dataclass(slots=True)
+class _Tally:
+    """Rounds run, images made, and how many of those the safety checker withheld."""
+
+    rounds: int = 0
+    generated: int = 0
+    withheld: int = 0
+
+
 class Engine:
-    """Owns the loaded pipelines; one job at a time (a lock guards against accidental sharing)."""
+    """Owns the loaded pipelines; one job at a time (``_busy`` guards against accidental sharing)."""
 
     def __init__(self, pipes: Pipelines, model_name: str, face_analyzer: FaceAnalyzer | None = None) -> None:
         self.pipes = pipes
         self.model_name = public_model_name(model_name)  # a hub id or a folder's name, never a path
         self.face_analyzer = face_analyzer  # scores face-locked candidates when given
-        self._lock = threading.Lock()
+        self._busy = threading.Lock()
 
     @classmethod
     def load(cls, config: EngineConfig, face_analyzer: FaceAnalyzer | None = None) -> Engine:
@@ -92,14 +105,16 @@ class Engine:
     def native(self) -> int:
         return self.pipes.native
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(self.pipes.ip_embed_dim is not None, self.pipes.faceid_dim)
+
     def generate(
         self, request: GenerationRequest, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
     ) -> GenerationResult:
         """Run one request; raises ``InvalidRequest``/``BadImage`` before any work, ``Cancelled``, and
         ``OutOfMemory`` (memory released, the engine usable for the next job) at any stage."""
-        request = validate_request(request)
-        assert request.seed is not None
-        with self._lock:
+        with self._busy:
             try:
                 return self._generate(request, progress, cancel)
             except Exception as exc:
@@ -110,54 +125,39 @@ class Engine:
                 log.warning("out of memory outside the diffusers call", exc_info=True)
                 self._release(exc)
                 raise OutOfMemory(
-                    f"the {self.pipes.device.type} ran out of memory for {request.candidates} candidate(s): "
-                    "try fewer candidates or a smaller image"
+                    f"the {self.pipes.device.type} ran out of memory for {request.params.candidates} "
+                    "candidate(s): try fewer candidates or a smaller image"
                 ) from exc
 
     def _generate(
         self, request: GenerationRequest, progress: ProgressFn | None, cancel: CancelFlag | None
     ) -> GenerationResult:
-        assert request.seed is not None
         started = time.perf_counter()
-        prepared = self._prepare(request)
-        lock = self._face_lock(request)
-        prompt, negative, prompt_warnings = build_prompts(self.pipes.text.tokenizer, request)
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-
-        generated = 0
-
-        def attempt(seeds: list[int]) -> tuple[list[_Output], int]:
-            nonlocal generated
-            generated += len(seeds)
-            images = self._run(request, prepared, prompt, negative, progress, cancel, seeds, lock)
-            return self._finish(prepared, images, seeds)
-
-        outputs, withheld = attempt([_seed(request.seed, k) for k in range(request.candidates)])
-        tries, identity_warnings, scored = 1, (), False
-        character = self._scoring_vector(lock)
-        if character is not None:
-            scored = True
-            outputs, tries, withheld, identity_warnings = self._select(
-                request, outputs, withheld, character, attempt, cancel
-            )
-        candidates = [self._encode(request, lock, out, scored) for out in outputs]
+        plan = self.plan(request)
+        _stop_if(cancel)
+        params, tally = plan.params, _Tally()
+        assert params.seed is not None
+        outputs = self._denoise(plan, _seeds(params.seed, params.candidates), tally, progress, cancel)
+        notes: tuple[str, ...] = ()
+        if plan.character is not None:
+            outputs, notes = self._keep_best(plan, outputs, tally, progress, cancel)
+        candidates = tuple(self._encode(plan, out) for out in outputs)
         seconds = time.perf_counter() - started
         log.info(
             "generated %d × %dx%d (%s) in %.2fs, %d tries",
             len(candidates),
-            *prepared.size,
-            request.mode.value,
+            *plan.size,
+            params.mode.value,
             seconds,
-            tries,
+            tally.rounds,
         )
-        nsfw_warnings = (
-            (f"{withheld} of {generated} images were withheld by the model's safety checker",)
-            if withheld
+        withheld = (
+            (f"{tally.withheld} of {tally.generated} images were withheld by the model's safety checker",)
+            if tally.withheld
             else ()
         )
-        warnings = prepared.warnings + lock.warnings + prompt_warnings + nsfw_warnings + identity_warnings
-        return GenerationResult(request, tuple(candidates), self.model_name, seconds, warnings, tries)
+        warnings = plan.warnings + withheld + notes
+        return GenerationResult(params, candidates, self.model_name, seconds, warnings, tally.rounds)
 
     def _release(self, exc: BaseException) -> None:
         """After running out of memory: drop the tensors the failed frames still hold (the traceback
@@ -165,116 +165,49 @@ class Engine:
         traceback.clear_frames(exc.__traceback__)
         release_memory(self.pipes.device)
 
-    # 0. face lock --------------------------------------------------------------------------------
-    def _face_lock(self, request: GenerationRequest) -> _FaceLock:
-        """Choose FaceID, or the image-prompt fallback on the primary image, or say why neither works."""
-        if not request.wants_identity:
-            return _FaceLock()
-        rows = decode_identity(request.identity) if request.identity else None
-        faceid_dim = self.pipes.faceid_dim
-        if faceid_dim is not None and rows is not None and rows.shape[1] == faceid_dim:
-            return _FaceLock(face=faceid_input(rows, request.identity_mode), rows=rows)
-        if faceid_dim is None:
-            why = "this bot has no IP-Adapter FaceID loaded (LIKENESS_FACEID_ADAPTER)"
-        elif rows is None:
-            why = "the character has no face embeddings"
-        else:
-            why = (
-                f"the character's face embeddings are {rows.shape[1]}-d but FaceID needs {faceid_dim}-d "
-                "insightface embeddings (LIKENESS_FACE_BACKEND=insightface, then recompute the faces)"
-            )
-        if request.identity_image is None:
-            raise InvalidRequest(f"face lock is unavailable: {why}, and no primary reference image was given")
-        if self.pipes.ip_embed_dim is None:
-            raise InvalidRequest(
-                f"face lock is unavailable: {why}, and there is no IP-Adapter to fall back on"
-            )
-        if request.mode is Mode.IMAGE_PROMPT:
-            raise InvalidRequest(
-                f"face lock is unavailable in image_prompt mode: {why}, and the image prompt is taken"
-            )
-        image = load_image(request.identity_image, what="character reference")
-        image.thumbnail((1024, 1024))
-        return _FaceLock(image=image, rows=rows, warnings=(FALLBACK_WARNING,))
+    # -- steps 1–4: the plan ----------------------------------------------------------------------
+    def plan(self, request: GenerationRequest) -> Plan:
+        """Everything a job needs before its first denoising step, checked and prepared."""
+        # 1. check inputs
+        params = resolve(request.params)
+        face = check_inputs(
+            params,
+            self.capabilities,
+            image=request.image is not None,
+            mask=request.mask is not None,
+            identity=request.identity,
+        )
+        # 2. prepare images
+        plan = self._prepare_images(params, request)
+        # 3. face lock
+        plan.face = face
+        reference, weight, faceid = self._face_lock(plan, request)
+        # 4. encode prompt
+        plan.prompt, plan.negative, prompt_notes = build_prompts(self.pipes.text.tokenizer, params)
+        plan.warnings += prompt_notes
+        plan.adapters = self.pipes.ip_adapter_kwargs(
+            reference,
+            weight,
+            guided=params.cfg > 1,
+            face=faceid,
+            face_weight=params.face.weight if params.face else 0.0,
+        )
+        return plan
 
-    def _scoring_vector(self, lock: _FaceLock) -> np.ndarray | None:
-        analyzer = self.face_analyzer
-        if analyzer is None or lock.rows is None:
-            return None
-        if int(analyzer.dim) != lock.rows.shape[1]:
-            log.warning(
-                "identity not scored: analyzer is %d-d, identity %d-d", analyzer.dim, lock.rows.shape[1]
-            )
-            return None
-        return character_vector(lock.rows)
-
-    def _select(
-        self,
-        request: GenerationRequest,
-        outputs: list[_Output],
-        withheld: int,
-        character: np.ndarray,
-        attempt: Callable[[list[int]], tuple[list[_Output], int]],
-        cancel: CancelFlag | None,
-    ) -> tuple[list[_Output], int, int, tuple[str, ...]]:
-        """Score, regenerate the ones below ``min_identity`` with fresh seeds (bounded), keep the best."""
-        assert request.seed is not None and self.face_analyzer is not None
-        analyzer = self.face_analyzer
-        want, floor = request.candidates, request.min_identity
-
-        def score(batch: list[_Output]) -> list[_Output]:
-            for out, value in zip(
-                batch, score_candidates(analyzer, [o.image for o in batch], character), strict=True
-            ):
-                out.score = value
-            return batch
-
-        def passes(out: _Output) -> bool:
-            return floor is None or (out.score is not None and out.score >= floor)
-
-        pool = score(outputs)
-        tries = 1
-        while floor is not None and tries < request.max_tries:
-            best = sorted(pool, key=lambda o: rank_key(o.score), reverse=True)[:want]
-            failing = want - sum(1 for out in best if passes(out))
-            if failing <= 0:
-                break
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            base = request.seed + want * tries  # fresh seeds: never one already tried
-            more, lost = attempt([_seed(base, k) for k in range(failing)])
-            pool += score(more)
-            withheld += lost
-            tries += 1
-        kept = sorted(pool, key=lambda o: rank_key(o.score), reverse=True)[:want]
-        warnings: list[str] = [
-            f"no face found in candidate with seed {out.seed}: its likeness could not be scored"
-            for out in kept
-            if out.score is None
-        ]
-        below = [out for out in kept if out.score is not None and not passes(out)]
-        if floor is not None and below:
-            warnings.append(
-                f"{len(below)} of {len(kept)} candidate(s) stayed below min_identity {floor:g} after {tries} "
-                f"tries (best {max(o.score for o in below if o.score is not None):.2f})"
-            )
-        return kept, tries, withheld, tuple(warnings)
-
-    # 1. images -------------------------------------------------------------------------------
-    def _prepare(self, request: GenerationRequest) -> _Prepared:
-        native, pipes, mode = self.pipes.native, self.pipes, request.mode
+    def _prepare_images(self, params: JobParams, request: GenerationRequest) -> Plan:
+        native, pipes, mode = self.pipes.native, self.pipes, params.mode
         if mode in (Mode.TEXT, Mode.IMAGE_PROMPT):
-            size = size_for_aspect(request.aspect, native)
-            kwargs: dict[str, Any] = {"width": size[0], "height": size[1]}
-            return _Prepared(pipes.text, kwargs, size)
+            size = size_for_aspect(params.aspect, native)
+            return Plan(params, pipes.text, {"width": size[0], "height": size[1]}, size)
         assert request.image is not None
         original = load_image(request.image, what="image")
-        source = fit_to_budget(original, native) if mode is not Mode.OUTPAINT else original
-        strength_kwargs = {"strength": request.strength}
+        strength = {"strength": params.strength}
         if mode is Mode.IMG2IMG:
-            return _Prepared(pipes.img2img, {"image": source, **strength_kwargs}, source.size)
+            source = fit_to_budget(original, native)
+            return Plan(params, pipes.img2img, {"image": source, **strength}, source.size)
         if mode is Mode.INPAINT:
             assert request.mask is not None
+            source = fit_to_budget(original, native)
             mask = load_mask(request.mask)
             check_mask_shape(mask.size, original.size)
             pair = prepare_inpaint_mask(mask, source.size)
@@ -282,72 +215,90 @@ class Engine:
             # only the masked region changes, so a large photo does not come back shrunk to the model's size.
             base = limit_side(original)
             blend = pair.blend if base.size == source.size else prepare_inpaint_mask(mask, base.size).blend
-            kwargs = {
-                "image": source,
-                "mask_image": pair.generate,
-                "width": source.width,
-                "height": source.height,
-                **strength_kwargs,
-            }
-            return _Prepared(pipes.inpaint, kwargs, source.size, base, blend, pair.warnings)
-        assert request.expand is not None
-        plan = plan_outpaint(original, request.expand, native)
-        size = plan.canvas.size
-        kwargs = {
-            "image": plan.canvas,
-            "mask_image": plan.generate_mask,
-            "width": size[0],
-            "height": size[1],
-            **strength_kwargs,
+            size = {"width": source.width, "height": source.height}
+            inputs = {"image": source, "mask_image": pair.generate, **size, **strength}
+            return Plan(
+                params, pipes.inpaint, inputs, source.size, original=base, blend=blend, warnings=pair.warnings
+            )
+        assert params.expand is not None
+        layout = plan_outpaint(original, params.expand, native)
+        width, height = layout.canvas.size
+        inputs = {
+            "image": layout.canvas,
+            "mask_image": layout.generate_mask,
+            "width": width,
+            "height": height,
         }
-        return _Prepared(pipes.inpaint, kwargs, size, plan.canvas, plan.blend)
+        inputs.update(strength)
+        return Plan(
+            params, pipes.inpaint, inputs, (width, height), original=layout.canvas, blend=layout.blend
+        )
 
-    # 2. the diffusers call ---------------------------------------------------------------------
-    def _run(
+    def _face_lock(
+        self, plan: Plan, request: GenerationRequest
+    ) -> tuple[Image.Image | None, float, np.ndarray | None]:
+        """The image prompt and its weight, and the FaceID tokens; sets what candidates are scored
+        against. In image_prompt mode the user's image is the image prompt; face lock's fallback
+        takes that slot otherwise."""
+        params, identity = plan.params, request.identity
+        reference, weight = None, params.image_weight
+        if params.mode is Mode.IMAGE_PROMPT:
+            assert request.image is not None
+            reference = _reference_image(request.image, "image")
+        if params.face is None or identity is None:
+            return reference, weight, None
+        rows = decode_identity(identity.embeddings) if identity.embeddings else None
+        plan.character = self._scoring_vector(rows)
+        if plan.face is FaceRoute.FACEID:
+            assert rows is not None
+            return reference, weight, faceid_input(rows, params.face.mode)
+        assert identity.primary is not None
+        plan.warnings += (FALLBACK_WARNING,)
+        return _reference_image(identity.primary, "character reference"), params.face.weight, None
+
+    def _scoring_vector(self, rows: np.ndarray | None) -> np.ndarray | None:
+        analyzer = self.face_analyzer
+        if analyzer is None or rows is None:
+            return None
+        if int(analyzer.dim) != rows.shape[1]:
+            log.warning("identity not scored: analyzer is %d-d, identity %d-d", analyzer.dim, rows.shape[1])
+            return None
+        return character_vector(rows)
+
+    # -- step 5: denoise ---------------------------------------------------------------------------
+    def _denoise(
         self,
-        request: GenerationRequest,
-        prepared: _Prepared,
-        prompt: str,
-        negative: str,
+        plan: Plan,
+        seeds: list[int],
+        tally: _Tally,
         progress: ProgressFn | None,
         cancel: CancelFlag | None,
-        seeds: list[int],
-        lock: _FaceLock,
-    ) -> list[Image.Image | None]:
+    ) -> list[_Output]:
+        """One round: ``seeds`` as one batch, each kept image composited back onto the original."""
+        params = plan.params
         # One CPU generator per candidate: candidate k is reproducible alone with seed + k,
         # on any device, because the noise is drawn on the CPU.
         generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-        reference, weight = None, request.image_weight
-        if request.mode is Mode.IMAGE_PROMPT:
-            assert request.image is not None
-            reference = load_image(request.image, what="image")
-            reference.thumbnail((1024, 1024))
-        elif lock.image is not None:
-            reference, weight = lock.image, request.identity_weight
-        ip_kwargs = self.pipes.ip_adapter_kwargs(
-            reference, weight, guided=request.cfg > 1, face=lock.face, face_weight=request.identity_weight
-        )
 
         def on_step(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             # Raising here stops at this step and skips the VAE decode of a result nobody wants.
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
+            _stop_if(cancel)
             if progress is not None:
                 progress(step + 1, int(pipe.num_timesteps))
             return tensors
 
         try:
-            output = prepared.pipe(
-                prompt=prompt,
-                negative_prompt=negative or None,
-                num_inference_steps=request.steps,
-                guidance_scale=request.cfg,
+            output = plan.pipe(
+                prompt=plan.prompt,
+                negative_prompt=plan.negative or None,
+                num_inference_steps=params.steps,
+                guidance_scale=params.cfg,
                 num_images_per_prompt=len(seeds),
                 generator=generators,
                 callback_on_step_end=on_step,
                 output_type="pil",
-                **prepared.kwargs,
-                **ip_kwargs,
+                **plan.inputs,
+                **plan.adapters,
             )
         except Exception as exc:
             if not is_out_of_memory(exc):
@@ -355,39 +306,79 @@ class Engine:
             self._release(exc)
             raise OutOfMemory(
                 f"the {self.pipes.device.type} ran out of memory for {len(seeds)} candidate(s) at "
-                f"{prepared.size[0]}×{prepared.size[1]}: try fewer candidates"
+                f"{plan.size[0]}×{plan.size[1]}: try fewer candidates"
             ) from exc
         flags = getattr(output, "nsfw_content_detected", None) or [False] * len(output.images)
-        return [None if flagged else image for image, flagged in zip(output.images, flags, strict=True)]
+        outputs = [
+            _Output(_onto_original(plan, image), seed)
+            for image, seed, flagged in zip(output.images, seeds, flags, strict=True)
+            if not flagged
+        ]
+        tally.rounds += 1
+        tally.generated += len(seeds)
+        tally.withheld += len(seeds) - len(outputs)
+        return outputs
 
-    # 3. back onto the original, encode ---------------------------------------------------------
-    def _finish(
-        self, prepared: _Prepared, images: list[Image.Image | None], seeds: list[int]
-    ) -> tuple[list[_Output], int]:
-        """Composite each kept image onto the original; count those the safety checker withheld."""
-        outputs: list[_Output] = []
-        for image, seed in zip(images, seeds, strict=True):
-            if image is None:
-                continue
-            if prepared.original is not None and prepared.blend is not None:
-                if image.size != prepared.original.size:
-                    image = image.resize(prepared.original.size, Image.Resampling.LANCZOS)
-                image = composite(prepared.original, image, prepared.blend)
-            outputs.append(_Output(image, seed))
-        return outputs, len(images) - len(outputs)
+    # -- step 6: keep the best ---------------------------------------------------------------------
+    def _keep_best(
+        self,
+        plan: Plan,
+        outputs: list[_Output],
+        tally: _Tally,
+        progress: ProgressFn | None,
+        cancel: CancelFlag | None,
+    ) -> tuple[list[_Output], tuple[str, ...]]:
+        """Score every face; remake the ones below ``min_identity`` with fresh seeds while tries are
+        left; the best ``candidates`` first, and notes on what stayed unscored or below."""
+        params, face = plan.params, plan.params.face
+        assert face is not None and face.max_tries is not None and params.seed is not None
+        want, floor = params.candidates, face.min_identity
+        pool = self._scored(plan, outputs)
 
-    def _encode(self, request: GenerationRequest, lock: _FaceLock, out: _Output, scored: bool) -> Candidate:
-        extra: dict[str, str] = {}
-        if lock.label is not None:
-            extra["Face lock"] = lock.label
-            extra["Identity weight"] = f"{request.identity_weight:g}"
-            if lock.face is not None:
-                extra["Identity mode"] = request.identity_mode
-        if scored:
+        def passes(out: _Output) -> bool:
+            return floor is None or (out.score is not None and out.score >= floor)
+
+        while floor is not None and tally.rounds < face.max_tries:
+            failing = want - sum(1 for out in _best(pool, want) if passes(out))
+            if failing <= 0:
+                break
+            _stop_if(cancel)
+            base = params.seed + want * tally.rounds  # fresh seeds: never one already tried
+            pool += self._scored(plan, self._denoise(plan, _seeds(base, failing), tally, progress, cancel))
+        kept = _best(pool, want)
+        notes = [
+            f"no face found in candidate with seed {out.seed}: its likeness could not be scored"
+            for out in kept
+            if out.score is None
+        ]
+        below = [out.score for out in kept if out.score is not None and not passes(out)]
+        if floor is not None and below:
+            notes.append(
+                f"{len(below)} of {len(kept)} candidate(s) stayed below min_identity {floor:g} after "
+                f"{tally.rounds} tries (best {max(below):.2f})"
+            )
+        return kept, tuple(notes)
+
+    def _scored(self, plan: Plan, outputs: list[_Output]) -> list[_Output]:
+        assert self.face_analyzer is not None and plan.character is not None
+        scores = score_candidates(self.face_analyzer, [o.image for o in outputs], plan.character)
+        for out, value in zip(outputs, scores, strict=True):
+            out.score = value
+        return outputs
+
+    # -- step 7: encode ----------------------------------------------------------------------------
+    def _encode(self, plan: Plan, out: _Output) -> Candidate:
+        params, extra = plan.params, {}
+        if plan.face is not None and params.face is not None:
+            extra["Face lock"] = plan.face.value
+            extra["Identity weight"] = f"{params.face.weight:g}"
+            if plan.face is FaceRoute.FACEID:
+                extra["Identity mode"] = params.face.mode
+        if plan.character is not None:
             extra["Identity"] = "no face" if out.score is None else f"{out.score:.2f}"
         image = out.image
         parameters = format_parameters(
-            request,
+            params,
             seed=out.seed,
             size=image.size,
             model=self.model_name,
@@ -397,6 +388,30 @@ class Engine:
         return Candidate(
             encode_png(image, parameters), out.seed, image.width, image.height, parameters, out.score
         )
+
+
+def _onto_original(plan: Plan, image: Image.Image) -> Image.Image:
+    """Inpaint and outpaint change only their region: blend the result onto the original's pixels."""
+    if plan.original is None or plan.blend is None:
+        return image
+    if image.size != plan.original.size:
+        image = image.resize(plan.original.size, Image.Resampling.LANCZOS)
+    return composite(plan.original, image, plan.blend)
+
+
+def _reference_image(source: Any, what: str) -> Image.Image:
+    image = load_image(source, what=what)
+    image.thumbnail((REFERENCE_SIDE, REFERENCE_SIDE))
+    return image
+
+
+def _best(pool: list[_Output], count: int) -> list[_Output]:
+    return sorted(pool, key=lambda o: rank_key(o.score), reverse=True)[:count]
+
+
+def _stop_if(cancel: CancelFlag | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
 
 
 # MPS: "MPS backend out of memory"; torch on the CPU: "DefaultCPUAllocator: can't allocate memory";
@@ -414,5 +429,5 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return any(text in str(exc).lower() for text in _OOM_MESSAGES)
 
 
-def _seed(base: int, k: int) -> int:
-    return (base + k) % (SEED_MAX + 1)
+def _seeds(base: int, count: int) -> list[int]:
+    return [(base + k) % (SEED_MAX + 1) for k in range(count)]

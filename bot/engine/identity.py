@@ -1,6 +1,8 @@
-"""Face lock helpers: decode a request's identity bytes, build the FaceID input, score outputs.
+"""Face lock helpers: the embedding codec, the FaceID input, scoring outputs.
 
-The bot stores one normalised float32 embedding per reference; the engine only sees their bytes.
+An embedding travels and is stored as float32 little-endian bytes (``embedding_bytes`` and
+``embedding_vector`` are that format, the one codec everything uses); requests carry one
+normalised vector per reference, and the engine never sees which character they belong to.
 """
 
 from __future__ import annotations
@@ -14,6 +16,18 @@ from bot.engine.faces.similarity import cosine, set_embedding
 from bot.engine.faces.types import FaceAnalyzer, normalised
 from bot.errors import InvalidRequest
 
+FACEID_DIM = 512  # IP-Adapter FaceID consumes insightface (ArcFace) embeddings
+
+
+def embedding_bytes(vector: np.ndarray) -> bytes:
+    """The stored form of an embedding, as it is (float32 little-endian)."""
+    return np.asarray(vector, dtype="<f4").reshape(-1).tobytes()
+
+
+def embedding_vector(blob: bytes) -> np.ndarray:
+    """An embedding back from its stored bytes (a float32 copy)."""
+    return np.frombuffer(bytes(blob), dtype="<f4").astype(np.float32)
+
 
 def decode_identity(identity: Sequence[bytes]) -> np.ndarray:
     """``(N, dim)`` normalised float32 rows from little-endian float32 bytes; InvalidRequest if malformed."""
@@ -25,7 +39,7 @@ def decode_identity(identity: Sequence[bytes]) -> np.ndarray:
             raise InvalidRequest(
                 f"identity embedding {k + 1} is not a float32 vector (got {len(blob)} bytes)"
             )
-        rows.append(np.frombuffer(bytes(blob), dtype="<f4").astype(np.float32))
+        rows.append(embedding_vector(blob))
     if len({row.size for row in rows}) != 1:
         raise InvalidRequest("identity embeddings differ in size: they come from different face backends")
     stacked = np.stack(rows)
@@ -36,7 +50,7 @@ def decode_identity(identity: Sequence[bytes]) -> np.ndarray:
 
 def encode_identity(embedding: np.ndarray) -> bytes:
     """The wire form of one embedding (normalised float32 little-endian): what the bot puts in requests."""
-    return normalised(embedding).astype("<f4").tobytes()
+    return embedding_bytes(normalised(embedding))
 
 
 def character_vector(rows: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import re
 
 from PIL import Image, PngImagePlugin
 
-from bot.jobs import GenerationRequest, Mode
+from bot.params import JobParams, shown, value_text
 
 PARAMETERS_KEY = "parameters"
 LOCAL_MODEL = "local model"  # when a local path has no usable last part
@@ -44,8 +44,12 @@ def public_model_name(model: str) -> str:
     return name
 
 
+# Written first, in A1111's order, with the engine's own Sampler, Size and Model between them.
+_CORE = ("Steps", "CFG scale", "Seed")
+
+
 def format_parameters(
-    request: GenerationRequest,
+    params: JobParams,
     *,
     seed: int,
     size: tuple[int, int],
@@ -53,29 +57,25 @@ def format_parameters(
     sampler: str,
     extra: dict[str, str] | None = None,
 ) -> str:
-    """Render the three-line A1111 layout: prompt, negative prompt, comma-separated settings."""
+    """Render the three-line A1111 layout: prompt, negative prompt, comma-separated settings.
+
+    Every setting that applies to the job's mode is written under its ``Rule.png`` key, so a new
+    option appears here without a change to this function."""
     fields: dict[str, str] = {
-        "Steps": str(request.steps),
+        "Steps": str(params.steps),
         "Sampler": sampler,
-        "CFG scale": f"{request.cfg:g}",
+        "CFG scale": f"{params.cfg:g}",
         "Seed": str(seed),
         "Size": f"{size[0]}x{size[1]}",
         "Model": model,
-        "Mode": request.mode.value,
+        "Mode": params.mode.value,
     }
-    if request.mode.uses_strength and request.strength is not None:
-        fields["Denoising strength"] = f"{request.strength:g}"
-    if request.mode is Mode.IMAGE_PROMPT:
-        fields["Image weight"] = f"{request.image_weight:g}"
-    if request.mode is Mode.OUTPAINT and request.expand:
-        fields["Expand"] = request.expand
-    if request.mode is Mode.TEXT:
-        fields["Aspect"] = request.aspect
-    if request.style:
-        fields["Style"] = request.style
+    for rule, value in shown(params):
+        if rule.png is not None and rule.png not in _CORE:
+            fields[rule.png] = value_text(value)
     fields.update(extra or {})
     settings = ", ".join(f"{key}: {_clean(value)}" for key, value in fields.items())
-    return f"{request.prompt}\nNegative prompt: {request.negative}\n{settings}"
+    return f"{params.prompt}\nNegative prompt: {params.negative}\n{settings}"
 
 
 def _clean(value: str) -> str:

@@ -23,12 +23,10 @@ from PIL import Image
 
 from bot.engine.config import AdapterSource, EngineConfig
 from bot.engine.device import resolve_device
+from bot.engine.identity import FACEID_DIM
 from bot.errors import InvalidRequest, ModelUnavailable
 
 log = logging.getLogger(__name__)
-
-
-FACEID_DIM = 512  # IP-Adapter FaceID consumes insightface (ArcFace) embeddings
 
 
 @dataclass(slots=True)

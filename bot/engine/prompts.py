@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from bot.engine.styles import STYLES
-from bot.jobs import GenerationRequest
+from bot.params import JobParams
 
 
-def build_prompts(tokenizer: Any, request: GenerationRequest) -> tuple[str, str, tuple[str, ...]]:
+def build_prompts(tokenizer: Any, params: JobParams) -> tuple[str, str, tuple[str, ...]]:
     """Apply the style preset; warn (not fail) when the tokenizer will cut the prompt."""
-    prompt, negative = request.prompt, request.negative
-    if request.style:
-        prompt, negative = STYLES[request.style].apply(prompt, negative)
+    prompt, negative = params.prompt, params.negative
+    if params.style:
+        prompt, negative = STYLES[params.style].apply(prompt, negative)
     warnings = tuple(
         w
         for w in (

@@ -20,7 +20,7 @@ from PIL import Image
 
 from bot.client import LikenessBot, serve
 from bot.engine.engine import Engine
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from bot.jobs import GenerationRequest, GenerationResult
 from bot.settings import Settings, load_settings
 from storage import JobRow, JobStatus

@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.engine.tiny import TinyBundle, draw_face_marker
+from bot.tiny import TinyBundle, draw_face_marker
 from tests.cogs.harness import bot_settings, media_files, running_bot
 from tests.engine.helpers import gradient_image, png_bytes
 from tests.fakediscord import FakeDiscord, FakeMessage, FakeUser

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from cogs import submit
 from cogs.delivery import PROGRESS_INTERVAL
 from storage import JobStatus

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from tests.cogs.harness import bot_settings, generate, jobs, result_message, running_bot
 from tests.fakediscord import FakeDiscord
 

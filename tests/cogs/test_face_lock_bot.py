@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.engine.metadata import read_parameters
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from tests.cogs.harness import (
     EngineControl,
     bot_settings,

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from bot.client import LikenessBot
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from tests.cogs.harness import (
     EngineControl,
     bot_settings,

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from tests.cogs.harness import (
     EngineControl,
     bot_settings,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.engine.metadata import read_parameters
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from storage import JobOrigin
 from tests.cogs.harness import (
     EngineControl,

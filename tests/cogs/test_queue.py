@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from storage import JobStatus
 from tests.cogs.harness import (
     EngineControl,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.client import LikenessBot
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from storage import JobStatus
 from tests.cogs.harness import (
     EngineControl,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.client import LikenessBot
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from cogs import redelivery
 from storage import JobRow, JobStatus
 from tests.cogs.harness import (

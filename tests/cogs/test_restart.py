@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from storage import JobStatus
 from storage.jobs import RESTARTED_TWICE
 from tests.cogs.harness import (

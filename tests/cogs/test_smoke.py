@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from tests.cogs.harness import bot_settings, running_bot
 from tests.engine.helpers import gradient_image, png_bytes
 from tests.fakediscord import FakeDiscord

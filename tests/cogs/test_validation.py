@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from tests.cogs.harness import (
     bot_settings,
     generate,

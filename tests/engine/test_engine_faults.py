@@ -17,7 +17,7 @@ from bot.engine.faces import load_face_analyzer
 from bot.engine.identity import encode_identity
 from bot.engine.masks import composite
 from bot.engine.metadata import LOCAL_MODEL, public_model_name, read_parameters
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from bot.errors import Cancelled, OutOfMemory
 from bot.jobs import GenerationRequest, Mode
 from tests.engine.helpers import box_mask, gradient_image, save

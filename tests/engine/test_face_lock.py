@@ -16,7 +16,7 @@ from bot.engine.faces import load_face_analyzer
 from bot.engine.faces.types import Face
 from bot.engine.identity import encode_identity, score_candidates
 from bot.engine.metadata import read_parameters
-from bot.engine.tiny import TinyBundle, draw_face_marker
+from bot.tiny import TinyBundle, draw_face_marker
 from bot.errors import InvalidRequest, ModelUnavailable
 from bot.jobs import GenerationRequest, Mode
 from bot.settings import load_settings

@@ -15,8 +15,8 @@ from diffusers.utils import logging as diffusers_logging
 from insightface.app import FaceAnalysis
 from PIL import Image
 
-from bot.engine.tiny import TinyBundle, build_tiny_bundle, draw_face_marker
-from bot.engine.tiny.face_pack import DET_INPUT_SIZE, EMBED_DIM, FACE_MIN_SIDE
+from bot.tiny import TinyBundle, build_tiny_bundle, draw_face_marker
+from bot.tiny.face_pack import DET_INPUT_SIZE, EMBED_DIM, FACE_MIN_SIDE
 
 SIZE = 64
 STEPS = 2

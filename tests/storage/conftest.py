@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.params import JobParams
 from storage import Database, JobRepository, MediaStore
-from tests.storage.helpers import FakeClock
+from tests.storage.helpers import FakeClock, repository
 
 
 @pytest.fixture
@@ -38,5 +39,5 @@ def media(tmp_path: Path) -> MediaStore:
 
 
 @pytest.fixture
-def repo(db: Database, media: MediaStore, clock: FakeClock) -> JobRepository:
-    return JobRepository(db, media, clock=clock)
+def repo(db: Database, media: MediaStore, clock: FakeClock) -> JobRepository[JobParams]:
+    return repository(db, media, clock=clock)

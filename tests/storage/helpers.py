@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
+from bot.params import PARAMS_CODEC, FaceLock, JobParams, Mode
 from storage import Database, JobRepository, JobRow, MediaStore, NewJob
 
 BIG = 10_000  # a limit that never triggers
@@ -22,20 +24,21 @@ class FakeClock:
         self.now += seconds
 
 
-def new_job(user_id: int = 1, **overrides: object) -> NewJob:
-    values: dict[str, object] = {
-        "user_id": user_id,
-        "mode": "text",
-        "prompt": f"a portrait for {user_id}",
-        "cfg": 7.0,
-        "steps": 30,
-        "seed": 42,
-        "candidates": 1,
-        "image_weight": 0.6,
-        "aspect": "1:1",
-    }
-    values.update(overrides)
-    return NewJob(**values)  # type: ignore[arg-type]
+_JOB_FIELDS = {f.name for f in fields(NewJob)}
+
+
+def repository(db: Database, media: MediaStore, **options: object) -> JobRepository[JobParams]:
+    """The job repository with the bot's own parameter columns (what the migrations create)."""
+    return JobRepository(db, media, params=PARAMS_CODEC, **options)  # type: ignore[arg-type]
+
+
+def new_job(user_id: int = 1, *, face: FaceLock | None = None, **overrides: object) -> NewJob[JobParams]:
+    """A job for ``user_id``; an override is a ``NewJob`` field or a parameter (``mode`` by name)."""
+    job = {k: v for k, v in overrides.items() if k in _JOB_FIELDS}
+    params: dict[str, object] = {"prompt": f"a portrait for {user_id}", "steps": 30, "seed": 42}
+    params.update((k, v) for k, v in overrides.items() if k not in _JOB_FIELDS)
+    params["mode"] = Mode(params.get("mode", "text"))
+    return NewJob(user_id=user_id, params=JobParams(**params, face=face), **job)  # type: ignore[arg-type]
 
 
 async def add(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from storage import Database, JobRepository, JobStatus, MediaStore
-from tests.storage.helpers import FakeClock, add
+from storage import Database, JobRepository, JobStatus, MediaStore, OutputData
+from tests.storage.helpers import FakeClock, add, repository
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -70,14 +70,14 @@ async def test_least_recently_served_goes_first(repo: JobRepository) -> None:
 
 async def test_serve_order_survives_a_restart(db_path: Path, media: MediaStore, clock: FakeClock) -> None:
     async with await Database.open(db_path) as db:
-        repo = JobRepository(db, media, clock=clock)
+        repo = repository(db, media, clock=clock)
         for user in (1, 2):
             await add(repo, user)
         assert users(await claim_all(repo)) == [1, 2]
         await add(repo, 2)
         await add(repo, 1)
     async with await Database.open(db_path) as db:
-        repo = JobRepository(db, media, clock=clock)
+        repo = repository(db, media, clock=clock)
         assert users(await claim_all(repo)) == [1, 2]
 
 
@@ -109,13 +109,13 @@ async def test_fair_order_matches_claim_order(repo: JobRepository, seed: int) ->
             await repo.cancel(victim.job_id, victim.user_id)
         # Finish the running job, then claim some (not all) jobs, checking each against the plan.
         if running is not None:
-            await repo.mark_done(running, [(b"%d" % running, 1, 8, 8)], 1.0)
+            await repo.mark_done(running, [OutputData(b"%d" % running, 1, 8, 8)], 1.0)
             running = None
         predicted = await repo.fair_order()
         assert [e.position for e in predicted] == list(range(1, len(predicted) + 1))
         for expected in predicted[: rng.randint(0, len(predicted))]:
             if running is not None:
-                await repo.mark_done(running, [(b"%d" % running, 1, 8, 8)], 1.0)
+                await repo.mark_done(running, [OutputData(b"%d" % running, 1, 8, 8)], 1.0)
             job = await repo.claim_next()
             assert job is not None and (job.id, job.user_id) == (expected.job_id, expected.user_id)
             running = job.id

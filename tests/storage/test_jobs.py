@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.params import FaceLock, Mode
 from storage import (
     CancelOutcome,
     Database,
@@ -72,8 +73,8 @@ async def test_create_job_stores_every_field(
     )
     job = await repo.create_job(fields, (b"input", "PNG"), (b"mask", "png"), per_user_limit=3, total_limit=9)
     assert job.status is JobStatus.QUEUED and job.origin is JobOrigin.REROLL
-    assert (job.user_id, job.guild_id, job.channel_id, job.mode) == (7, 1, 2, "img2img")
-    assert (job.negative, job.strength, job.style, job.expand) == ("blurry", 0.4, "film", "left")
+    assert (job.user_id, job.guild_id, job.channel_id, job.params.mode) == (7, 1, 2, Mode.IMG2IMG)
+    assert job.params == fields.params  # every parameter as stored, unchecked (storage does not judge)
     assert (job.application_id, job.interaction_token, job.message_id) == (3, "secret-token", 4)
     assert job.created_at == clock() and job.attempts == 0 and job.warnings == ()
     assert "secret-token" not in repr(job) and "secret-token" not in repr(fields)
@@ -144,7 +145,10 @@ async def test_mark_done_stores_outputs(repo: JobRepository, media: MediaStore, 
     job_id = await run(repo)
     clock.advance(5)
     done = await repo.mark_done(
-        job_id, [OutputData(b"one", 11, 64, 32), (b"two", 12, 64, 32), (b"one", 13, 64, 32)], 4.5, ["slow"]
+        job_id,
+        [OutputData(b"one", 11, 64, 32), OutputData(b"two", 12, 64, 32), OutputData(b"one", 13, 64, 32)],
+        4.5,
+        ["slow"],
     )
     assert done is not None and done.status is JobStatus.DONE
     assert (done.finished_at, done.engine_seconds, done.warnings) == (clock(), 4.5, ("slow",))
@@ -162,14 +166,15 @@ async def test_mark_done_stores_outputs(repo: JobRepository, media: MediaStore, 
 
 
 async def test_face_lock_fields_and_output_identity(repo: JobRepository) -> None:
-    """A face-locked job keeps its settings; outputs keep their identity score (5-tuples)."""
-    job = await add(repo, identity_weight=0.8, identity_mode="all", min_identity=0.5, max_tries=3)
-    assert (job.identity_weight, job.identity_mode, job.min_identity, job.max_tries) == (0.8, "all", 0.5, 3)
+    """A face-locked job keeps its settings; outputs keep their identity score."""
+    lock = FaceLock(weight=0.8, mode="all", min_identity=0.5, max_tries=3)
+    job = await add(repo, face=lock)
+    assert job.params.face == lock
     plain = await add(repo, 2)
-    assert plain.identity_weight is None and plain.character_id is None
+    assert plain.params.face is None and plain.character_id is None
     claimed = await repo.claim_next()
     assert claimed is not None and claimed.id == job.id
-    outputs = [OutputData(b"a", 1, 8, 8, 0.71), (b"b", 2, 8, 8, None), (b"c", 3, 8, 8)]
+    outputs = [OutputData(b"a", 1, 8, 8, 0.71), OutputData(b"b", 2, 8, 8, None), OutputData(b"c", 3, 8, 8)]
     assert await repo.mark_done(job.id, outputs, 1.0) is not None
     scores = [o.identity for o in await repo.outputs(job.id)]
     assert scores[0] == pytest.approx(0.71) and scores[1:] == [None, None]
@@ -177,8 +182,8 @@ async def test_face_lock_fields_and_output_identity(repo: JobRepository) -> None
 
 async def test_mark_done_needs_a_running_job(repo: JobRepository, media: MediaStore) -> None:
     queued = await add(repo)
-    assert await repo.mark_done(queued.id, [(b"out", 1, 8, 8)], 1.0) is None
-    assert await repo.mark_done(999, [(b"out", 1, 8, 8)], 1.0) is None
+    assert await repo.mark_done(queued.id, [OutputData(b"out", 1, 8, 8)], 1.0) is None
+    assert await repo.mark_done(999, [OutputData(b"out", 1, 8, 8)], 1.0) is None
     assert media_files(media) == set()
 
 
@@ -215,7 +220,7 @@ async def test_cancel_rules(repo: JobRepository, clock: FakeClock) -> None:
     assert (await repo.cancel(running_id, 1)).outcome is CancelOutcome.ALREADY_FINISHED
 
     done_id = await run(repo, 1)
-    await repo.mark_done(done_id, [(b"x", 1, 8, 8)], 1.0)
+    await repo.mark_done(done_id, [OutputData(b"x", 1, 8, 8)], 1.0)
     finished = await repo.cancel(done_id, 1)
     assert finished.outcome is CancelOutcome.ALREADY_FINISHED and finished.job.status is JobStatus.DONE
 
@@ -229,7 +234,9 @@ async def test_mark_done_after_cancel_removes_only_its_new_files(
     await repo.mark_cancelled(job_id)
     before = media_files(media)
 
-    result = await repo.mark_done(job_id, [(b"brand new", 1, 8, 8), (b"already stored", 2, 8, 8)], 1.0)
+    result = await repo.mark_done(
+        job_id, [OutputData(b"brand new", 1, 8, 8), OutputData(b"already stored", 2, 8, 8)], 1.0
+    )
 
     assert result is None
     assert (await repo.get(job_id)).status is JobStatus.CANCELLED
@@ -281,7 +288,7 @@ async def test_reading_and_delivery_bookkeeping(repo: JobRepository, clock: Fake
     assert (await repo.get(a.id)).message_id == 555
     assert not await repo.set_message(999, 1)
 
-    await repo.mark_done(b, [(b"img", 1, 8, 8)], 2.0)
+    await repo.mark_done(b, [OutputData(b"img", 1, 8, 8)], 2.0)
     assert [j.id for j in await repo.undelivered()] == [b]
     clock.advance(1)
     assert await repo.set_delivery(b, 777, 888)
@@ -297,7 +304,7 @@ async def test_reading_and_delivery_bookkeeping(repo: JobRepository, clock: Fake
 async def test_recent_durations_newest_first(repo: JobRepository, clock: FakeClock) -> None:
     for seconds in (1.0, 2.0, 3.0):
         clock.advance(10)
-        await repo.mark_done(await run(repo), [(b"%f" % seconds, 1, 8, 8)], seconds)
+        await repo.mark_done(await run(repo), [OutputData(b"%f" % seconds, 1, 8, 8)], seconds)
     failed = await run(repo)
     await repo.mark_failed(failed, "nope")
     assert await repo.recent_durations() == [3.0, 2.0, 1.0]
@@ -314,7 +321,7 @@ async def test_delete_keeps_media_another_job_uses(
     second = await add(repo, 2, input=(b"same face", PNG))
     assert first.input_media == second.input_media
     await repo.claim_next()
-    await repo.mark_done(first.id, [(b"result", 1, 8, 8)], 1.0)
+    await repo.mark_done(first.id, [OutputData(b"result", 1, 8, 8)], 1.0)
     child = await add(repo, 1, parent_job_id=first.id, origin=JobOrigin.VARY)
     (output,) = await repo.outputs(first.id)
 
@@ -342,7 +349,7 @@ async def test_sweep_deletes_old_finished_jobs(
     repo: JobRepository, db: Database, media: MediaStore, clock: FakeClock
 ) -> None:
     old = await run(repo, 1, input=(b"old input", PNG))
-    await repo.mark_done(old, [(b"old output", 1, 8, 8)], 1.0)
+    await repo.mark_done(old, [OutputData(b"old output", 1, 8, 8)], 1.0)
     waiting = await add(repo, 2, input=(b"old input", PNG))  # queued long ago: never swept
     clock.advance(100)
     recent = await add(repo, 3)
@@ -423,20 +430,20 @@ async def test_mark_done_failure_leaves_the_job_running_and_no_files(
     before = media_files(media)
     fail_on(monkeypatch, db, "fetchall", "INSERT INTO job_outputs")
     with pytest.raises(sqlite3.OperationalError, match="injected"):
-        await repo.mark_done(job_id, [(b"out a", 1, 8, 8), (b"out b", 2, 8, 8)], 1.0)
+        await repo.mark_done(job_id, [OutputData(b"out a", 1, 8, 8), OutputData(b"out b", 2, 8, 8)], 1.0)
     job = await repo.get(job_id)
     assert (job.status, job.finished_at) == (JobStatus.RUNNING, None)
     assert await count(db, "job_outputs") == 0 and await count(db, "media") == 1
     assert media_files(media) == before
     monkeypatch.undo()
-    assert (await repo.mark_done(job_id, [(b"out a", 1, 8, 8)], 1.0)).status is JobStatus.DONE
+    assert (await repo.mark_done(job_id, [OutputData(b"out a", 1, 8, 8)], 1.0)).status is JobStatus.DONE
 
 
 async def test_delete_failure_keeps_rows_and_files(
     repo: JobRepository, db: Database, media: MediaStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = await run(repo, 1, input=(b"input", PNG))
-    await repo.mark_done(job_id, [(b"out", 1, 8, 8)], 1.0)
+    await repo.mark_done(job_id, [OutputData(b"out", 1, 8, 8)], 1.0)
     before = media_files(media)
     fail_on(monkeypatch, db, "fetchall", "DELETE FROM media")
     with pytest.raises(sqlite3.OperationalError, match="injected"):
@@ -476,7 +483,7 @@ async def test_concurrent_writers_and_deleters_keep_rows_and_files_in_step(
         for _ in range(12):
             job = await repo.claim_next()
             if job is not None:
-                await repo.mark_done(job.id, [(faces[job.id % 3], 1, 8, 8)], 0.1)
+                await repo.mark_done(job.id, [OutputData(faces[job.id % 3], 1, 8, 8)], 0.1)
             await repo.gc_media()
 
     await asyncio.gather(*(user_session(u) for u in range(4)), worker(), worker())
@@ -504,7 +511,7 @@ async def test_cancelling_mark_done_mid_write_leaves_no_pin_and_no_file(
             finished.set()
 
     monkeypatch.setattr(media, "pin_put", slow_write)
-    task = asyncio.create_task(repo.mark_done(job_id, [(b"late", 1, 8, 8)], 1.0))
+    task = asyncio.create_task(repo.mark_done(job_id, [OutputData(b"late", 1, 8, 8)], 1.0))
     await asyncio.to_thread(started.wait, 5)
     task.cancel()
     await asyncio.sleep(0.01)

@@ -20,12 +20,13 @@ from storage import (
     JobRepository,
     JobStatus,
     MediaStore,
+    OutputData,
     QueueFull,
     QuotaExceeded,
 )
 from storage.disk import free_bytes
 from storage.usage import stored_bytes
-from tests.storage.helpers import FakeClock, add, count, media_files
+from tests.storage.helpers import FakeClock, add, count, media_files, repository
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -99,7 +100,7 @@ async def test_check_room_is_the_same_refusal_without_a_job(repo: JobRepository)
     with pytest.raises(QueueFull) as info:
         await repo.check_room(A, per_user_limit=2, total_limit=10, in_flight=1)
     assert (info.value.current, info.value.in_flight) == (1, 1)
-    assert "and 1 face analysis(es) in progress (limit 2)" in str(info.value)
+    assert info.value.limit == 2
     with pytest.raises(QueueFull):
         await add(repo, A, per_user_limit=2, in_flight=1)
     assert await repo.active_jobs(A) == 1
@@ -115,7 +116,7 @@ async def test_quota_counts_each_users_files_once(
     job = await add(repo, A, input=(photo, PNG), mask=(mask, PNG), max_stored_bytes=1000)
     claimed = await repo.claim_next()
     assert claimed is not None
-    await repo.mark_done(job.id, [(b"o" * 450, 1, 8, 8)], 1.0)  # outputs are never refused: 950 now
+    await repo.mark_done(job.id, [OutputData(b"o" * 450, 1, 8, 8)], 1.0)  # outputs are never refused: 950 now
     chars = chars_repo(db, media, clock)
     mara = await chars.create(A, "Mara")
     await add_ref(chars, A, mara.id, photo)  # the same file again: still counted once
@@ -126,8 +127,6 @@ async def test_quota_counts_each_users_files_once(
     with pytest.raises(QuotaExceeded) as info:
         await add(repo, A, input=(b"n" * 60, PNG), max_stored_bytes=1000)
     assert (info.value.limit, info.value.stored, info.value.adding) == (1000, 950, 60)
-    assert "over this bot's limit of 1 MB per user" in str(info.value)
-    assert "Delete button" in str(info.value)
     with pytest.raises(QuotaExceeded):
         await add_ref(chars, A, mara.id, b"n" * 60, max_stored_bytes=1000)
     assert opened == [] and media_files(media) == files
@@ -161,23 +160,22 @@ async def test_quota_holds_under_concurrent_submits(repo: JobRepository, media: 
 async def test_nothing_is_written_below_the_disk_floor(
     db: Database, media: MediaStore, clock: FakeClock, opened: list[str], tmp_path: Path
 ) -> None:
-    plain = JobRepository(db, media, clock=clock)
+    plain = repository(db, media, clock=clock)
     running_id = await run(plain, A, input=(b"written while there was room", PNG))
     before = media_files(media)
     opened.clear()
-    full = JobRepository(db, media, clock=clock, min_free_bytes=HUGE_FLOOR)
+    full = repository(db, media, clock=clock, min_free_bytes=HUGE_FLOOR)
 
     with pytest.raises(DiskFull) as info:
         await add(full, B, input=(b"an upload", PNG))
-    assert f"its floor of {HUGE_FLOOR // 2**20} MB" in str(info.value)
-    assert "until the operator frees space" in str(info.value)
+    assert info.value.floor == HUGE_FLOOR
     assert info.value.free == pytest.approx(free_bytes(tmp_path), rel=0.01)
     with pytest.raises(DiskFull):
         await full.check_room(B, per_user_limit=5, total_limit=5)
 
     # An accepted job's results are refused too: the job stays running for the worker to fail it.
     with pytest.raises(DiskFull):
-        await full.mark_done(running_id, [(b"a result", 1, 8, 8)], 1.0)
+        await full.mark_done(running_id, [OutputData(b"a result", 1, 8, 8)], 1.0)
     assert (await full.get(running_id)).status is JobStatus.RUNNING
     assert await full.outputs(running_id) == []
 

@@ -8,7 +8,7 @@ GPU worker thread; nothing imports discord or the database.
 
 from __future__ import annotations
 
-from bot.engine.faces.factory import BACKENDS, load_face_analyzer
+from bot.engine.faces.factory import BACKENDS, FaceConfig, load_face_analyzer
 from bot.engine.faces.quality import QualityReport, QualityRules, assess_reference
 from bot.engine.faces.similarity import consistency, cosine, set_embedding
 from bot.engine.faces.types import Face, FaceAnalyzer
@@ -17,6 +17,7 @@ __all__ = [
     "BACKENDS",
     "Face",
     "FaceAnalyzer",
+    "FaceConfig",
     "QualityReport",
     "QualityRules",
     "assess_reference",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.engine.faces.types import FaceAnalyzer
@@ -11,6 +12,19 @@ from bot.errors import SettingsInvalid
 logger = logging.getLogger(__name__)
 
 BACKENDS: tuple[str, ...] = ("insightface", "dlib")
+
+
+@dataclass(frozen=True, slots=True)
+class FaceConfig:
+    """Which face backend to load and how (``LIKENESS_FACE_*``, ``LIKENESS_DEVICE``)."""
+
+    backend: str
+    model_dir: Path
+    det_size: int = 640
+    device: str = "auto"
+
+    def load(self) -> FaceAnalyzer:
+        return load_face_analyzer(self.backend, self.model_dir, self.det_size, self.device)
 
 
 def load_face_analyzer(backend: str, model_dir: Path, det_size: int, device: str = "auto") -> FaceAnalyzer:

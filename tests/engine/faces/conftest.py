@@ -8,8 +8,8 @@ from PIL import Image
 from bot.engine.faces.dlib_backend import DlibAnalyzer
 from bot.engine.faces.insightface_backend import InsightFaceAnalyzer
 from bot.engine.faces.types import Face
-from bot.engine.tiny import TinyBundle
-from bot.engine.tiny.face_pack import DET_INPUT_SIZE
+from bot.tiny import TinyBundle
+from bot.tiny.face_pack import DET_INPUT_SIZE
 from tests.engine.faces.photos import insightface_image, open_rgb
 
 

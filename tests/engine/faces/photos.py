@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from bot.engine.faces.types import Face
-from bot.engine.tiny import draw_face_marker
+from bot.tiny import draw_face_marker
 
 
 def insightface_image(name: str) -> Path:
@@ -65,7 +65,7 @@ def marker_image(
     box: tuple[int, int, int, int] = (64, 64, 160, 160),
     background: tuple[int, int, int] = (120, 130, 140),
 ) -> Image.Image:
-    """A synthetic face of person `seed` for the tiny insightface pack (see `bot.engine.tiny.face_pack`)."""
+    """A synthetic face of person `seed` for the tiny insightface pack (see `bot.tiny.face_pack`)."""
     return draw_face_marker(Image.new("RGB", (size, size), background), box, seed)
 
 

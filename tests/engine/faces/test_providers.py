@@ -14,7 +14,7 @@ import pytest
 from bot.characters import CharacterService
 from bot.cli import main
 from bot.engine.faces.insightface_backend import InsightFaceAnalyzer, providers_for
-from bot.engine.tiny import TinyBundle
+from bot.tiny import TinyBundle
 from bot.services import Services
 from bot.settings import Settings, load_settings
 

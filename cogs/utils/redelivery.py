@@ -12,7 +12,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from storage import JobRepository, JobRow
+from bot.params import JobParams
+from bot.queue import Job
+from storage import JobRepository
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,7 @@ REDELIVER_INTERVAL = 60.0  # seconds between passes
 REDELIVER_BATCH = 20  # results tried per pass
 
 
-async def redeliver_once(jobs: JobRepository, deliver: Callable[[JobRow], Awaitable[None]]) -> None:
+async def redeliver_once(jobs: JobRepository[JobParams], deliver: Callable[[Job], Awaitable[None]]) -> None:
     """One pass; one failing job does not stop the others."""
     for job in await jobs.undelivered(REDELIVER_BATCH):
         try:
@@ -30,8 +32,8 @@ async def redeliver_once(jobs: JobRepository, deliver: Callable[[JobRow], Awaita
 
 
 async def redeliver_forever(
-    jobs: JobRepository,
-    deliver: Callable[[JobRow], Awaitable[None]],
+    jobs: JobRepository[JobParams],
+    deliver: Callable[[Job], Awaitable[None]],
     ready: Callable[[], Awaitable[None]],
 ) -> None:
     """The first pass once ``ready`` returns (results that finished while the bot was down), then

@@ -4,7 +4,7 @@ Lets tests and offline machines exercise the genuine diffusers / insightface pat
 IP-Adapter, IP-Adapter FaceID, an insightface face pack) without downloading any model.
 """
 
-from bot.engine.tiny.bundle import TinyBundle, build_tiny_bundle
-from bot.engine.tiny.face_pack import FACE_MARKER_RGB, draw_face_marker
+from bot.tiny.bundle import TinyBundle, build_tiny_bundle
+from bot.tiny.face_pack import FACE_MARKER_RGB, draw_face_marker
 
 __all__ = ["FACE_MARKER_RGB", "TinyBundle", "build_tiny_bundle", "draw_face_marker"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import discord
 
-from bot.jobs import GenerationResult
-from storage import CancelOutcome, JobRow, JobStatus, OutputRow
+from bot.params import shown, value_text
+from bot.queue import Job
+from storage import CancelOutcome, JobStatus, OutputRow
 
 BAR_WIDTH = 12
 
@@ -32,55 +33,52 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def _seed_text(job: JobRow, output: OutputRow) -> str:
+def _seed_text(job: Job, output: OutputRow) -> str:
     """The seed, with the face's identity score on face-locked jobs."""
-    if job.identity_weight is None:
+    if job.params.face is None:
         return str(output.seed)
     score = "no face" if output.identity is None else f"identity {output.identity:.2f}"
     return f"{output.seed} ({score})"
 
 
-def face_lock_text(job: JobRow, character: str | None = None) -> str | None:
-    """"Mara · weight 0.8 · min 0.5 · tries 2 of 3" for a face-locked job, else None.
+def face_lock_text(job: Job, character: str | None = None) -> str | None:
+    """ "Mara · weight 0.8 · min 0.5 · tries 2 of 3" for a face-locked job, else None.
 
     The character's name only when given: it is shown to its owner alone (characters are private).
     """
-    if job.identity_weight is None:
+    face = job.params.face
+    if face is None:
         return None
     parts = [discord.utils.escape_markdown(character)] if character else []
-    parts.append(f"weight {job.identity_weight:g}")
-    if job.identity_mode == "mean":
+    parts.append(f"weight {face.weight:g}")
+    if face.mode == "mean":
         parts.append("mean of the references")
-    if job.min_identity is not None:
-        parts.append(f"min {job.min_identity:g}")
-    if job.tries is not None and (job.min_identity is not None or job.tries > 1):
-        parts.append(f"tries {job.tries} of {job.max_tries}" if job.max_tries else f"tries {job.tries}")
+    if face.min_identity is not None:
+        parts.append(f"min {face.min_identity:g}")
+    if job.tries is not None and (face.min_identity is not None or job.tries > 1):
+        parts.append(f"tries {job.tries} of {face.max_tries}" if face.max_tries else f"tries {job.tries}")
     return " · ".join(parts)
 
 
-def result_embed(job: JobRow, outputs: list[OutputRow], warnings: tuple[str, ...]) -> discord.Embed:
+def result_embed(job: Job, outputs: list[OutputRow], warnings: tuple[str, ...]) -> discord.Embed:
+    params = job.params
     embed = discord.Embed(
-        title=f"Job {job.id} · {job.mode}",
-        description=_clip(job.prompt, 1000),
+        title=f"Job {job.id} · {params.mode}",
+        description=_clip(params.prompt, 1000),
         colour=discord.Colour.blurple(),
     )
-    seeds = ", ".join(_seed_text(job, o) for o in outputs) or str(job.seed)
+    seeds = ", ".join(_seed_text(job, o) for o in outputs) or str(params.seed)
     embed.add_field(name="Seed" if len(outputs) <= 1 else "Seeds (left to right)", value=seeds, inline=False)
-    if job.strength is not None:
-        embed.add_field(name="Strength", value=f"{job.strength:g}")
-    embed.add_field(name="CFG", value=f"{job.cfg:g}")
+    for rule, value in shown(params):
+        if rule.summary:
+            embed.add_field(name=rule.png or rule.label, value=value_text(value))
     face_lock = face_lock_text(job)
     if face_lock is not None:
         embed.add_field(name="Face lock", value=face_lock, inline=False)
-    embed.add_field(name="Steps", value=str(job.steps))
     if outputs:
         embed.add_field(name="Size", value=f"{outputs[0].width}×{outputs[0].height}")
-    if job.style:
-        embed.add_field(name="Style", value=job.style)
-    if job.expand:
-        embed.add_field(name="Expand", value=job.expand)
-    if job.negative:
-        embed.add_field(name="Negative", value=_clip(job.negative, 1000), inline=False)
+    if params.negative:
+        embed.add_field(name="Negative", value=_clip(params.negative, 1000), inline=False)
     if warnings:
         embed.add_field(name="Notes", value=_clip("\n".join(f"• {w}" for w in warnings), 1000), inline=False)
     if job.engine_seconds is not None:
@@ -90,33 +88,25 @@ def result_embed(job: JobRow, outputs: list[OutputRow], warnings: tuple[str, ...
     return embed
 
 
-def finished_text(job: JobRow, result: GenerationResult | None) -> str:
+def finished_text(job: Job) -> str:
     """The job message's last line. The owner's mention shows whose job it is; it pings only on the
     channel post after the token expired (the one message allowed to); edits of the reply never do.
     ``job.error`` is public here, so no error stored on a job may name a character."""
     if job.status is JobStatus.DONE:
-        count = job.candidates
+        count = job.params.candidates
         return f"<@{job.user_id}> job {job.id} is done: {count} image{'s' if count > 1 else ''}"
     if job.status is JobStatus.CANCELLED:
         return f"Job {job.id} was cancelled."
     return f"<@{job.user_id}> job {job.id} failed: {job.error or 'unknown error'}"
 
 
-def info_text(job: JobRow, outputs: list[OutputRow], character: str | None = None) -> str:
-    lines = [f"**Job {job.id}** ({job.status.value}, {job.mode})", f"Prompt: {_clip(job.prompt, 900)}"]
-    if job.negative:
-        lines.append(f"Negative: {_clip(job.negative, 300)}")
-    settings = [f"steps {job.steps}", f"cfg {job.cfg:g}", f"seed {job.seed}", f"candidates {job.candidates}"]
-    if job.strength is not None:
-        settings.append(f"strength {job.strength:g}")
-    if job.mode == "image_prompt":
-        settings.append(f"image weight {job.image_weight:g}")
-    for name in ("style", "expand"):
-        if getattr(job, name):
-            settings.append(f"{name} {getattr(job, name)}")
-    if job.mode == "text":
-        settings.append(f"aspect {job.aspect}")
-    lines.append(", ".join(settings))
+def info_text(job: Job, outputs: list[OutputRow], character: str | None = None) -> str:
+    """Every setting of the job (each that applies to its mode), for the Info button."""
+    params = job.params
+    lines = [f"**Job {job.id}** ({job.status.value}, {params.mode})", f"Prompt: {_clip(params.prompt, 900)}"]
+    if params.negative:
+        lines.append(f"Negative: {_clip(params.negative, 300)}")
+    lines.append(", ".join(f"{rule.label} {value_text(value)}" for rule, value in shown(params)))
     face_lock = face_lock_text(job, character)
     if face_lock is not None:
         lines.append(f"Face lock: {face_lock}")

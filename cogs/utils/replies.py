@@ -1,10 +1,13 @@
-"""Answer an interaction privately whatever state it is in: the response, or an ephemeral followup."""
+"""Answer an interaction privately whatever state it is in: the response, or an ephemeral followup;
+and answer any error the same way, from slash commands and buttons alike."""
 
 from __future__ import annotations
 
 import logging
 
 import discord
+
+from bot.explain import bug_message, explain
 
 log = logging.getLogger(__name__)
 
@@ -32,3 +35,15 @@ async def tell(interaction: discord.Interaction, message: str, *, replace_origin
         log.warning(
             "could not answer interaction %s privately (%s); the answer was dropped", interaction.id, exc
         )
+
+
+async def tell_error(interaction: discord.Interaction, error: BaseException, *, action: str) -> None:
+    """The user's message for ``error`` (``bot.explain``), privately; a bug is logged with its
+    traceback under the interaction's id, and the user gets that reference."""
+    explained = explain(error)
+    if explained is None:
+        log.error("%s failed (interaction %s)", action, interaction.id, exc_info=error)
+        message = bug_message(interaction.id)
+    else:
+        message = explained.message
+    await tell(interaction, message, replace_original=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.engine.tiny import face_pack, ip_adapter, sd
+from bot.tiny import face_pack, ip_adapter, sd
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,101 @@
+"""The engine's rules for a job's inputs, as diffusers pipelines keep theirs in ``check_inputs``.
+
+One function decides, before any work, whether the inputs fit the mode and what this engine can do,
+and how face lock will run. The engine calls it at the start of every job; the bot calls the same
+function when a job is submitted, so a job that cannot run is refused at once rather than after
+waiting in the queue. ``Capabilities`` is what it needs to know of the engine, known from the
+configuration before any weight is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.engine.config import EngineConfig
+from bot.engine.identity import FACEID_DIM, decode_identity
+from bot.errors import InvalidRequest
+from bot.jobs import Identity
+from bot.params import MAX_IDENTITY_REFERENCES, JobParams, Mode
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the engine can do: an image-prompt adapter, and FaceID with its embedding size."""
+
+    image_prompt: bool
+    faceid_dim: int | None
+
+    @classmethod
+    def of(cls, config: EngineConfig) -> Capabilities:
+        return cls(config.ip_adapter is not None, FACEID_DIM if config.faceid_adapter is not None else None)
+
+
+class FaceRoute(StrEnum):
+    """How face lock keeps the face (the value is what the PNG's parameters say)."""
+
+    FACEID = "FaceID"  # the character's embeddings as FaceID tokens
+    IMAGE_PROMPT = "image prompt"  # fallback: the primary reference as an image prompt
+
+
+def check_inputs(
+    params: JobParams, caps: Capabilities, *, image: bool, mask: bool, identity: Identity | None
+) -> FaceRoute | None:
+    """Raise ``InvalidRequest`` naming the fix when the inputs cannot make this job; else how face
+    lock runs (None without face lock)."""
+    mode = params.mode
+    if mode.needs_image and not image:
+        raise InvalidRequest(f"{mode} needs an image: attach one, or leave out the mode")
+    if mode is Mode.TEXT and image:
+        raise InvalidRequest(
+            "an image was given without a mode that uses it: choose img2img, "
+            "image_prompt, inpaint or outpaint"
+        )
+    if mode is Mode.INPAINT and not mask:
+        raise InvalidRequest("inpaint needs a mask: white where the image should change, black elsewhere")
+    if mode is not Mode.INPAINT and mask:
+        raise InvalidRequest("a mask is only used by inpaint: choose mode inpaint or drop the mask")
+    if mode is Mode.IMAGE_PROMPT and not caps.image_prompt:
+        raise InvalidRequest(
+            "image_prompt is disabled on this bot (no IP-Adapter configured); use img2img instead"
+        )
+    return face_route(params, caps, identity)
+
+
+def face_route(params: JobParams, caps: Capabilities, identity: Identity | None) -> FaceRoute | None:
+    """FaceID when the character's embeddings fit this engine's FaceID, else the primary reference
+    as an image prompt, else ``InvalidRequest`` saying why face lock cannot run."""
+    if params.face is None:
+        return None
+    if identity is None or (not identity.embeddings and identity.primary is None):
+        raise InvalidRequest(
+            "face lock needs the character's reference images: "
+            "add a clear photo of the face with /character add"
+        )
+    if len(identity.embeddings) > MAX_IDENTITY_REFERENCES:
+        raise InvalidRequest(
+            f"{len(identity.embeddings)} identity embeddings given; the limit is {MAX_IDENTITY_REFERENCES}"
+        )
+    rows = decode_identity(identity.embeddings) if identity.embeddings else None
+    if caps.faceid_dim is not None and rows is not None and rows.shape[1] == caps.faceid_dim:
+        return FaceRoute.FACEID
+    if caps.faceid_dim is None:
+        why = "this bot has no IP-Adapter FaceID loaded (LIKENESS_FACEID_ADAPTER)"
+    elif rows is None:
+        why = "the character has no face embeddings"
+    else:
+        why = (
+            f"the character's face embeddings are {rows.shape[1]}-d but FaceID needs {caps.faceid_dim}-d "
+            "insightface embeddings (LIKENESS_FACE_BACKEND=insightface, then recompute the faces)"
+        )
+    if identity.primary is None:
+        raise InvalidRequest(f"face lock is unavailable: {why}, and no primary reference image was given")
+    if not caps.image_prompt:
+        raise InvalidRequest(f"face lock is unavailable: {why}, and there is no IP-Adapter to fall back on")
+    if params.mode is Mode.IMAGE_PROMPT:
+        raise InvalidRequest(
+            f"face lock cannot be combined with image_prompt on this bot: {why}, so face lock would use "
+            "the character's primary image as the image prompt, and yours takes that place. "
+            "Use img2img, or leave out the character"
+        )
+    return FaceRoute.IMAGE_PROMPT

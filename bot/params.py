@@ -1,0 +1,337 @@
+"""The parameters of one job, in one frozen record: what the user asked for, before any file.
+
+Every entry point parses its own input into a ``JobParams`` (the slash command, the command line,
+later the HTTP API); ``resolve`` applies the rules and fills in the defaults; the queue stores the
+record as columns of ``jobs`` (``PARAMS_CODEC``: field ``x`` is column ``x``, face lock's ``face.x``
+is ``face_x``); the engine reads it. Each field declares its rule beside it (range or choices, the
+modes that use it, how it is named in messages, Info and the PNG's parameters), so a new option is
+one field here, one migration adding its column, one Discord option and one CLI flag.
+
+Pure data: nothing here knows Discord, the database or torch; the choices (aspect buckets, outpaint
+targets, style presets) are the engine's own lists.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any
+
+from bot.engine.images import ASPECT_RATIOS
+from bot.engine.outpaint import OUTPAINT_TARGETS
+from bot.engine.styles import STYLE_NAMES
+from bot.errors import InvalidRequest
+
+
+class Mode(StrEnum):
+    TEXT = "text"
+    IMG2IMG = "img2img"
+    IMAGE_PROMPT = "image_prompt"
+    INPAINT = "inpaint"
+    OUTPAINT = "outpaint"
+
+    @property
+    def needs_image(self) -> bool:
+        return self is not Mode.TEXT
+
+    @property
+    def uses_strength(self) -> bool:
+        return self in STRENGTH_MODES
+
+
+STRENGTH_MODES = frozenset({Mode.IMG2IMG, Mode.INPAINT, Mode.OUTPAINT})
+
+# Limits shared by the command line, the slash commands (min/max values) and the engine.
+MAX_PROMPT_CHARS = 1000
+STEPS_RANGE = (1, 100)
+CFG_RANGE = (0.0, 20.0)
+STRENGTH_RANGE = (0.0, 1.0)
+IMAGE_WEIGHT_RANGE = (0.0, 1.5)
+IDENTITY_WEIGHT_RANGE = (0.0, 1.5)
+MIN_IDENTITY_RANGE = (0.0, 1.0)
+MAX_TRIES_RANGE = (1, 10)
+CANDIDATES_RANGE = (1, 4)
+SEED_MAX = 2**32 - 1
+MAX_IDENTITY_REFERENCES = 32
+IDENTITY_MODES = ("all", "mean")
+
+DEFAULT_STEPS = 30
+DEFAULT_CFG = 7.0
+DEFAULT_IMAGE_WEIGHT = 0.6
+DEFAULT_IDENTITY_WEIGHT = 0.8
+DEFAULT_MAX_TRIES = 3
+# Identity first: low strength keeps the face; inpaint/outpaint must be free to change their region.
+DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.35, Mode.INPAINT: 0.85, Mode.OUTPAINT: 0.95}
+DEFAULT_EXPAND = "all"
+DEFAULT_ASPECT = "1:1"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one field is checked, filled in and shown.
+
+    ``option`` is the name users type (the slash-command option and, with dashes, the CLI flag) and
+    what messages call it. A value left ``None`` is filled from ``mode_defaults`` (or by the server's
+    ``Defaults``); a field whose default is ``None`` and that is given for a mode outside ``modes`` is
+    refused, since it would be silently ignored. ``png`` names it in the PNG's A1111 parameters.
+    """
+
+    option: str
+    png: str | None = None
+    bounds: tuple[float, float] | None = None
+    whole: bool = False
+    choices: tuple[str, ...] | None = None
+    modes: frozenset[Mode] | None = None  # the modes that use it; None: every mode
+    mode_defaults: Mapping[Mode, Any] | None = None
+    hint: str = ""  # after a range error: what values usually work
+    summary: bool = True  # shown in the result's embed (Info shows every field that applies)
+
+    @property
+    def label(self) -> str:
+        return self.option.replace("_", " ")
+
+    def applies(self, mode: Mode) -> bool:
+        return self.modes is None or mode in self.modes
+
+
+def _param(default: Any, rule: Rule) -> Any:
+    return field(default=default, metadata={"rule": rule})
+
+
+@dataclass(frozen=True, slots=True)
+class FaceLock:
+    """Keep a character's face: how strongly, and how hard to try. Present exactly when the job was
+    made for a character; which character is the job's own business (``jobs.character_id``)."""
+
+    weight: float = _param(
+        DEFAULT_IDENTITY_WEIGHT,
+        Rule("character_weight", "Identity weight", IDENTITY_WEIGHT_RANGE, hint=": 0.6–1 suits most"),
+    )
+    mode: str = _param("all", Rule("identity_mode", "Identity mode", choices=IDENTITY_MODES))
+    min_identity: float | None = _param(
+        None, Rule("min_identity", "Min identity", MIN_IDENTITY_RANGE, hint=": 0.4–0.6 is typical")
+    )
+    max_tries: int | None = _param(None, Rule("max_tries", "Max tries", MAX_TRIES_RANGE, whole=True))
+
+
+@dataclass(frozen=True, slots=True)
+class JobParams:
+    """One job's parameters. ``None`` means "the default": the mode's, the server's or a random seed;
+    ``resolve`` fills them in, so a stored job says exactly what ran."""
+
+    prompt: str
+    negative: str = ""
+    mode: Mode = Mode.TEXT
+    steps: int | None = _param(None, Rule("steps", "Steps", STEPS_RANGE, whole=True))
+    cfg: float = _param(DEFAULT_CFG, Rule("cfg", "CFG scale", CFG_RANGE, hint=": 5–8 suits most prompts"))
+    seed: int | None = _param(None, Rule("seed", "Seed", (0, SEED_MAX), whole=True, summary=False))
+    candidates: int = _param(1, Rule("candidates", None, CANDIDATES_RANGE, whole=True, summary=False))
+    strength: float | None = _param(
+        None,
+        Rule(
+            "strength",
+            "Denoising strength",
+            STRENGTH_RANGE,
+            modes=STRENGTH_MODES,
+            mode_defaults=DEFAULT_STRENGTH,
+            hint=": 0.2–0.4 keeps a face, 0.7–0.9 transforms",
+        ),
+    )
+    image_weight: float = _param(
+        DEFAULT_IMAGE_WEIGHT,
+        Rule("image_weight", "Image weight", IMAGE_WEIGHT_RANGE, modes=frozenset({Mode.IMAGE_PROMPT})),
+    )
+    expand: str | None = _param(
+        None,
+        Rule(
+            "expand",
+            "Expand",
+            choices=OUTPAINT_TARGETS,
+            modes=frozenset({Mode.OUTPAINT}),
+            mode_defaults={Mode.OUTPAINT: DEFAULT_EXPAND},
+        ),
+    )
+    aspect: str = _param(
+        DEFAULT_ASPECT,
+        Rule("aspect", "Aspect", choices=ASPECT_RATIOS, modes=frozenset({Mode.TEXT, Mode.IMAGE_PROMPT})),
+    )
+    style: str | None = _param(None, Rule("style", "Style", choices=STYLE_NAMES))
+    face: FaceLock | None = None
+
+    def with_seed(self, seed: int | None) -> JobParams:
+        return replace(self, seed=seed)
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """What the server fills in where a job leaves a value out, and its retry budget
+    (``LIKENESS_DEFAULT_STEPS``, ``LIKENESS_MIN_IDENTITY``, ``LIKENESS_MAX_TRIES``).
+
+    ``tries_budget`` caps what a job may ask for; None (the engine's own defaults) caps nothing but
+    the range, so a job the server accepted is never refused when it runs."""
+
+    steps: int = DEFAULT_STEPS
+    min_identity: float | None = None
+    max_tries: int = DEFAULT_MAX_TRIES
+    tries_budget: int | None = None
+
+
+def rules(record: type[Any]) -> Iterator[tuple[str, Rule]]:
+    """``(field name, rule)`` for each field of ``record`` that declares one, in field order."""
+    for f in fields(record):
+        rule = f.metadata.get("rule")
+        if rule is not None:
+            yield f.name, rule
+
+
+def face_lock(
+    character: str | None,
+    *,
+    weight: float = DEFAULT_IDENTITY_WEIGHT,
+    mode: str | None = None,
+    min_identity: float | None = None,
+    max_tries: int | None = None,
+) -> FaceLock | None:
+    """The face lock for a job made for ``character`` (None without one); the scoring options only
+    mean something with a character, so they are refused without one."""
+    if character is None:
+        if min_identity is not None or max_tries is not None:
+            raise InvalidRequest("min_identity and max_tries score faces against a character: choose one")
+        return None
+    return FaceLock(weight=weight, mode=mode or "all", min_identity=min_identity, max_tries=max_tries)
+
+
+def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
+    """The params with every default filled in (a random seed included), or ``InvalidRequest`` naming
+    the first value that cannot be used and how to fix it. Resolving resolved params changes nothing."""
+    defaults = defaults or Defaults()
+    prompt = params.prompt.strip()
+    if not prompt:
+        raise InvalidRequest("the prompt is empty: describe the change or scene you want")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"the prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+    if len(params.negative) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"the negative prompt is over {MAX_PROMPT_CHARS} characters")
+    mode = params.mode
+    filled = _fill(params, mode, {"steps": defaults.steps})
+    if filled["seed"] is None:
+        filled["seed"] = secrets.randbelow(SEED_MAX + 1)
+    face = params.face
+    if face is not None:
+        face = FaceLock(
+            **_fill(face, mode, {"min_identity": defaults.min_identity, "max_tries": defaults.max_tries})
+        )
+        budget = defaults.tries_budget
+        if budget is not None and face.max_tries is not None and face.max_tries > budget:
+            raise InvalidRequest(
+                f"max_tries {face.max_tries} is over this bot's retry budget of {budget}: "
+                f"choose {budget} or fewer"
+            )
+    resolved = replace(params, **filled, prompt=prompt, face=face)
+    _check_strength(resolved)
+    return resolved
+
+
+def _fill(record: Any, mode: Mode, server: Mapping[str, Any]) -> dict[str, Any]:
+    """Each ruled field of ``record`` checked, with its default filled in: the mode's, else the server's."""
+    values: dict[str, Any] = {}
+    for name, rule in rules(type(record)):
+        value = getattr(record, name)
+        if value is not None and not rule.applies(mode) and _default(type(record), name) is None:
+            raise InvalidRequest(_unused(rule, mode))
+        if value is None and rule.applies(mode):
+            value = (rule.mode_defaults or {}).get(mode, server.get(name))
+        if value is not None:
+            _check(rule, value)
+        values[name] = value
+    return values
+
+
+def _default(record: type[Any], name: str) -> Any:
+    return next(f.default for f in fields(record) if f.name == name)
+
+
+def _unused(rule: Rule, mode: Mode) -> str:
+    if rule.modes is not None and len(rule.modes) == 1:
+        [only] = rule.modes
+        return f"{rule.option} is only used by {only}: choose mode {only} or drop {rule.option}"
+    return f"{rule.option} is not used by {mode}: leave it out"
+
+
+def _check(rule: Rule, value: Any) -> None:
+    if rule.bounds is not None:
+        low, high = rule.bounds
+        if not isinstance(value, int | float) or math.isnan(value) or not low <= value <= high:
+            raise InvalidRequest(
+                f"{rule.option} must be between {_num(low)} and {_num(high)} (got {value}){rule.hint}"
+            )
+        if rule.whole and not isinstance(value, int):
+            raise InvalidRequest(f"{rule.option} must be a whole number (got {value})")
+    if rule.choices is not None and value not in rule.choices:
+        raise InvalidRequest(f"unknown {rule.label} {value!r}: choose one of {', '.join(rule.choices)}")
+
+
+def _check_strength(params: JobParams) -> None:
+    strength, steps = params.strength, params.steps
+    if strength is None or steps is None:
+        return
+    if strength == 0:
+        raise InvalidRequest("strength 0 returns the image unchanged: use at least 0.05")
+    if steps * strength < 1:
+        raise InvalidRequest(
+            f"with {steps} steps at strength {strength:g} no denoising step runs: "
+            f"use at least {math.ceil(1 / strength)} steps or a higher strength"
+        )
+
+
+def _num(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def shown(params: JobParams) -> Iterator[tuple[Rule, Any]]:
+    """``(rule, value)`` for each setting that applies to this job's mode and has a value, in field
+    order: what Info, the result embed and the PNG's parameters list."""
+    for name, rule in rules(JobParams):
+        value = getattr(params, name)
+        if value is not None and rule.applies(params.mode):
+            yield rule, value
+
+
+def value_text(value: Any) -> str:
+    """A setting as users read it: ``0.35``, ``7``, ``16:9``."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# -- as columns of ``jobs`` -------------------------------------------------------------------------
+
+
+class ParamsCodec:
+    """``JobParams`` as columns: a field is the column of its name, ``face.x`` is ``face_x`` (all NULL
+    without face lock). ``storage`` stores and reads them without knowing what they mean."""
+
+    FACE_PREFIX = "face_"
+
+    def __init__(self) -> None:
+        self._plain = tuple(f.name for f in fields(JobParams) if f.name != "face")
+        self._face = tuple(f.name for f in fields(FaceLock))
+        self.columns: tuple[str, ...] = self._plain + tuple(self.FACE_PREFIX + n for n in self._face)
+
+    def encode(self, params: JobParams) -> dict[str, Any]:
+        row: dict[str, Any] = {name: getattr(params, name) for name in self._plain}
+        row["mode"] = params.mode.value
+        for name in self._face:
+            row[self.FACE_PREFIX + name] = None if params.face is None else getattr(params.face, name)
+        return row
+
+    def decode(self, row: Mapping[str, Any]) -> JobParams:
+        plain = {name: row[name] for name in self._plain}
+        plain["mode"] = Mode(plain["mode"])
+        face = {name: row[self.FACE_PREFIX + name] for name in self._face}
+        locked = any(value is not None for value in face.values())
+        return JobParams(**plain, face=FaceLock(**face) if locked else None)
+
+
+PARAMS_CODEC = ParamsCodec()

@@ -1,0 +1,15 @@
+"""The result and queue buttons (``cogs.utils.buttons``), registered so clicks reach them after any
+restart."""
+
+from __future__ import annotations
+
+from bot.client import LikenessBot
+from cogs.utils.buttons import BUTTONS
+
+
+async def setup(bot: LikenessBot) -> None:
+    bot.add_dynamic_items(*BUTTONS)
+
+
+async def teardown(bot: LikenessBot) -> None:
+    bot.remove_dynamic_items(*BUTTONS)

@@ -1,0 +1,203 @@
+"""Buttons that survive restarts: one ``DynamicItem`` class per action, its ``custom_id`` the job id.
+
+State is read from the database on every click, never kept in memory, so a button works days later
+and after any number of restarts. ``JobButton`` does what every action shares, the same way for all:
+it parses the job id (and output number), loads the job, refuses anyone but the owner where the
+action is the owner's alone, and answers every error privately, an unexpected one included (instead
+of Discord's "This interaction failed"). Each action is one small subclass, as in discord.py's
+``dynamic_counter`` example; the ids are unchanged from older versions, so old messages keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, ClassVar
+
+import discord
+
+from bot.client import LikenessBot
+from bot.errors import Gone, NotAllowed
+from bot.queue import Job
+from bot.submissions import Draft
+from cogs.utils.confirm import Confirm
+from cogs.utils.interactions import defer_public, delivery_for
+from cogs.utils.replies import tell, tell_error
+from cogs.utils.texts import cancel_text, info_text
+from storage import JobStatus
+
+
+class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"lk:[a-z]+:\d+(?::\d)?"):
+    """Base of the job buttons; a subclass names its ``action`` (and ``per_output``: one per image)."""
+
+    action: ClassVar[str]
+    per_output: ClassVar[bool]
+    label: ClassVar[str]  # "{n}" is the output's number
+    style: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
+    owner_only: ClassVar[str | None] = None  # the refusal for anyone but the job's owner
+
+    def __init_subclass__(cls, *, action: str, per_output: bool = False, **kwargs: Any) -> None:
+        template = rf"lk:{action}:(?P<job>\d+)" + (r":(?P<idx>\d)" if per_output else "")
+        super().__init_subclass__(template=template, **kwargs)
+        cls.action, cls.per_output = action, per_output
+
+    def __init__(self, job_id: int, idx: int | None = None, *, row: int | None = None) -> None:
+        custom_id = f"lk:{self.action}:{job_id}" + (f":{idx}" if idx is not None else "")
+        label = self.label.format(n=(idx or 0) + 1)
+        super().__init__(discord.ui.Button(label=label, custom_id=custom_id, style=self.style), row=row)
+        self.job_id, self.idx = job_id, idx
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> JobButton:
+        idx = match.groupdict().get("idx")
+        return cls(int(match["job"]), int(idx) if idx is not None else None)
+
+    @property
+    def output(self) -> int:
+        assert self.idx is not None, "only per-output buttons have an output"
+        return self.idx
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot = interaction.client
+        assert isinstance(bot, LikenessBot)
+        try:
+            job = await bot.services.jobs.get(self.job_id)
+            if job is None:
+                raise Gone(f"job {self.job_id} no longer exists (deleted or past the history window)")
+            if self.owner_only is not None and interaction.user.id != job.user_id:
+                raise NotAllowed(self.owner_only.format(job=job.id))
+            await self.run(bot, interaction, job)
+        except Exception as exc:
+            await tell_error(interaction, exc, action=f"button {self.action} of job {self.job_id}")
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        raise NotImplementedError
+
+
+async def _queue(bot: LikenessBot, interaction: discord.Interaction, draft: Draft) -> None:
+    """A checked derived job: acknowledge publicly, then queue it (its message follows the job)."""
+    message_id = await defer_public(interaction)
+    await bot.services.submissions.submit(draft, delivery_for(interaction, message_id))
+
+
+class Reroll(JobButton, action="reroll"):
+    label = "Reroll"
+    style = discord.ButtonStyle.primary
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        await _queue(bot, interaction, await bot.services.submissions.reroll(job.id, interaction.user.id))
+
+
+class Vary(JobButton, action="vary", per_output=True):
+    label = "Vary {n}"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        draft = await bot.services.submissions.vary(job.id, self.output, interaction.user.id)
+        await _queue(bot, interaction, draft)
+
+
+class FixFace(JobButton, action="fixface", per_output=True):
+    label = "Fix face {n}"
+    owner_only = "only the owner of this job's character can fix its faces"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        draft = await bot.services.submissions.fix_face(job.id, self.output, interaction.user.id)
+        await _queue(bot, interaction, draft)
+
+
+class Info(JobButton, action="info"):
+    label = "Info"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        character = None  # the name is shown to its owner alone: characters are private
+        if job.character_id is not None and interaction.user.id == job.user_id:
+            row = await bot.services.characters.repo.get(job.user_id, job.character_id)
+            character = row.name if row is not None else None
+        await tell(interaction, info_text(job, await bot.services.jobs.outputs(job.id), character))
+
+
+class Delete(JobButton, action="delete"):
+    label = "Delete"
+    style = discord.ButtonStyle.danger
+    owner_only = "only the person who made this job can delete it"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            await tell(interaction, "this job is still in the queue: cancel it first")
+            return
+        await bot.services.jobs.delete_job(job.id, interaction.user.id)
+        await interaction.response.edit_message(
+            content=f"Job {job.id} was deleted by its owner.", embed=None, attachments=[], view=None
+        )
+
+
+class Cancel(JobButton, action="cancel"):
+    label = "Cancel"
+    owner_only = "job {job} is not yours: only its owner can cancel it"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        result = await bot.services.queue.cancel(job.id, interaction.user.id)
+        await tell(interaction, cancel_text(result.outcome, job.id))
+
+
+class AddReference(JobButton, action="addref", per_output=True):
+    label = "Add {n} to character"
+    owner_only = "only the owner of this character can add images to it"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        """After a confirmation; the output goes through the same checks as any upload."""
+        if job.character_id is None:
+            raise NotAllowed(self.owner_only or "")
+        service = bot.services.characters
+        character = await service.repo.get(job.user_id, job.character_id)
+        chosen = next((o for o in await bot.services.jobs.outputs(job.id) if o.idx == self.idx), None)
+        if character is None or chosen is None:
+            raise Gone("that character or output no longer exists")
+        view = Confirm(interaction.user.id, f"Add to {character.name}"[:80])
+        await interaction.response.send_message(
+            f"Add output {chosen.idx + 1} (seed {chosen.seed}) to "
+            f"**{discord.utils.escape_markdown(character.name)}** "
+            "as a reference? It changes future face-locked generations.",
+            view=view,
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        if await view.wait() or not view.confirmed:
+            return
+        data = await asyncio.to_thread(bot.services.media.read, chosen.media, chosen.ext)
+        [outcome] = await service.add_images(
+            job.user_id, character, [(f"job {job.id} output {chosen.idx + 1}", data)]
+        )
+        text = (
+            f"refused: {outcome.error}"
+            if outcome.error
+            else f"added as #{outcome.number}" + "".join(f"\n⚠ {w}" for w in outcome.warnings)
+        )
+        await interaction.edit_original_response(
+            content=f"Output {chosen.idx + 1} → {character.name}: {text}"[:1990]
+        )
+
+
+BUTTONS: tuple[type[JobButton], ...] = (Reroll, Vary, FixFace, Info, Delete, Cancel, AddReference)
+
+
+def queued_view(job_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(Cancel(job_id))
+    return view
+
+
+def result_view(job_id: int, outputs: int, *, character: bool = False) -> discord.ui.View:
+    """Reroll, Info, Delete; a Vary per output; with face lock, Fix face and Add to character per output."""
+    view = discord.ui.View(timeout=None)
+    for button in (Reroll, Info, Delete):
+        view.add_item(button(job_id))
+    rows: list[tuple[int, type[JobButton]]] = [(1, Vary)]
+    if character:  # face lock only: repair a face, chain a winner
+        rows += [(2, FixFace), (3, AddReference)]
+    for row, per_output in rows:
+        for idx in range(outputs):
+            view.add_item(per_output(job_id, idx, row=row))
+    return view
