@@ -21,9 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.client import LikenessBot, serve  # noqa: E402
-from bot.tiny import build_tiny_bundle  # noqa: E402
+from bot.client import LikenessBot  # noqa: E402
+from bot.services import Services  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
+from bot.tiny import build_tiny_bundle  # noqa: E402
 from tests.engine.helpers import gradient_image, png_bytes  # noqa: E402
 from tests.fakediscord import FakeDiscord  # noqa: E402
 
@@ -43,12 +44,13 @@ async def measure(jobs: int, steps: int, workdir: Path) -> list[tuple[float, flo
     fake = FakeDiscord()
     await fake.start()
     fake.install()
-    holder: list[LikenessBot] = []
-    task = asyncio.create_task(serve(settings, on_bot=holder.append, guild_ready_timeout=0.02))
+    services = await Services.open(settings)
+    await services.load_models()
+    bot = LikenessBot(services, guild_ready_timeout=0.02)  # composed as bot.client.serve composes it
+    task = asyncio.create_task(bot.serve())
     try:
-        while not holder or not holder[0].is_ready():
+        while not bot.is_ready():
             await asyncio.sleep(0.02)
-        bot = holder[0]
         source = fake.add_attachment(png_bytes(gradient_image(64, 64)), "src.png", "image/png")
         rows: list[tuple[float, float]] = []
         for n in range(jobs + 1):  # the first job warms up caches and is dropped
@@ -63,9 +65,9 @@ async def measure(jobs: int, steps: int, workdir: Path) -> list[tuple[float, flo
                 rows.append((total, job.engine_seconds or 0.0))
         return rows
     finally:
-        if holder:
-            await holder[0].close()
+        await bot.close()
         await asyncio.gather(task, return_exceptions=True)
+        await services.close()
         fake.uninstall()
         await fake.close()
 

@@ -56,15 +56,13 @@ from PIL import Image
 from tqdm import tqdm
 
 import bot.engine.engine as engine_module
-from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
-from bot.engine.images import fit_to_budget, load_image, load_mask, size_for_aspect
-from bot.engine.masks import prepare_inpaint_mask
+from bot.engine.images import size_for_aspect
 from bot.engine.pipelines import Pipelines
 from bot.errors import InvalidRequest, ModelUnavailable, SettingsInvalid
-from bot.jobs import DEFAULT_CFG, DEFAULT_STRENGTH, GenerationRequest, GenerationResult, Mode
+from bot.jobs import GenerationRequest, GenerationResult
+from bot.params import DEFAULT_CFG, DEFAULT_STRENGTH, JobParams, Mode
 from bot.settings import load_settings
-from bot.validation import validate_request
 
 log = logging.getLogger("benchmarks.engine")
 
@@ -170,7 +168,7 @@ def set_up(args: argparse.Namespace, workdir: Path) -> Setup:
     gc.collect()
     log.info("loading %s", settings.model)
     started = time.perf_counter()
-    engine = Engine.load(EngineConfig.from_settings(settings))
+    engine = Engine.load(settings.engine_config)
     log.info("loaded in %.1fs (not part of any measurement)", time.perf_counter() - started)
     after_load = memory_point(engine, "after load")
     if engine.pipes.device.type == "cuda":
@@ -195,16 +193,19 @@ def set_up(args: argparse.Namespace, workdir: Path) -> Setup:
 
 
 def request_for(setup: Setup, mode: Mode, *, seed: int = SEED, candidates: int = 1) -> GenerationRequest:
-    return GenerationRequest(
+    params = JobParams(
         PROMPT,
-        mode=mode,
-        image=None if mode is Mode.TEXT else setup.source,
-        mask=setup.mask if mode is Mode.INPAINT else None,
         negative=NEGATIVE,
+        mode=mode,
         cfg=DEFAULT_CFG,
         steps=setup.steps,
         seed=seed,
         candidates=candidates,
+    )
+    return GenerationRequest(
+        params,
+        image=None if mode is Mode.TEXT else setup.source,
+        mask=setup.mask if mode is Mode.INPAINT else None,
     )
 
 
@@ -268,50 +269,28 @@ def median(values: Sequence[float]) -> float:
 
 
 def bare_job(engine: Engine, request: GenerationRequest) -> Job:
-    """The same pipeline object and parameters, inputs already decoded: what diffusers alone costs.
+    """The same pipeline object and arguments, inputs already prepared: what diffusers alone costs.
 
-    The inputs are prepared here with the engine's own public helpers (outside the timing), so the
-    pipeline sees exactly what ``Engine.generate`` gives it.
+    The inputs come from the engine's own ``plan`` (outside the timing), so the pipeline sees exactly
+    what ``Engine.generate`` gives it; only the call itself is timed.
     """
-    resolved = validate_request(request)
-    pipes, native, mode = engine.pipes, engine.native, resolved.mode
-    assert resolved.seed is not None
-    extra: dict[str, Any]
-    if mode is Mode.TEXT:
-        width, height = size_for_aspect(resolved.aspect, native)
-        pipe, extra = pipes.text, {"width": width, "height": height}
-    else:
-        assert resolved.image is not None
-        source = fit_to_budget(load_image(resolved.image), native)
-        if mode is Mode.IMG2IMG:
-            pipe, extra = pipes.img2img, {"image": source, "strength": resolved.strength}
-        elif mode is Mode.INPAINT:
-            assert resolved.mask is not None
-            masks = prepare_inpaint_mask(load_mask(resolved.mask), source.size)
-            pipe = pipes.inpaint
-            extra = {
-                "image": source,
-                "mask_image": masks.generate,
-                "width": source.width,
-                "height": source.height,
-                "strength": resolved.strength,
-            }
-        else:
-            raise ValueError(f"no bare equivalent for {mode.value}")
-    seed, count = resolved.seed, resolved.candidates
+    plan = engine.plan(request)
+    params = plan.params
+    assert params.seed is not None
+    seed, count = params.seed, params.candidates
 
     def call() -> list[Image.Image]:
         generators = [torch.Generator("cpu").manual_seed(seed + k) for k in range(count)]
-        return pipe(
-            prompt=resolved.prompt,
-            negative_prompt=resolved.negative or None,
-            num_inference_steps=resolved.steps,
-            guidance_scale=resolved.cfg,
+        return plan.pipe(
+            prompt=plan.prompt,
+            negative_prompt=plan.negative or None,
+            num_inference_steps=params.steps,
+            guidance_scale=params.cfg,
             num_images_per_prompt=count,
             generator=generators,
             output_type="pil",
-            **extra,
-            **pipes.ip_adapter_kwargs(None, 0.0, guided=resolved.cfg > 1),
+            **plan.inputs,
+            **plan.adapters,
         ).images
 
     return call
@@ -351,14 +330,16 @@ def _stage_targets(engine: Engine) -> list[tuple[object, str, str]]:
     pipe_classes = {type(p) for p in (engine.pipes.text, engine.pipes.img2img, engine.pipes.inpaint)}
     return [
         (Engine, "generate", "total"),
-        (engine_module, "validate_request", "validate"),
-        (Engine, "_prepare", "prepare images"),
+        (Engine, "plan", "plan"),
+        (engine_module, "resolve", "check"),
+        (engine_module, "check_inputs", "check"),
+        (Engine, "_prepare_images", "prepare images"),
         (engine_module, "build_prompts", "prompt check"),
-        (Engine, "_run", "run"),
         (Pipelines, "ip_adapter_kwargs", "IP zero embeds"),
+        (Engine, "_denoise", "denoise"),
         *((cls, "__call__", "pipeline call") for cls in pipe_classes),
-        (Engine, "_finish", "finish"),
         (engine_module, "composite", "composite"),
+        (Engine, "_encode", "encode"),
         (engine_module, "format_parameters", "parameters text"),
         (engine_module, "encode_png", "PNG encode"),
     ]
@@ -393,11 +374,14 @@ def breakdown_table(rows: Sequence[OverheadRow]) -> str:
         return lambda s: s.get(name, 0.0)
 
     def other(s: dict[str, float]) -> float:
-        named = ("validate", "prepare images", "prompt check", "run", "finish")
-        return s["total"] - sum(s.get(k, 0.0) for k in named)
+        return s["total"] - sum(s.get(k, 0.0) for k in ("plan", "denoise", "encode"))
 
-    def run_rest(s: dict[str, float]) -> float:
-        return s["run"] - s.get("pipeline call", 0.0) - s.get("IP zero embeds", 0.0)
+    def plan_rest(s: dict[str, float]) -> float:
+        named = ("check", "prepare images", "prompt check", "IP zero embeds")
+        return s["plan"] - sum(s.get(k, 0.0) for k in named)
+
+    def denoise_rest(s: dict[str, float]) -> float:
+        return s["denoise"] - s.get("pipeline call", 0.0) - s.get("composite", 0.0)
 
     table = markdown(
         [
@@ -406,14 +390,15 @@ def breakdown_table(rows: Sequence[OverheadRow]) -> str:
             "pipeline call ms",
             "same call, bare ms",
             "engine's own ms",
-            "validate",
-            "prepare images",
-            "prompt check",
-            "IP zero embeds",
-            "run: rest",
-            "finish",
-            "↳ PNG encode",
+            "1. check",
+            "2. prepare images",
+            "4. prompt check",
+            "4. IP embeds",
+            "plan: rest",
+            "5. denoise: rest",
             "↳ composite",
+            "7. encode",
+            "↳ PNG encode",
             "↳ parameters",
             "other",
         ],
@@ -424,14 +409,15 @@ def breakdown_table(rows: Sequence[OverheadRow]) -> str:
                 ms(r.stages, stage("pipeline call")),
                 ms(r.bare_stages, stage("pipeline call")),
                 ms(r.stages, own_seconds),
-                ms(r.stages, stage("validate")),
+                ms(r.stages, stage("check")),
                 ms(r.stages, stage("prepare images")),
                 ms(r.stages, stage("prompt check")),
                 ms(r.stages, stage("IP zero embeds")),
-                ms(r.stages, run_rest),
-                ms(r.stages, stage("finish")),
-                ms(r.stages, stage("PNG encode")),
+                ms(r.stages, plan_rest),
+                ms(r.stages, denoise_rest),
                 ms(r.stages, stage("composite")),
+                ms(r.stages, stage("encode")),
+                ms(r.stages, stage("PNG encode")),
                 ms(r.stages, stage("parameters text")),
                 ms(r.stages, other),
             ]
@@ -442,11 +428,13 @@ def breakdown_table(rows: Sequence[OverheadRow]) -> str:
         "_Medians over the timed engine jobs above, from timers wrapped around the engine's own functions "
         "(the engine code is unchanged). same call, bare = the pipeline call inside the bare jobs; the "
         "engine's call differs only by its per-step callback, so a gap there is that callback or the "
-        "machine. engine's own = generate − pipeline call. validate = "
-        "validate_request; prepare images = decode + fit the upload (+ mask, outpaint canvas); prompt check "
-        "= tokenising for the truncation warning; IP zero embeds = Pipelines.ip_adapter_kwargs (the bare "
-        "call makes the same call); run: rest = generators + argument set-up; finish = composite + "
-        "parameters text + PNG encode; other = lock, logging, result objects._"
+        "machine. engine's own = generate − pipeline call. The numbers are the steps of Engine.generate: "
+        "1. check = resolve + check_inputs; 2. prepare images = decode + fit the upload (+ mask, outpaint "
+        "canvas); 4. prompt check = tokenising for the truncation warning; 4. IP embeds = "
+        "Pipelines.ip_adapter_kwargs (the bare call is given the same embeddings); plan: rest = face lock "
+        "and the plan itself; 5. denoise: rest = generators + argument set-up + safety flags, besides the "
+        "pipeline call and the composite onto the original; 7. encode = parameters text + PNG encode; "
+        "other = lock, logging, result objects._"
     )
     return table + "\n\n" + notes
 

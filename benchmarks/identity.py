@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bot.engine.config import EngineConfig  # noqa: E402
 from bot.engine.engine import Engine  # noqa: E402
 from bot.engine.faces.factory import load_face_analyzer  # noqa: E402
 from bot.engine.identity import encode_identity  # noqa: E402
-from bot.jobs import GenerationRequest, Mode  # noqa: E402
+from bot.jobs import GenerationRequest, Identity  # noqa: E402
+from bot.params import FaceLock, JobParams, Mode  # noqa: E402
 from bot.settings import Settings, load_settings  # noqa: E402
 
 log = logging.getLogger("benchmarks.identity")
@@ -84,7 +84,7 @@ def main() -> None:
         analyzer = load_face_analyzer(
             settings.face_backend, settings.resolved_face_model_dir, settings.face_det_size, settings.device
         )
-        engine = Engine.load(EngineConfig.from_settings(settings), face_analyzer=analyzer)
+        engine = Engine.load(settings.engine_config, face_analyzer=analyzer)
         rows = run(engine, analyzer, references, args)
     print("| character | face lock | mean identity | faces found | s per candidate |")
     print("| --- | --- | ---: | ---: | ---: |")
@@ -155,16 +155,14 @@ def run(engine: Engine, analyzer: object, references: Path, args: argparse.Names
         for label, mode in MODES:
             row = Row(folder.name, label)
             for scene in tqdm(range(args.scenes), desc=f"{folder.name} {label}", leave=False):
-                request = GenerationRequest(
+                params = JobParams(
                     prompt=SCENES[scene % len(SCENES)],
                     mode=Mode.TEXT,
                     steps=args.steps,
                     seed=scene,  # the same scene and seed under every setting: paired comparison
-                    identity=tuple(embeddings),
-                    identity_image=primary,
-                    identity_weight=args.weight if mode else 0.0,
-                    identity_mode=mode or "all",
+                    face=FaceLock(weight=args.weight if mode else 0.0, mode=mode or "all"),
                 )
+                request = GenerationRequest(params, identity=Identity(tuple(embeddings), primary))
                 started = time.perf_counter()
                 [candidate] = engine.generate(request).candidates
                 row.times.append(time.perf_counter() - started)

@@ -28,14 +28,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 
-from storage import Database, JobRepository, JobStatus, MediaStore, NewJob  # noqa: E402
+from bot.params import PARAMS_CODEC, JobParams  # noqa: E402
+from storage import Database, JobRepository, JobStatus, MediaStore, NewJob, OutputData  # noqa: E402
 
 
-def new_job(user_id: int) -> NewJob:
+def new_job(user_id: int) -> NewJob[JobParams]:
     return NewJob(
-        user_id=user_id, mode="text", prompt="benchmark prompt", cfg=7.0, steps=30, seed=1,
-        candidates=1, image_weight=0.6, aspect="1:1", channel_id=1, application_id=1,
-        interaction_token="token", token_expires_at=time.time() + 900,
+        user_id=user_id, params=JobParams(prompt="benchmark prompt", steps=30, seed=1), channel_id=1,
+        application_id=1, interaction_token="token", token_expires_at=time.time() + 900,
     )
 
 
@@ -58,7 +58,7 @@ async def run(jobs: int, users: int, durable: bool, unique: bool, seed: int) -> 
     with tempfile.TemporaryDirectory(prefix="likeness-bench-") as tmp:
         db = await Database.open(Path(tmp) / "bench.sqlite3")
         media = MediaStore(Path(tmp) / "media", durable=durable)
-        repo = JobRepository(db, media)
+        repo = JobRepository(db, media, params=PARAMS_CODEC)
         create_t: list[float] = []
         claim_t: list[float] = []
         done_t: list[float] = []
@@ -91,7 +91,7 @@ async def run(jobs: int, users: int, durable: bool, unique: bool, seed: int) -> 
             claimed.append(job.id)
             output = job.id.to_bytes(4, "big") if unique else b"\x00"
             start = time.perf_counter()
-            await repo.mark_done(job.id, [(output, job.seed, 1, 1)], 0.0)
+            await repo.mark_done(job.id, [OutputData(output, job.params.seed or 0, 1, 1)], 0.0)
             done_t.append(time.perf_counter() - start)
 
         start = time.perf_counter()

@@ -199,7 +199,9 @@ def face_lock(
     mean something with a character, so they are refused without one."""
     if character is None:
         if min_identity is not None or max_tries is not None:
-            raise InvalidRequest("min_identity and max_tries score faces against a character: choose one")
+            raise InvalidRequest(
+                "min_identity and max_tries score faces against a character: choose a character"
+            )
         return None
     return FaceLock(weight=weight, mode=mode or "all", min_identity=min_identity, max_tries=max_tries)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from bot.contact_sheet import PAD, THUMB, SheetItem, render_contact_sheet
+from cogs.utils.contact_sheet import PAD, THUMB, SheetItem, render_contact_sheet
 from tests.engine.image_files import exif_with
 
 

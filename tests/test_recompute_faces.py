@@ -10,8 +10,8 @@ import pytest
 
 from bot.characters import CharacterService
 from bot.cli import main
-from bot.tiny import TinyBundle
 from bot.settings import load_settings
+from bot.tiny import TinyBundle
 from bot.worker import GpuWorker
 from storage import CharacterRepository, Database, Embedding, MediaStore
 from tests.cogs.test_characters import face_photo
@@ -20,12 +20,12 @@ from tests.cogs.test_characters import face_photo
 async def _build_set(settings_dir: Path, bundle: TinyBundle) -> tuple[int, int]:
     settings = load_settings(bundle.env_file, data_dir=settings_dir)
     db = await Database.open(settings.database_path)
-    worker = GpuWorker(lambda: None)  # type: ignore[arg-type, return-value]
+    worker = GpuWorker(faces=settings.face_config)
     try:
         media = MediaStore(settings.media_dir)
         repo = CharacterRepository(db, media)
-        service = CharacterService(repo, media, worker, settings)
-        await service.load()
+        service = CharacterService(repo, worker, backend=settings.face_backend)
+        await worker.load_faces()
         character = await repo.create(42, "Mara")
         outcomes = await service.add_images(
             42, character, [("a.png", face_photo(1)), ("b.png", face_photo(1, face=100))]
@@ -117,9 +117,9 @@ def test_generate_with_character_reads_the_bots_database(
     assert "no character called “Theo”" in capsys.readouterr().err
     assert main([*env, "generate", "--prompt", "x", "--character", "Mara", "--user", "7"]) == 2  # not yours
     assert main([*env, "generate", "--prompt", "x", "--min-identity", "0.5"]) == 2
-    assert "add --character" in capsys.readouterr().err
+    assert "score faces against a character: choose a character" in capsys.readouterr().err
     assert main([*env, "generate", "--prompt", "x", "--max-tries", "2"]) == 2
-    assert "add --character" in capsys.readouterr().err
+    assert "score faces against a character: choose a character" in capsys.readouterr().err
 
     # The server's retry budget and min_identity default apply to the command line too.
     monkeypatch.setenv("LIKENESS_MAX_TRIES", "2")

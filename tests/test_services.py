@@ -8,9 +8,9 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from bot.tiny import TinyBundle
 from bot.services import Services
 from bot.settings import load_settings
+from bot.tiny import TinyBundle
 
 
 def mode(path: Path) -> int:

@@ -1,5 +1,6 @@
-"""Start the real bot (``bot.client.serve``, as ``python -m bot run`` does) against the fake Discord,
-plus the small helpers the front-end tests share: attachments, /generate, the database, the engine's pace.
+"""Start the real bot against the fake Discord, composed as ``bot.client.serve`` composes it for
+``python -m bot run`` (services opened, models loaded, ``LikenessBot(services).serve()``), plus the
+small helpers the front-end tests share: attachments, /generate, the database, the engine's pace.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.client import LikenessBot, serve
+from bot.client import LikenessBot
 from bot.engine.engine import Engine
-from bot.tiny import TinyBundle
 from bot.jobs import GenerationRequest, GenerationResult
+from bot.services import Services
 from bot.settings import Settings, load_settings
+from bot.tiny import TinyBundle
 from storage import JobRow, JobStatus
 from tests.engine.helpers import box_mask, gradient_image, png_bytes
 from tests.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
@@ -39,20 +41,24 @@ async def running_bot(
     fake: FakeDiscord, settings: Settings, timeout: float = 30
 ) -> AsyncIterator[LikenessBot]:
     fake.install()
-    holder: list[LikenessBot] = []
-    task = asyncio.create_task(serve(settings, on_bot=holder.append, guild_ready_timeout=0.02))
+    services = await Services.open(settings)
     try:
-        async with asyncio.timeout(timeout):
-            while not holder or not holder[0].is_ready():
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-        yield holder[0]
+        await services.load_models()
+        bot = LikenessBot(services, guild_ready_timeout=0.02)
+        task = asyncio.create_task(bot.serve())
+        try:
+            async with asyncio.timeout(timeout):
+                while not bot.is_ready():
+                    if task.done():
+                        task.result()
+                    await asyncio.sleep(0.02)
+            yield bot
+        finally:
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 30)
     finally:
-        if holder:
-            await holder[0].close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 30)
+        await services.close()
 
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -146,6 +152,14 @@ def media_files(data_dir: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
+async def media_bytes(bot: LikenessBot, sha: str | None) -> bytes:
+    """A stored media file's bytes (its extension comes from the media row)."""
+    assert sha is not None
+    path = await bot.services.jobs.media_path(sha)
+    assert path is not None
+    return path.read_bytes()
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -202,7 +216,7 @@ class EngineControl:
             cancel: Any = None,
         ) -> GenerationResult:
             run = len(control.runs)
-            control.runs.append(request.prompt)
+            control.runs.append(request.params.prompt)
 
             def step(done: int, total: int) -> None:
                 control.last_step[run] = done

@@ -64,16 +64,20 @@ async def test_buttons_after_a_restart(
     files_after = {p.stem for p in media_files(data_dir)}
 
     # Reroll: same parameters and source, a new seed, a new job.
-    assert (again.prompt, again.mode, again.candidates, again.parent_job_id) == (
-        original.prompt,
+    assert (again.params.prompt, again.params.mode, again.params.candidates, again.parent_job_id) == (
+        original.params.prompt,
         "img2img",
         2,
         job,
     )
-    assert again.input_media == original.input_media and again.seed != original.seed
+    assert again.input_media == original.input_media and again.params.seed != original.params.seed
     assert again.status is JobStatus.DONE and len(rerolled.files) == 2
     # Vary: img2img from the chosen output at low strength.
-    assert varied_job.mode == "img2img" and varied_job.strength == 0.3 and varied_job.candidates == 1
+    assert (
+        varied_job.params.mode == "img2img"
+        and varied_job.params.strength == 0.3
+        and varied_job.params.candidates == 1
+    )
     assert varied_job.input_media == outputs[1].media and varied_job.parent_job_id == job
     assert image_of(varied.files[0].data).size == (outputs[1].width, outputs[1].height)
     # Delete: the message loses images and buttons; the row and the files only it used are gone.

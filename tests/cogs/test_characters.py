@@ -114,7 +114,7 @@ async def test_promote_prune_and_isolation(
             ("delete", {}),
         ):
             refused = await character(fake, bob, sub, {"name": "Mara", **options})
-            assert "You have no character called “Mara”" in refused.content, sub
+            assert "you have no character called “Mara”" in refused.content, sub
         assert await fake.autocomplete(bob, "character", {"name": "Ma"}, "name", subcommand="show") == []
         mine = await fake.autocomplete(None, "character", {"name": "Ma"}, "name", subcommand="show")
         assert [c["value"] for c in mine] == ["Mara"]

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from bot.tiny import TinyBundle
-from cogs import submit
 from cogs.delivery import PROGRESS_INTERVAL
+from cogs.utils import interactions
 from storage import JobStatus
 from tests.cogs.harness import (
     EngineControl,
@@ -101,7 +101,7 @@ async def test_token_known_to_be_expired_goes_straight_to_the_channel(
     """The bot's own clock says the token has expired: no doomed edit, the result goes to the channel."""
     fake = fake_discord
     fake.token_lifetime = 1.0
-    monkeypatch.setattr(submit, "TOKEN_LIFETIME", submit.TOKEN_MARGIN + 0.5)
+    monkeypatch.setattr(interactions, "TOKEN_LIFETIME", interactions.TOKEN_MARGIN + 0.5)
     engine_control.hold()
     async with running_bot(fake, bot_settings(tiny_bundle, data_dir)) as bot:
         inter = await generate(fake, None, "a slow delivery", seed=22)
@@ -170,7 +170,7 @@ async def test_a_failing_job_fails_alone(
         failed = await doomed.wait_final(lambda m: "failed" in m.content, timeout=30)
         message = await result_message(survivor)
         await wait_delivered(bot, doomed_id)
-        rows = {j.prompt: j for j in await jobs(bot)}
+        rows = {j.params.prompt: j for j in await jobs(bot)}
 
     assert failed.content.startswith(f"<@{alice.id}> job {doomed_id} failed: ")
     assert expected in failed.content and not failed.files and failed.components == []

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from bot.engine.metadata import read_parameters
+from bot.params import FaceLock
 from bot.tiny import TinyBundle
 from tests.cogs.harness import (
     EngineControl,
     bot_settings,
     ephemeral_reply,
     generate,
+    image_of,
     jobs,
+    media_bytes,
     private_error,
     result_message,
     running_bot,
@@ -50,7 +53,12 @@ async def test_generate_with_a_character(
         seeds = next(f["value"] for f in embed["fields"] if f["name"].startswith("Seed"))
         assert "no face" in seeds or "identity" in seeds
         [job] = await jobs(bot)
-        assert job.character_id is not None and job.identity_weight == 0.8 and job.tries == 1
+        assert (
+            job.character_id is not None
+            and job.params.face is not None
+            and job.params.face.weight == 0.8
+            and job.tries == 1
+        )
         outputs = await bot.services.jobs.outputs(job_id)
         assert len(outputs) == 2
 
@@ -59,7 +67,7 @@ async def test_generate_with_a_character(
         strict_id = await wait_job_message(strict)
         strict_message = await result_message(strict)
         done = await wait_delivered(bot, strict_id)
-        assert done.tries == done.max_tries == 3
+        assert done.params.face is not None and done.tries == done.params.face.max_tries == 3
         [embed] = strict_message.embeds
         lock = next(f["value"] for f in embed["fields"] if f["name"] == "Face lock")
         assert lock == "weight 0.8 · min 0.9 · tries 3 of 3"  # no character name: it is private
@@ -152,10 +160,11 @@ async def test_add_to_character_button(
         assert len(refs) == 1
 
 
-async def test_fix_face_button(
-    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_fix_face_without_a_face_queues_nothing(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path
 ) -> None:
-    """Inpaints the detected face with face lock; an output without a face says so and queues nothing."""
+    """An output without a face says so and queues nothing (the positive path, with a real face in the
+    output, is ``test_a_kept_face_is_scored_added_and_fixed``)."""
     fake = fake_discord
     async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data")) as bot:
         await character(fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))})
@@ -167,17 +176,7 @@ async def test_fix_face_button(
         none = await fake.click(None, message, f"lk:fixface:{job_id}:0")
         assert "no face found in this output to fix" in await private_error(fake, none)
         assert len(await jobs(bot)) == 1
-
-        # The random tiny model draws no face: pretend the detector found one in the output.
-        service = bot.services.characters
-        monkeypatch.setattr(service, "_faces", lambda data: [SimpleNamespace(box=(16.0, 16.0, 40.0, 40.0))])
-        fixed_call = await fake.click(None, message, f"lk:fixface:{job_id}:0")
-        fixed = await result_message(fixed_call)
-        fields = read_parameters(fixed.files[0].data)
-        assert fields["Mode"] == "inpaint" and fields["Face lock"] == "FaceID"
-        assert fields["Denoising strength"] == "0.6"
-        new = max(await jobs(bot), key=lambda j: j.id)
-        assert new.origin.value == "fix_face" and new.parent_job_id == job_id and new.mask_media is not None
+        assert bot.services.queue.in_flight.analyses(fake.user.id) == 0  # the slot was given back
 
 
 async def test_a_kept_face_is_scored_added_and_fixed(
@@ -220,15 +219,29 @@ async def test_a_kept_face_is_scored_added_and_fixed(
         assert [r.number for r in refs] == [1, 2] and all(r.embedding is not None for r in refs)
 
         fixed = await result_message(await fake.click(None, message, f"lk:fixface:{job_id}:0"))
-        assert read_parameters(fixed.files[0].data)["Mode"] == "inpaint"
+        fields = read_parameters(fixed.files[0].data)
+        assert (fields["Mode"], fields["Face lock"], fields["Denoising strength"]) == (
+            "inpaint",
+            "FaceID",
+            "0.6",
+        )
         new = max(await jobs(bot), key=lambda j: j.id)
         assert new.origin.value == "fix_face" and new.parent_job_id == job_id and new.mask_media is not None
+        # The mask covers the face the analyzer found in the output (grown by a quarter), nothing else.
+        [face] = bot.services.worker.face_analyzer.analyze(image_of(await media_bytes(bot, new.input_media)))
+        mask = np.asarray(image_of(await media_bytes(bot, new.mask_media)))
+        x0, y0, x1, y1 = face.box
+        dx, dy = (x1 - x0) / 4, (y1 - y0) / 4
+        expected = np.zeros_like(mask)
+        expected[max(0, round(y0 - dy)) : round(y1 + dy), max(0, round(x0 - dx)) : round(x1 + dx)] = 255
+        assert mask.shape == (256, 256) and np.array_equal(mask, expected)
 
 
 async def test_a_character_without_references_is_refused(
-    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tmp_path: Path, engine_control: EngineControl
 ) -> None:
-    """No reference means no face to lock onto: refused before queueing, and a queued job fails clearly."""
+    """No reference means no face to lock onto: refused before queueing (a new job and a Reroll alike),
+    and a job queued before its character was emptied fails clearly when it runs."""
     fake = fake_discord
     async with running_bot(fake, bot_settings(tiny_bundle, tmp_path / "data")) as bot:
         await character(fake, None, "create", {"name": "Empty"})
@@ -240,14 +253,24 @@ async def test_a_character_without_references_is_refused(
         call = await generate(fake, None, "Mara", character="Mara")
         job_id = await wait_job_message(call)
         message = await result_message(call)
+        engine_control.hold()
+        busy = await generate(fake, None, "keeps the worker busy")
+        await engine_control.wait_held()
+        queued = await generate(fake, None, "Mara later", character="Mara")
+        queued_id = await wait_job_message(queued)
         repo = bot.services.characters.repo
         mara = await repo.resolve(fake.user.id, "Mara")
         [ref] = await repo.references(fake.user.id, mara.id)
         await bot.services.characters.prune(fake.user.id, mara, ref.number)
-        redo = await fake.click(None, message, f"lk:reroll:{job_id}")
-        failed = await wait_delivered(bot, await wait_job_message(redo))
+        engine_control.release()
+        await result_message(busy)
+        failed = await wait_delivered(bot, queued_id)
         assert failed.error is not None and "the character has no reference images yet" in failed.error
         assert "Mara" not in failed.error  # the failure line is public; the name is private
+
+        redo = await fake.click(None, message, f"lk:reroll:{job_id}")
+        assert "the character has no reference images yet" in await private_error(fake, redo)
+        assert len(await jobs(bot)) == 3
 
 
 async def test_server_min_identity_and_retry_budget(
@@ -265,15 +288,15 @@ async def test_server_min_identity_and_retry_budget(
 
         call = await generate(fake, None, "Mara at dawn", character="Mara")
         done = await wait_delivered(bot, await wait_job_message(call))
-        assert done.min_identity == 0.9 and done.max_tries == 2 and done.tries == 2  # no face: every try
+        assert done.params.face == FaceLock(0.8, "all", 0.9, 2) and done.tries == 2  # no face: every try
 
         own = await generate(fake, None, "Mara at dusk", character="Mara", min_identity=0.2, max_tries=1)
         mine = await wait_delivered(bot, await wait_job_message(own))
-        assert mine.min_identity == 0.2 and mine.max_tries == 1 and mine.tries == 1
+        assert mine.params.face == FaceLock(0.8, "all", 0.2, 1) and mine.tries == 1
 
         plain = await generate(fake, None, "no character")
         unlocked = await wait_delivered(bot, await wait_job_message(plain))
-        assert unlocked.min_identity is None and unlocked.character_id is None
+        assert unlocked.params.face is None and unlocked.character_id is None
 
 
 async def test_image_prompt_with_a_character_needs_faceid(

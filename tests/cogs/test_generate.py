@@ -66,7 +66,7 @@ async def test_every_mode_delivers_pngs(
             ),
         }
         results = {mode: await result_message(inter) for mode, inter in calls.items()}
-        rows = {job.mode: job for job in await jobs(bot)}
+        rows = {job.params.mode: job for job in await jobs(bot)}
 
     for seed, (mode, message) in enumerate(results.items(), start=11):
         assert rows[mode].status.value == "done", (mode, rows[mode].error)

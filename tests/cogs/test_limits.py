@@ -76,7 +76,7 @@ async def test_generate_at_the_limit_is_refused_before_the_download(
         "you already have 2 jobs waiting or running (the limit is 2): wait for one to finish or /cancel one"
     )
     assert cdn_gets(fake, extra) == 0  # neither downloaded nor decoded
-    assert [j.prompt for j in rows] == ["job 0", "job 1"]
+    assert [j.params.prompt for j in rows] == ["job 0", "job 1"]
 
 
 async def test_face_analyses_count_as_work_in_flight(
@@ -153,7 +153,7 @@ async def test_characters_per_user_are_capped(
         other = await character(fake, fake.add_user("b"), "create", {"name": "Ola"})
         mine = await bot.services.characters.repo.list(fake.user.id)
 
-    assert refused.content == "You already have 2 characters, the most allowed; delete one first."
+    assert refused.content == "you already have 2 characters, the most allowed: delete one first"
     assert "Created **Ola**" in other.content  # the cap is per user
     assert [c.name for c in mine] == ["Mara", "Noor"]
 

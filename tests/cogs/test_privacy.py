@@ -76,7 +76,7 @@ async def test_only_the_owner_rerolls_a_job_made_from_private_inputs(
     # Vary of a face-locked job: from the posted output, without the owner's character or its settings.
     from_face = bobs[locked_id]
     assert from_face.origin is JobOrigin.VARY and from_face.input_media == locked_output.media
-    assert (from_face.character_id, from_face.identity_weight, from_face.min_identity) == (None, None, None)
+    assert (from_face.character_id, from_face.params.face) == (None, None)
     assert "Face lock" not in read_parameters(varied_face.files[0].data)
     # Vary of an edited upload: from the posted output, never the owner's source image.
     from_image = bobs[edited_id]

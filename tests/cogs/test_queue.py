@@ -77,7 +77,7 @@ async def test_fair_order_serves_a_waiting_user_before_a_busy_one(
 
     assert engine_control.runs == ["alice 1", "bob 1", "alice 2", "alice 3"]
     by_start = sorted(rows, key=lambda j: j.started_at or 0)
-    assert [j.prompt for j in by_start] == ["alice 1", "bob 1", "alice 2", "alice 3"]
+    assert [j.params.prompt for j in by_start] == ["alice 1", "bob 1", "alice 2", "alice 3"]
     assert all(j.status is JobStatus.DONE for j in rows)
 
 
@@ -170,7 +170,7 @@ async def test_per_user_limit_refuses_the_fourth_job(
         engine_control.release()
 
     assert text.startswith("you already have 3 jobs waiting or running (the limit is 3)")
-    assert [j.prompt for j in rows] == ["job 0", "job 1", "job 2"]
+    assert [j.params.prompt for j in rows] == ["job 0", "job 1", "job 2"]
     assert sha256(fake.download(extra)) not in {p.stem for p in media_files(data_dir)}
     assert len(media_files(data_dir)) == 3
 
@@ -192,5 +192,5 @@ async def test_total_limit_refuses_when_the_queue_is_full(
         engine_control.release()
 
     assert text == "the queue is full (2 jobs waiting): try again in a few minutes"
-    assert [j.prompt for j in rows] == ["running", "waiting b", "waiting c"]
+    assert [j.params.prompt for j in rows] == ["running", "waiting b", "waiting c"]
     assert media_files(data_dir) == []

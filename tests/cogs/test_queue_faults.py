@@ -240,7 +240,9 @@ async def test_a_job_that_cannot_even_be_failed_runs_again(
     assert stuck is not None and stuck.status is JobStatus.RUNNING
     assert waiting is not None and waiting.status is JobStatus.QUEUED  # nothing else starts meanwhile
     assert engine_control.runs == [
-        "finishes on a read-only database", "finishes on a read-only database", "waits its turn"
+        "finishes on a read-only database",
+        "finishes on a read-only database",
+        "waits its turn",
     ]
     assert job.status is JobStatus.DONE and job.attempts == 2 and posted.files
     logged = [r.getMessage() for r in caplog.records]

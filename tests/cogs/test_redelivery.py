@@ -10,7 +10,7 @@ import pytest
 
 from bot.client import LikenessBot
 from bot.tiny import TinyBundle
-from cogs import redelivery
+from cogs.utils import redelivery
 from storage import JobRow, JobStatus
 from tests.cogs.harness import (
     EngineControl,

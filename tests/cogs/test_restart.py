@@ -39,7 +39,7 @@ async def test_queued_and_running_jobs_run_after_a_restart(
         calls += [await generate(fake, bob, "waiting bob"), await generate(fake, alice, "waiting alice")]
         for inter in calls[1:]:
             await inter.wait_final(lambda m: "position" in m.content)
-        before = {j.prompt: j.status for j in await jobs(bot)}
+        before = {j.params.prompt: j.status for j in await jobs(bot)}
     assert before == {
         "interrupted": JobStatus.RUNNING,
         "waiting bob": JobStatus.QUEUED,
@@ -49,7 +49,7 @@ async def test_queued_and_running_jobs_run_after_a_restart(
 
     async with running_bot(fake, settings) as bot:
         results = [await result_message(inter) for inter in calls]
-        rows = {j.prompt: j for j in await jobs(bot)}
+        rows = {j.params.prompt: j for j in await jobs(bot)}
 
     # The interrupted job keeps its turn: it runs first, once more.
     assert engine_control.runs == ["interrupted", "interrupted", "waiting bob", "waiting alice"]

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
 from bot.settings import load_settings
 
@@ -14,4 +13,4 @@ from bot.settings import load_settings
 @pytest.fixture(scope="session")
 def engine(tiny_bundle) -> Iterator[Engine]:
     settings = load_settings(tiny_bundle.env_file)
-    yield Engine.load(EngineConfig.from_settings(settings))
+    yield Engine.load(settings.engine_config)

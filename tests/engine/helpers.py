@@ -1,12 +1,16 @@
-"""Small image builders shared by engine tests: real pictures made in code, no binary fixtures."""
+"""Small builders shared by engine tests: real pictures made in code (no binary fixtures), requests."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from bot.jobs import GenerationRequest, Identity
+from bot.params import FaceLock, JobParams, Mode
 
 
 def gradient_image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -38,3 +42,25 @@ def box_mask(width: int, height: int, box: tuple[int, int, int, int]) -> Image.I
     mask = Image.new("L", (width, height), 0)
     mask.paste(255, box)
     return mask
+
+
+_FACE_OPTIONS = {"identity_weight": "weight", "identity_mode": "mode", "min_identity": "min_identity"}
+
+
+def job_request(**options: Any) -> GenerationRequest:
+    """A request from flat keywords, as tests write them: ``JobParams`` fields; the ``image`` and
+    ``mask`` paths; and face lock, on when ``identity`` (the embeddings) or ``identity_image`` (the
+    primary reference) is given, with ``identity_weight``, ``identity_mode``, ``min_identity`` and
+    ``max_tries`` as its options."""
+    image, mask = options.pop("image", None), options.pop("mask", None)
+    embeddings, primary = options.pop("identity", None), options.pop("identity_image", None)
+    face = {new: options.pop(old) for old, new in _FACE_OPTIONS.items() if old in options}
+    if "max_tries" in options and (embeddings is not None or primary is not None or face):
+        face["max_tries"] = options.pop("max_tries")
+    identity = None
+    if embeddings is not None or primary is not None:
+        identity = Identity(tuple(embeddings or ()), primary)
+    lock = FaceLock(**face) if identity is not None or face else None
+    if "mode" in options:
+        options["mode"] = Mode(options["mode"])
+    return GenerationRequest(JobParams(**options, face=lock), image, mask, identity)

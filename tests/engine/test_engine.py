@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,9 @@ from bot.engine import images
 from bot.engine.engine import Engine
 from bot.engine.metadata import read_parameters
 from bot.errors import BadImage, Cancelled, InvalidRequest
-from bot.jobs import GenerationRequest, Mode
-from tests.engine.helpers import box_mask, gradient_image, pixels, save
+from bot.jobs import GenerationRequest
+from bot.params import Mode
+from tests.engine.helpers import box_mask, gradient_image, job_request, pixels, save
 
 STEPS = 4
 
@@ -32,7 +32,7 @@ def request(mode: Mode, **kw: object) -> GenerationRequest:
         "seed": 1234,
     }
     base.update(kw)
-    return GenerationRequest(**base)  # type: ignore[arg-type]
+    return job_request(**base)
 
 
 def test_text_to_image_uses_native_size_and_aspect(engine: Engine) -> None:
@@ -48,8 +48,8 @@ def test_img2img_keeps_source_aspect_and_reports_seed(engine: Engine, source: Pa
     result = engine.generate(request(Mode.IMG2IMG, image=source, strength=0.5))
     c = result.candidates[0]
     assert c.width > c.height  # 96×64 source stays landscape
-    assert result.request.seed == 1234 and c.seed == 1234
-    assert result.request.strength == 0.5
+    assert result.params.seed == 1234 and c.seed == 1234
+    assert result.params.strength == 0.5
 
 
 def test_image_prompt_weight_changes_output(engine: Engine, source: Path) -> None:
@@ -108,13 +108,13 @@ def test_outpaint_reaches_the_ratio_and_keeps_the_original(engine: Engine, tmp_p
     result = engine.generate(request(Mode.OUTPAINT, image=src, expand="16:9"))
     c = result.candidates[0]
     assert abs(c.width / c.height - 16 / 9) < 0.2
-    assert result.request.expand == "16:9"
+    assert result.params.expand == "16:9"
     out = pixels(c.png)
     # The centre column of the canvas is original picture: never regenerated.
     centre = out[:, c.width // 2 - 2 : c.width // 2 + 2].astype(int)
     assert centre.std() > 0
     default = engine.generate(request(Mode.OUTPAINT, image=src))
-    assert default.request.expand == "all"
+    assert default.params.expand == "all"
 
 
 def test_same_seed_same_pixels_and_candidates_batch(engine: Engine, source: Path) -> None:
@@ -123,10 +123,10 @@ def test_same_seed_same_pixels_and_candidates_batch(engine: Engine, source: Path
     assert [c.png for c in first.candidates] == [c.png for c in second.candidates]
     assert [c.seed for c in first.candidates] == [99, 100]
     assert not np.array_equal(pixels(first.candidates[0].png), pixels(first.candidates[1].png))
-    other = engine.generate(replace(req, seed=7))
+    other = engine.generate(request(Mode.IMG2IMG, image=source, candidates=2, seed=7))
     assert not np.array_equal(pixels(first.candidates[0].png), pixels(other.candidates[0].png))
     # Candidate k is reproducible alone with seed + k (same noise; batched maths may differ in rounding).
-    alone = engine.generate(replace(req, candidates=1, seed=100))
+    alone = engine.generate(request(Mode.IMG2IMG, image=source, candidates=1, seed=100))
     diff = np.abs(pixels(alone.candidates[0].png).astype(int) - pixels(first.candidates[1].png).astype(int))
     assert diff.mean() < 2
 
@@ -228,7 +228,7 @@ def test_long_prompt_warns_about_truncation(engine: Engine) -> None:
 def test_bad_parameters_raise_one_clear_error(
     engine: Engine, source: Path, changes: dict[str, object], message: str
 ) -> None:
-    req = replace(request(Mode.IMG2IMG, image=source), **changes)  # type: ignore[arg-type]
+    req = request(**{"mode": Mode.IMG2IMG, "image": source, **changes})  # type: ignore[arg-type]
     with pytest.raises(InvalidRequest, match=message):
         engine.generate(req)
 

@@ -17,10 +17,11 @@ from bot.engine.faces import load_face_analyzer
 from bot.engine.identity import encode_identity
 from bot.engine.masks import composite
 from bot.engine.metadata import LOCAL_MODEL, public_model_name, read_parameters
-from bot.tiny import TinyBundle
 from bot.errors import Cancelled, OutOfMemory
-from bot.jobs import GenerationRequest, Mode
-from tests.engine.helpers import box_mask, gradient_image, save
+from bot.jobs import GenerationRequest
+from bot.params import Mode
+from bot.tiny import TinyBundle
+from tests.engine.helpers import box_mask, gradient_image, job_request, save
 
 STEPS = 2
 
@@ -28,7 +29,7 @@ STEPS = 2
 def request(mode: Mode = Mode.TEXT, **kw: object) -> GenerationRequest:
     base: dict[str, object] = {"prompt": "a portrait", "mode": mode, "steps": STEPS, "seed": 5}
     base.update(kw)
-    return GenerationRequest(**base)  # type: ignore[arg-type]
+    return job_request(**base)
 
 
 def raising(error: BaseException) -> Callable[..., Any]:

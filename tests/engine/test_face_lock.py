@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.engine.config import AdapterSource, EngineConfig
+from bot.engine.config import AdapterSource
 from bot.engine.engine import FALLBACK_WARNING, Engine
 from bot.engine.faces import load_face_analyzer
 from bot.engine.faces.types import Face
 from bot.engine.identity import encode_identity, score_candidates
 from bot.engine.metadata import read_parameters
-from bot.tiny import TinyBundle, draw_face_marker
 from bot.errors import InvalidRequest, ModelUnavailable
-from bot.jobs import GenerationRequest, Mode
+from bot.jobs import GenerationRequest
+from bot.params import Mode, face_lock
 from bot.settings import load_settings
-from tests.engine.helpers import box_mask, gradient_image, pixels, save
+from bot.tiny import TinyBundle, draw_face_marker
+from tests.engine.helpers import box_mask, gradient_image, job_request, pixels, save
 
 STEPS = 3
 DIM = 512
@@ -48,7 +49,7 @@ def at_cosine(target: np.ndarray, cos: float, seed: int = 1) -> np.ndarray:
 def request(**kw: object) -> GenerationRequest:
     base: dict[str, object] = {"prompt": "the character on a beach", "steps": STEPS, "seed": 40}
     base.update(kw)
-    return GenerationRequest(**base)  # type: ignore[arg-type]
+    return job_request(**base)
 
 
 class ScriptedAnalyzer:
@@ -79,7 +80,7 @@ def source(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def engine_without_faceid(tiny_bundle: TinyBundle) -> Iterator[Engine]:
-    config = EngineConfig.from_settings(load_settings(tiny_bundle.env_file))
+    config = load_settings(tiny_bundle.env_file).engine_config
     yield Engine.load(replace(config, faceid_adapter=None))
 
 
@@ -267,7 +268,7 @@ def test_wrong_dimension_embeddings_fall_back_or_are_refused(engine: Engine, sou
 
 
 def test_faceid_alone_loads_without_plain_adapter(tiny_bundle: TinyBundle) -> None:
-    config = EngineConfig.from_settings(load_settings(tiny_bundle.env_file))
+    config = load_settings(tiny_bundle.env_file).engine_config
     alone = Engine.load(replace(config, ip_adapter=None))
     assert alone.pipes.ip_embed_dim is None and alone.pipes.faceid_dim == DIM
     assert alone.generate(request(identity=identity())).candidates
@@ -275,7 +276,7 @@ def test_faceid_alone_loads_without_plain_adapter(tiny_bundle: TinyBundle) -> No
 
 
 def test_missing_faceid_weights_name_the_setting(tiny_bundle: TinyBundle, tmp_path: Path) -> None:
-    config = EngineConfig.from_settings(load_settings(tiny_bundle.env_file))
+    config = load_settings(tiny_bundle.env_file).engine_config
     broken = replace(config, faceid_adapter=AdapterSource(str(tmp_path / "nowhere"), "", "faceid.bin"))
     with pytest.raises(ModelUnavailable, match="LIKENESS_FACEID_ADAPTER") as info:
         Engine.load(broken)
@@ -288,8 +289,8 @@ def test_missing_faceid_weights_name_the_setting(tiny_bundle: TinyBundle, tmp_pa
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"identity_weight": 1.6}, "identity_weight must be between 0 and 1.5"),
-        ({"identity_weight": -0.1}, "identity_weight must be between 0 and 1.5"),
+        ({"identity_weight": 1.6}, "character_weight must be between 0 and 1.5"),
+        ({"identity_weight": -0.1}, "character_weight must be between 0 and 1.5"),
         ({"min_identity": 1.2}, "min_identity must be between 0 and 1"),
         ({"min_identity": -0.5}, "min_identity must be between 0 and 1"),
         ({"max_tries": 0}, "max_tries must be between 1 and 10"),
@@ -304,11 +305,13 @@ def test_missing_faceid_weights_name_the_setting(tiny_bundle: TinyBundle, tmp_pa
 def test_bad_identity_parameters_raise_one_clear_error(
     engine: Engine, changes: dict[str, object], message: str
 ) -> None:
-    req = replace(request(identity=identity()), **changes)  # type: ignore[arg-type]
+    req = request(**{"identity": identity(), **changes})
     with pytest.raises(InvalidRequest, match=message):
         engine.generate(req)
 
 
 def test_min_identity_needs_a_character(engine: Engine) -> None:
-    with pytest.raises(InvalidRequest, match="min_identity needs a character"):
+    with pytest.raises(InvalidRequest, match="score faces against a character"):
+        face_lock(None, min_identity=0.5)
+    with pytest.raises(InvalidRequest, match="face lock needs the character's reference images"):
         engine.generate(request(min_identity=0.5))

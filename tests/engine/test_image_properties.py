@@ -16,9 +16,9 @@ from PIL import Image
 
 from bot.attachments import CheckedUpload, check_image, check_mask
 from bot.characters import load_image as load_reference_image
-from bot.contact_sheet import THUMB, _thumbnail
 from bot.engine.images import MASK_MIN_SIDE, MAX_ASPECT, MAX_PIXELS, MIN_SIDE, load_image, load_mask
 from bot.errors import LikenessError
+from cogs.utils.contact_sheet import THUMB, _thumbnail
 from tests.engine.image_files import uploads
 
 EXAMPLES = settings(

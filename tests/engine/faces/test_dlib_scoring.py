@@ -16,9 +16,9 @@ from bot.engine.faces.dlib_backend import DlibAnalyzer
 from bot.engine.faces.types import Face
 from bot.engine.identity import encode_identity
 from bot.engine.metadata import read_parameters
-from bot.jobs import GenerationRequest, Mode
+from bot.params import Mode
 from tests.engine.faces.photos import crop_face
-from tests.engine.helpers import box_mask, save
+from tests.engine.helpers import box_mask, job_request, save
 
 
 def test_a_kept_real_face_scores_high_for_its_person_and_lower_for_another(
@@ -38,7 +38,7 @@ def test_a_kept_real_face_scores_high_for_its_person_and_lower_for_another(
 
     def scores(person: Face) -> list[float | None]:
         result = scorer.generate(
-            GenerationRequest(
+            job_request(
                 prompt="new background",
                 mode=Mode.INPAINT,
                 image=source,

@@ -16,9 +16,9 @@ from insightface.app import FaceAnalysis
 
 from bot.engine.faces import QualityRules, assess_reference, consistency, cosine, load_face_analyzer
 from bot.engine.faces.insightface_backend import InsightFaceAnalyzer, ctx_id_for, to_bgr
+from bot.errors import ModelUnavailable
 from bot.tiny import TinyBundle
 from bot.tiny.face_pack import DET_INPUT_SIZE, DETECTOR_FILE, EMBED_DIM, RECOGNIZER_FILE
-from bot.errors import ModelUnavailable
 from tests.engine.faces.photos import flat_image, marker_image, noise_image
 
 RULES = QualityRules.for_backend("insightface")

@@ -11,12 +11,13 @@ from pathlib import Path
 import onnxruntime
 import pytest
 
-from bot.characters import CharacterService
 from bot.cli import main
 from bot.engine.faces.insightface_backend import InsightFaceAnalyzer, providers_for
-from bot.tiny import TinyBundle
+from bot.engine.faces.types import FaceAnalyzer
 from bot.services import Services
 from bot.settings import Settings, load_settings
+from bot.tiny import TinyBundle
+from bot.worker import GpuWorker
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 # What a GPU build of onnxruntime reports; the one installed here is CPU-only.
@@ -61,8 +62,7 @@ def _settings(bundle: TinyBundle, data: Path, device: str) -> Settings:
 async def _bot_analyzer(bundle: TinyBundle, data: Path, device: str) -> InsightFaceAnalyzer:
     services = await Services.open(_settings(bundle, data, device))
     try:
-        await services.characters.load()
-        analyzer = services.characters.analyzer
+        analyzer = await services.worker.load_faces()
         assert isinstance(analyzer, InsightFaceAnalyzer)
         return analyzer
     finally:
@@ -92,13 +92,14 @@ def test_recompute_faces_loads_insightface_the_same_way(
 ) -> None:
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: list(GPU_BUILD))
     loaded: list[tuple[str, ...]] = []
-    original = CharacterService.load
+    original = GpuWorker.load_faces
 
-    async def recording(self: CharacterService) -> None:
-        await original(self)
-        loaded.append(self.analyzer.providers)  # type: ignore[attr-defined]
+    async def recording(self: GpuWorker) -> FaceAnalyzer:
+        analyzer = await original(self)
+        loaded.append(analyzer.providers)  # type: ignore[attr-defined]
+        return analyzer
 
-    monkeypatch.setattr(CharacterService, "load", recording)
+    monkeypatch.setattr(GpuWorker, "load_faces", recording)
     monkeypatch.setenv("LIKENESS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LIKENESS_DEVICE", device)
     with warnings.catch_warnings():
