@@ -69,6 +69,7 @@ async def test_every_mode_delivers_pngs(
         rows = {job.params.mode: job for job in await jobs(bot)}
 
     for seed, (mode, message) in enumerate(results.items(), start=11):
+        assert calls[mode].callback is not None and calls[mode].callback.type == 5  # deferred at once
         assert rows[mode].status.value == "done", (mode, rows[mode].error)
         assert not message.ephemeral and f"<@{fake.user.id}>" in message.content
         [file] = message.files

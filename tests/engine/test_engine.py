@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 
 from bot.engine import images
+from bot.engine.checks import Capabilities
 from bot.engine.engine import Engine
 from bot.engine.metadata import read_parameters
 from bot.errors import BadImage, Cancelled, InvalidRequest
 from bot.jobs import GenerationRequest
 from bot.params import Mode
+from bot.settings import load_settings
+from bot.tiny import TinyBundle
 from tests.engine.helpers import box_mask, gradient_image, job_request, pixels, save
 
 STEPS = 4
@@ -33,6 +36,12 @@ def request(mode: Mode, **kw: object) -> GenerationRequest:
     }
     base.update(kw)
     return job_request(**base)
+
+
+def test_the_engines_capabilities_are_known_before_it_loads(engine: Engine, tiny_bundle: TinyBundle) -> None:
+    """What submissions check against (from the configuration) is what the loaded engine can do."""
+    assert engine.capabilities == Capabilities.of(load_settings(tiny_bundle.env_file).engine_config)
+    assert engine.capabilities == Capabilities(image_prompt=True, faceid_dim=512)
 
 
 def test_text_to_image_uses_native_size_and_aspect(engine: Engine) -> None:

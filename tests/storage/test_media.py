@@ -54,7 +54,13 @@ def test_bad_sha_is_rejected(media: MediaStore) -> None:
 
 
 def test_unlink_of_a_missing_file_is_fine(media: MediaStore) -> None:
-    media.unlink("a" * 64, "png")
+    """Deleting is idempotent: a file already gone raises nothing, and the others stay."""
+    kept = media.put(b"kept", "png")
+    gone = media.put(b"gone", "png")
+    media.unlink(gone, "png")
+    media.unlink(gone, "png")  # a second delete of the same file
+    media.unlink("a" * 64, "png")  # one that never existed
+    assert media_files(media) == {media.path(kept, "png")}
 
 
 def test_failed_write_leaves_no_file_and_no_pin(media: MediaStore, monkeypatch: pytest.MonkeyPatch) -> None:
