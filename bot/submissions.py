@@ -62,8 +62,9 @@ class Draft:
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
-    """Where the result goes: the Discord interaction that asked for it (its token lives 15 minutes)."""
+class Destination:
+    """Where the result goes: the Discord interaction that asked for it (its token lives 15 minutes).
+    Empty for a job nobody waits on in Discord."""
 
     guild_id: int | None = None
     channel_id: int | None = None
@@ -234,7 +235,7 @@ class Submissions:
 
     # -- submitting -----------------------------------------------------------------------------
     async def submit(
-        self, draft: Draft, delivery: Delivery, *, image: bytes | None = None, mask: bytes | None = None
+        self, draft: Draft, destination: Destination, *, image: bytes | None = None, mask: bytes | None = None
     ) -> Ticket:
         """Queue the draft: ``image``/``mask`` are a new job's uploads, decoded and cleaned here (off the
         event loop); a derived job's stored files are read. Nothing is stored when anything fails."""
@@ -245,13 +246,13 @@ class Submissions:
             parent_job_id=draft.parent_job_id,
             origin=draft.origin,
             character_id=draft.character_id,
-            guild_id=delivery.guild_id,
-            channel_id=delivery.channel_id,
-            application_id=delivery.application_id,
-            interaction_token=delivery.interaction_token,
-            token_expires_at=delivery.token_expires_at,
-            message_id=delivery.message_id,
-            upload_limit=delivery.upload_limit,
+            guild_id=destination.guild_id,
+            channel_id=destination.channel_id,
+            application_id=destination.application_id,
+            interaction_token=destination.interaction_token,
+            token_expires_at=destination.token_expires_at,
+            message_id=destination.message_id,
+            upload_limit=destination.upload_limit,
         )
         return await self.queue.submit(fields, image_file, mask_file)
 

@@ -32,7 +32,7 @@ from bot.params import (
     face_lock,
 )
 from cogs.utils.attachments import fetch, upload_info
-from cogs.utils.interactions import defer_public, delivery_for
+from cogs.utils.interactions import defer_public, destination_of
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class Generate(commands.Cog):
         image_data = await fetch(image, "image") if image else None
         mask_data = await fetch(mask, "mask") if mask else None
         await submissions.submit(
-            draft, delivery_for(interaction, message_id), image=image_data, mask=mask_data
+            draft, destination_of(interaction, message_id), image=image_data, mask=mask_data
         )
 
     @generate.autocomplete("character")

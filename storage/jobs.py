@@ -181,7 +181,7 @@ class JobRepository(Generic[P]):
                     max_stored_bytes,
                 )
                 stored = await self._files.insert(written, now)
-                values: dict[str, Any] = {**fields.columns(), **self._params.encode(fields.params)}
+                values: dict[str, Any] = {**fields.own_columns(), **self._params.encode(fields.params)}
                 values.update(input_media=input_sha, mask_media=mask_sha, status="queued", created_at=now)
                 row = await self._db.fetchone(self._insert, values)
             described = stored

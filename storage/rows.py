@@ -75,7 +75,7 @@ class NewJob(Generic[P]):
     def __post_init__(self) -> None:
         object.__setattr__(self, "origin", JobOrigin(self.origin))
 
-    def columns(self) -> dict[str, Any]:
+    def own_columns(self) -> dict[str, Any]:
         """The insertable columns other than the parameters'."""
         values = {name: getattr(self, name) for name in NEW_JOB_COLUMNS}
         values["origin"] = self.origin.value

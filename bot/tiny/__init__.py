@@ -1,7 +1,8 @@
 """Tiny random-weight model bundle, built offline and loaded through the real loaders.
 
 Lets tests and offline machines exercise the genuine diffusers / insightface paths (SD 1.5 layout,
-IP-Adapter, IP-Adapter FaceID, an insightface face pack) without downloading any model.
+IP-Adapter, IP-Adapter FaceID, an insightface face pack) without downloading any model. It is the
+``tiny-models`` command and the test fixture, not part of the engine: nothing at run time imports it.
 """
 
 from bot.tiny.bundle import TinyBundle, build_tiny_bundle

@@ -21,10 +21,12 @@ from bot.errors import Gone, NotAllowed
 from bot.queue import Job
 from bot.submissions import Draft
 from cogs.utils.confirm import Confirm
-from cogs.utils.interactions import defer_public, delivery_for
+from cogs.utils.interactions import defer_public, destination_of
 from cogs.utils.replies import tell, tell_error
 from cogs.utils.texts import cancel_text, info_text
 from storage import JobStatus
+
+NOT_THE_CHARACTERS_OWNER = "only the owner of this character can add images to it"
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"lk:[a-z]+:\d+(?::\d)?"):
@@ -79,7 +81,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"lk:[a
 async def _queue(bot: LikenessBot, interaction: discord.Interaction, draft: Draft) -> None:
     """A checked derived job: acknowledge publicly, then queue it (its message follows the job)."""
     message_id = await defer_public(interaction)
-    await bot.services.submissions.submit(draft, delivery_for(interaction, message_id))
+    await bot.services.submissions.submit(draft, destination_of(interaction, message_id))
 
 
 class Reroll(JobButton, action="reroll"):
@@ -144,12 +146,12 @@ class Cancel(JobButton, action="cancel"):
 
 class AddReference(JobButton, action="addref", per_output=True):
     label = "Add {n} to character"
-    owner_only = "only the owner of this character can add images to it"
+    owner_only = NOT_THE_CHARACTERS_OWNER
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
         """After a confirmation; the output goes through the same checks as any upload."""
         if job.character_id is None:
-            raise NotAllowed(self.owner_only or "")
+            raise NotAllowed(NOT_THE_CHARACTERS_OWNER)
         service = bot.services.characters
         character = await service.repo.get(job.user_id, job.character_id)
         chosen = next((o for o in await bot.services.jobs.outputs(job.id) if o.idx == self.idx), None)

@@ -6,7 +6,7 @@ import time
 
 import discord
 
-from bot.submissions import Delivery
+from bot.submissions import Destination
 
 TOKEN_LIFETIME = 15 * 60
 TOKEN_MARGIN = 30  # stop using a token shortly before Discord does
@@ -20,10 +20,10 @@ async def defer_public(interaction: discord.Interaction) -> int:
     return (await interaction.original_response()).id
 
 
-def delivery_for(interaction: discord.Interaction, message_id: int) -> Delivery:
+def destination_of(interaction: discord.Interaction, message_id: int) -> Destination:
     """The job's result edits ``message_id`` while the token lives, then goes to the channel. It is
     uploaded where the command was used: that interaction's upload limit is kept with the job."""
-    return Delivery(
+    return Destination(
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         application_id=interaction.application_id,

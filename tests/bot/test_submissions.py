@@ -16,7 +16,7 @@ from bot.params import FaceLock, JobParams, Mode
 from bot.queue import Job, Ticket
 from bot.services import Services
 from bot.settings import load_settings
-from bot.submissions import Delivery
+from bot.submissions import Destination
 from bot.tiny import TinyBundle
 from storage import CharacterNotFound, JobOrigin, JobStatus, OutputData, QueueFull
 from tests.engine.helpers import gradient_image, png_bytes
@@ -55,7 +55,9 @@ async def services(tiny_bundle: TinyBundle, tmp_path: Path) -> AsyncIterator[Ser
 async def finished(services: Services, params: JobParams, **fields: Any) -> Job:
     """A done job with one output, as the worker would leave it (made through the real submit)."""
     draft = await services.submissions.check(OWNER, params, **fields)
-    ticket = await services.submissions.submit(draft, Delivery(), image=PHOTO if "image" in fields else None)
+    ticket = await services.submissions.submit(
+        draft, Destination(), image=PHOTO if "image" in fields else None
+    )
     claimed = await services.jobs.claim_next()
     assert claimed is not None and claimed.id == ticket.job.id
     done = await services.jobs.mark_done(claimed.id, [OutputData(PHOTO, 7, 96, 64)], 1.0)
@@ -71,7 +73,7 @@ async def test_a_checked_job_is_queued_resolved_and_announced(services: Services
     assert draft.params.steps == 6 and draft.params.strength == 0.35 and draft.params.seed is not None
     assert await services.jobs.user_jobs(OWNER) == []  # nothing is stored by the check
 
-    ticket = await services.submissions.submit(draft, Delivery(channel_id=5), image=PHOTO)
+    ticket = await services.submissions.submit(draft, Destination(channel_id=5), image=PHOTO)
     assert (ticket.position, ticket.length) == (1, 1) and ticket.wait_seconds > 0
     stored = await services.jobs.get(ticket.job.id)
     assert stored is not None and stored.params == draft.params and stored.status is JobStatus.QUEUED
@@ -101,7 +103,7 @@ async def test_refusals_come_before_anything_is_stored(
 async def test_a_full_queue_is_refused_at_the_check(services: Services) -> None:
     for n in range(2):
         draft = await services.submissions.check(OWNER, JobParams(f"job {n}"))
-        await services.submissions.submit(draft, Delivery())
+        await services.submissions.submit(draft, Destination())
     with pytest.raises(QueueFull):
         await services.submissions.check(OWNER, JobParams("one too many"))
     assert len(await services.jobs.user_jobs(OWNER)) == 2
