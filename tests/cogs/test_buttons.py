@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
+
+from bot.submissions import Submissions
 from bot.tiny import TinyBundle
 from storage import JobOrigin, JobStatus
 from tests.cogs.harness import (
@@ -88,3 +92,44 @@ async def test_buttons_after_a_restart(
     # Still used by the reroll (the source) and by the variation (its input): kept.
     assert original.input_media in files_after and outputs[1].media in files_after
     assert sha256(fake.download(source)) == original.input_media
+
+
+async def test_a_bug_behind_a_button_or_command_gets_a_reference_not_silence(
+    fake_discord: FakeDiscord,
+    tiny_bundle: TinyBundle,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unexpected error answers privately with a reference the log has, instead of Discord's
+    "This interaction failed"; expected ones and unknown jobs answer in the bot's own words."""
+    fake = fake_discord
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir)) as bot:
+        result = await result_message(await generate(fake, None, "a castle", seed=5))
+        [job] = await jobs(bot)
+
+        async def broken(self: Submissions, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("a bug in reroll")
+
+        monkeypatch.setattr(Submissions, "reroll", broken)
+        monkeypatch.setattr(Submissions, "check", broken)
+        with caplog.at_level(logging.ERROR):
+            click = await fake.click(None, result, f"lk:reroll:{job.id}")
+            answer = await ephemeral_reply(click)
+            command = await generate(fake, None, "another castle")
+            said = await ephemeral_reply(command)
+        assert (
+            answer.content == f"something went wrong on our side (reference {click.id}); it has been logged"
+        )
+        assert (
+            said.content == f"something went wrong on our side (reference {command.id}); it has been logged"
+        )
+        logged = [r for r in caplog.records if r.exc_info and "a bug in reroll" in str(r.exc_info[1])]
+        assert [r.getMessage() for r in logged] == [
+            f"button reroll of job {job.id} failed (interaction {click.id})",
+            f"command generate failed (interaction {command.id})",
+        ]
+
+        assert await bot.services.jobs.delete_job(job.id, fake.user.id)  # a button on a job since deleted
+        stale = await ephemeral_reply(await fake.click(None, result, f"lk:info:{job.id}"))
+        assert stale.content == f"job {job.id} no longer exists (deleted or past the history window)"
