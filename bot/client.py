@@ -25,6 +25,9 @@ EXTENSIONS = (
 
 class LikenessBot(commands.Bot):
     def __init__(self, services: Services, **options: object) -> None:
+        # This bot never joins voice: discord.py's notices about missing voice libraries do not apply.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True  # channels for the token-expiry fallback; no privileged intents
         super().__init__(

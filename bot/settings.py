@@ -48,11 +48,13 @@ class Settings(BaseSettings):
     resolution: int | None = Field(default=None, ge=64, le=2048, description="override native size")
 
     ip_adapter: str = "h94/IP-Adapter"
-    ip_adapter_subfolder: str = "models"
-    ip_adapter_weight: str = "ip-adapter_sd15.safetensors"
+    # Left out: the loaded model's family decides (SD 1.5: models/ip-adapter_sd15.safetensors,
+    # SDXL: sdxl_models/ip-adapter_sdxl.bin; FaceID: ip-adapter-faceid_sd15.bin or _sdxl.bin).
+    ip_adapter_subfolder: str | None = None
+    ip_adapter_weight: str | None = None
     faceid_adapter: str = "h94/IP-Adapter-FaceID"
-    faceid_subfolder: str = ""
-    faceid_weight: str = "ip-adapter-faceid_sd15.bin"
+    faceid_subfolder: str | None = None
+    faceid_weight: str | None = None
 
     face_backend: Literal["insightface", "dlib"] = "insightface"
     face_model_dir: Path | None = None

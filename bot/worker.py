@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -62,7 +63,16 @@ class GpuWorker:
         if self._analyzer is None:
             if self.face_config is None:
                 raise RuntimeError("no face backend is configured")
+            started = time.perf_counter()
             self._analyzer = await self.call(self.face_config.load)
+            providers = getattr(self._analyzer, "providers", None) or ("CPU",)
+            log.info(
+                "face analysis %s: %d-d embeddings on %s, loaded in %.1f s",
+                self._analyzer.backend,
+                self._analyzer.dim,
+                ",".join(p.removesuffix("ExecutionProvider") for p in providers),
+                time.perf_counter() - started,
+            )
         return self._analyzer
 
     async def load(self) -> Engine:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class AdapterSource:
-    """Where ``load_ip_adapter`` finds one adapter: a hub id or local folder, subfolder, file name."""
+    """Where ``load_ip_adapter`` finds one adapter: a hub id or local folder, subfolder, file name.
+    A subfolder or file name left None is the loaded model family's (``bot.engine.family``)."""
 
     location: str
-    subfolder: str
-    weight_name: str
+    subfolder: str | None = None
+    weight_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

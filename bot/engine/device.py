@@ -33,7 +33,7 @@ def resolve_device(device: str, dtype: str = "auto") -> tuple[torch.device, torc
         raise SettingsInvalid(
             "invalid setting LIKENESS_DTYPE='float16': half precision is not supported on cpu"
         )
-    log.info("using device %s with %s", device, chosen)
+    log.debug("using device %s with %s", device, chosen)
     return torch.device(device), chosen
 
 

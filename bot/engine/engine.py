@@ -183,7 +183,7 @@ class Engine:
         plan.face = face
         reference, weight, faceid = self._face_lock(plan, request)
         # 4. encode prompt
-        plan.prompt, plan.negative, prompt_notes = build_prompts(self.pipes.text.tokenizer, params)
+        plan.prompt, plan.negative, prompt_notes = build_prompts(self.pipes.tokenizers, params)
         plan.warnings += prompt_notes
         plan.adapters = self.pipes.ip_adapter_kwargs(
             reference,
@@ -197,7 +197,7 @@ class Engine:
     def _prepare_images(self, params: JobParams, request: GenerationRequest) -> Plan:
         native, pipes, mode = self.pipes.native, self.pipes, params.mode
         if mode in (Mode.TEXT, Mode.IMAGE_PROMPT):
-            size = size_for_aspect(params.aspect, native)
+            size = size_for_aspect(params.aspect, native, self.pipes.family)
             return Plan(params, pipes.text, {"width": size[0], "height": size[1]}, size)
         assert request.image is not None
         original = load_image(request.image, what="image")

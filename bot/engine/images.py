@@ -19,6 +19,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from bot.engine.family import Family, bucket_size
 from bot.errors import BadImage, InvalidRequest
 
 log = logging.getLogger(__name__)
@@ -160,14 +161,19 @@ def fit_to_budget(image: Image.Image, native: int) -> Image.Image:
     return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def size_for_aspect(aspect: str, native: int) -> tuple[int, int]:
-    """Generation size for text-to-image at one of ``ASPECT_RATIOS``."""
+def size_for_aspect(aspect: str, native: int, family: Family = Family.SD15) -> tuple[int, int]:
+    """Generation size for text-to-image at one of ``ASPECT_RATIOS``: the family's trained bucket
+    closest to it (SDXL), else the pixel budget at that ratio (SD 1.5, and buckets too small to use)."""
     key = aspect.strip().replace(" ", "")
     if key not in ASPECT_RATIOS:
         raise InvalidRequest(
             f"the aspect ratio “{aspect}” is not supported; choose one of {', '.join(ASPECT_RATIOS)}"
         )
-    return budget_size(parse_ratio(key), native)
+    ratio = parse_ratio(key)
+    bucket = bucket_size(family, ratio, native)
+    if bucket is not None and min(bucket) >= MIN_SIDE:
+        return bucket
+    return budget_size(ratio, native)
 
 
 def parse_ratio(ratio: str) -> float:

@@ -8,6 +8,7 @@ siblings must see its image encoder too (see ``Pipelines.ip_adapter_kwargs`` for
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,10 @@ from PIL import Image
 
 from bot.engine.config import AdapterSource, EngineConfig
 from bot.engine.device import resolve_device
+from bot.engine.family import ADAPTERS, Family, family_of
 from bot.engine.identity import FACEID_DIM
+from bot.engine.metadata import public_model_name
+from bot.engine.quiet import quiet_loading
 from bot.errors import InvalidRequest, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,14 @@ class Pipelines:
     native: int  # the model's native side in pixels (its pixel budget is native²)
     ip_embed_dim: int | None  # None when no image-prompt adapter is loaded
     faceid_dim: int | None = None  # None when no IP-Adapter FaceID is loaded
+    family: Family = Family.SD15
+
+    @property
+    def tokenizers(self) -> tuple[object, ...]:
+        """The tokenizers of every text encoder that reads the prompt (two on SDXL)."""
+        return tuple(
+            t for t in (self.text.tokenizer, getattr(self.text, "tokenizer_2", None)) if t is not None
+        )
 
     @property
     def sampler(self) -> str:
@@ -167,30 +179,65 @@ def _load_adapters(
 def _readable(source: AdapterSource) -> bool:
     """Whether the adapter's weight file is a local file (a hub id counts as unreadable)."""
     local = Path(source.location).expanduser()
-    return (local / source.subfolder / source.weight_name).is_file()
+    return (local / (source.subfolder or "") / (source.weight_name or "")).is_file()
+
+
+def with_family_defaults(
+    family: Family, plain: AdapterSource | None, faceid: AdapterSource | None
+) -> tuple[AdapterSource | None, AdapterSource | None]:
+    """The adapters with the family's subfolder and file name wherever the settings left them out."""
+    names = ADAPTERS[family]
+    if plain is not None:
+        plain = AdapterSource(
+            plain.location,
+            names.ip_adapter_subfolder if plain.subfolder is None else plain.subfolder,
+            plain.weight_name or names.ip_adapter_weight,
+        )
+    if faceid is not None:
+        faceid = AdapterSource(
+            faceid.location,
+            names.faceid_subfolder if faceid.subfolder is None else faceid.subfolder,
+            faceid.weight_name or names.faceid_weight,
+        )
+    return plain, faceid
 
 
 def load_pipelines(config: EngineConfig) -> Pipelines:
-    """Load weights once; raise ``ModelUnavailable`` naming the setting to fix."""
+    """Load weights once, in the target dtype; raise ``ModelUnavailable`` naming the setting to fix."""
     device, dtype = resolve_device(config.device, config.dtype)
-    log.info("loading %s", config.model)
+    quiet_loading()
+    started = time.perf_counter()
     try:
-        text = AutoPipelineForText2Image.from_pretrained(config.model, torch_dtype=dtype)
+        text = AutoPipelineForText2Image.from_pretrained(config.model, dtype=dtype)
     except (OSError, ValueError, KeyError) as exc:
         raise _missing("diffusion model", config.model, "LIKENESS_MODEL", exc) from exc
-    ip_dim, face_dim = _load_adapters(text, config.ip_adapter, config.faceid_adapter)
+    family = family_of(text)
+    native = config.resolution or int(text.unet.config.sample_size * text.vae_scale_factor)
+    log.info(
+        "model %s: %s, %s on %s, native %d px, sampler %s, loaded in %.1f s",
+        public_model_name(config.model),
+        family.label,
+        str(dtype).removeprefix("torch."),
+        device.type,
+        native,
+        type(text.scheduler).__name__,
+        time.perf_counter() - started,
+    )
+    started = time.perf_counter()
+    plain, faceid = with_family_defaults(family, config.ip_adapter, config.faceid_adapter)
+    ip_dim, face_dim = _load_adapters(text, plain, faceid)
+    if plain is not None or faceid is not None:
+        log.info(
+            "adapters for %s: image prompt %s, face lock %s, loaded in %.1f s",
+            family.label,
+            plain.weight_name if plain is not None else "off",
+            faceid.weight_name if faceid is not None else "off",
+            time.perf_counter() - started,
+        )
     if device.type != "cpu":  # weights load on the cpu; moving them there again only warns
         text.to(device)
     img2img = AutoPipelineForImage2Image.from_pipe(text)
     inpaint = AutoPipelineForInpainting.from_pipe(text)
     for pipe in (text, img2img, inpaint):
         pipe.set_progress_bar_config(disable=True)
-    native = config.resolution or int(text.unet.config.sample_size * text.vae_scale_factor)
-    log.info(
-        "model ready: native %d px, sampler %s, image prompt %s, face lock %s",
-        native,
-        type(text.scheduler).__name__,
-        "on" if ip_dim else "off",
-        "on" if face_dim else "off",
-    )
-    return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim, face_dim)
+    return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim, face_dim, family)

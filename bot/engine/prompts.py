@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.engine.styles import STYLES
 from bot.params import JobParams
 
 
-def build_prompts(tokenizer: Any, params: JobParams) -> tuple[str, str, tuple[str, ...]]:
-    """Apply the style preset; warn (not fail) when the tokenizer will cut the prompt."""
+def build_prompts(tokenizers: Sequence[Any], params: JobParams) -> tuple[str, str, tuple[str, ...]]:
+    """Apply the style preset; warn (not fail) when a text encoder will cut the prompt.
+
+    SDXL reads the prompt with both its encoders (``prompt_2`` defaults to the prompt); a part cut by
+    either is ignored by it, so each prompt is reported once, for the tokenizer that keeps least."""
     prompt, negative = params.prompt, params.negative
     if params.style:
         prompt, negative = STYLES[params.style].apply(prompt, negative)
-    warnings = tuple(
-        w
-        for w in (
-            _truncation(tokenizer, prompt, "prompt"),
-            _truncation(tokenizer, negative, "negative prompt"),
-        )
-        if w
-    )
-    return prompt, negative, warnings
+    warnings = []
+    for text, what in ((prompt, "prompt"), (negative, "negative prompt")):
+        cut = [w for w in (_truncation(t, text, what) for t in tokenizers if t is not None) if w]
+        if cut:
+            warnings.append(max(cut, key=len))
+    return prompt, negative, tuple(warnings)
 
 
 def _truncation(tokenizer: Any, text: str, what: str) -> str | None:

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.tiny import face_pack, ip_adapter, sd
+from bot.engine.family import Family
+from bot.tiny import face_pack, ip_adapter, sd, sdxl
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +35,12 @@ class TinyBundle:
     faceid_weight_file: Path
     face_model_dir: Path
     env_file: Path
+    family: Family = Family.SD15
     native_resolution: int = sd.NATIVE_RESOLUTION
     settings: dict[str, str] = field(default_factory=dict)
 
 
-def _layout(root: Path) -> TinyBundle:
+def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
     """Paths of a bundle rooted at `root` (absolute), with the settings that describe them."""
     ip_dir = root / IP_ADAPTER_DIR
     faceid_dir = root / FACEID_DIR
@@ -67,6 +69,7 @@ def _layout(root: Path) -> TinyBundle:
         faceid_weight_file=faceid_dir / ip_adapter.FACEID_WEIGHT,
         face_model_dir=faces,
         env_file=root / ENV_FILE,
+        family=family,
         settings=settings,
     )
 
@@ -80,8 +83,9 @@ def _write_env(path: Path, settings: dict[str, str]) -> None:
 
 def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None]) -> None:
     """Write every component into `staging`; the env file already names the final paths."""
-    report("building tiny Stable Diffusion pipeline")
-    pipe = sd.save_tiny_sd(staging / SD_DIR)
+    report(f"building tiny {final.family.label} pipeline")
+    save = sdxl.save_tiny_sdxl if final.family is Family.SDXL else sd.save_tiny_sd
+    pipe = save(staging / SD_DIR)
     report("building tiny IP-Adapter and image encoder")
     ip_adapter.save_ip_adapter(pipe.unet, staging / IP_ADAPTER_DIR)
     report("building tiny IP-Adapter FaceID")
@@ -91,13 +95,15 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None])
     _write_env(staging / ENV_FILE, final.settings)
 
 
-def build_tiny_bundle(out_dir: Path, progress: Callable[[str], None] | None = None) -> TinyBundle:
-    """Build the tiny offline model bundle at `out_dir`, replacing any previous one.
+def build_tiny_bundle(
+    out_dir: Path, progress: Callable[[str], None] | None = None, *, family: Family = Family.SD15
+) -> TinyBundle:
+    """Build the tiny offline model bundle of ``family`` at `out_dir`, replacing any previous one.
 
     Everything is built in a sibling temp folder and renamed into place, so `out_dir` never holds a
     half-written bundle: readers see the old bundle or the new one. Deterministic (fixed seeds).
     """
-    final = _layout(Path(out_dir).expanduser().resolve())
+    final = _layout(Path(out_dir).expanduser().resolve(), family)
     root = final.root
     root.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -82,6 +82,19 @@ def build_tiny_unet() -> UNet2DConditionModel:
     )
 
 
+def build_tiny_vae() -> AutoencoderKL:
+    """Two-level VAE (diffusers' test config): latents at half the image size, 4 channels."""
+    return AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        sample_size=NATIVE_RESOLUTION,
+    )
+
+
 def build_tiny_pipeline() -> StableDiffusionPipeline:
     """Assemble the tiny pipeline in memory; the caller seeds torch for reproducible weights."""
     tokenizer = build_tokenizer()
@@ -96,15 +109,7 @@ def build_tiny_pipeline() -> StableDiffusionPipeline:
         pad_token_id=tokenizer.pad_token_id,
         max_position_embeddings=MODEL_MAX_LENGTH,
     )
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2,
-        sample_size=NATIVE_RESOLUTION,
-    )
+    vae = build_tiny_vae()
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,

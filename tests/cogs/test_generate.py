@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.engine.metadata import read_parameters
 from bot.tiny import TinyBundle
 from tests.cogs.harness import (
     EngineControl,
@@ -16,6 +17,7 @@ from tests.cogs.harness import (
     result_message,
     running_bot,
 )
+from tests.cogs.test_characters import attach, character, face_photo
 from tests.fakediscord import FakeDiscord, FakeMessage
 
 
@@ -106,3 +108,32 @@ async def test_two_candidates_give_two_files_and_two_vary_buttons(
     vary = [c for c in message.custom_ids if c.startswith("lk:vary:")]
     assert vary == [f"lk:vary:{job.id}:0", f"lk:vary:{job.id}:1"]
     assert {f"lk:{a}:{job.id}" for a in ("reroll", "info", "delete")} <= set(message.custom_ids)
+
+
+async def test_an_sdxl_model_serves_the_same_commands(
+    fake_discord: FakeDiscord, tiny_sdxl_bundle: TinyBundle, data_dir: Path
+) -> None:
+    """Only LIKENESS_MODEL (and its adapters) differ: the bot reads the family from the model."""
+    fake = fake_discord
+    async with running_bot(fake, bot_settings(tiny_sdxl_bundle, data_dir, queue_per_user=5)) as bot:
+        assert bot.services.worker.engine.pipes.family.value == "sdxl"
+        await character(fake, None, "create", {"name": "Mara", "image": attach(fake, face_photo(1))})
+        calls = {
+            "text": await generate(fake, None, "Mara on a beach", character="Mara", seed=1),
+            "image_prompt": await generate(
+                fake, None, "a portrait", image=png_attachment(fake), mode="image_prompt"
+            ),
+            "inpaint": await generate(
+                fake,
+                None,
+                "a hat",
+                image=png_attachment(fake, seed=2),
+                mask=mask_attachment(fake),
+                mode="inpaint",
+            ),
+        }
+        results = {mode: await result_message(call) for mode, call in calls.items()}
+    for mode, message in results.items():
+        fields = read_parameters(message.files[0].data)
+        assert fields["Mode"] == mode and fields["Sampler"] == "EulerDiscreteScheduler"
+    assert read_parameters(results["text"].files[0].data)["Face lock"] == "FaceID"

@@ -139,7 +139,7 @@ class InsightFaceAnalyzer:
         self._app = app
         out_shape = getattr(app.models["recognition"], "output_shape", None) or [EMBED_DIM]
         self.dim = out_shape[-1] if isinstance(out_shape[-1], int) else EMBED_DIM
-        logger.info(
+        logger.debug(
             "insightface face models loaded from %s (det_size %d, providers %s, %d-d embeddings)",
             folder,
             self.det_size,

@@ -1,0 +1,92 @@
+"""Tiny random-weight SDXL pipeline: two text encoders, micro-conditioning, saved in diffusers' layout.
+
+diffusers' own SDXL test shapes: the UNet's cross-attention width (64) is the two encoders' hidden
+sizes side by side (32 + 32), and its added embedding takes the six time ids (6 × 8) plus the pooled
+text embedding (32). It runs the real ``StableDiffusionXLPipeline`` at 64 px in well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+from bot.tiny.sd import MODEL_MAX_LENGTH, SAMPLE_SIZE, build_tiny_vae, build_tokenizer
+
+logger = logging.getLogger(__name__)
+
+ENCODER_WIDTH = 32  # each text encoder's hidden size and projection
+CROSS_ATTENTION_DIM = 2 * ENCODER_WIDTH
+TIME_EMBED_DIM = 8
+
+
+def build_tiny_sdxl_unet() -> UNet2DConditionModel:
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=SAMPLE_SIZE,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=TIME_EMBED_DIM,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * TIME_EMBED_DIM + ENCODER_WIDTH,
+        cross_attention_dim=CROSS_ATTENTION_DIM,
+    )
+
+
+def _text_config(vocab_size: int, bos: int, eos: int, pad: int) -> CLIPTextConfig:
+    return CLIPTextConfig(
+        hidden_size=ENCODER_WIDTH,
+        projection_dim=ENCODER_WIDTH,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        vocab_size=vocab_size,
+        bos_token_id=bos,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        max_position_embeddings=MODEL_MAX_LENGTH,
+        hidden_act="gelu",
+    )
+
+
+def build_tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
+    """Assemble the tiny SDXL pipeline in memory; the caller seeds torch for reproducible weights."""
+    tokenizer, tokenizer_2 = build_tokenizer(), build_tokenizer()
+    config = _text_config(
+        len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="leading",
+        steps_offset=1,
+    )
+    return StableDiffusionXLPipeline(
+        vae=build_tiny_vae(),
+        text_encoder=CLIPTextModel(config),
+        text_encoder_2=CLIPTextModelWithProjection(config),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2,
+        unet=build_tiny_sdxl_unet(),
+        scheduler=scheduler,
+    )
+
+
+def save_tiny_sdxl(out_dir: Path, seed: int = 0) -> StableDiffusionXLPipeline:
+    """Build the tiny SDXL pipeline with a fixed seed and save it; returns it for the adapters."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        pipe = build_tiny_sdxl_pipeline()
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+    logger.debug("saved tiny SDXL pipeline to %s", out_dir)
+    return pipe
