@@ -13,7 +13,9 @@ targets, style presets) are the engine's own lists.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -67,6 +69,11 @@ DEFAULT_MAX_TRIES = 3
 DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.35, Mode.INPAINT: 0.85, Mode.OUTPAINT: 0.95}
 DEFAULT_EXPAND = "all"
 DEFAULT_ASPECT = "1:1"
+MAX_LORAS = 3
+LORA_WEIGHT_RANGE = (-2.0, 2.0)
+DEFAULT_LORA_WEIGHT = 1.0
+# A1111's prompt syntax: <lora:NAME> or <lora:NAME:WEIGHT> (a third, text-encoder part is ignored).
+_LORA_TAG = re.compile(r"<lora:([^:<>]+)(?::([^:<>]*))?(?::[^<>]*)?>", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,55 @@ class Rule:
 
 def _param(default: Any, rule: Rule) -> Any:
     return field(default=default, metadata={"rule": rule})
+
+
+@dataclass(frozen=True, slots=True)
+class LoraUse:
+    """One LoRA of a job: its name in the LoRA folder (without ``.safetensors``) and its weight."""
+
+    name: str
+    weight: float = DEFAULT_LORA_WEIGHT
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.weight:g}"
+
+    @property
+    def tag(self) -> str:
+        """A1111's prompt form, as results record it."""
+        return f"<lora:{self.name}:{self.weight:g}>"
+
+
+def parse_loras(text: str | None, weight: float = DEFAULT_LORA_WEIGHT) -> tuple[LoraUse, ...]:
+    """``"anime:0.8, film"`` as LoRAs; a name without a weight gets ``weight``."""
+    uses = []
+    for part in (text or "").replace(";", ",").split(","):
+        name, _, given = part.strip().partition(":")
+        if name.strip():
+            uses.append(LoraUse(name.strip(), _lora_weight(given, name.strip(), weight)))
+    return tuple(uses)
+
+
+def take_lora_tags(prompt: str) -> tuple[str, tuple[LoraUse, ...]]:
+    """The prompt without its ``<lora:NAME:WEIGHT>`` tags (what the text encoder reads), and the tags."""
+    uses = tuple(
+        LoraUse(m.group(1).strip(), _lora_weight(m.group(2) or "", m.group(1).strip(), DEFAULT_LORA_WEIGHT))
+        for m in _LORA_TAG.finditer(prompt)
+    )
+    text = _LORA_TAG.sub(" ", prompt)
+    if uses:  # tidy what the tags leave behind: double spaces, empty list items
+        text = re.sub(r"\s*,(\s*,)+", ",", re.sub(r"[ \t]+", " ", text)).strip().strip(",")
+    return text.strip(), uses
+
+
+def _lora_weight(given: str, name: str, default: float) -> float:
+    if not given.strip():
+        return default
+    try:
+        return float(given)
+    except ValueError:
+        raise InvalidRequest(
+            f"the weight of the LoRA “{name}” is “{given.strip()}”, not a number (like 0.8)"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +215,7 @@ class JobParams:
         Rule("aspect", "Aspect", choices=ASPECT_RATIOS, modes=frozenset({Mode.TEXT, Mode.IMAGE_PROMPT})),
     )
     style: str | None = _param(None, Rule("style", "Style", choices=STYLE_NAMES))
+    loras: tuple[LoraUse, ...] = _param((), Rule("lora", None))  # the PNG names them in A1111's form
     face: FaceLock | None = None
 
     def with_seed(self, seed: int | None) -> JobParams:
@@ -210,7 +267,7 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
     """The params with every default filled in (a random seed included), or ``InvalidRequest`` naming
     the first value that cannot be used and how to fix it. Resolving resolved params changes nothing."""
     defaults = defaults or Defaults()
-    prompt = params.prompt.strip()
+    prompt, tagged = take_lora_tags(params.prompt)
     if not prompt:
         raise InvalidRequest("the prompt is empty: describe the change or scene you want")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -232,9 +289,27 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
                 f"max_tries {face.max_tries} is over this bot's retry budget of {budget}: "
                 f"choose {budget} or fewer"
             )
+    filled["loras"] = _checked_loras(params.loras + tagged)
     resolved = replace(params, **filled, prompt=prompt, face=face)
     _check_strength(resolved)
     return resolved
+
+
+def _checked_loras(uses: tuple[LoraUse, ...]) -> tuple[LoraUse, ...]:
+    if len(uses) > MAX_LORAS:
+        raise InvalidRequest(f"{len(uses)} LoRAs given; a job takes at most {MAX_LORAS}")
+    names = [use.name.lower() for use in uses]
+    twice = next((use.name for use, name in zip(uses, names, strict=True) if names.count(name) > 1), None)
+    if twice is not None:
+        raise InvalidRequest(f"the LoRA “{twice}” is given twice: give it once, with one weight")
+    low, high = LORA_WEIGHT_RANGE
+    for use in uses:
+        if math.isnan(use.weight) or not low <= use.weight <= high:
+            raise InvalidRequest(
+                f"the weight of the LoRA “{use.name}” must be between {low:g} and {high:g} "
+                f"(got {use.weight:g}): 0.6–1 suits most"
+            )
+    return uses
 
 
 def _fill(record: Any, mode: Mode, server: Mapping[str, Any]) -> dict[str, Any]:
@@ -298,12 +373,14 @@ def shown(params: JobParams) -> Iterator[tuple[Rule, Any]]:
     order: what Info, the result embed and the PNG's parameters list."""
     for name, rule in rules(JobParams):
         value = getattr(params, name)
-        if value is not None and rule.applies(params.mode):
+        if value is not None and value != () and rule.applies(params.mode):
             yield rule, value
 
 
 def value_text(value: Any) -> str:
-    """A setting as users read it: ``0.35``, ``7``, ``16:9``."""
+    """A setting as users read it: ``0.35``, ``7``, ``16:9``, ``anime:0.8, film:1``."""
+    if isinstance(value, tuple):
+        return ", ".join(str(item) for item in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -312,7 +389,8 @@ def value_text(value: Any) -> str:
 
 class ParamsCodec:
     """``JobParams`` as columns: a field is the column of its name, ``face.x`` is ``face_x`` (all NULL
-    without face lock). ``storage`` stores and reads them without knowing what they mean."""
+    without face lock), ``loras`` a JSON list of ``[name, weight]``. ``storage`` stores and reads them
+    without knowing what they mean."""
 
     FACE_PREFIX = "face_"
 
@@ -324,6 +402,7 @@ class ParamsCodec:
     def encode(self, params: JobParams) -> dict[str, Any]:
         row: dict[str, Any] = {name: getattr(params, name) for name in self._plain}
         row["mode"] = params.mode.value
+        row["loras"] = json.dumps([[use.name, use.weight] for use in params.loras])
         for name in self._face:
             row[self.FACE_PREFIX + name] = None if params.face is None else getattr(params.face, name)
         return row
@@ -331,6 +410,9 @@ class ParamsCodec:
     def decode(self, row: Mapping[str, Any]) -> JobParams:
         plain = {name: row[name] for name in self._plain}
         plain["mode"] = Mode(plain["mode"])
+        plain["loras"] = tuple(
+            LoraUse(name, float(weight)) for name, weight in json.loads(plain["loras"] or "[]")
+        )
         face = {name: row[self.FACE_PREFIX + name] for name in self._face}
         locked = any(value is not None for value in face.values())
         return JobParams(**plain, face=FaceLock(**face) if locked else None)

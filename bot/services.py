@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.characters import CharacterService
-from bot.engine.checks import Capabilities
+from bot.engine.loras import LoraLibrary
 from bot.identity import IdentitySource
 from bot.inflight import WorkInFlight
 from bot.params import PARAMS_CODEC, JobParams
@@ -31,6 +31,8 @@ class Services:
     queue: JobQueue
     characters: CharacterService
     submissions: Submissions
+    loras: LoraLibrary  # the style LoRA folder, for listing and checks (the engine reads its own)
+    loras: LoraLibrary  # the style LoRA folder, for listing and checks (the engine reads its own)
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -63,11 +65,10 @@ class Services:
             max_stored_bytes=settings.max_stored_bytes,
             in_flight=in_flight,
         )
-        checks = JobChecks(
-            settings.defaults, Capabilities.of(settings.engine_config), character_repo, identity
-        )
+        loras = LoraLibrary(settings.lora_dir)
+        checks = JobChecks(settings.defaults, lambda: worker.capabilities, character_repo, identity, loras)
         submissions = Submissions(checks, queue, media, worker)
-        return cls(settings, db, media, jobs, worker, queue, characters, submissions)
+        return cls(settings, db, media, jobs, worker, queue, characters, submissions, loras)
 
     async def load_models(self) -> None:
         """Face models, then the diffusion weights, on the worker thread; missing ones stop start-up."""

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     faceid_subfolder: str | None = None
     faceid_weight: str | None = None
 
+    lora_dir: Path | None = Field(
+        default=None, description="folder of style LoRAs (.safetensors); empty: off"
+    )
+    lora_cache_mb: int = Field(default=1024, ge=1, le=1_000_000, description="MB of LoRAs kept loaded")
+
     face_backend: Literal["insightface", "dlib"] = "insightface"
     face_model_dir: Path | None = None
     face_det_size: int = Field(default=640, ge=64, le=2048)
@@ -154,6 +159,8 @@ class Settings(BaseSettings):
             resolution=self.resolution,
             ip_adapter=ip,
             faceid_adapter=faceid,
+            lora_dir=self.lora_dir,
+            lora_cache_bytes=self.lora_cache_mb * MB,
         )
 
 

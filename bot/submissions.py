@@ -14,12 +14,14 @@ A ``Draft`` is a checked job between the two: an entry point acknowledges its us
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.attachments import UploadInfo, check_metadata, check_uploads
 from bot.engine.checks import Capabilities, check_inputs
 from bot.engine.images import load_image
+from bot.engine.loras import LoraLibrary
 from bot.engine.masks import face_mask
 from bot.errors import Gone, InvalidRequest, NoFaceFound, NotAllowed
 from bot.identity import IdentitySource
@@ -81,14 +83,17 @@ class JobChecks:
     def __init__(
         self,
         defaults: Defaults,
-        capabilities: Capabilities,
+        capabilities: Callable[[], Capabilities],
         characters: CharacterRepository | None = None,
         identity: IdentitySource | None = None,
+        loras: LoraLibrary | None = None,
     ) -> None:
+        """``capabilities`` says what the engine can do now (its family once the model is loaded)."""
         self.defaults = defaults
         self.capabilities = capabilities
         self.characters = characters
         self.identity = identity
+        self.loras = loras
 
     async def check(
         self,
@@ -138,7 +143,7 @@ class JobChecks:
         image: bool,
         mask: bool,
     ) -> Checked:
-        check_inputs(params, self.capabilities, image=image, mask=mask, identity=identity)
+        check_inputs(params, self.capabilities(), image=image, mask=mask, identity=identity, loras=self.loras)
         return Checked(params, character_id, identity)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from bot.engine.checks import Capabilities
 from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
 from bot.engine.faces.factory import FaceConfig
@@ -52,6 +53,14 @@ class GpuWorker:
         if self._analyzer is None:
             raise RuntimeError("face analysis is not loaded")
         return self._analyzer
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The loaded engine's; before it loads, what its configuration says (no family yet)."""
+        if self._engine is not None:
+            return self._engine.capabilities
+        assert self.engine_config is not None, "no engine is configured"
+        return Capabilities.of(self.engine_config)
 
     @property
     def loaded(self) -> bool:

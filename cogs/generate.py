@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -17,8 +18,10 @@ from bot.params import (
     DEFAULT_CFG,
     DEFAULT_IDENTITY_WEIGHT,
     DEFAULT_IMAGE_WEIGHT,
+    DEFAULT_LORA_WEIGHT,
     IDENTITY_WEIGHT_RANGE,
     IMAGE_WEIGHT_RANGE,
+    LORA_WEIGHT_RANGE,
     MAX_PROMPT_CHARS,
     MAX_TRIES_RANGE,
     MIN_IDENTITY_RANGE,
@@ -30,9 +33,12 @@ from bot.params import (
     JobParams,
     Mode,
     face_lock,
+    parse_loras,
 )
 from cogs.utils.attachments import fetch, upload_info
 from cogs.utils.interactions import defer_public, destination_of
+from cogs.utils.replies import tell
+from cogs.utils.texts import lora_line
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +83,11 @@ class Generate(commands.Cog):
         min_identity="Face lock: remake candidates whose face scores below this (0–1; a few tries at most)",
         max_tries="Face lock: how many tries min_identity may use in all (default: the server's budget)",
         identity_mode="Face lock: all references together (default) or their mean",
+        lora=(
+            "Style LoRAs, up to three: “anime” or “anime:0.8, film” "
+            "(see /loras, or <lora:NAME:W> in the prompt)"
+        ),
+        lora_weight="LoRA weight where the lora option gives none, -2–2 (default 1)",
     )
     @app_commands.choices(
         identity_mode=[
@@ -114,6 +125,10 @@ class Generate(commands.Cog):
         min_identity: app_commands.Range[float, MIN_IDENTITY_RANGE[0], MIN_IDENTITY_RANGE[1]] | None = None,
         max_tries: app_commands.Range[int, MAX_TRIES_RANGE[0], MAX_TRIES_RANGE[1]] | None = None,
         identity_mode: app_commands.Choice[str] | None = None,
+        lora: app_commands.Range[str, 1, 200] | None = None,
+        lora_weight: app_commands.Range[
+            float, LORA_WEIGHT_RANGE[0], LORA_WEIGHT_RANGE[1]
+        ] = DEFAULT_LORA_WEIGHT,
     ) -> None:
         params = JobParams(
             prompt=prompt,
@@ -128,6 +143,7 @@ class Generate(commands.Cog):
             expand=_value(expand),
             aspect=_value(aspect) or DEFAULT_ASPECT,
             style=_value(style),
+            loras=parse_loras(lora, lora_weight),
             face=face_lock(
                 character,
                 weight=character_weight,
@@ -152,6 +168,35 @@ class Generate(commands.Cog):
         await submissions.submit(
             draft, destination_of(interaction, message_id), image=image_data, mask=mask_data
         )
+
+    @generate.autocomplete("lora")
+    async def lora_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Completes the last name of a comma list ("anime:0.8, fi" → "anime:0.8, film")."""
+        done, _, last = current.rpartition(",")
+        prefix = f"{done.strip()}, " if done.strip() else ""
+        typed = last.strip().lower()
+        names = [f.name for f in self.bot.services.loras.files() if f.problem is None]
+        return [
+            app_commands.Choice(name=(prefix + name)[:100], value=(prefix + name)[:100])
+            for name in names
+            if name.lower().startswith(typed)
+        ][:25]
+
+    @app_commands.command(name="loras", description="The style LoRAs this bot has, with their model family")
+    async def loras(self, interaction: discord.Interaction) -> None:
+        library = self.bot.services.loras
+        if not library.enabled:
+            await tell(interaction, "LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)")
+            return
+        files = await asyncio.to_thread(library.files)
+        family = self.bot.services.worker.capabilities.family
+        lines = [lora_line(f, family) for f in files] or [
+            "no LoRAs yet: the operator adds .safetensors files"
+        ]
+        head = f"LoRAs for this {family.label} model" if family is not None else "LoRAs"
+        await tell(interaction, "\n".join([f"{head} (use: lora:NAME:WEIGHT or <lora:NAME:WEIGHT>):", *lines]))
 
     @generate.autocomplete("character")
     async def character_choices(

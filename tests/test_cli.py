@@ -200,3 +200,28 @@ def test_env_example_names_every_setting() -> None:
     keys = {line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")}
     expected = {f"LIKENESS_{name.upper()}" for name in Settings.model_fields} - {"LIKENESS_DISCORD_TOKEN"}
     assert keys == expected | {"DISCORD_TOKEN"}
+
+
+def test_generate_with_loras(
+    tiny_bundle: TinyBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = ["--env-file", str(tiny_bundle.env_file)]
+    out = tmp_path / "out"
+    base = [
+        *env,
+        "generate",
+        "--prompt",
+        "a boat <lora:glow:0.4>",
+        "--steps",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+    ]
+    assert main([*base, "--lora", "ink:0.7"]) == 0, capsys.readouterr().err
+    fields = read_parameters(Path(capsys.readouterr().out.strip()).read_bytes())
+    assert fields["prompt"] == "a boat, <lora:ink:0.7>, <lora:glow:0.4>"
+    assert fields["Lora hashes"].startswith("ink: ")
+    assert main([*base, "--lora", "nope"]) == 2
+    assert "there is no LoRA called “nope”" in capsys.readouterr().err

@@ -28,6 +28,7 @@ from bot.params import (
     JobParams,
     Mode,
     face_lock,
+    parse_loras,
 )
 from bot.settings import Settings
 from bot.submissions import Checked, JobChecks
@@ -90,6 +91,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="all",
         help="all references as FaceID tokens together, or their mean",
     )
+    parser.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="NAME[:WEIGHT]",
+        help="a style LoRA from LIKENESS_LORA_DIR (weight 1 by default); repeat for up to three",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (./outputs)")
     parser.set_defaults(handler=handle)
 
@@ -110,6 +118,7 @@ def params_from(args: argparse.Namespace) -> JobParams:
         expand=args.expand,
         aspect=args.aspect,
         style=args.style,
+        loras=parse_loras(",".join(args.lora)),
         face=face_lock(
             args.character,
             weight=args.character_weight,
@@ -168,18 +177,20 @@ def handle(args: argparse.Namespace) -> int:
 async def _check(params: JobParams, settings: Settings, args: argparse.Namespace) -> Checked:
     """``JobChecks`` as a Discord job gets them; a character is read from the bot's database."""
     from bot.engine.checks import Capabilities
+    from bot.engine.loras import LoraLibrary
     from bot.identity import IdentitySource
     from storage import CharacterRepository, Database, MediaStore
 
     files = {"image": _info(args.image, "image"), "mask": _info(args.mask, "mask")}
     capabilities = Capabilities.of(settings.engine_config)
+    loras = LoraLibrary(settings.lora_dir)
     if args.character is None:
-        return await JobChecks(settings.defaults, capabilities).check(0, params, **files)
+        return await JobChecks(settings.defaults, lambda: capabilities, loras=loras).check(0, params, **files)
     db = await Database.open(settings.database_path)
     try:
         media = MediaStore(settings.media_dir)
         repo = CharacterRepository(db, media)
-        checks = JobChecks(settings.defaults, capabilities, repo, IdentitySource(repo, media))
+        checks = JobChecks(settings.defaults, lambda: capabilities, repo, IdentitySource(repo, media), loras)
         return await checks.check(args.user, params, character=args.character, **files)
     finally:
         await db.close()

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.engine.config import EngineConfig
+from bot.engine.family import Family
 from bot.engine.identity import FACEID_DIM, decode_identity
+from bot.engine.loras import LoraLibrary
 from bot.errors import InvalidRequest
 from bot.jobs import Identity
 from bot.params import MAX_IDENTITY_REFERENCES, JobParams, Mode
@@ -21,10 +23,12 @@ from bot.params import MAX_IDENTITY_REFERENCES, JobParams, Mode
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What the engine can do: an image-prompt adapter, and FaceID with its embedding size."""
+    """What the engine can do: an image-prompt adapter, FaceID with its embedding size, and the model
+    family (None until the model is loaded: a LoRA's family is then checked when the job runs)."""
 
     image_prompt: bool
     faceid_dim: int | None
+    family: Family | None = None
 
     @classmethod
     def of(cls, config: EngineConfig) -> Capabilities:
@@ -39,10 +43,16 @@ class FaceRoute(StrEnum):
 
 
 def check_inputs(
-    params: JobParams, caps: Capabilities, *, image: bool, mask: bool, identity: Identity | None
+    params: JobParams,
+    caps: Capabilities,
+    *,
+    image: bool,
+    mask: bool,
+    identity: Identity | None,
+    loras: LoraLibrary | None = None,
 ) -> FaceRoute | None:
     """Raise ``InvalidRequest`` naming the fix when the inputs cannot make this job; else how face
-    lock runs (None without face lock)."""
+    lock runs (None without face lock). ``loras`` is the LoRA folder the job's LoRAs must be in."""
     mode = params.mode
     if mode.needs_image and not image:
         raise InvalidRequest(f"{mode} needs an image: attach one, or leave out the mode")
@@ -59,6 +69,10 @@ def check_inputs(
         raise InvalidRequest(
             "image_prompt is disabled on this bot (no IP-Adapter configured); use img2img instead"
         )
+    if params.loras:
+        if loras is None or not loras.enabled:
+            raise InvalidRequest("LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)")
+        loras.check(params.loras, caps.family)
     return face_route(params, caps, identity)
 
 

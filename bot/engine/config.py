@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +24,5 @@ class EngineConfig:
     resolution: int | None = None
     ip_adapter: AdapterSource | None = None
     faceid_adapter: AdapterSource | None = None
+    lora_dir: Path | None = None  # the operator's folder of style LoRAs; None: LoRAs off
+    lora_cache_bytes: int = 1024 * 2**20  # loaded LoRAs beyond this are unloaded, least recently used first

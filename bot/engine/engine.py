@@ -5,7 +5,7 @@
 1. check inputs      the params' rules and defaults, then the engine's ``check_inputs``
 2. prepare images    the mode's pipeline, its image and mask arguments, the size
 3. face lock         FaceID tokens, or the primary reference as an image prompt
-4. encode prompt     style preset, truncation notes, the IP-Adapter embeddings
+4. encode prompt     style preset, the job's LoRAs, truncation notes, the IP-Adapter embeddings
 5. denoise           one batch of seeds through the pipeline, back onto the original's pixels
 6. keep the best     score the faces, remake those below ``min_identity`` (bounded), best first
 7. encode            each kept image as a PNG carrying its parameters
@@ -33,6 +33,7 @@ from bot.engine.device import release_memory
 from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.identity import character_vector, decode_identity, faceid_input, rank_key, score_candidates
 from bot.engine.images import fit_to_budget, limit_side, load_image, load_mask, size_for_aspect
+from bot.engine.loras import ActiveLoras, LoraFile, LoraLibrary
 from bot.engine.masks import check_mask_shape, composite, prepare_inpaint_mask
 from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
@@ -67,6 +68,7 @@ class Plan:
     adapters: dict[str, Any] = field(default_factory=dict)  # IP-Adapter embeddings, one per adapter
     face: FaceRoute | None = None
     character: np.ndarray | None = None  # what candidates' faces are scored against; None: unscored
+    loras: list[LoraFile] = field(default_factory=list)  # active for this job, in the params' order
     original: Image.Image | None = None  # inpaint/outpaint: the picture the result goes back onto
     blend: Image.Image | None = None
     warnings: tuple[str, ...] = ()
@@ -91,15 +93,25 @@ class _Tally:
 class Engine:
     """Owns the loaded pipelines; one job at a time (``_busy`` guards against accidental sharing)."""
 
-    def __init__(self, pipes: Pipelines, model_name: str, face_analyzer: FaceAnalyzer | None = None) -> None:
+    def __init__(
+        self,
+        pipes: Pipelines,
+        model_name: str,
+        face_analyzer: FaceAnalyzer | None = None,
+        loras: LoraLibrary | None = None,
+        lora_cache_bytes: int = EngineConfig.lora_cache_bytes,
+    ) -> None:
         self.pipes = pipes
         self.model_name = public_model_name(model_name)  # a hub id or a folder's name, never a path
         self.face_analyzer = face_analyzer  # scores face-locked candidates when given
+        self.loras = loras or LoraLibrary(None)
+        self.active_loras = ActiveLoras(self.loras, lora_cache_bytes)
         self._busy = threading.Lock()
 
     @classmethod
     def load(cls, config: EngineConfig, face_analyzer: FaceAnalyzer | None = None) -> Engine:
-        return cls(load_pipelines(config), config.model, face_analyzer)
+        library = LoraLibrary(config.lora_dir)
+        return cls(load_pipelines(config), config.model, face_analyzer, library, config.lora_cache_bytes)
 
     @property
     def native(self) -> int:
@@ -107,7 +119,7 @@ class Engine:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(self.pipes.ip_embed_dim is not None, self.pipes.faceid_dim)
+        return Capabilities(self.pipes.ip_embed_dim is not None, self.pipes.faceid_dim, self.pipes.family)
 
     def generate(
         self, request: GenerationRequest, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
@@ -176,6 +188,7 @@ class Engine:
             image=request.image is not None,
             mask=request.mask is not None,
             identity=request.identity,
+            loras=self.loras,
         )
         # 2. prepare images
         plan = self._prepare_images(params, request)
@@ -183,7 +196,9 @@ class Engine:
         plan.face = face
         reference, weight, faceid = self._face_lock(plan, request)
         # 4. encode prompt
-        plan.prompt, plan.negative, prompt_notes = build_prompts(self.pipes.tokenizers, params)
+        pipes = self.pipes
+        plan.loras = self.active_loras.activate(pipes.text, params.loras, pipes.family, pipes.cross_width)
+        plan.prompt, plan.negative, prompt_notes = build_prompts(pipes.tokenizers, params)
         plan.warnings += prompt_notes
         plan.adapters = self.pipes.ip_adapter_kwargs(
             reference,
@@ -376,6 +391,9 @@ class Engine:
                 extra["Identity mode"] = params.face.mode
         if plan.character is not None:
             extra["Identity"] = "no face" if out.score is None else f"{out.score:.2f}"
+        if plan.loras:
+            hashes = (f"{lora.name}: {self.loras.short_hash(lora)}" for lora in plan.loras)
+            extra["Lora hashes"] = ", ".join(hashes)
         image = out.image
         parameters = format_parameters(
             params,

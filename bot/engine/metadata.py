@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 
@@ -11,6 +12,8 @@ from PIL import Image, PngImagePlugin
 from bot.params import JobParams, shown, value_text
 
 PARAMETERS_KEY = "parameters"
+# One "Key: value" of the settings line; a quoted value may hold commas (A1111's own parser).
+_SETTING = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 LOCAL_MODEL = "local model"  # when a local path has no usable last part
 # A Hugging Face repo id: "org/name" (letters, digits, - _ .), or a bare legacy "name".
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
@@ -74,13 +77,15 @@ def format_parameters(
         if rule.png is not None and rule.png not in _CORE:
             fields[rule.png] = value_text(value)
     fields.update(extra or {})
-    settings = ", ".join(f"{key}: {_clean(value)}" for key, value in fields.items())
-    return f"{params.prompt}\nNegative prompt: {params.negative}\n{settings}"
+    settings = ", ".join(f"{key}: {_quote(value)}" for key, value in fields.items())
+    prompt = ", ".join([params.prompt, *(use.tag for use in params.loras)])  # A1111 keeps LoRAs in the prompt
+    return f"{prompt}\nNegative prompt: {params.negative}\n{settings}"
 
 
-def _clean(value: str) -> str:
-    # Commas and newlines would split the settings line when parsed back.
-    return value.replace("\n", " ").replace(",", ";")
+def _quote(value: str) -> str:
+    """A1111's rule: a value with a comma (which would split the settings line) is a JSON string."""
+    value = value.replace("\n", " ")
+    return json.dumps(value, ensure_ascii=False) if "," in value else value
 
 
 def encode_png(image: Image.Image, parameters: str) -> bytes:
@@ -99,7 +104,7 @@ def read_parameters(png: bytes) -> dict[str, str]:
         return {}
     prompt, negative_line, settings = text.rsplit("\n", 2)
     fields = {"prompt": prompt, "negative": negative_line.removeprefix("Negative prompt: ")}
-    for part in settings.split(", "):
-        key, _, value = part.partition(": ")
-        fields[key] = value
+    for match in _SETTING.finditer(settings):
+        key, value = match.group(1), match.group(2).strip()
+        fields[key] = json.loads(value) if value.startswith('"') else value
     return fields

@@ -48,6 +48,11 @@ class Pipelines:
     family: Family = Family.SD15
 
     @property
+    def cross_width(self) -> int:
+        """The width of the text the UNet's cross-attention reads (a LoRA for it must match)."""
+        return int(self.text.unet.config.cross_attention_dim)
+
+    @property
     def tokenizers(self) -> tuple[object, ...]:
         """The tokenizers of every text encoder that reads the prompt (two on SDXL)."""
         return tuple(

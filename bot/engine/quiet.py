@@ -4,13 +4,16 @@ Each filter drops one known message and nothing else, so a new warning from a li
 - transformers, on import without torchvision: each image processor falls back to its PIL version
   (what this project uses; torchvision cannot be installed beside the CPU torch build);
 - diffusers 0.42, after ``load_ip_adapter``: "modules … that should be kept in float32: []", said
-  even when that list is empty and the model already is in its target dtype.
+  even when that list is empty and the model already is in its target dtype;
+- peft, on every LoRA after the first: "Already found a `peft_config` … multiple adapters": several
+  adapters side by side is how LoRAs are kept loaded here (``bot.engine.loras``).
 Library progress bars are switched off while models load: the bot logs one line per model instead.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 
 
 class _Drop(logging.Filter):
@@ -24,6 +27,7 @@ class _Drop(logging.Filter):
 
 logging.getLogger("transformers.utils.import_utils").addFilter(_Drop("requires torchvision (not installed)"))
 logging.getLogger("diffusers.models.modeling_utils").addFilter(_Drop("should be kept in float32: []."))
+warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute", category=UserWarning)
 
 
 def quiet_loading() -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.engine.family import Family
-from bot.tiny import face_pack, ip_adapter, sd, sdxl
+from bot.tiny import face_pack, ip_adapter, loras, sd, sdxl
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ SD_DIR = "sd"
 IP_ADAPTER_DIR = "ip-adapter"
 FACEID_DIR = "ip-adapter-faceid"
 FACE_PACK_DIR = Path("faces") / "tiny"
+LORA_DIR = "loras"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class TinyBundle:
     faceid_weight_file: Path
     face_model_dir: Path
     env_file: Path
+    lora_dir: Path
     family: Family = Family.SD15
     native_resolution: int = sd.NATIVE_RESOLUTION
     settings: dict[str, str] = field(default_factory=dict)
@@ -57,6 +59,7 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         "LIKENESS_FACE_BACKEND": "insightface",
         "LIKENESS_FACE_MODEL_DIR": str(faces),
         "LIKENESS_FACE_DET_SIZE": str(face_pack.DET_INPUT_SIZE),
+        "LIKENESS_LORA_DIR": str(root / LORA_DIR),
         "LIKENESS_DEVICE": "cpu",
     }
     return TinyBundle(
@@ -69,6 +72,7 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         faceid_weight_file=faceid_dir / ip_adapter.FACEID_WEIGHT,
         face_model_dir=faces,
         env_file=root / ENV_FILE,
+        lora_dir=root / LORA_DIR,
         family=family,
         settings=settings,
     )
@@ -90,6 +94,8 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None])
     ip_adapter.save_ip_adapter(pipe.unet, staging / IP_ADAPTER_DIR)
     report("building tiny IP-Adapter FaceID")
     ip_adapter.save_faceid_adapter(pipe.unet, staging / FACEID_DIR)
+    report("building tiny style LoRAs (kohya and diffusers formats)")
+    loras.save_loras(pipe, staging / LORA_DIR)
     report("building synthetic insightface face pack")
     face_pack.save_face_pack(staging / FACE_PACK_DIR)
     _write_env(staging / ENV_FILE, final.settings)

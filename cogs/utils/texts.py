@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import discord
 
+from bot.engine.family import Family
+from bot.engine.loras import LoraFile
 from bot.params import shown, value_text
 from bot.queue import Job
 from storage import CancelOutcome, JobStatus, OutputRow
@@ -113,6 +115,15 @@ def info_text(job: Job, outputs: list[OutputRow], character: str | None = None) 
     if outputs:
         lines.append("Seeds: " + ", ".join(f"#{o.idx + 1} {_seed_text(job, o)}" for o in outputs))
     return "\n".join(lines)[:1900]
+
+
+def lora_line(lora: LoraFile, family: Family | None) -> str:
+    """One LoRA of /loras: its name, family and size, or why it cannot be used."""
+    name = f"• **{discord.utils.escape_markdown(lora.name)}**"
+    if lora.problem is not None:
+        return f"{name}: cannot be used ({lora.problem})"
+    fits = "" if family is None or lora.family in (None, family) else f" (not for this {family.label} model)"
+    return f"{name}: {lora.family_label}, {lora.size / 2**20:.1f} MB{fits}"
 
 
 def _clip(text: str, limit: int) -> str:

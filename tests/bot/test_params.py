@@ -17,10 +17,14 @@ from bot.params import (
     Defaults,
     FaceLock,
     JobParams,
+    LoraUse,
     Mode,
     face_lock,
+    parse_loras,
     resolve,
     shown,
+    take_lora_tags,
+    value_text,
 )
 from storage import Database
 
@@ -172,3 +176,59 @@ async def test_the_columns_are_the_migrated_ones_and_round_trip(tmp_path: Path) 
         resolve(replace(params(), mode=Mode.OUTPAINT, expand="16:9", style="cartoon")),
     ):
         assert PARAMS_CODEC.decode(PARAMS_CODEC.encode(record)) == record
+
+
+# -- LoRAs ----------------------------------------------------------------------------------------------
+
+
+def test_lora_tags_leave_the_prompt_and_join_the_given_loras() -> None:
+    resolved = resolve(
+        params(prompt="a girl, <lora:anime:0.8>, smiling <LORA:film>", loras=(LoraUse("ink"),))
+    )
+    assert resolved.prompt == "a girl, smiling"
+    assert resolved.loras == (LoraUse("ink"), LoraUse("anime", 0.8), LoraUse("film", 1.0))
+    assert resolve(resolved) == resolved
+    assert take_lora_tags("<lora:a:0.5><lora:b:0.6:0.2> a boat") == (
+        "a boat",
+        (LoraUse("a", 0.5), LoraUse("b", 0.6)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "loras", "message"),
+    [
+        ("x <lora:a> <lora:b> <lora:c> <lora:d>", (), "4 LoRAs given; a job takes at most 3"),
+        (
+            "x <lora:anime:0.5>",
+            (LoraUse("Anime"),),
+            "the LoRA “Anime” is given twice: give it once, with one weight",
+        ),
+        ("x", (LoraUse("anime", 2.5),), "the weight of the LoRA “anime” must be between -2 and 2 (got 2.5)"),
+        ("x <lora:anime:strong>", (), "the weight of the LoRA “anime” is “strong”, not a number (like 0.8)"),
+        ("<lora:anime:0.8>", (), "the prompt is empty"),
+    ],
+)
+def test_lora_refusals(prompt: str, loras: tuple[LoraUse, ...], message: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        resolve(params(prompt=prompt, loras=loras))
+    assert str(refused.value).startswith(message)
+
+
+def test_the_lora_option_takes_a_list_with_a_default_weight() -> None:
+    assert parse_loras("anime:0.8, film; ink:-0.5", 0.7) == (
+        LoraUse("anime", 0.8),
+        LoraUse("film", 0.7),
+        LoraUse("ink", -0.5),
+    )
+    assert parse_loras(None) == () and parse_loras(" , ") == ()
+    with pytest.raises(InvalidRequest, match="not a number"):
+        parse_loras("anime:x")
+
+
+def test_loras_are_shown_stored_and_read_back() -> None:
+    record = resolve(params(loras=(LoraUse("anime", 0.8), LoraUse("film"))))
+    assert ("lora", "anime:0.8, film:1") in [
+        (rule.option, value_text(value)) for rule, value in shown(record)
+    ]
+    assert PARAMS_CODEC.encode(record)["loras"] == '[["anime", 0.8], ["film", 1.0]]'
+    assert PARAMS_CODEC.decode(PARAMS_CODEC.encode(record)) == record

@@ -11,6 +11,7 @@ import pytest
 from bot.engine import images
 from bot.engine.checks import Capabilities
 from bot.engine.engine import Engine
+from bot.engine.family import Family
 from bot.engine.metadata import read_parameters
 from bot.errors import BadImage, Cancelled, InvalidRequest
 from bot.jobs import GenerationRequest
@@ -40,8 +41,11 @@ def request(mode: Mode, **kw: object) -> GenerationRequest:
 
 def test_the_engines_capabilities_are_known_before_it_loads(engine: Engine, tiny_bundle: TinyBundle) -> None:
     """What submissions check against (from the configuration) is what the loaded engine can do."""
-    assert engine.capabilities == Capabilities.of(load_settings(tiny_bundle.env_file).engine_config)
-    assert engine.capabilities == Capabilities(image_prompt=True, faceid_dim=512)
+    before = Capabilities.of(load_settings(tiny_bundle.env_file).engine_config)
+    assert before == Capabilities(
+        image_prompt=True, faceid_dim=512, family=None
+    )  # the family needs the model
+    assert engine.capabilities == Capabilities(image_prompt=True, faceid_dim=512, family=Family.SD15)
 
 
 def test_text_to_image_uses_native_size_and_aspect(engine: Engine) -> None:

@@ -33,6 +33,7 @@ EXPECTED_KEYS = {
     "LIKENESS_FACE_MODEL_DIR",
     "LIKENESS_FACE_DET_SIZE",
     "LIKENESS_DEVICE",
+    "LIKENESS_LORA_DIR",
 }
 
 diffusers_logging.disable_progress_bar()
@@ -88,6 +89,7 @@ def test_env_file_lists_every_setting_with_existing_paths(tiny_bundle: TinyBundl
         "LIKENESS_IP_ADAPTER",
         "LIKENESS_FACEID_ADAPTER",
         "LIKENESS_FACE_MODEL_DIR",
+        "LIKENESS_LORA_DIR",
     ):
         assert Path(env[key]).is_absolute(), key
         assert Path(env[key]).is_dir(), key
@@ -101,6 +103,10 @@ def test_env_file_lists_every_setting_with_existing_paths(tiny_bundle: TinyBundl
     assert ip_file == tiny_bundle.ip_adapter_weight_file and ip_file.is_file()
     assert faceid_file == tiny_bundle.faceid_weight_file and faceid_file.is_file()
     assert (tiny_bundle.image_encoder / "config.json").is_file()
+    assert sorted(p.name for p in Path(env["LIKENESS_LORA_DIR"]).iterdir()) == [
+        "glow.safetensors",
+        "ink.safetensors",
+    ]
     assert sorted(p.name for p in Path(env["LIKENESS_FACE_MODEL_DIR"]).glob("*.onnx")) == [
         "det_tiny.onnx",
         "rec_tiny.onnx",

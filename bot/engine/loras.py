@@ -1,0 +1,276 @@
+"""Style LoRAs: the operator's folder of ``.safetensors`` files, and their use by one job at a time.
+
+``LoraLibrary`` reads the folder (file headers only: names, family, key layout) and hashes a file
+when a result names it. ``ActiveLoras`` loads a LoRA once into the shared pipelines (``from_pipe``
+siblings share the modules, so once is enough), keeps it within a memory bound (least recently used
+unloaded first), and sets each job's adapters and weights. Nothing is fused into the weights: a job
+without LoRAs runs with them disabled, so no LoRA leaks into the next job.
+
+Two formats, both as model sites and diffusers write them: kohya/A1111 (``lora_unet_…``,
+``lora_te_…``; ``lora_te1_``/``lora_te2_`` on SDXL) and diffusers/PEFT (``unet.…``,
+``text_encoder.…``, ``text_encoder_2.…``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.engine.family import Family
+from bot.errors import InvalidRequest
+from bot.params import LoraUse
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".safetensors"
+KOHYA_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
+DIFFUSERS_PREFIXES = ("unet.", "text_encoder.", "text_encoder_2.")
+SDXL_MARKERS = (
+    "lora_te1_",
+    "lora_te2_",
+    "text_encoder_2.",
+    "lora_unet_input_blocks",
+    "lora_unet_output_blocks",
+)
+# Widths of cross-attention inputs (a LoRA on attn2's to_k reads them): the real models' text widths.
+CROSS_WIDTHS = {768: Family.SD15, 2048: Family.SDXL}
+HASH_CHARS = 12  # A1111's short hash: the first 12 hex digits of the file's sha256
+
+
+@dataclass(frozen=True, slots=True)
+class LoraFile:
+    """One LoRA in the folder, as its header says; ``problem`` says why it cannot be used."""
+
+    name: str
+    path: Path
+    size: int
+    family: Family | None  # None: the file does not say (then its widths are compared with the model's)
+    cross_width: int | None  # the text width its cross-attention LoRA expects, when it has one
+    problem: str | None = None
+
+    @property
+    def family_label(self) -> str:
+        return self.family.label if self.family is not None else "unknown family"
+
+
+class LoraLibrary:
+    """The LoRA folder, read again whenever it changed (new, removed or rewritten files)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self._files: dict[Path, tuple[tuple[int, int], LoraFile]] = {}
+        self._hashes: dict[tuple[Path, int, int], str] = {}
+        self._lock = threading.Lock()  # the worker thread and the event loop both read it
+
+    @property
+    def enabled(self) -> bool:
+        return self.folder is not None
+
+    def files(self) -> list[LoraFile]:
+        """Every ``.safetensors`` file of the folder, by name; headers are read once per version."""
+        if self.folder is None or not self.folder.is_dir():
+            return []
+        found: list[LoraFile] = []
+        with self._lock:
+            seen: set[Path] = set()
+            for entry in sorted(os.scandir(self.folder), key=lambda e: e.name.lower()):
+                if not entry.name.endswith(SUFFIX) or not entry.is_file():
+                    continue
+                path = Path(entry.path)
+                stat = entry.stat()
+                version = (stat.st_size, stat.st_mtime_ns)
+                cached = self._files.get(path)
+                if cached is None or cached[0] != version:
+                    cached = (version, _read_header(path, stat.st_size))
+                    self._files[path] = cached
+                seen.add(path)
+                found.append(cached[1])
+            for gone in set(self._files) - seen:
+                del self._files[gone]
+        return found
+
+    def get(self, name: str) -> LoraFile:
+        """The LoRA called ``name`` (case-insensitive), or ``InvalidRequest`` saying what exists."""
+        if self.folder is None:
+            raise InvalidRequest("LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)")
+        files = self.files()
+        match = next((f for f in files if f.name.lower() == name.lower()), None)
+        if match is None:
+            known = ", ".join(f.name for f in files[:10]) or "none yet"
+            raise InvalidRequest(f"there is no LoRA called “{name}”: /loras lists them ({known})")
+        if match.problem is not None:
+            raise InvalidRequest(f"the LoRA “{match.name}” cannot be used: {match.problem}")
+        return match
+
+    def check(self, uses: Sequence[LoraUse], family: Family | None) -> list[LoraFile]:
+        """Each used LoRA exists, is readable and is of ``family`` (None: not known yet)."""
+        files = [self.get(use.name) for use in uses]
+        for lora in files:
+            if family is not None and lora.family is not None and lora.family is not family:
+                raise InvalidRequest(
+                    f"the LoRA “{lora.name}” is made for {lora.family.label}, but this bot runs an "
+                    f"{family.label} model: choose an {family.label} LoRA (/loras lists each one's family)"
+                )
+        return files
+
+    def short_hash(self, lora: LoraFile) -> str:
+        """A1111's short hash of the file (read once per file version)."""
+        stat = lora.path.stat()
+        key = (lora.path, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            cached = self._hashes.get(key)
+        if cached is None:
+            digest = hashlib.sha256()
+            with lora.path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            cached = digest.hexdigest()[:HASH_CHARS]
+            with self._lock:
+                self._hashes[key] = cached
+        return cached
+
+
+def _read_header(path: Path, size: int) -> LoraFile:
+    """Name, family and layout from the safetensors header (no tensor is read)."""
+    from safetensors import safe_open
+
+    name = path.name[: -len(SUFFIX)]
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            keys = list(handle.keys())
+            metadata = handle.metadata() or {}
+            cross = _cross_width(handle, keys)
+    except Exception as exc:  # a damaged or foreign file: list it, say why
+        log.info("cannot read LoRA %s: %s", path, exc)
+        return LoraFile(name, path, size, None, None, "it is not a readable safetensors file")
+    if not keys or not all(k.startswith(KOHYA_PREFIXES + DIFFUSERS_PREFIXES) for k in keys):
+        strange = next((k for k in keys if not k.startswith(KOHYA_PREFIXES + DIFFUSERS_PREFIXES)), "no keys")
+        return LoraFile(
+            name,
+            path,
+            size,
+            None,
+            None,
+            f"it holds weights of no LoRA layout this bot knows (such as “{strange}”)",
+        )
+    return LoraFile(name, path, size, _family(keys, metadata, cross), cross)
+
+
+def _cross_width(handle: Any, keys: list[str]) -> int | None:
+    for key in keys:
+        if "attn2" in key and "to_k" in key and key.endswith(("lora_down.weight", "lora_A.weight")):
+            return int(handle.get_slice(key).get_shape()[1])
+    return None
+
+
+def _family(keys: list[str], metadata: dict[str, str], cross: int | None) -> Family | None:
+    said = (
+        metadata.get("ss_base_model_version", "") + " " + metadata.get("modelspec.architecture", "")
+    ).lower()
+    if "xl" in said:
+        return Family.SDXL
+    if "v1" in said or "sd_1" in said or "stable-diffusion-v1" in said:
+        return Family.SD15
+    if any(k.startswith(SDXL_MARKERS) for k in keys):
+        return Family.SDXL
+    return CROSS_WIDTHS.get(cross) if cross is not None else None
+
+
+class ActiveLoras:
+    """The LoRAs loaded into one set of pipelines; used from the worker thread only."""
+
+    def __init__(self, library: LoraLibrary, budget_bytes: int) -> None:
+        self.library = library
+        self.budget_bytes = budget_bytes
+        self._loaded: OrderedDict[str, int] = OrderedDict()  # adapter name -> bytes, least recent first
+        self.loads = 0  # LoRA files read from disk so far (switching between cached ones reads none)
+        self._enabled = False
+
+    def activate(
+        self, pipe: Any, uses: Sequence[LoraUse], family: Family, cross_width: int
+    ) -> list[LoraFile]:
+        """Set ``uses`` (name and weight each) as the only active adapters; load the missing ones."""
+        files = self.library.check(uses, family)
+        if not files:
+            if self._enabled:
+                pipe.disable_lora()
+                self._enabled = False
+            return []
+        for lora in files:
+            if lora.cross_width is not None and lora.cross_width != cross_width:
+                raise InvalidRequest(
+                    f"the LoRA “{lora.name}” is made for another model family ({lora.family_label}: its "
+                    f"text width is {lora.cross_width}, this {family.label} model's is {cross_width})"
+                )
+        for lora in files:
+            self._load(pipe, lora, keep={f.name for f in files})
+        names = [_adapter(lora.name) for lora in files]
+        pipe.enable_lora()
+        pipe.set_adapters(names, adapter_weights=[use.weight for use in uses])
+        self._enabled = True
+        return files
+
+    def _load(self, pipe: Any, lora: LoraFile, keep: set[str]) -> None:
+        adapter = _adapter(lora.name)
+        if adapter in self._loaded:
+            self._loaded.move_to_end(adapter)
+            return
+        while self._loaded and sum(self._loaded.values()) + lora.size > self.budget_bytes:
+            oldest = next((a for a in self._loaded if a not in {_adapter(k) for k in keep}), None)
+            if oldest is None:
+                break
+            pipe.delete_adapters(oldest)
+            del self._loaded[oldest]
+            log.info("unloaded LoRA %s (least recently used; LIKENESS_LORA_CACHE_MB)", oldest)
+        try:
+            with _only_reports_about(adapter):
+                pipe.load_lora_weights(str(lora.path), adapter_name=adapter)
+        except Exception as exc:
+            raise InvalidRequest(f"the LoRA “{lora.name}” could not be loaded: {_first_line(exc)}") from exc
+        if adapter not in {a for names in pipe.get_list_adapters().values() for a in names}:
+            raise InvalidRequest(f"the LoRA “{lora.name}” has no weights this model has layers for")
+        self._loaded[adapter] = lora.size
+        self.loads += 1
+        log.info("loaded LoRA %s (%s, %.1f MB)", lora.name, lora.family_label, lora.size / 2**20)
+
+
+class _OtherAdaptersReport(logging.Filter):
+    """transformers' load report for a text encoder's adapter lists the LoRA parameters of every
+    other adapter already in the model as "missing": drop a report that names none of this one's."""
+
+    def __init__(self, adapter: str) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "LOAD REPORT" not in message or f".{self.adapter}." in message
+
+
+@contextlib.contextmanager
+def _only_reports_about(adapter: str) -> Iterator[None]:
+    logger = logging.getLogger("transformers.integrations.peft")
+    quiet = _OtherAdaptersReport(adapter)
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
+def _adapter(name: str) -> str:
+    """A LoRA's adapter name inside the pipelines (PEFT module names take no dots)."""
+    return "lora_" + "".join(c if c.isalnum() else "_" for c in name.lower())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
