@@ -43,6 +43,15 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     model: str = DEFAULT_MODEL
+    # LIKENESS_MODEL_CONFIG (``model_config`` is pydantic's own name, so the field is called otherwise)
+    checkpoint_config: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LIKENESS_MODEL_CONFIG", "checkpoint_config"),
+        description="a single-file model's diffusers config (local folder or cached hub id)",
+    )
+    offline: bool = Field(
+        default=False, description="download nothing: models come from disk or the HF cache"
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
     resolution: int | None = Field(default=None, ge=64, le=2048, description="override native size")
@@ -154,6 +163,8 @@ class Settings(BaseSettings):
         )
         return EngineConfig(
             model=self.model,
+            model_config=self.checkpoint_config,
+            offline=self.offline,
             device=self.device,
             dtype=self.dtype,
             resolution=self.resolution,
@@ -167,6 +178,8 @@ class Settings(BaseSettings):
 def _env_name(field: str) -> str:
     if field == "discord_token":
         return "DISCORD_TOKEN"
+    if field == "checkpoint_config":
+        return "LIKENESS_MODEL_CONFIG"
     return f"LIKENESS_{field.upper()}"
 
 

@@ -198,7 +198,9 @@ def test_env_example_names_every_setting() -> None:
 
     lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
     keys = {line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")}
-    expected = {f"LIKENESS_{name.upper()}" for name in Settings.model_fields} - {"LIKENESS_DISCORD_TOKEN"}
+    from bot.settings import _env_name
+
+    expected = {_env_name(name) for name in Settings.model_fields} - {"DISCORD_TOKEN"}
     assert keys == expected | {"DISCORD_TOKEN"}
 
 

@@ -18,7 +18,9 @@ class AdapterSource:
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    model: str
+    model: str  # a hub id, a diffusers folder, or one .safetensors (or .ckpt) checkpoint file
+    model_config: str | None = None  # a single file's diffusers config: a local folder or a cached hub id
+    offline: bool = False  # nothing is downloaded: the hub's files come from its local cache or not at all
     device: str = "auto"
     dtype: str = "auto"
     resolution: int | None = None

@@ -28,6 +28,7 @@ from bot.engine.family import ADAPTERS, Family, family_of
 from bot.engine.identity import FACEID_DIM
 from bot.engine.metadata import public_model_name
 from bot.engine.quiet import quiet_loading
+from bot.engine.single_file import is_single_file, load_single_file
 from bot.errors import InvalidRequest, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -207,15 +208,22 @@ def with_family_defaults(
     return plain, faceid
 
 
+def _load_folder(config: EngineConfig, dtype: torch.dtype) -> DiffusionPipeline:
+    """A diffusers folder or a hub id (from the Hugging Face cache when offline)."""
+    try:
+        return AutoPipelineForText2Image.from_pretrained(
+            config.model, dtype=dtype, local_files_only=config.offline
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise _missing("diffusion model", config.model, "LIKENESS_MODEL", exc) from exc
+
+
 def load_pipelines(config: EngineConfig) -> Pipelines:
     """Load weights once, in the target dtype; raise ``ModelUnavailable`` naming the setting to fix."""
     device, dtype = resolve_device(config.device, config.dtype)
     quiet_loading()
     started = time.perf_counter()
-    try:
-        text = AutoPipelineForText2Image.from_pretrained(config.model, dtype=dtype)
-    except (OSError, ValueError, KeyError) as exc:
-        raise _missing("diffusion model", config.model, "LIKENESS_MODEL", exc) from exc
+    text = load_single_file(config, dtype) if is_single_file(config.model) else _load_folder(config, dtype)
     family = family_of(text)
     native = config.resolution or int(text.unet.config.sample_size * text.vae_scale_factor)
     log.info(

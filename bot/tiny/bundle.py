@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.engine.family import Family
-from bot.tiny import face_pack, ip_adapter, loras, sd, sdxl
+from bot.tiny import face_pack, ip_adapter, loras, sd, sdxl, single_file
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ IP_ADAPTER_DIR = "ip-adapter"
 FACEID_DIR = "ip-adapter-faceid"
 FACE_PACK_DIR = Path("faces") / "tiny"
 LORA_DIR = "loras"
+SINGLE_FILE = "single-file.safetensors"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class TinyBundle:
     face_model_dir: Path
     env_file: Path
     lora_dir: Path
+    single_file: Path  # the same weights as one checkpoint in the original (LDM/SGM) key layout
     family: Family = Family.SD15
     native_resolution: int = sd.NATIVE_RESOLUTION
     settings: dict[str, str] = field(default_factory=dict)
@@ -73,6 +75,7 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         face_model_dir=faces,
         env_file=root / ENV_FILE,
         lora_dir=root / LORA_DIR,
+        single_file=root / SINGLE_FILE,
         family=family,
         settings=settings,
     )
@@ -94,6 +97,8 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None])
     ip_adapter.save_ip_adapter(pipe.unet, staging / IP_ADAPTER_DIR)
     report("building tiny IP-Adapter FaceID")
     ip_adapter.save_faceid_adapter(pipe.unet, staging / FACEID_DIR)
+    report("writing the weights as one checkpoint file (LDM layout)")
+    single_file.save_single_file(pipe, staging / SINGLE_FILE)
     report("building tiny style LoRAs (kohya and diffusers formats)")
     loras.save_loras(pipe, staging / LORA_DIR)
     report("building synthetic insightface face pack")

@@ -1,8 +1,10 @@
 """Tiny random-weight SDXL pipeline: two text encoders, micro-conditioning, saved in diffusers' layout.
 
-diffusers' own SDXL test shapes: the UNet's cross-attention width (64) is the two encoders' hidden
-sizes side by side (32 + 32), and its added embedding takes the six time ids (6 × 8) plus the pooled
-text embedding (32). It runs the real ``StableDiffusionXLPipeline`` at 64 px in well under a second.
+diffusers' own SDXL test shapes, with two encoders of different widths as in the real model (so
+single-file loading can tell them apart): the UNet's cross-attention width (80) is their hidden sizes
+side by side (32 + 48), and its added embedding takes the six time ids (6 × 8) plus the second
+encoder's pooled text embedding (48). It runs the real ``StableDiffusionXLPipeline`` at 64 px in
+well under a second.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from bot.tiny.sd import MODEL_MAX_LENGTH, SAMPLE_SIZE, build_tiny_vae, build_tok
 
 logger = logging.getLogger(__name__)
 
-ENCODER_WIDTH = 32  # each text encoder's hidden size and projection
-CROSS_ATTENTION_DIM = 2 * ENCODER_WIDTH
+ENCODER_WIDTHS = (32, 48)  # CLIP-L and OpenCLIP bigG stand-ins: hidden size and projection each
+CROSS_ATTENTION_DIM = sum(ENCODER_WIDTHS)
 TIME_EMBED_DIM = 8
 
 
@@ -37,15 +39,15 @@ def build_tiny_sdxl_unet() -> UNet2DConditionModel:
         addition_embed_type="text_time",
         addition_time_embed_dim=TIME_EMBED_DIM,
         transformer_layers_per_block=(1, 2),
-        projection_class_embeddings_input_dim=6 * TIME_EMBED_DIM + ENCODER_WIDTH,
+        projection_class_embeddings_input_dim=6 * TIME_EMBED_DIM + ENCODER_WIDTHS[1],
         cross_attention_dim=CROSS_ATTENTION_DIM,
     )
 
 
-def _text_config(vocab_size: int, bos: int, eos: int, pad: int) -> CLIPTextConfig:
+def _text_config(width: int, vocab_size: int, bos: int, eos: int, pad: int) -> CLIPTextConfig:
     return CLIPTextConfig(
-        hidden_size=ENCODER_WIDTH,
-        projection_dim=ENCODER_WIDTH,
+        hidden_size=width,
+        projection_dim=width,
         intermediate_size=37,
         num_attention_heads=4,
         num_hidden_layers=5,
@@ -61,9 +63,8 @@ def _text_config(vocab_size: int, bos: int, eos: int, pad: int) -> CLIPTextConfi
 def build_tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
     """Assemble the tiny SDXL pipeline in memory; the caller seeds torch for reproducible weights."""
     tokenizer, tokenizer_2 = build_tokenizer(), build_tokenizer()
-    config = _text_config(
-        len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
-    )
+    ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    first, second = (_text_config(width, len(tokenizer), *ids) for width in ENCODER_WIDTHS)
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -73,8 +74,8 @@ def build_tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
     )
     return StableDiffusionXLPipeline(
         vae=build_tiny_vae(),
-        text_encoder=CLIPTextModel(config),
-        text_encoder_2=CLIPTextModelWithProjection(config),
+        text_encoder=CLIPTextModel(first),
+        text_encoder_2=CLIPTextModelWithProjection(second),
         tokenizer=tokenizer,
         tokenizer_2=tokenizer_2,
         unet=build_tiny_sdxl_unet(),

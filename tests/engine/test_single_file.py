@@ -1,0 +1,83 @@
+"""One checkpoint file instead of a diffusers folder: the tiny bundle's own weights, written in the
+original key layout, loaded through diffusers' ``from_single_file``, give the folder's pixels."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bot.engine.config import EngineConfig
+from bot.engine.engine import Engine
+from bot.engine.family import Family
+from bot.engine.single_file import single_file_family
+from bot.errors import ModelUnavailable
+from bot.params import Mode
+from bot.settings import load_settings
+from bot.tiny import TinyBundle
+from tests.engine.helpers import gradient_image, job_request, pixels, save
+
+
+def config_of(bundle: TinyBundle, **changes: object) -> EngineConfig:
+    return replace(load_settings(bundle.env_file).engine_config, **changes)  # type: ignore[arg-type]
+
+
+def outputs(engine: Engine, source: Path) -> list[np.ndarray]:
+    jobs = (
+        job_request(prompt="a lighthouse", steps=3, seed=4),
+        job_request(prompt="a lighthouse", mode=Mode.IMG2IMG, image=source, steps=3, seed=4),
+    )
+    return [pixels(engine.generate(job).candidates[0].png) for job in jobs]
+
+
+@pytest.mark.parametrize("family", [Family.SD15, Family.SDXL])
+def test_the_single_file_gives_the_folders_pixels(
+    tiny_bundle: TinyBundle, tiny_sdxl_bundle: TinyBundle, tmp_path: Path, family: Family
+) -> None:
+    bundle = tiny_sdxl_bundle if family is Family.SDXL else tiny_bundle
+    source = save(gradient_image(96, 64), tmp_path / "source.png")
+    folder = Engine.load(config_of(bundle))
+    single = Engine.load(
+        config_of(bundle, model=str(bundle.single_file), model_config=str(bundle.sd), offline=True)
+    )
+    assert single.pipes.family is family and single.model_name == "single-file"
+    assert single_file_family(bundle.single_file, None) is family  # from the file's keys alone
+    for a, b in zip(outputs(folder, source), outputs(single, source), strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_a_weights_only_ckpt_loads_and_one_with_code_is_refused(
+    tiny_bundle: TinyBundle, tmp_path: Path
+) -> None:
+    state = load_file(str(tiny_bundle.single_file))
+    plain = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": state}, plain)
+    engine = Engine.load(
+        config_of(tiny_bundle, model=str(plain), model_config=str(tiny_bundle.sd), offline=True)
+    )
+    assert engine.pipes.family is Family.SD15
+    tricky = tmp_path / "tricky.ckpt"
+    torch.save({"state_dict": state, "callback": pickle.loads(pickle.dumps(Path("x")))}, tricky)
+    with pytest.raises(
+        ModelUnavailable, match=r"holds more than weights \(pickled code\), so it is not loaded"
+    ):
+        Engine.load(config_of(tiny_bundle, model=str(tricky), model_config=str(tiny_bundle.sd), offline=True))
+
+
+def test_a_single_file_without_its_config_offline_says_what_to_set(tiny_bundle: TinyBundle) -> None:
+    with pytest.raises(ModelUnavailable, match="set LIKENESS_MODEL_CONFIG to a local diffusers folder"):
+        Engine.load(
+            config_of(tiny_bundle, model=str(tiny_bundle.single_file), model_config=None, offline=True)
+        )
+
+
+def test_a_missing_checkpoint_names_the_path(tiny_bundle: TinyBundle, tmp_path: Path) -> None:
+    with pytest.raises(
+        ModelUnavailable, match=r"names the checkpoint file .*nowhere\.safetensors, which does not exist"
+    ):
+        Engine.load(config_of(tiny_bundle, model=str(tmp_path / "nowhere.safetensors")))
