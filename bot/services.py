@@ -45,7 +45,12 @@ class Services:
         jobs = JobRepository(db, media, params=PARAMS_CODEC, min_free_bytes=floor)
         character_repo = CharacterRepository(db, media, min_free_bytes=floor)
         identity = IdentitySource(character_repo, media)
-        worker = GpuWorker(settings.engine_config, settings.face_config)
+        worker = GpuWorker(
+            settings.engine_config,
+            settings.face_config,
+            face_pack_url=settings.face_pack_url,
+            offline=settings.offline,
+        )
         # One count of each user's GPU work: jobs (in the database) and face analyses (in memory).
         in_flight = WorkInFlight(settings.queue_per_user, jobs.active_jobs)
         queue = JobQueue(

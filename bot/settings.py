@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.downloads import DEFAULT_FACE_PACK_URL
 from bot.engine.config import AdapterSource, EngineConfig
 from bot.engine.faces.factory import FaceConfig
 from bot.errors import SettingsInvalid
@@ -73,6 +74,9 @@ class Settings(BaseSettings):
     face_backend: Literal["insightface", "dlib"] = "insightface"
     face_model_dir: Path | None = None
     face_det_size: int = Field(default=640, ge=64, le=2048)
+    face_pack_url: str = Field(
+        default=DEFAULT_FACE_PACK_URL, description="where a missing insightface pack is downloaded from"
+    )
 
     default_steps: int = Field(default=DEFAULT_STEPS, ge=STEPS_RANGE[0], le=STEPS_RANGE[1])
     min_identity: float | None = Field(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from bot.downloads import DEFAULT_FACE_PACK_URL, ensure_face_pack
 from bot.engine.checks import Capabilities
 from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
@@ -35,9 +36,19 @@ class GpuWorker:
     ``engine`` and ``faces`` say what to load; either may be None (``recompute-faces`` needs no
     diffusion model, a bot without face analysis no analyzer)."""
 
-    def __init__(self, engine: EngineConfig | None = None, faces: FaceConfig | None = None) -> None:
+    def __init__(
+        self,
+        engine: EngineConfig | None = None,
+        faces: FaceConfig | None = None,
+        *,
+        face_pack_url: str = DEFAULT_FACE_PACK_URL,
+        offline: bool = False,
+    ) -> None:
+        """A missing insightface pack is downloaded from ``face_pack_url`` first, unless ``offline``."""
         self.engine_config = engine
         self.face_config = faces
+        self.face_pack_url = face_pack_url
+        self.offline = offline
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="likeness-gpu")
         self._engine: Engine | None = None
         self._analyzer: FaceAnalyzer | None = None
@@ -72,6 +83,7 @@ class GpuWorker:
         if self._analyzer is None:
             if self.face_config is None:
                 raise RuntimeError("no face backend is configured")
+            await self.call(ensure_face_pack, self.face_config, self.face_pack_url, self.offline)
             started = time.perf_counter()
             self._analyzer = await self.call(self.face_config.load)
             providers = getattr(self._analyzer, "providers", None) or ("CPU",)

@@ -171,7 +171,7 @@ def test_missing_model_explains_where_to_put_it(
     assert err.count("\n") == 1 and "LIKENESS_MODEL" in err
 
 
-@pytest.mark.parametrize("command", ["run", "generate", "tiny-models"])
+@pytest.mark.parametrize("command", ["run", "generate", "fetch-models", "tiny-models", "recompute-faces"])
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])

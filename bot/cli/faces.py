@@ -42,7 +42,10 @@ async def _recompute(settings: Settings) -> tuple[int, int, int]:
     from storage import CharacterRepository, Database, MediaStore
 
     db = await Database.open(settings.database_path)
-    worker = GpuWorker(faces=settings.face_config)  # no diffusion model: only faces are analysed
+    # No diffusion model: only faces are analysed.
+    worker = GpuWorker(
+        faces=settings.face_config, face_pack_url=settings.face_pack_url, offline=settings.offline
+    )
     try:
         media = MediaStore(settings.media_dir)
         repo = CharacterRepository(db, media)
