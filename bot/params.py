@@ -214,7 +214,8 @@ class JobParams:
         DEFAULT_ASPECT,
         Rule("aspect", "Aspect", choices=ASPECT_RATIOS, modes=frozenset({Mode.TEXT, Mode.IMAGE_PROMPT})),
     )
-    style: str | None = _param(None, Rule("style", "Style", choices=STYLE_NAMES))
+    # The presets' names, and the server's own styles (``Defaults.styles``): checked by ``resolve``.
+    style: str | None = _param(None, Rule("style", "Style"))
     loras: tuple[LoraUse, ...] = _param((), Rule("lora", None))  # the PNG names them in A1111's form
     face: FaceLock | None = None
 
@@ -234,6 +235,13 @@ class Defaults:
     min_identity: float | None = None
     max_tries: int = DEFAULT_MAX_TRIES
     tries_budget: int | None = None
+    # The operator's styles (``LIKENESS_STYLE_LORAS``): a name and the LoRAs it adds. A preset's name
+    # adds its LoRAs to its prompt template; a new name is LoRAs alone.
+    styles: Mapping[str, tuple[LoraUse, ...]] = field(default_factory=dict)
+
+    @property
+    def style_names(self) -> tuple[str, ...]:
+        return STYLE_NAMES + tuple(name for name in self.styles if name not in STYLE_NAMES)
 
 
 def rules(record: type[Any]) -> Iterator[tuple[str, Rule]]:
@@ -289,10 +297,23 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
                 f"max_tries {face.max_tries} is over this bot's retry budget of {budget}: "
                 f"choose {budget} or fewer"
             )
-    filled["loras"] = _checked_loras(params.loras + tagged)
+    filled["loras"] = _checked_loras(params.loras + tagged + _style_loras(params, tagged, defaults))
     resolved = replace(params, **filled, prompt=prompt, face=face)
     _check_strength(resolved)
     return resolved
+
+
+def _style_loras(params: JobParams, tagged: tuple[LoraUse, ...], defaults: Defaults) -> tuple[LoraUse, ...]:
+    """The LoRAs the job's style adds, less those the job names itself (its weight wins); none twice,
+    so resolving resolved params adds nothing."""
+    if params.style is None:
+        return ()
+    if params.style not in defaults.style_names:
+        raise InvalidRequest(
+            f"unknown style {params.style!r}: choose one of {', '.join(defaults.style_names)}"
+        )
+    given = {use.name.lower() for use in params.loras + tagged}
+    return tuple(use for use in defaults.styles.get(params.style, ()) if use.name.lower() not in given)
 
 
 def _checked_loras(uses: tuple[LoraUse, ...]) -> tuple[LoraUse, ...]:

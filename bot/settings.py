@@ -19,6 +19,8 @@ from bot.params import (
     MIN_IDENTITY_RANGE,
     STEPS_RANGE,
     Defaults,
+    LoraUse,
+    parse_loras,
 )
 
 MB = 2**20  # the settings' MB, as storage counts them
@@ -70,6 +72,10 @@ class Settings(BaseSettings):
         default=None, description="folder of style LoRAs (.safetensors); empty: off"
     )
     lora_cache_mb: int = Field(default=1024, ge=1, le=1_000_000, description="MB of LoRAs kept loaded")
+    style_loras: dict[str, str] = Field(
+        default_factory=dict,
+        description='styles that add LoRAs, as JSON: {"anime": "animeStyle:0.8", "cartoon": "toon:0.6"}',
+    )
 
     face_backend: Literal["insightface", "dlib"] = "insightface"
     face_model_dir: Path | None = None
@@ -102,6 +108,18 @@ class Settings(BaseSettings):
         default=1024, ge=0, le=10_000_000, description="free-disk floor: nothing new is written below it"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("style_loras")
+    @classmethod
+    def _style_loras_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, loras in value.items():
+            if not name.strip() or not parse_loras(loras):
+                raise ValueError(f"style {name!r} names no LoRA: give NAME or NAME:WEIGHT, comma-separated")
+        return value
+
+    @property
+    def styles(self) -> dict[str, tuple[LoraUse, ...]]:
+        return {name.strip(): parse_loras(loras) for name, loras in self.style_loras.items()}
 
     @field_validator("resolution")
     @classmethod
@@ -146,6 +164,7 @@ class Settings(BaseSettings):
             min_identity=self.min_identity,
             max_tries=self.max_tries,
             tries_budget=self.max_tries,
+            styles=self.styles,
         )
 
     @property
@@ -176,6 +195,7 @@ class Settings(BaseSettings):
             faceid_adapter=faceid,
             lora_dir=self.lora_dir,
             lora_cache_bytes=self.lora_cache_mb * MB,
+            styles=self.styles,
         )
 
 

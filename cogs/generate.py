@@ -29,7 +29,6 @@ from bot.params import (
     SEED_MAX,
     STEPS_RANGE,
     STRENGTH_RANGE,
-    STYLE_NAMES,
     JobParams,
     Mode,
     face_lock,
@@ -96,7 +95,6 @@ class Generate(commands.Cog):
         ],
         mode=MODE_CHOICES,
         expand=_choices(OUTPAINT_TARGETS),
-        style=_choices(STYLE_NAMES),
         aspect=_choices(ASPECT_RATIOS),
     )
     async def generate(
@@ -116,7 +114,7 @@ class Generate(commands.Cog):
             float, IMAGE_WEIGHT_RANGE[0], IMAGE_WEIGHT_RANGE[1]
         ] = DEFAULT_IMAGE_WEIGHT,
         candidates: app_commands.Range[int, CANDIDATES_RANGE[0], CANDIDATES_RANGE[1]] = 1,
-        style: app_commands.Choice[str] | None = None,
+        style: app_commands.Range[str, 1, 50] | None = None,
         aspect: app_commands.Choice[str] | None = None,
         character: app_commands.Range[str, 1, 100] | None = None,
         character_weight: app_commands.Range[
@@ -142,7 +140,7 @@ class Generate(commands.Cog):
             image_weight=image_weight,
             expand=_value(expand),
             aspect=_value(aspect) or DEFAULT_ASPECT,
-            style=_value(style),
+            style=style,
             loras=parse_loras(lora, lora_weight),
             face=face_lock(
                 character,
@@ -197,6 +195,14 @@ class Generate(commands.Cog):
         ]
         head = f"LoRAs for this {family.label} model" if family is not None else "LoRAs"
         await tell(interaction, "\n".join([f"{head} (use: lora:NAME:WEIGHT or <lora:NAME:WEIGHT>):", *lines]))
+
+    @generate.autocomplete("style")
+    async def style_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The presets and the server's own styles (LIKENESS_STYLE_LORAS)."""
+        names = self.bot.services.settings.defaults.style_names
+        return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
 
     @generate.autocomplete("character")
     async def character_choices(

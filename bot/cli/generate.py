@@ -63,7 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--image-weight", type=float, default=DEFAULT_IMAGE_WEIGHT, help="0–1.5: image_prompt influence"
     )
     parser.add_argument("--candidates", type=int, default=1, help="1–4, generated as one batch")
-    parser.add_argument("--style", choices=STYLE_NAMES, help="style preset")
+    parser.add_argument(
+        "--style", help=f"style preset ({', '.join(STYLE_NAMES)}) or one of LIKENESS_STYLE_LORAS"
+    )
     parser.add_argument(
         "--aspect", choices=ASPECT_RATIOS, default=DEFAULT_ASPECT, help="text/image_prompt size"
     )

@@ -25,6 +25,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=Family.SD15.value,
         help="the model family to build: SD 1.5 (one text encoder) or SDXL (two); default sd15",
     )
+    parser.add_argument(
+        "--scale",
+        choices=("tiny", "full"),
+        default="tiny",
+        help="tiny: test-sized (default); full: the real architecture with random weights, for "
+        "benchmarks (SD 1.5 about 4 GB, SDXL about 14 GB on disk)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -37,6 +44,6 @@ def handle(args: argparse.Namespace) -> int:
             bar.set_postfix_str(label)
             bar.update(1)
 
-        bundle = build_tiny_bundle(args.dir, progress=step, family=Family(args.family))
+        bundle = build_tiny_bundle(args.dir, progress=step, family=Family(args.family), scale=args.scale)
     print(bundle.env_file)
     return 0

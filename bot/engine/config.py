@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from bot.params import LoraUse
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +31,4 @@ class EngineConfig:
     faceid_adapter: AdapterSource | None = None
     lora_dir: Path | None = None  # the operator's folder of style LoRAs; None: LoRAs off
     lora_cache_bytes: int = 1024 * 2**20  # loaded LoRAs beyond this are unloaded, least recently used first
+    styles: Mapping[str, tuple[LoraUse, ...]] = field(default_factory=dict)  # the operator's style LoRAs

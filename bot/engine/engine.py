@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,7 +41,7 @@ from bot.engine.pipelines import Pipelines, load_pipelines
 from bot.engine.prompts import build_prompts
 from bot.errors import Cancelled, LikenessError, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
-from bot.params import SEED_MAX, JobParams, Mode, resolve
+from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, resolve
 
 log = logging.getLogger(__name__)
 
@@ -100,18 +100,23 @@ class Engine:
         face_analyzer: FaceAnalyzer | None = None,
         loras: LoraLibrary | None = None,
         lora_cache_bytes: int = EngineConfig.lora_cache_bytes,
+        styles: Mapping[str, tuple[LoraUse, ...]] | None = None,
     ) -> None:
         self.pipes = pipes
         self.model_name = public_model_name(model_name)  # a hub id or a folder's name, never a path
         self.face_analyzer = face_analyzer  # scores face-locked candidates when given
         self.loras = loras or LoraLibrary(None)
+        self.defaults = Defaults(
+            styles=styles or {}
+        )  # the engine's own; the server's budget is not its to apply
         self.active_loras = ActiveLoras(self.loras, lora_cache_bytes)
         self._busy = threading.Lock()
 
     @classmethod
     def load(cls, config: EngineConfig, face_analyzer: FaceAnalyzer | None = None) -> Engine:
         library = LoraLibrary(config.lora_dir)
-        return cls(load_pipelines(config), config.model, face_analyzer, library, config.lora_cache_bytes)
+        pipes = load_pipelines(config)
+        return cls(pipes, config.model, face_analyzer, library, config.lora_cache_bytes, config.styles)
 
     @property
     def native(self) -> int:
@@ -181,7 +186,7 @@ class Engine:
     def plan(self, request: GenerationRequest) -> Plan:
         """Everything a job needs before its first denoising step, checked and prepared."""
         # 1. check inputs
-        params = resolve(request.params)
+        params = resolve(request.params, self.defaults)
         face = check_inputs(
             params,
             self.capabilities,

@@ -15,7 +15,7 @@ def build_prompts(tokenizers: Sequence[Any], params: JobParams) -> tuple[str, st
     SDXL reads the prompt with both its encoders (``prompt_2`` defaults to the prompt); a part cut by
     either is ignored by it, so each prompt is reported once, for the tokenizer that keeps least."""
     prompt, negative = params.prompt, params.negative
-    if params.style:
+    if params.style in STYLES:  # an operator's own style (LIKENESS_STYLE_LORAS) may be LoRAs alone
         prompt, negative = STYLES[params.style].apply(prompt, negative)
     warnings = []
     for text, what in ((prompt, "prompt"), (negative, "negative prompt")):

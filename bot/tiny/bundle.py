@@ -9,9 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from bot.engine.family import Family
-from bot.tiny import face_pack, ip_adapter, loras, sd, sdxl, single_file
+from bot.tiny import face_pack, full, ip_adapter, loras, sd, sdxl, single_file
 
 logger = logging.getLogger(__name__)
 
@@ -88,17 +91,28 @@ def _write_env(path: Path, settings: dict[str, str]) -> None:
     path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()), encoding="utf-8")
 
 
-def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None]) -> None:
+def _pipeline(family: Family, scale: str) -> Any:
+    """The random-weight pipeline: the tiny test shapes, or the real architecture (``full``)."""
+    if scale == "full":
+        return full.build_full_sdxl() if family is Family.SDXL else full.build_full_sd15()
+    return sdxl.build_tiny_sdxl_pipeline() if family is Family.SDXL else sd.build_tiny_pipeline()
+
+
+def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None], scale: str) -> None:
     """Write every component into `staging`; the env file already names the final paths."""
-    report(f"building tiny {final.family.label} pipeline")
-    save = sdxl.save_tiny_sdxl if final.family is Family.SDXL else sd.save_tiny_sd
-    pipe = save(staging / SD_DIR)
-    report("building tiny IP-Adapter and image encoder")
-    ip_adapter.save_ip_adapter(pipe.unet, staging / IP_ADAPTER_DIR)
-    report("building tiny IP-Adapter FaceID")
+    report(f"building {scale} {final.family.label} pipeline")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        pipe = _pipeline(final.family, scale)
+    pipe.save_pretrained(staging / SD_DIR, safe_serialization=True)
+    report(f"building {scale} IP-Adapter and image encoder")
+    encoder = full.build_full_image_encoder if scale == "full" else None
+    ip_adapter.save_ip_adapter(pipe.unet, staging / IP_ADAPTER_DIR, encoder_builder=encoder)
+    report("building IP-Adapter FaceID")
     ip_adapter.save_faceid_adapter(pipe.unet, staging / FACEID_DIR)
-    report("writing the weights as one checkpoint file (LDM layout)")
-    single_file.save_single_file(pipe, staging / SINGLE_FILE)
+    if scale != "full":  # a real-size copy would only add gigabytes; the tiny one proves the layout
+        report("writing the weights as one checkpoint file (LDM layout)")
+        single_file.save_single_file(pipe, staging / SINGLE_FILE)
     report("building tiny style LoRAs (kohya and diffusers formats)")
     loras.save_loras(pipe, staging / LORA_DIR)
     report("building synthetic insightface face pack")
@@ -107,7 +121,11 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None])
 
 
 def build_tiny_bundle(
-    out_dir: Path, progress: Callable[[str], None] | None = None, *, family: Family = Family.SD15
+    out_dir: Path,
+    progress: Callable[[str], None] | None = None,
+    *,
+    family: Family = Family.SD15,
+    scale: str = "tiny",
 ) -> TinyBundle:
     """Build the tiny offline model bundle of ``family`` at `out_dir`, replacing any previous one.
 
@@ -126,7 +144,7 @@ def build_tiny_bundle(
 
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
     try:
-        _build_into(staging, final, report)
+        _build_into(staging, final, report, scale)
         if root.exists():
             # Two renames instead of rmtree-then-rename keeps the window without a bundle tiny and
             # leaves no partially deleted bundle at `root` if deletion fails midway.

@@ -7,6 +7,7 @@ checkpoints, shaped from the tiny UNet, so the real loader and attention process
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -117,7 +118,12 @@ def build_image_encoder() -> CLIPVisionModelWithProjection:
     return CLIPVisionModelWithProjection(config)
 
 
-def save_ip_adapter(unet: UNet2DConditionModel, out_dir: Path, seed: int = 1) -> Path:
+def save_ip_adapter(
+    unet: UNet2DConditionModel,
+    out_dir: Path,
+    seed: int = 1,
+    encoder_builder: Callable[[], CLIPVisionModelWithProjection] | None = None,
+) -> Path:
     """Write `<out_dir>/models/ip-adapter_tiny.safetensors` and its image encoder; return the file.
 
     No CLIPImageProcessor is saved: `load_ip_adapter` creates one sized from the encoder config when
@@ -127,7 +133,7 @@ def save_ip_adapter(unet: UNet2DConditionModel, out_dir: Path, seed: int = 1) ->
     folder.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        encoder = build_image_encoder()
+        encoder = (encoder_builder or build_image_encoder)()
         state = plain_adapter_state_dict(unet, int(encoder.config.projection_dim))
     encoder.save_pretrained(folder / IMAGE_ENCODER_FOLDER, safe_serialization=True)
     weight_file = folder / IP_ADAPTER_WEIGHT

@@ -11,7 +11,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -128,16 +127,3 @@ def build_tiny_pipeline() -> StableDiffusionPipeline:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-
-
-def save_tiny_sd(out_dir: Path, seed: int = 0) -> StableDiffusionPipeline:
-    """Build the tiny pipeline with a fixed seed and save it in diffusers' folder layout.
-
-    Returns the in-memory pipeline so adapters can be shaped from the very UNet that was saved.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        pipe = build_tiny_pipeline()
-    pipe.save_pretrained(out_dir, safe_serialization=True)
-    logger.debug("saved tiny SD pipeline to %s", out_dir)
-    return pipe

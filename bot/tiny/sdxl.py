@@ -10,9 +10,7 @@ well under a second.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-import torch
 from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -81,13 +79,3 @@ def build_tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
         unet=build_tiny_sdxl_unet(),
         scheduler=scheduler,
     )
-
-
-def save_tiny_sdxl(out_dir: Path, seed: int = 0) -> StableDiffusionXLPipeline:
-    """Build the tiny SDXL pipeline with a fixed seed and save it; returns it for the adapters."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        pipe = build_tiny_sdxl_pipeline()
-    pipe.save_pretrained(out_dir, safe_serialization=True)
-    logger.debug("saved tiny SDXL pipeline to %s", out_dir)
-    return pipe

@@ -232,3 +232,18 @@ def test_loras_are_shown_stored_and_read_back() -> None:
     ]
     assert PARAMS_CODEC.encode(record)["loras"] == '[["anime", 0.8], ["film", 1.0]]'
     assert PARAMS_CODEC.decode(PARAMS_CODEC.encode(record)) == record
+
+
+def test_a_server_style_adds_its_loras_once_and_the_jobs_own_weight_wins() -> None:
+    server = Defaults(styles={"anime": (LoraUse("ink", 0.8),), "cartoon": (LoraUse("glow", 0.6),)})
+    anime = resolve(params(style="anime"), server)
+    assert anime.loras == (LoraUse("ink", 0.8),) and anime.style == "anime"
+    assert resolve(anime, server) == anime  # nothing added twice
+    cartoon = resolve(params(style="cartoon", loras=(LoraUse("ink"),)), server)
+    assert cartoon.loras == (LoraUse("ink"), LoraUse("glow", 0.6))  # a preset keeps its template too
+    mine = resolve(params(prompt="x <lora:ink:0.3>", style="anime"), server)
+    assert mine.loras == (LoraUse("ink", 0.3),)
+    with pytest.raises(
+        InvalidRequest, match=r"unknown style 'manga': choose one of photorealistic, .*futuristic, anime"
+    ):
+        resolve(params(style="manga"), server)

@@ -63,3 +63,20 @@ async def test_without_a_lora_folder_loras_are_off(
         assert said.content == "LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)"
         refused = await generate(fake, None, "x", lora="ink")
         assert "LoRAs are not set up on this bot" in await private_error(fake, refused)
+
+
+async def test_a_server_style_can_mean_a_lora(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    fake = fake_discord
+    styles = {"anime": "ink:0.8", "cartoon": "glow:0.5"}
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir, style_loras=styles)):
+        offered = await fake.autocomplete(None, "generate", {"prompt": "x", "style": "an"}, "style")
+        assert [c["value"] for c in offered] == ["anime"]
+        message = await result_message(await generate(fake, None, "a harbour", style="anime", seed=2))
+        fields = read_parameters(message.files[0].data)
+        assert fields["prompt"] == "a harbour, <lora:ink:0.8>" and fields["Style"] == "anime"
+        cartoon = read_parameters(
+            (await result_message(await generate(fake, None, "a harbour", style="cartoon"))).files[0].data
+        )
+        assert cartoon["prompt"] == "a harbour, <lora:glow:0.5>" and cartoon["Style"] == "cartoon"
