@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     offline: bool = Field(
         default=False, description="download nothing: models come from disk or the HF cache"
     )
+    inpaint_model: str | None = Field(
+        default=None, description="an inpainting model (hub id or diffusers folder) for inpaint and outpaint"
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
     resolution: int | None = Field(default=None, ge=64, le=2048, description="override native size")
@@ -188,6 +191,7 @@ class Settings(BaseSettings):
             model=self.model,
             model_config=self.checkpoint_config,
             offline=self.offline,
+            inpaint_model=self.inpaint_model,
             device=self.device,
             dtype=self.dtype,
             resolution=self.resolution,

@@ -202,7 +202,9 @@ class Engine:
         reference, weight, faceid = self._face_lock(plan, request)
         # 4. encode prompt
         pipes = self.pipes
-        plan.loras = self.active_loras.activate(pipes.text, params.loras, pipes.family, pipes.cross_width)
+        plan.loras = self.active_loras.activate(
+            pipes.text, params.loras, pipes.family, pipes.cross_width, pipes.extra_unets
+        )
         plan.prompt, plan.negative, prompt_notes = build_prompts(pipes.tokenizers, params)
         plan.warnings += prompt_notes
         plan.adapters = self.pipes.ip_adapter_kwargs(

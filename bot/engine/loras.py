@@ -195,13 +195,22 @@ class ActiveLoras:
         self._enabled = False
 
     def activate(
-        self, pipe: Any, uses: Sequence[LoraUse], family: Family, cross_width: int
+        self,
+        pipe: Any,
+        uses: Sequence[LoraUse],
+        family: Family,
+        cross_width: int,
+        extra_unets: Sequence[Any] = (),
     ) -> list[LoraFile]:
-        """Set ``uses`` (name and weight each) as the only active adapters; load the missing ones."""
+        """Set ``uses`` (name and weight each) as the only active adapters; load the missing ones.
+        ``extra_unets`` (an inpainting model's) get each LoRA's UNet part too."""
         files = self.library.check(uses, family)
         if not files:
             if self._enabled:
                 pipe.disable_lora()
+                for unet in extra_unets:
+                    if getattr(unet, "peft_config", None):
+                        unet.disable_lora()
                 self._enabled = False
             return []
         for lora in files:
@@ -211,14 +220,23 @@ class ActiveLoras:
                     f"text width is {lora.cross_width}, this {family.label} model's is {cross_width})"
                 )
         for lora in files:
-            self._load(pipe, lora, keep={f.name for f in files})
+            self._load(pipe, lora, {f.name for f in files}, extra_unets)
         names = [_adapter(lora.name) for lora in files]
+        weights = [use.weight for use in uses]
         pipe.enable_lora()
-        pipe.set_adapters(names, adapter_weights=[use.weight for use in uses])
+        pipe.set_adapters(names, weights)
+        for unet in extra_unets:  # only the adapters it has: a text-encoder-only LoRA has no UNet part
+            held = getattr(unet, "peft_config", {}) or {}
+            pairs = [(n, w) for n, w in zip(names, weights, strict=True) if n in held]
+            if pairs:
+                unet.enable_lora()
+                unet.set_adapters([n for n, _ in pairs], [w for _, w in pairs])
+            elif held:
+                unet.disable_lora()
         self._enabled = True
         return files
 
-    def _load(self, pipe: Any, lora: LoraFile, keep: set[str]) -> None:
+    def _load(self, pipe: Any, lora: LoraFile, keep: set[str], extra_unets: Sequence[Any]) -> None:
         adapter = _adapter(lora.name)
         if adapter in self._loaded:
             self._loaded.move_to_end(adapter)
@@ -228,6 +246,9 @@ class ActiveLoras:
             if oldest is None:
                 break
             pipe.delete_adapters(oldest)
+            for unet in extra_unets:
+                if oldest in (getattr(unet, "peft_config", None) or {}):
+                    unet.delete_adapters(oldest)
             del self._loaded[oldest]
             log.info("unloaded LoRA %s (least recently used; LIKENESS_LORA_CACHE_MB)", oldest)
         try:
@@ -237,6 +258,14 @@ class ActiveLoras:
             raise InvalidRequest(f"the LoRA “{lora.name}” could not be loaded: {_first_line(exc)}") from exc
         if adapter not in {a for names in pipe.get_list_adapters().values() for a in names}:
             raise InvalidRequest(f"the LoRA “{lora.name}” has no weights this model has layers for")
+        if extra_unets:  # the inpainting model's UNet has the base's layers but for its first convolution
+            state, alphas = pipe.lora_state_dict(str(lora.path))
+            unet_part = {k: v for k, v in state.items() if k.startswith("unet.")}
+            for unet in extra_unets:
+                if unet_part:
+                    unet.load_lora_adapter(
+                        unet_part, network_alphas=alphas, adapter_name=adapter, prefix="unet"
+                    )
         self._loaded[adapter] = lora.size
         self.loads += 1
         log.info("loaded LoRA %s (%s, %.1f MB)", lora.name, lora.family_label, lora.size / 2**20)

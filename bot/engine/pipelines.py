@@ -19,6 +19,7 @@ from diffusers import (
     AutoPipelineForInpainting,
     AutoPipelineForText2Image,
     DiffusionPipeline,
+    UNet2DConditionModel,
 )
 from PIL import Image
 
@@ -47,6 +48,16 @@ class Pipelines:
     ip_embed_dim: int | None  # None when no image-prompt adapter is loaded
     faceid_dim: int | None = None  # None when no IP-Adapter FaceID is loaded
     family: Family = Family.SD15
+
+    @property
+    def extra_unets(self) -> tuple[torch.nn.Module, ...]:
+        """UNets beside the base one: a dedicated inpainting model's (LIKENESS_INPAINT_MODEL)."""
+        return (self.inpaint.unet,) if self.inpaint.unet is not self.text.unet else ()
+
+    @property
+    def unet_pipes(self) -> tuple[DiffusionPipeline, ...]:
+        """One pipeline per distinct UNet: where per-job adapter settings (IP-Adapter scales) go."""
+        return (self.text, self.inpaint) if self.extra_unets else (self.text,)
 
     @property
     def cross_width(self) -> int:
@@ -113,7 +124,8 @@ class Pipelines:
                 scales.append(0.0)
         if not embeds:
             return {}
-        self.text.set_ip_adapter_scale(scales)
+        for pipe in self.unet_pipes:
+            pipe.set_ip_adapter_scale(scales)
         return {"ip_adapter_image_embeds": embeds}
 
     def _zeros(self, tokens: int, dim: int, guided: bool) -> torch.Tensor:
@@ -208,6 +220,41 @@ def with_family_defaults(
     return plain, faceid
 
 
+def _inpaint_unet(
+    config: EngineConfig, dtype: torch.dtype, base: DiffusionPipeline, device: torch.device
+) -> UNet2DConditionModel:
+    """The inpainting model's UNet (9 input channels: latents, mask, masked image), of the base's family."""
+    assert config.inpaint_model is not None
+    started = time.perf_counter()
+    try:
+        unet = UNet2DConditionModel.from_pretrained(
+            config.inpaint_model, subfolder="unet", dtype=dtype, local_files_only=config.offline
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise _missing("inpainting model", config.inpaint_model, "LIKENESS_INPAINT_MODEL", exc) from exc
+    channels = int(unet.config.in_channels)
+    if channels != 9:
+        raise ModelUnavailable(
+            f"LIKENESS_INPAINT_MODEL {config.inpaint_model!r} is not an inpainting model: its UNet takes "
+            f"{channels} input channels, an inpainting one 9 (latents, mask, masked image)"
+        )
+    width, base_width = int(unet.config.cross_attention_dim), int(base.unet.config.cross_attention_dim)
+    if width != base_width:
+        raise ModelUnavailable(
+            f"LIKENESS_INPAINT_MODEL {config.inpaint_model!r} is of another family than LIKENESS_MODEL "
+            f"(its text width is {width}, the model's {base_width}): choose an inpainting model of "
+            f"{family_of(base).label}"
+        )
+    if device.type != "cpu":
+        unet.to(device)
+    log.info(
+        "inpainting model %s: 9-channel UNet for inpaint and outpaint, loaded in %.1f s",
+        public_model_name(config.inpaint_model),
+        time.perf_counter() - started,
+    )
+    return unet
+
+
 def _load_folder(config: EngineConfig, dtype: torch.dtype) -> DiffusionPipeline:
     """A diffusers folder or a hub id (from the Hugging Face cache when offline)."""
     try:
@@ -250,7 +297,12 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
     if device.type != "cpu":  # weights load on the cpu; moving them there again only warns
         text.to(device)
     img2img = AutoPipelineForImage2Image.from_pipe(text)
-    inpaint = AutoPipelineForInpainting.from_pipe(text)
+    if config.inpaint_model is not None:  # its own UNet; the text encoders, VAE and image encoder shared
+        inpaint = AutoPipelineForInpainting.from_pipe(text, unet=_inpaint_unet(config, dtype, text, device))
+        if plain is not None or faceid is not None:
+            _load_adapters(inpaint, plain, faceid)  # the image encoder is the base's: it is not read again
+    else:
+        inpaint = AutoPipelineForInpainting.from_pipe(text)
     for pipe in (text, img2img, inpaint):
         pipe.set_progress_bar_config(disable=True)
     return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim, face_dim, family)

@@ -25,6 +25,7 @@ FACEID_DIR = "ip-adapter-faceid"
 FACE_PACK_DIR = Path("faces") / "tiny"
 LORA_DIR = "loras"
 SINGLE_FILE = "single-file.safetensors"
+INPAINT_DIR = "sd-inpaint"  # a dedicated inpainting model's UNet (9 input channels), not in tiny.env
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class TinyBundle:
     env_file: Path
     lora_dir: Path
     single_file: Path  # the same weights as one checkpoint in the original (LDM/SGM) key layout
+    inpaint_model: Path  # an inpainting model for LIKENESS_INPAINT_MODEL (tests set it; tiny.env does not)
     family: Family = Family.SD15
     native_resolution: int = sd.NATIVE_RESOLUTION
     settings: dict[str, str] = field(default_factory=dict)
@@ -79,6 +81,7 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         env_file=root / ENV_FILE,
         lora_dir=root / LORA_DIR,
         single_file=root / SINGLE_FILE,
+        inpaint_model=root / INPAINT_DIR,
         family=family,
         settings=settings,
     )
@@ -98,6 +101,16 @@ def _pipeline(family: Family, scale: str) -> Any:
     return sdxl.build_tiny_sdxl_pipeline() if family is Family.SDXL else sd.build_tiny_pipeline()
 
 
+def _inpainting_unet(unet: Any) -> Any:
+    """The base UNet's architecture taking 9 channels (latents, mask, masked image), fresh weights."""
+    from diffusers import UNet2DConditionModel
+
+    config = {k: v for k, v in unet.config.items() if not k.startswith("_")}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        return UNet2DConditionModel(**{**config, "in_channels": 9})
+
+
 def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None], scale: str) -> None:
     """Write every component into `staging`; the env file already names the final paths."""
     report(f"building {scale} {final.family.label} pipeline")
@@ -110,9 +123,11 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None],
     ip_adapter.save_ip_adapter(pipe.unet, staging / IP_ADAPTER_DIR, encoder_builder=encoder)
     report("building IP-Adapter FaceID")
     ip_adapter.save_faceid_adapter(pipe.unet, staging / FACEID_DIR)
-    if scale != "full":  # a real-size copy would only add gigabytes; the tiny one proves the layout
+    if scale != "full":  # real-size copies would only add gigabytes; the tiny ones prove the layouts
         report("writing the weights as one checkpoint file (LDM layout)")
         single_file.save_single_file(pipe, staging / SINGLE_FILE)
+        report("building a tiny inpainting model (9-channel UNet)")
+        _inpainting_unet(pipe.unet).save_pretrained(staging / INPAINT_DIR / "unet", safe_serialization=True)
     report("building tiny style LoRAs (kohya and diffusers formats)")
     loras.save_loras(pipe, staging / LORA_DIR)
     report("building synthetic insightface face pack")
