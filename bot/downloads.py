@@ -119,6 +119,8 @@ def fetch_all(
     for what, source in (("IP-Adapter", plain), ("IP-Adapter FaceID", faceid)):
         if source is not None:
             note(_fetch_adapter(what, source))
+    if engine.inpaint_model is not None:  # only its UNet is used
+        note(_fetch_model("inpainting model", engine.inpaint_model, ["model_index.json", "unet/*"]))
     if faces.backend == "insightface":
         if has_face_pack(faces.model_dir):
             note(Fetched("face pack", str(faces.model_dir), "already here"))
@@ -140,14 +142,16 @@ def _family(model: str, config: str | None) -> Family:
     return Family.SDXL if "XL" in str(name) else Family.SD15
 
 
-def _fetch_model(what: str, model: str) -> Fetched:
+def _fetch_model(what: str, model: str, patterns: list[str] | None = None) -> Fetched:
     local = Path(model).expanduser()
     if local.exists():
         return Fetched(what, str(local), "local")
     from huggingface_hub import snapshot_download
 
     try:
-        where = snapshot_download(model, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model"])
+        where = snapshot_download(
+            model, allow_patterns=patterns or ["*.json", "*.txt", "*.safetensors", "*.model"]
+        )
     except Exception as exc:
         raise ModelUnavailable(
             f"could not download the {what} {model} from the Hugging Face hub ({exc})"

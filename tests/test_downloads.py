@@ -111,6 +111,7 @@ def test_fetch_models_warms_the_machine_and_says_where(
     monkeypatch.setenv("LIKENESS_DATA_DIR", str(data))
     monkeypatch.setenv("LIKENESS_FACE_MODEL_DIR", str(data / "models" / "tinypack"))
     monkeypatch.setenv("LIKENESS_FACE_PACK_URL", zoo)
+    monkeypatch.setenv("LIKENESS_INPAINT_MODEL", str(tiny_bundle.inpaint_model))
     env = ["--env-file", str(tiny_bundle.env_file)]
     assert main([*env, "fetch-models"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -118,6 +119,7 @@ def test_fetch_models_warms_the_machine_and_says_where(
         f"diffusion model: {tiny_bundle.sd} (local)",
         f"IP-Adapter: {tiny_bundle.ip_adapter} (local)",
         f"IP-Adapter FaceID: {tiny_bundle.faceid_adapter} (local)",
+        f"inpainting model: {tiny_bundle.inpaint_model} (local)",
         f"face pack: {data / 'models' / 'tinypack'} (downloaded)",
     ]
     assert main([*env, "fetch-models"]) == 0
