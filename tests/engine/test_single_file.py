@@ -15,9 +15,10 @@ from safetensors.torch import load_file
 from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
 from bot.engine.family import Family
+from bot.engine.metadata import read_parameters
 from bot.engine.single_file import single_file_family
 from bot.errors import ModelUnavailable
-from bot.params import Mode
+from bot.params import LoraUse, Mode
 from bot.settings import load_settings
 from bot.tiny import TinyBundle
 from tests.engine.helpers import gradient_image, job_request, pixels, save
@@ -81,3 +82,33 @@ def test_a_missing_checkpoint_names_the_path(tiny_bundle: TinyBundle, tmp_path: 
         ModelUnavailable, match=r"names the checkpoint file .*nowhere\.safetensors, which does not exist"
     ):
         Engine.load(config_of(tiny_bundle, model=str(tmp_path / "nowhere.safetensors")))
+
+
+def test_an_sdxl_single_file_with_a_lora_folder_runs_every_mode_offline(
+    tiny_sdxl_bundle: TinyBundle, tmp_path: Path
+) -> None:
+    """What an operator brings from a model site: one SDXL file, a folder of LoRAs, and no network."""
+    bundle = tiny_sdxl_bundle
+    engine = Engine.load(
+        config_of(bundle, model=str(bundle.single_file), model_config=str(bundle.sd), offline=True)
+    )
+    source = save(gradient_image(96, 64), tmp_path / "source.png")
+    mask = save(
+        gradient_image(96, 64).convert("L").point(lambda v: 255 if v > 120 else 0), tmp_path / "mask.png"
+    )
+    for mode in Mode:
+        extra: dict[str, object] = {} if mode is Mode.TEXT else {"image": source}
+        if mode is Mode.INPAINT:
+            extra["mask"] = mask
+        result = engine.generate(
+            job_request(
+                prompt="a harbour <lora:ink:0.7>",
+                mode=mode,
+                steps=3,
+                seed=5,
+                loras=(LoraUse("glow"),),
+                **extra,
+            )
+        )
+        fields = read_parameters(result.candidates[0].png)
+        assert fields["Mode"] == mode.value and fields["Lora hashes"].startswith("glow: "), mode
