@@ -8,8 +8,6 @@ import logging
 
 from diffusers import (
     AutoencoderKL,
-    DDIMScheduler,
-    EulerDiscreteScheduler,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
@@ -22,6 +20,7 @@ from transformers import (
     CLIPVisionModelWithProjection,
 )
 
+from bot.tiny import sd, sdxl
 from bot.tiny.sd import MODEL_MAX_LENGTH, build_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -78,13 +77,7 @@ def build_full_sd15() -> StableDiffusionPipeline:
         cross_attention_dim=768,
         attention_head_dim=8,
     )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-    )
+    scheduler = sd.build_scheduler()
     return StableDiffusionPipeline(
         vae=_vae(512),
         text_encoder=CLIPTextModel(_text(768, 12, 12, 3072, tokenizer, hidden_act="quick_gelu")),
@@ -116,13 +109,7 @@ def build_full_sdxl() -> StableDiffusionXLPipeline:
         addition_time_embed_dim=256,
         projection_class_embeddings_input_dim=2816,
     )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        timestep_spacing="leading",
-        steps_offset=1,
-    )
+    scheduler = sdxl.build_scheduler()
     big_g = _text(1280, 32, 20, 5120, tokenizer_2, projection_dim=1280, hidden_act="gelu")
     return StableDiffusionXLPipeline(
         vae=_vae(1024),

@@ -81,6 +81,18 @@ def build_tiny_unet() -> UNet2DConditionModel:
     )
 
 
+def build_scheduler() -> DDIMScheduler:
+    """SD 1.5's own noise schedule (its scheduler_config), whatever the model's size."""
+    return DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+
+
 def build_tiny_vae() -> AutoencoderKL:
     """Two-level VAE (diffusers' test config): latents at half the image size, 4 channels."""
     return AutoencoderKL(
@@ -109,14 +121,7 @@ def build_tiny_pipeline() -> StableDiffusionPipeline:
         max_position_embeddings=MODEL_MAX_LENGTH,
     )
     vae = build_tiny_vae()
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    scheduler = build_scheduler()
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=CLIPTextModel(text_config),

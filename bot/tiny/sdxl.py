@@ -58,18 +58,23 @@ def _text_config(width: int, vocab_size: int, bos: int, eos: int, pad: int) -> C
     )
 
 
-def build_tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
-    """Assemble the tiny SDXL pipeline in memory; the caller seeds torch for reproducible weights."""
-    tokenizer, tokenizer_2 = build_tokenizer(), build_tokenizer()
-    ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
-    first, second = (_text_config(width, len(tokenizer), *ids) for width in ENCODER_WIDTHS)
-    scheduler = EulerDiscreteScheduler(
+def build_scheduler() -> EulerDiscreteScheduler:
+    """SDXL base's own noise schedule, whatever the model's size."""
+    return EulerDiscreteScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
         timestep_spacing="leading",
         steps_offset=1,
     )
+
+
+def build_tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
+    """Assemble the tiny SDXL pipeline in memory; the caller seeds torch for reproducible weights."""
+    tokenizer, tokenizer_2 = build_tokenizer(), build_tokenizer()
+    ids = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+    first, second = (_text_config(width, len(tokenizer), *ids) for width in ENCODER_WIDTHS)
+    scheduler = build_scheduler()
     return StableDiffusionXLPipeline(
         vae=build_tiny_vae(),
         text_encoder=CLIPTextModel(first),
