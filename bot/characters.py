@@ -38,6 +38,7 @@ class AddOutcome:
     primary: bool
     warnings: tuple[str, ...]
     error: str | None
+    code: str | None = None  # the error's kind (``bot.explain``'s codes; "reference_refused": quality)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class CharacterService:
                     explained = explain(exc)
                     if explained is None:
                         raise
-                    outcomes.append(AddOutcome(filename, None, False, (), explained.message))
+                    outcomes.append(AddOutcome(filename, None, False, (), explained.message, explained.code))
         return outcomes
 
     async def _add_one(
@@ -117,7 +118,7 @@ class CharacterService:
             report = await self.worker.call(self._assess, checked.data, refs)  # what is stored
         reason = report.blocking_reason(force)
         if reason is not None:
-            return AddOutcome(filename, None, False, (), reason)
+            return AddOutcome(filename, None, False, (), reason, "reference_refused")
         assert report.face is not None
         pairs = self._vectors(refs)
         vectors = [v for _, v in pairs] + [report.face.embedding]

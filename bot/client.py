@@ -20,6 +20,7 @@ EXTENSIONS = (
     "cogs.delivery",
     "cogs.buttons",
     "cogs.characters",
+    "cogs.apikeys",
 )
 
 
@@ -71,11 +72,30 @@ class LikenessBot(commands.Bot):
 
 
 async def serve(settings: Settings, **bot_options: object) -> None:
-    """Open everything, load the models (missing weights stop start-up here), then connect."""
+    """Open everything, load the models (missing weights stop start-up here), then connect; with
+    ``LIKENESS_API_PORT`` set, the HTTP API serves on the same loop, queue and worker."""
     services = await Services.open(settings)
     try:
         await services.load_models()
-        await LikenessBot(services, **bot_options).serve()
+        bot = LikenessBot(services, **bot_options)
+        if settings.api_port is None:
+            await bot.serve()
+            return
+        from bot.api.app import Api  # FastAPI is imported only when the API is on
+
+        api = Api(services)
+        await api.start()
+        api_task = asyncio.create_task(api.serve(settings.api_host, settings.api_port))
+        try:
+            discord_task = asyncio.create_task(bot.serve())
+            done, _ = await asyncio.wait({api_task, discord_task}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # the API could not listen, or Discord ended: say why
+        finally:
+            for task in (api_task, discord_task):
+                task.cancel()
+            await asyncio.gather(api_task, discord_task, return_exceptions=True)
+            await api.stop()
     finally:
         await services.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from bot.apikeys import ApiKeys
 from bot.characters import CharacterService
 from bot.engine.loras import LoraLibrary
 from bot.identity import IdentitySource
@@ -15,7 +16,14 @@ from bot.queue import JobQueue
 from bot.settings import Settings
 from bot.submissions import JobChecks, Submissions
 from bot.worker import GpuWorker
-from storage import CharacterRepository, Database, JobRepository, MediaStore
+from storage import (
+    ApiKeyRepository,
+    CharacterRepository,
+    Database,
+    JobRepository,
+    MediaStore,
+    WebhookOutbox,
+)
 from storage.permissions import DIR_MODE, make_private_dirs, tighten
 
 log = logging.getLogger(__name__)
@@ -32,7 +40,8 @@ class Services:
     characters: CharacterService
     submissions: Submissions
     loras: LoraLibrary  # the style LoRA folder, for listing and checks (the engine reads its own)
-    loras: LoraLibrary  # the style LoRA folder, for listing and checks (the engine reads its own)
+    keys: ApiKeys
+    webhooks: WebhookOutbox
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -73,7 +82,10 @@ class Services:
         loras = LoraLibrary(settings.lora_dir)
         checks = JobChecks(settings.defaults, lambda: worker.capabilities, character_repo, identity, loras)
         submissions = Submissions(checks, queue, media, worker)
-        return cls(settings, db, media, jobs, worker, queue, characters, submissions, loras)
+        keys = ApiKeys(ApiKeyRepository(db))
+        return cls(
+            settings, db, media, jobs, worker, queue, characters, submissions, loras, keys, WebhookOutbox(db)
+        )
 
     async def load_models(self) -> None:
         """Face models, then the diffusion weights, on the worker thread; missing ones stop start-up."""

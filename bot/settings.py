@@ -112,6 +112,18 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    api_port: int | None = Field(default=None, ge=1, le=65535, description="HTTP API port; empty: off")
+    api_host: str = Field(default="127.0.0.1", description="address the HTTP API listens on")
+    api_public_url: str | None = Field(
+        default=None, description="the API's address as clients reach it (output URLs in webhooks)"
+    )
+    api_rate_limit: int = Field(default=120, ge=1, le=100_000, description="requests per minute per key")
+    api_allow_private_urls: bool = Field(
+        default=False,
+        description="let image_url and webhook reach loopback and private addresses (tests, a LAN)",
+    )
+    webhook_max_tries: int = Field(default=8, ge=1, le=50, description="tries per webhook delivery")
+
     @field_validator("style_loras")
     @classmethod
     def _style_loras_parse(cls, value: dict[str, str]) -> dict[str, str]:
@@ -158,6 +170,14 @@ class Settings(BaseSettings):
     @property
     def resolved_face_model_dir(self) -> Path:
         return self.face_model_dir or self.data_dir / "models" / "buffalo_l"
+
+    @property
+    def api_base_url(self) -> str:
+        """Where clients reach the API: the setting, else the address it listens on."""
+        if self.api_public_url:
+            return self.api_public_url.rstrip("/")
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
+        return f"http://{host}:{self.api_port or 8765}"
 
     @property
     def defaults(self) -> Defaults:

@@ -65,8 +65,8 @@ class Draft:
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """Where the result goes: the Discord interaction that asked for it (its token lives 15 minutes).
-    Empty for a job nobody waits on in Discord."""
+    """Where the result goes: the Discord interaction that asked for it (its token lives 15 minutes),
+    or the API key that queued it and its webhook. Empty for a job nobody waits on."""
 
     guild_id: int | None = None
     channel_id: int | None = None
@@ -75,6 +75,8 @@ class Destination:
     token_expires_at: float | None = None
     message_id: int | None = None
     upload_limit: int | None = None
+    api_key_id: int | None = None
+    webhook_url: str | None = None
 
 
 class JobChecks:
@@ -258,6 +260,8 @@ class Submissions:
             token_expires_at=destination.token_expires_at,
             message_id=destination.message_id,
             upload_limit=destination.upload_limit,
+            api_key_id=destination.api_key_id,
+            webhook_url=destination.webhook_url,
         )
         return await self.queue.submit(fields, image_file, mask_file)
 

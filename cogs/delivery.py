@@ -97,6 +97,8 @@ class Delivery(commands.Cog):
         await self._edit(job, PROGRESS, content=progress_text(job.id, step, total, elapsed))
 
     async def job_finished(self, job: Job, result: GenerationResult | None) -> None:
+        if not job.for_discord:  # an API job: fetched or sent to its webhook by the API
+            return
         if job.status is JobStatus.CANCELLED:
             await self._edit(job, FINAL, content=finished_text(job), view=None)
             self._messages.pop(job.id, None)

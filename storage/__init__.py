@@ -3,6 +3,7 @@
 Depends on nothing else in the project (cogs → bot → storage), nor on discord or torch.
 """
 
+from storage.api_keys import ApiKeyRepository, ApiKeyRow
 from storage.character_rows import CharacterRow, DeletedCharacter, Embedding, ReferenceRow, RefRole
 from storage.characters import CharacterRepository
 from storage.db import Database
@@ -40,9 +41,12 @@ from storage.rows import (
     QueueEntry,
 )
 from storage.users import ForgetReport, forget_user
+from storage.webhooks import WebhookDelivery, WebhookOutbox
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ApiKeyRepository",
+    "ApiKeyRow",
     "CancelOutcome",
     "CancelResult",
     "CharacterChanged",
@@ -79,5 +83,7 @@ __all__ = [
     "StorageError",
     "TooManyCharacters",
     "UserBusy",
+    "WebhookDelivery",
+    "WebhookOutbox",
     "forget_user",
 ]

@@ -467,24 +467,29 @@ class JobRepository(Generic[P]):
         return [OutputRow(*r) for r in rows]
 
     async def user_jobs(
-        self, user_id: int, statuses: Iterable[JobStatus | str] | None = None, *, limit: int | None = None
+        self,
+        user_id: int,
+        statuses: Iterable[JobStatus | str] | None = None,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
     ) -> list[JobRow[P]]:
-        """A user's jobs, newest first; ``statuses=None`` means all."""
+        """A user's jobs, newest first; ``statuses=None`` means all; ``before``: only older job ids."""
         wanted = None if statuses is None else json.dumps([JobStatus(s).value for s in statuses])
         rows = await self._db.fetchall(
             f"{self._select} WHERE user_id = ? AND (? IS NULL OR status IN (SELECT value FROM json_each(?))) "
-            "ORDER BY id DESC LIMIT ?",
-            (user_id, wanted, wanted, -1 if limit is None else limit),
+            "AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+            (user_id, wanted, wanted, before, before, -1 if limit is None else limit),
         )
         return [self._row(r) for r in rows]
 
     async def undelivered(self, limit: int = 100) -> list[JobRow[P]]:
-        """Finished (done/failed) jobs whose result was never posted, newest first — for redelivery
+        """Finished (done/failed) Discord jobs whose result was never posted, newest first — for redelivery
         (at start-up and periodically): a recent result matters most, and a job whose delivery keeps
         failing sinks below the newer ones instead of blocking them."""
         rows = await self._db.fetchall(
             f"{self._select} WHERE delivered_at IS NULL AND status IN ('done', 'failed') "
-            "ORDER BY id DESC LIMIT ?",
+            "AND (channel_id IS NOT NULL OR application_id IS NOT NULL) ORDER BY id DESC LIMIT ?",
             (limit,),
         )
         return [self._row(r) for r in rows]

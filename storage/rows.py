@@ -71,6 +71,8 @@ class NewJob(Generic[P]):
     token_expires_at: float | None = None
     message_id: int | None = None
     upload_limit: int | None = None  # bytes the queuing interaction may upload
+    api_key_id: int | None = None  # the API key that queued it (None: Discord or the command line)
+    webhook_url: str | None = None  # an API job's webhook
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "origin", JobOrigin(self.origin))
@@ -118,6 +120,13 @@ class JobRow(Generic[P]):
     character_id: int | None = None
     tries: int | None = None  # generation rounds run, set by mark_done
     upload_limit: int | None = None
+    api_key_id: int | None = None
+    webhook_url: str | None = None
+
+    @property
+    def for_discord(self) -> bool:
+        """Whether its result goes to Discord (an API job's is fetched or sent to its webhook)."""
+        return self.channel_id is not None or self.application_id is not None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any], codec: ParamsCodec[P]) -> JobRow[P]:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # Every table with a user_id column, i.e. the rows a user owns directly; everything else a user
 # owns hangs off these by ON DELETE CASCADE (job_outputs, reference_images). A test compares this
 # with the schema, so a new per-user table cannot be forgotten by forget_user.
-USER_TABLES: tuple[str, ...] = ("characters", "jobs", "user_last_served")
+USER_TABLES: tuple[str, ...] = ("characters", "jobs", "user_last_served", "api_keys")
 
 # For every entry of storage.schema.MEDIA_REFERENCES: the media that user :user's rows reference
 # there (a test checks the keys match, so a new media column cannot be missed).

@@ -1,0 +1,129 @@
+"""The FastAPI app and its life on the bot's event loop: the queue's listener, the webhook sender,
+the HTTP client for URLs. ``Api`` is built from the bot's ``Services``; ``serve`` runs uvicorn as a
+task of the running loop (beside Discord, or alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from bot.api import characters, jobs
+from bot.api.auth import Authenticator, RateLimit
+from bot.api.context import ApiContext
+from bot.api.errors import install
+from bot.api.events import ApiEvents
+from bot.api.schemas import Health
+from bot.api.urls import TIMEOUT, UrlPolicy
+from bot.api.views import JobViews
+from bot.api.webhooks import WebhookSender
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class Api:
+    def __init__(self, services: Services, *, webhook_base_delay: float = 5.0) -> None:
+        settings = services.settings
+        policy = UrlPolicy(allow_private=settings.api_allow_private_urls)
+        client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+        views = JobViews(services.queue, settings.api_base_url)
+        sender = WebhookSender(
+            services.webhooks,
+            client,
+            policy,
+            max_tries=settings.webhook_max_tries,
+            base_delay=webhook_base_delay,
+        )
+        self.services = services
+        self.sender = sender
+        self.ctx = ApiContext(
+            services=services,
+            views=views,
+            events=ApiEvents(views, services.webhooks, sender),
+            auth=Authenticator(services.keys, RateLimit(settings.api_rate_limit)),
+            client=client,
+            policy=policy,
+        )
+        self.app = build_app(self.ctx)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Listen to the queue, queue the webhooks missed while stopped, start sending."""
+        self.services.queue.listeners.append(self.ctx.events)
+        await self.ctx.events.recover()
+        self._tasks.append(asyncio.create_task(self.sender.run(), name="likeness-webhooks"))
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.services.queue.listeners.remove(self.ctx.events)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.ctx.client.aclose()
+
+    async def serve(self, host: str, port: int, *, ready: asyncio.Event | None = None) -> None:
+        """uvicorn on this loop until cancelled; Ctrl-C stays the bot's to handle."""
+        config = uvicorn.Config(
+            self.app, host=host, port=port, log_config=None, lifespan="off", access_log=False
+        )
+        server = _Server(config)
+        task = asyncio.create_task(server.serve(), name="likeness-api")
+        try:
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise OSError(f"the API could not listen on {host}:{port}")
+                await asyncio.sleep(0.02)
+            log.info("HTTP API on http://%s:%d (docs at /docs)", host, port)
+            if ready is not None:
+                ready.set()
+            await task
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the bot's process decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def,override]
+        yield
+
+
+def build_app(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="Likeness",
+        summary="Reference-guided image generation: the bot's queue, characters and face lock over HTTP",
+        version="1",
+    )
+    app.state.api = ctx
+    install(app, ctx.retry_after)
+    app.include_router(jobs.build_router(ctx))
+    app.include_router(characters.build_router(ctx))
+
+    @app.get("/v1/health", response_model=Health, tags=["health"])
+    async def health() -> Health:
+        """No key needed: whether the model is loaded and the worker takes jobs, and the queue's length."""
+        queue = ctx.services.queue
+        status = await queue.status()
+        down = queue.health
+        loaded = ctx.services.worker.loaded
+        return Health(
+            ok=loaded and down is None,
+            model_loaded=loaded,
+            worker_alive=down is None,
+            worker_down_reason=None if down is None else down.reason,
+            queue_length=status.length,
+        )
+
+    return app

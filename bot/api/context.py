@@ -1,0 +1,45 @@
+"""What the routes share: the bot's services, and the API's own parts (keys, views, events, URLs)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from bot.api.auth import Authenticator
+from bot.api.events import ApiEvents
+from bot.api.urls import UrlPolicy
+from bot.api.views import JobViews
+from bot.services import Services
+from storage import ApiKeyRow
+
+
+@dataclass(slots=True)
+class ApiContext:
+    services: Services
+    views: JobViews
+    events: ApiEvents
+    auth: Authenticator
+    client: httpx.AsyncClient  # image_url fetches and webhooks
+    policy: UrlPolicy
+
+    async def retry_after(self) -> int:
+        """Seconds a client refused for a full queue should wait: about one job's time."""
+        status = await self.services.queue.status()
+        return max(1, math.ceil(status.seconds_per_job))
+
+
+def context(request: Request) -> ApiContext:
+    return request.app.state.api  # type: ignore[no-any-return]
+
+
+async def api_key(request: Request) -> ApiKeyRow:
+    """The caller's key (401 without a valid one, 429 over its rate)."""
+    return await context(request).auth(request)
+
+
+Ctx = Annotated[ApiContext, Depends(context)]
+Key = Annotated[ApiKeyRow, Depends(api_key)]

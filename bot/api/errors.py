@@ -1,0 +1,114 @@
+"""Every error as JSON ``{"error": {"code", "message"}}``, with the words Discord users read.
+
+``bot.explain`` writes the message; this module only picks the HTTP status for its code. Anything
+``explain`` does not know is a bug: logged with a reference, answered 500 without details.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.errors import LikenessError
+from bot.explain import bug_message, explain
+from storage import StorageError
+
+log = logging.getLogger(__name__)
+
+STATUS: Mapping[str, int] = {
+    "invalid_request": 422,
+    "bad_image": 400,
+    "no_face": 422,
+    "character_empty": 422,
+    "not_found": 404,
+    "character_gone": 404,
+    "not_allowed": 403,
+    "queue_full": 429,
+    "quota_exceeded": 429,
+    "rate_limited": 429,
+    "disk_full": 507,
+    "user_busy": 409,
+    "name_taken": 409,
+    "duplicate_image": 409,
+    "character_changed": 409,
+    "too_many_characters": 409,
+    "set_full": 409,
+    "cancelled": 409,
+    "model_unavailable": 503,
+    "out_of_memory": 503,
+    "unauthorized": 401,
+}
+HTTP_CODES: Mapping[int, str] = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+
+
+class ApiError(Exception):
+    """An answer that is not a job error: a missing key, a rate limit, an unknown route."""
+
+    def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status, headers=dict(headers or {}))
+
+
+def install(app: FastAPI, retry_after: Any) -> None:
+    """``retry_after()`` says how many seconds a client told "the queue is full" should wait."""
+
+    @app.exception_handler(ApiError)
+    async def _api(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(LikenessError)
+    @app.exception_handler(StorageError)
+    async def _expected(request: Request, exc: Exception) -> JSONResponse:
+        explained = explain(exc)
+        if explained is None:
+            return _bug(request, exc)
+        status = STATUS.get(explained.code, 400)
+        headers = {"Retry-After": str(await retry_after())} if status == 429 else {}
+        return error_response(status, explained.code, explained.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", validation_message(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail).lower(), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return _bug(request, exc)
+
+
+def validation_message(errors: Any) -> str:
+    """pydantic's first complaint, naming the field as Discord names the option."""
+    first = next(iter(errors), None)
+    if first is None:
+        return "the request could not be read"
+    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path"))
+    message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        return f"unknown field {where!r}: see /docs for the fields a job takes"
+    if first.get("type") == "missing":
+        return f"{where} is required"
+    return f"{where}: {message[0].lower()}{message[1:]}" if where else message
+
+
+def _bug(request: Request, exc: BaseException) -> JSONResponse:
+    reference = secrets.token_hex(4)
+    log.error("API %s %s failed (reference %s)", request.method, request.url.path, reference, exc_info=exc)
+    return error_response(500, "internal", bug_message(reference))

@@ -1,0 +1,95 @@
+"""The queue's events for API clients: progress for polls and ``/events`` streams, and the
+``job.started`` / ``job.completed`` webhooks of jobs that named one (written to the outbox, then
+sent by ``WebhookSender``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from bot.api.views import JobViews
+from bot.api.webhooks import COMPLETED, STARTED, WebhookSender
+from bot.jobs import GenerationResult
+from bot.queue import Job, Ticket
+from storage import WebhookOutbox
+
+log = logging.getLogger(__name__)
+
+Event = tuple[str, Any]  # ("progress", {"step", "total"}) or ("completed", JobView)
+
+
+class ApiEvents:
+    def __init__(self, views: JobViews, outbox: WebhookOutbox, sender: WebhookSender) -> None:
+        self.views = views
+        self.outbox = outbox
+        self.sender = sender
+        self._streams: dict[int, set[asyncio.Queue[Event]]] = {}
+
+    # -- the queue's events ---------------------------------------------------------------------
+    async def job_queued(self, ticket: Ticket) -> None:
+        return None
+
+    async def job_started(self, job: Job) -> None:
+        total = job.params.steps or 0
+        self.views.progress[job.id] = (0, total)
+        self._publish(job.id, ("progress", {"step": 0, "total": total}))
+        await self._webhook(job, STARTED)
+
+    async def job_progress(self, job: Job, step: int, total: int) -> None:
+        self.views.progress[job.id] = (step, total)
+        self._publish(job.id, ("progress", {"step": step, "total": total}))
+
+    async def job_finished(self, job: Job, result: GenerationResult | None) -> None:
+        self.views.progress.pop(job.id, None)
+        if job.id in self._streams or (job.api_key_id is not None and job.webhook_url):
+            view = await self.views.view(job)
+            self._publish(job.id, ("completed", view))
+            await self._webhook(job, COMPLETED, view.model_dump(mode="json"))
+
+    # -- webhooks -------------------------------------------------------------------------------
+    async def _webhook(self, job: Job, event: str, view: dict[str, Any] | None = None) -> None:
+        if job.api_key_id is None or not job.webhook_url:
+            return
+        if view is None:
+            view = (await self.views.view(job)).model_dump(mode="json")
+        body = json.dumps({"event": event, **view}, separators=(",", ":"))
+        if await self.outbox.enqueue(job.id, event, job.webhook_url, job.api_key_id, body):
+            self.sender.wake()
+
+    async def recover(self) -> int:
+        """Completion webhooks of jobs that finished while no API was listening (the bot stopped in
+        between, or ran without the API); each is queued once."""
+        queued = 0
+        for job_id in await self.outbox.finished_without(COMPLETED):
+            job = await self.views.queue.repo.get(job_id)
+            if job is not None:
+                await self._webhook(job, COMPLETED)
+                queued += 1
+        if queued:
+            log.info("queued %d completion webhook(s) missed while the API was not running", queued)
+        return queued
+
+    # -- streams --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def stream(self, job_id: int) -> Iterator[asyncio.Queue[Event]]:
+        """Events of one job while the ``with`` lasts (an /events client)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=256)
+        self._streams.setdefault(job_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            streams = self._streams.get(job_id, set())
+            streams.discard(queue)
+            if not streams:
+                self._streams.pop(job_id, None)
+
+    def _publish(self, job_id: int, event: Event) -> None:
+        for queue in self._streams.get(job_id, ()):
+            if queue.full() and event[0] == "progress":
+                continue  # a slow reader misses steps, never the completion
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)

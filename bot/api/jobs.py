@@ -1,0 +1,234 @@
+"""``/v1/jobs``: submit, look up, list, cancel, delete, download, and stream a job's events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import ValidationError
+
+from bot.api.context import ApiContext, Ctx, Key
+from bot.api.errors import ApiError, validation_message
+from bot.api.schemas import ErrorBody, JobAccepted, JobForm, JobJson, JobOptions, JobPage, JobView
+from bot.api.uploads import FILE_FIELDS, MAX_FIELDS, Upload, form_image, split_form, url_upload
+from bot.api.urls import check_url
+from bot.api.views import STATES, iso
+from bot.params import (
+    DEFAULT_ASPECT,
+    DEFAULT_CFG,
+    DEFAULT_IDENTITY_WEIGHT,
+    DEFAULT_IMAGE_WEIGHT,
+    DEFAULT_LORA_WEIGHT,
+    JobParams,
+    Mode,
+    face_lock,
+    parse_loras,
+)
+from bot.queue import Job
+from bot.submissions import Destination
+from storage import ApiKeyRow, CancelOutcome, JobStatus
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 422, 429)
+}
+
+
+def _body_docs() -> dict[str, Any]:
+    """The two bodies ``POST /v1/jobs`` takes, from their models (read by hand below, not by FastAPI)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": JobForm.model_json_schema()},
+                "application/json": {"schema": JobJson.model_json_schema(by_alias=False)},
+            },
+        }
+    }
+
+
+def build_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
+
+    @router.post("", status_code=202, response_model=JobAccepted, openapi_extra=_body_docs())
+    async def submit(request: Request, key: Key, ctx: Ctx) -> JSONResponse:
+        """Queue a job. Multipart with the files ``image`` (or ``file``, ``reference_image``) and
+        ``mask``, or JSON with ``image_url`` (or ``referenceImageUrl``) and ``mask_url``."""
+        options, image, mask = await _read_job(request, ctx)
+        params = params_of(options, has_image=image is not None)
+        if options.webhook is not None:
+            await check_url(options.webhook, ctx.policy, "webhook")
+        submissions = ctx.services.submissions
+        draft = await submissions.check(
+            key.user_id,
+            params,
+            image=image.info if image else None,
+            mask=mask.info if mask else None,
+            character=options.character,
+        )
+        image_data = await image.read(ctx) if image else None
+        mask_data = await mask.read(ctx) if mask else None
+        destination = Destination(api_key_id=key.id, webhook_url=options.webhook)
+        ticket = await submissions.submit(draft, destination, image=image_data, mask=mask_data)
+        job = ticket.job
+        accepted = JobAccepted(
+            id=job.id,
+            status=STATES[job.status],
+            position=ticket.position,
+            created_at=iso(job.created_at) or "",
+        )
+        return JSONResponse(accepted.model_dump(), 202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+    @router.get("", response_model=JobPage)
+    async def recent(
+        key: Key,
+        ctx: Ctx,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        before: Annotated[int | None, Query(ge=1, description="only jobs older than this id")] = None,
+    ) -> JobPage:
+        """Your jobs, newest first (Discord's and the API's alike)."""
+        rows = await ctx.services.jobs.user_jobs(key.user_id, limit=limit + 1, before=before)
+        views = [await ctx.views.view(job) for job in rows[:limit]]
+        return JobPage(jobs=views, next_before=rows[limit - 1].id if len(rows) > limit else None)
+
+    @router.get("/{job_id}", response_model=JobView)
+    async def one(job_id: int, key: Key, ctx: Ctx) -> JobView:
+        return await ctx.views.view(await _own(ctx, job_id, key))
+
+    @router.post("/{job_id}/cancel", response_model=JobView)
+    async def cancel(job_id: int, key: Key, ctx: Ctx) -> JSONResponse:
+        """A queued job is cancelled at once (200); a running one stops at its next step (202)."""
+        result = await ctx.services.queue.cancel(job_id, key.user_id)
+        if result.outcome in (CancelOutcome.NOT_FOUND, CancelOutcome.NOT_OWNER):
+            raise _missing(job_id)
+        job = result.job or await _own(ctx, job_id, key)
+        if result.outcome is CancelOutcome.ALREADY_FINISHED:
+            raise ApiError(409, "already_finished", f"job {job_id} already finished ({STATES[job.status]})")
+        view = await ctx.views.view(job)
+        status = 202 if result.outcome is CancelOutcome.CANCEL_RUNNING else 200
+        return JSONResponse(view.model_dump(mode="json"), status)
+
+    @router.delete("/{job_id}", status_code=204)
+    async def delete(job_id: int, key: Key, ctx: Ctx) -> Response:
+        """The job, its outputs and its inputs (files no other job or character uses)."""
+        job = await _own(ctx, job_id, key)
+        if job.status is JobStatus.RUNNING:
+            raise ApiError(409, "job_running", f"job {job_id} is running: cancel it first, then delete it")
+        if not await ctx.services.jobs.delete_job(job_id, key.user_id):
+            raise ApiError(409, "job_running", f"job {job_id} started meanwhile: cancel it first")
+        return Response(status_code=204)
+
+    @router.get(
+        "/{job_id}/outputs/{index}",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "the PNG with its parameters chunk"}},
+    )
+    async def output(job_id: int, index: int, key: Key, ctx: Ctx) -> Response:
+        job = await _own(ctx, job_id, key)
+        found = next((o for o in await ctx.services.jobs.outputs(job.id) if o.idx == index), None)
+        if found is None:
+            raise ApiError(404, "not_found", f"job {job_id} has no output {index}")
+        data = ctx.services.media.read(found.media, found.ext)
+        media_type = "image/png" if found.ext == "png" else f"image/{found.ext}"
+        name = f"likeness-{job_id}-{index + 1}-{found.seed}.{found.ext}"
+        return Response(
+            data, media_type=media_type, headers={"Content-Disposition": f'inline; filename="{name}"'}
+        )
+
+    @router.get("/{job_id}/events", response_class=EventSourceResponse)
+    async def events(job_id: int, key: Key, ctx: Ctx) -> AsyncIterator[ServerSentEvent]:
+        """Server-Sent Events: ``progress`` ({"step", "total"}) while it runs, then ``completed``
+        (the job object), then the stream ends."""
+        await _own(ctx, job_id, key)  # 404 before the stream starts
+        with ctx.events.stream(job_id) as queue:
+            job = await _own(ctx, job_id, key)  # after subscribing: an end in between is not missed
+            if job.status.finished:
+                view = await ctx.views.view(job)
+                yield ServerSentEvent(data=view.model_dump(mode="json"), event="completed", id=str(job.id))
+                return
+            step, total = ctx.views.progress.get(job_id, (0, job.params.steps or 0))
+            yield ServerSentEvent(data={"step": step, "total": total}, event="progress")
+            while True:
+                kind, payload = await queue.get()
+                if kind == "completed":
+                    yield ServerSentEvent(
+                        data=payload.model_dump(mode="json"), event="completed", id=str(job_id)
+                    )
+                    return
+                yield ServerSentEvent(data=payload, event="progress")
+
+    return router
+
+
+async def _read_job(request: Request, ctx: ApiContext) -> tuple[JobOptions, Upload | None, Upload | None]:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise ApiError(400, "invalid_request", "the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(422, "invalid_request", "the body must be a JSON object of job options")
+        try:
+            options = JobJson.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", validation_message(exc.errors())) from None
+        image = await url_upload(ctx, options.image_url, "image")
+        mask = await url_upload(ctx, options.mask_url, "mask")
+        return options, image, mask
+    if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        form = await request.form(max_files=len(FILE_FIELDS), max_fields=MAX_FIELDS)
+        fields, files = split_form(form)
+        try:
+            options = JobOptions.model_validate(fields)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", validation_message(exc.errors())) from None
+        mask = Upload("mask", file=files["mask"]) if "mask" in files else None
+        return options, form_image(files), mask
+    raise ApiError(
+        415, "unsupported_media_type", "send the job as multipart/form-data (with files) or application/json"
+    )
+
+
+def params_of(options: JobOptions, *, has_image: bool) -> JobParams:
+    """The options as a job's parameters, exactly as ``/generate`` builds them."""
+
+    def given(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    return JobParams(
+        prompt=options.prompt,
+        negative=options.negative,
+        mode=Mode(options.mode) if options.mode else (Mode.IMG2IMG if has_image else Mode.TEXT),
+        steps=options.steps,
+        cfg=given(options.cfg, DEFAULT_CFG),
+        seed=options.seed,
+        candidates=given(options.candidates, 1),
+        strength=options.strength,
+        image_weight=given(options.image_weight, DEFAULT_IMAGE_WEIGHT),
+        expand=options.expand,
+        aspect=given(options.aspect, DEFAULT_ASPECT),
+        style=options.style,
+        loras=parse_loras(options.lora, given(options.lora_weight, DEFAULT_LORA_WEIGHT)),
+        face=face_lock(
+            options.character,
+            weight=given(options.character_weight, DEFAULT_IDENTITY_WEIGHT),
+            mode=options.identity_mode,
+            min_identity=options.min_identity,
+            max_tries=options.max_tries,
+        ),
+    )
+
+
+async def _own(ctx: ApiContext, job_id: int, key: ApiKeyRow) -> Job:
+    job = await ctx.services.jobs.get(job_id)
+    if job is None or job.user_id != key.user_id:
+        raise _missing(job_id)
+    return job
+
+
+def _missing(job_id: int) -> ApiError:
+    return ApiError(404, "not_found", f"there is no job {job_id}")

@@ -1,0 +1,100 @@
+"""``api``: serve the HTTP API alone; ``api-key``: create, list and revoke the keys it takes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from bot.errors import SettingsInvalid
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser(
+        "api",
+        help="serve the HTTP job API without Discord",
+        description="The HTTP job API (docs at /docs) on the bot's queue, characters and GPU worker, with no "
+        "Discord token. Keys: `python -m bot api-key create --user ID`.",
+    )
+    serve.add_argument("--port", type=int, help="port (default: LIKENESS_API_PORT, else 8765)")
+    serve.add_argument("--host", help="address (default: LIKENESS_API_HOST, 127.0.0.1)")
+    serve.set_defaults(handler=handle_serve, log_level=logging.INFO)
+
+    keys = sub.add_parser("api-key", help="create, list or revoke HTTP API keys")
+    actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create",
+        help="a new key for a Discord user",
+        description="Prints the key alone on the first line and its webhook secret (whsec_…) on the second. "
+        "The key is shown this once: only its hash is kept.",
+    )
+    create.add_argument("--user", type=int, required=True, help="the Discord user id the key acts as")
+    create.add_argument("--name", default="", help="a label to tell keys apart")
+    create.set_defaults(handler=handle_create, log_level=logging.WARNING)
+    listing = actions.add_parser("list", help="a user's keys")
+    listing.add_argument("--user", type=int, required=True)
+    listing.set_defaults(handler=handle_list, log_level=logging.WARNING)
+    revoke = actions.add_parser("revoke", help="revoke a key by its id (from list)")
+    revoke.add_argument("key_id", type=int)
+    revoke.set_defaults(handler=handle_revoke, log_level=logging.WARNING)
+
+
+def handle_serve(args: argparse.Namespace) -> int:
+    from bot.settings import load_settings
+
+    settings = load_settings(args.env_file)
+    port = args.port or settings.api_port or 8765
+    if not 1 <= port <= 65535:
+        raise SettingsInvalid(f"--port must be 1–65535 (got {port})")
+    host = args.host or settings.api_host
+    settings = settings.model_copy(update={"api_port": port, "api_host": host})
+    from bot.api.standalone import run_alone
+
+    run_alone(settings, host, port)
+    return 0
+
+
+def handle_create(args: argparse.Namespace) -> int:
+    new = asyncio.run(_with_keys(args, lambda keys: keys.create(args.user, args.name)))
+    print(new.key)
+    print(new.webhook_secret)
+    return 0
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    rows = asyncio.run(_with_keys(args, lambda keys: keys.list(args.user)))
+    if not rows:
+        print(f"user {args.user} has no API keys")
+    for row in rows:
+        state = f"revoked {_when(row.revoked_at)}" if row.revoked_at else "active"
+        used = f"last used {_when(row.last_used_at)}" if row.last_used_at else "never used"
+        print(f"{row.id}\t{row.prefix}…\t{row.name or '-'}\tcreated {_when(row.created_at)}\t{used}\t{state}")
+    return 0
+
+
+def handle_revoke(args: argparse.Namespace) -> int:
+    row = asyncio.run(_with_keys(args, lambda keys: keys.revoke(args.key_id)))
+    print(f"revoked key {row.id} ({row.prefix}…) of user {row.user_id}")
+    return 0
+
+
+async def _with_keys(args: argparse.Namespace, action):  # type: ignore[no-untyped-def]
+    from bot.apikeys import ApiKeys
+    from bot.settings import load_settings
+    from storage import ApiKeyRepository, Database
+    from storage.permissions import make_private_dirs
+
+    settings = load_settings(args.env_file)
+    make_private_dirs(settings.data_dir)
+    db = await Database.open(settings.database_path)
+    try:
+        return await action(ApiKeys(ApiKeyRepository(db)))
+    finally:
+        await db.close()
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
