@@ -25,6 +25,8 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE = 20.0  # seconds a webhook being sent may take to finish when the API stops
+
 
 class Api:
     def __init__(self, services: Services, *, webhook_base_delay: float = 5.0) -> None:
@@ -61,9 +63,11 @@ class Api:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.services.queue.listeners.remove(self.ctx.events)
+        self.sender.close()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_GRACE)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
@@ -139,23 +139,24 @@ def build_router(ctx: ApiContext) -> APIRouter:
         )
 
     @router.get("/{job_id}/events", response_class=EventSourceResponse)
-    async def events(job_id: int, key: Key, ctx: Ctx) -> AsyncIterator[ServerSentEvent]:
+    async def events(job: OwnJob, ctx: Ctx) -> AsyncIterator[ServerSentEvent]:
         """Server-Sent Events: ``progress`` ({"step", "total"}) while it runs, then ``completed``
         (the job object), then the stream ends."""
-        await _own(ctx, job_id, key)  # 404 before the stream starts
-        with ctx.events.stream(job_id) as queue:
-            job = await _own(ctx, job_id, key)  # after subscribing: an end in between is not missed
-            if job.status.finished:
-                view = await ctx.views.view(job)
+        with ctx.events.stream(job.id) as queue:
+            current = await ctx.services.jobs.get(
+                job.id
+            )  # after subscribing: an end in between is not missed
+            if current is None or current.status.finished:
+                view = await ctx.views.view(current or job)
                 yield ServerSentEvent(data=view.model_dump(mode="json"), event="completed", id=str(job.id))
                 return
-            step, total = ctx.views.progress.get(job_id, (0, job.params.steps or 0))
+            step, total = ctx.views.progress.get(job.id, (0, job.params.steps or 0))
             yield ServerSentEvent(data={"step": step, "total": total}, event="progress")
             while True:
                 kind, payload = await queue.get()
                 if kind == "completed":
                     yield ServerSentEvent(
-                        data=payload.model_dump(mode="json"), event="completed", id=str(job_id)
+                        data=payload.model_dump(mode="json"), event="completed", id=str(job.id)
                     )
                     return
                 yield ServerSentEvent(data=payload, event="progress")
@@ -232,3 +233,11 @@ async def _own(ctx: ApiContext, job_id: int, key: ApiKeyRow) -> Job:
 
 def _missing(job_id: int) -> ApiError:
     return ApiError(404, "not_found", f"there is no job {job_id}")
+
+
+async def own_job(job_id: int, key: Key, ctx: Ctx) -> Job:
+    """The caller's job ``job_id``; another user's is 404 exactly like a missing one."""
+    return await _own(ctx, job_id, key)
+
+
+OwnJob = Annotated[Job, Depends(own_job)]

@@ -67,27 +67,37 @@ class WebhookSender:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self._wake = asyncio.Event()
+        self._closing = False
 
     def wake(self) -> None:
         self._wake.set()
 
+    def close(self) -> None:
+        """Stop after the delivery in progress is recorded (so a stop never makes it fire twice)."""
+        self._closing = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Until cancelled: send what is due, then sleep until the next is due or a new one comes."""
-        while True:
+        """Until closed: send what is due, then sleep until the next is due or a new one comes."""
+        while not self._closing:
+            self._wake.clear()  # before the pass: a wake during it makes the wait below return at once
             try:
                 await self.send_due()
                 due = await self.outbox.next_due()
             except Exception:
                 log.exception("webhook pass failed")
                 due = None
+            if self._closing:
+                break
             wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.0, due - time.time()))
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
     async def send_due(self) -> int:
         sent = 0
         for delivery in await self.outbox.due():
+            if self._closing:
+                break
             await self._deliver(delivery)
             sent += 1
         return sent

@@ -39,14 +39,18 @@ class ApiHarness:
         new = await self.services.keys.create(user_id, name)
         return {"Authorization": f"Bearer {new.key}"}
 
-    async def submit(self, headers: dict[str, str], image: bytes | None = None, **fields: Any) -> httpx.Response:
+    async def submit(
+        self, headers: dict[str, str], image: bytes | None = None, **fields: Any
+    ) -> httpx.Response:
         data = {k: str(v) for k, v in fields.items()}
         files = {"image": ("photo.png", image, "image/png")} if image is not None else None
         if files is None:
             return await self.client.post("/v1/jobs", json=fields, headers=headers)
         return await self.client.post("/v1/jobs", data=data, files=files, headers=headers)
 
-    async def wait_for(self, headers: dict[str, str], job_id: int, *states: str, timeout: float = 60) -> dict[str, Any]:
+    async def wait_for(
+        self, headers: dict[str, str], job_id: int, *states: str, timeout: float = 60
+    ) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             while True:
                 response = await self.client.get(f"/v1/jobs/{job_id}", headers=headers)

@@ -7,22 +7,10 @@ from typing import Any
 
 from PIL import Image
 
-from bot.tiny import TinyBundle, draw_face_marker
+from bot.tiny import TinyBundle
 from tests.cogs.harness import bot_settings, media_files, running_bot
-from tests.engine.helpers import gradient_image, png_bytes
+from tests.engine.helpers import face_photo, gradient_image, png_bytes
 from tests.fakediscord import FakeDiscord, FakeMessage, FakeUser
-
-
-def face_photo(person: int, *, size: int = 256, face: int = 128, seed: int = 0, faces: int = 1) -> bytes:
-    """A picture with ``faces`` synthetic faces of ``person`` (the pack's detector fires on them)."""
-    image = gradient_image(size, size, seed=seed)
-    if faces == 1:
-        x = (size - face) // 2
-        draw_face_marker(image, (x, x, x + face, x + face), pattern_seed=person)
-    else:
-        draw_face_marker(image, (8, 8, 8 + face, 8 + face), pattern_seed=person)
-        draw_face_marker(image, (size - face - 8, size - face - 8, size - 8, size - 8), pattern_seed=person)
-    return png_bytes(image)
 
 
 async def character(

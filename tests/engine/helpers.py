@@ -11,6 +11,7 @@ from PIL import Image
 
 from bot.jobs import GenerationRequest, Identity
 from bot.params import FaceLock, JobParams, Mode
+from bot.tiny import draw_face_marker
 
 
 def gradient_image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -64,3 +65,15 @@ def job_request(**options: Any) -> GenerationRequest:
     if "mode" in options:
         options["mode"] = Mode(options["mode"])
     return GenerationRequest(JobParams(**options, face=lock), image, mask, identity)
+
+
+def face_photo(person: int, *, size: int = 256, face: int = 128, seed: int = 0, faces: int = 1) -> bytes:
+    """A picture with ``faces`` synthetic faces of ``person`` (the pack's detector fires on them)."""
+    image = gradient_image(size, size, seed=seed)
+    if faces == 1:
+        x = (size - face) // 2
+        draw_face_marker(image, (x, x, x + face, x + face), pattern_seed=person)
+    else:
+        draw_face_marker(image, (8, 8, 8 + face, 8 + face), pattern_seed=person)
+        draw_face_marker(image, (size - face - 8, size - face - 8, size - 8, size - 8), pattern_seed=person)
+    return png_bytes(image)

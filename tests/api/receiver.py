@@ -1,0 +1,80 @@
+"""A local web server on 127.0.0.1 for the API tests: a webhook receiver that records what it gets
+(and answers what the test says), and images to fetch by URL, with redirects and oversize bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    base: str = ""
+    hooks: list[Received] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)  # statuses for the next hooks; then 204
+    files: dict[str, bytes] = field(default_factory=dict)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_hooks(self, count: int, timeout: float = 30) -> list[Received]:
+        async with asyncio.timeout(timeout):
+            while len(self.hooks) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.hooks
+
+
+def _app(receiver: Receiver) -> web.Application:
+    async def hook(request: web.Request) -> web.Response:
+        receiver.hooks.append(Received(dict(request.headers), await request.read()))
+        receiver.arrived.set()
+        return web.Response(status=receiver.answers.pop(0) if receiver.answers else 204)
+
+    async def file(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in receiver.files:
+            return web.Response(status=404)
+        return web.Response(body=receiver.files[name], content_type="image/png")
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.query["to"])
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "image/png"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(4096):
+                await response.write(b"\0" * 65536)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    app.router.add_get("/files/{name}", file)
+    app.router.add_get("/redirect", redirect)
+    app.router.add_post("/redirect", redirect)
+    app.router.add_get("/endless", endless)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def running_receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    runner = web.AppRunner(_app(receiver))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    receiver.base = f"http://127.0.0.1:{port}"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
