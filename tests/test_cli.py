@@ -227,3 +227,26 @@ def test_generate_with_loras(
     assert fields["Lora hashes"].startswith("ink: ")
     assert main([*base, "--lora", "nope"]) == 2
     assert "there is no LoRA called “nope”" in capsys.readouterr().err
+
+
+def test_api_keys_from_the_command_line(
+    tiny_bundle: TinyBundle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LIKENESS_DATA_DIR", str(tmp_path / "data"))
+    env = ["--env-file", str(tiny_bundle.env_file)]
+    assert main([*env, "api-key", "create", "--user", "42", "--name", "ci"]) == 0
+    key, secret = capsys.readouterr().out.splitlines()
+    assert key.startswith("lk_") and secret.startswith("whsec_")
+    assert main([*env, "api-key", "list", "--user", "42"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("1\t") and "\tci\t" in listed and "never used\tactive" in listed
+    assert key not in listed
+    assert main([*env, "api-key", "revoke", "1"]) == 0
+    assert capsys.readouterr().out == f"revoked key 1 ({key[:10]}…) of user 42\n"
+    assert main([*env, "api-key", "list", "--user", "42"]) == 0
+    assert "\trevoked " in capsys.readouterr().out
+    assert main([*env, "api-key", "revoke", "9"]) == 2
+    assert capsys.readouterr().err == "error: there is no API key 9\n"

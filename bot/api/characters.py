@@ -20,7 +20,7 @@ from bot.api.schemas import (
     NewCharacter,
     Reference,
 )
-from bot.api.uploads import IMAGE_FIELDS, Upload, form_image, split_form
+from bot.api.uploads import IMAGE_FIELDS, Upload, check_body_size, form_image, split_form
 from bot.api.views import iso
 from bot.attachments import check_metadata
 from bot.characters import AddOutcome
@@ -117,8 +117,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
         """One image. ``type=primary`` makes it the primary; without a type the first image of a set
         is the primary and later ones are references."""
         character = await ctx.services.characters.repo.resolve(key.user_id, name)
-        form = await request.form(max_files=1, max_fields=8)
-        fields, files = split_form(form)
+        check_body_size(request, files=1)
+        fields, files = split_form(await request.form(max_files=1, max_fields=8))
         unknown = sorted(set(fields) - {"type", "force"})
         if unknown:
             raise ApiError(
@@ -184,6 +184,7 @@ async def _read_create(request: Request) -> tuple[_CreateFields, Upload | None]:
             raise ApiError(422, "invalid_request", message) from None
         return _CreateFields(body.name, False), None
     if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        check_body_size(request, files=1)
         fields, files = split_form(await request.form(max_files=1, max_fields=8))
         unknown = sorted(set(fields) - {"name", "force"})
         if unknown:

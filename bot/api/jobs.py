@@ -14,7 +14,15 @@ from pydantic import ValidationError
 from bot.api.context import ApiContext, Ctx, Key
 from bot.api.errors import ApiError, validation_message
 from bot.api.schemas import ErrorBody, JobAccepted, JobForm, JobJson, JobOptions, JobPage, JobView
-from bot.api.uploads import FILE_FIELDS, MAX_FIELDS, Upload, form_image, split_form, url_upload
+from bot.api.uploads import (
+    FILE_FIELDS,
+    MAX_FIELDS,
+    Upload,
+    check_body_size,
+    form_image,
+    split_form,
+    url_upload,
+)
 from bot.api.urls import check_url
 from bot.api.views import STATES, iso
 from bot.params import (
@@ -181,6 +189,7 @@ async def _read_job(request: Request, ctx: ApiContext) -> tuple[JobOptions, Uplo
         mask = await url_upload(ctx, options.mask_url, "mask")
         return options, image, mask
     if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        check_body_size(request, files=2)
         form = await request.form(max_files=len(FILE_FIELDS), max_fields=MAX_FIELDS)
         fields, files = split_form(form)
         try:

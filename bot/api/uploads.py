@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
 
 from bot.api.context import ApiContext
+from bot.api.errors import ApiError
 from bot.api.urls import check_url, fetch_image
 from bot.attachments import MAX_UPLOAD_BYTES, UploadInfo
 from bot.errors import BadImage, InvalidRequest
@@ -15,6 +17,7 @@ from bot.errors import BadImage, InvalidRequest
 IMAGE_FIELDS = ("image", "file", "reference_image")
 FILE_FIELDS = (*IMAGE_FIELDS, "mask")
 MAX_FIELDS = 64
+FORM_OVERHEAD = 1024 * 1024  # the fields and multipart framing around the files
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,19 @@ class Upload:
             return data
         assert self.url is not None
         return await fetch_image(ctx.client, self.url, ctx.policy, self.what, MAX_UPLOAD_BYTES)
+
+
+def check_body_size(request: Request, files: int) -> None:
+    """Refuse a body larger than ``files`` uploads at the limit before it is parsed (and spooled)."""
+    declared = request.headers.get("content-length", "")
+    limit = files * MAX_UPLOAD_BYTES + FORM_OVERHEAD
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(
+            413,
+            "too_large",
+            f"the request is {int(declared) / 2**20:.1f} MiB; its files may be at most "
+            f"{MAX_UPLOAD_BYTES // 2**20} MiB each",
+        )
 
 
 def split_form(form: FormData) -> tuple[dict[str, str], dict[str, UploadFile]]:

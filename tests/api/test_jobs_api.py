@@ -118,6 +118,24 @@ async def test_bad_input_gets_the_discord_message_and_stores_nothing(
             headers=key,
         )
         assert cut.status_code == 400, cut.text
+        big = await api.client.post(
+            "/v1/jobs",
+            data={"prompt": "a cat"},
+            files={"image": ("big.png", b"\0" * (26 * 2**20), "image/png")},
+            headers=key,
+        )
+        assert big.status_code == 400, big.text
+        assert big.json()["error"]["message"] == "the image “big.png” is 26.0 MiB; the limit is 25 MiB"
+        huge = await api.client.post(
+            "/v1/jobs",
+            content=b"x",
+            headers={
+                **key,
+                "content-type": "multipart/form-data; boundary=x",
+                "content-length": str(60 * 2**20),
+            },
+        )
+        assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
         raw = await api.client.post(
             "/v1/jobs", content=b"{not json", headers={**key, "content-type": "application/json"}
         )
