@@ -489,7 +489,7 @@ class JobRepository(Generic[P]):
         failing sinks below the newer ones instead of blocking them."""
         rows = await self._db.fetchall(
             f"{self._select} WHERE delivered_at IS NULL AND status IN ('done', 'failed') "
-            "AND (channel_id IS NOT NULL OR application_id IS NOT NULL) ORDER BY id DESC LIMIT ?",
+            "AND api_key_id IS NULL ORDER BY id DESC LIMIT ?",
             (limit,),
         )
         return [self._row(r) for r in rows]

@@ -126,7 +126,7 @@ class JobRow(Generic[P]):
     @property
     def for_discord(self) -> bool:
         """Whether its result goes to Discord (an API job's is fetched or sent to its webhook)."""
-        return self.channel_id is not None or self.application_id is not None
+        return self.api_key_id is None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any], codec: ParamsCodec[P]) -> JobRow[P]:

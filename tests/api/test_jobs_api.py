@@ -31,6 +31,7 @@ async def test_a_multipart_job_runs_and_its_outputs_download(tiny_bundle: TinyBu
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
         assert image_of(png.content).size == (output["width"], output["height"])
         assert read_parameters(png.content)["Seed"] == "8"
+        assert await api.services.jobs.undelivered() == []  # nothing for Discord's redelivery to post
         missing = await api.client.get(f"/v1/jobs/{job['id']}/outputs/2", headers=key)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 

@@ -28,10 +28,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def new_key(tiny_bundle: TinyBundle, data_dir: Path, user: int, capsys: pytest.CaptureFixture[str]) -> str:
+async def new_key(
+    tiny_bundle: TinyBundle, data_dir: Path, user: int, capsys: pytest.CaptureFixture[str]
+) -> str:
     """``python -m bot api-key create``: the key alone on the first line, its secret on the second."""
     capsys.readouterr()
-    assert main(["--env-file", str(tiny_bundle.env_file), "api-key", "create", "--user", str(user)]) == 0
+    argv = ["--env-file", str(tiny_bundle.env_file), "api-key", "create", "--user", str(user)]
+    assert await asyncio.to_thread(main, argv) == 0
     key, secret = capsys.readouterr().out.splitlines()
     assert key.startswith("lk_") and secret.startswith("whsec_")
     return key
@@ -45,7 +48,7 @@ async def test_the_api_alone_streams_live_progress(
     engine_control: EngineControl,
 ) -> None:
     monkeypatch.setenv("LIKENESS_DATA_DIR", str(data_dir))
-    key = new_key(tiny_bundle, data_dir, 5, capsys)
+    key = await new_key(tiny_bundle, data_dir, 5, capsys)
     port = free_port()
     settings = api_settings(tiny_bundle, data_dir, api_port=port, default_steps=6)
     ready = asyncio.Event()
@@ -99,8 +102,8 @@ async def test_run_serves_discord_and_the_api_from_one_fair_queue(
     fake.install()
     monkeypatch.setenv("LIKENESS_DATA_DIR", str(data_dir))
     alice, bob = fake.user, fake.add_user("bob")
-    alice_key = new_key(tiny_bundle, data_dir, alice.id, capsys)
-    bob_key = new_key(tiny_bundle, data_dir, bob.id, capsys)
+    alice_key = await new_key(tiny_bundle, data_dir, alice.id, capsys)
+    bob_key = await new_key(tiny_bundle, data_dir, bob.id, capsys)
     port = free_port()
     settings = api_settings(
         tiny_bundle, data_dir, api_port=port, discord_token="fake-bot-token", queue_per_user=3
