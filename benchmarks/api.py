@@ -75,7 +75,7 @@ async def run(jobs: int, seconds: float) -> None:
             data_dir=Path(tmp) / "data",
             api_port=port,
             queue_total=10_000,
-            queue_per_user=10_000,
+            queue_per_user=100,
             api_rate_limit=100_000,
             default_steps=20,
         )
@@ -87,10 +87,9 @@ async def run(jobs: int, seconds: float) -> None:
         server = asyncio.create_task(api.serve("127.0.0.1", port, ready=ready))
         await ready.wait()
         try:
-            key = (await services.keys.create(1, "bench")).key
-            headers = {"Authorization": f"Bearer {key}"}
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
-                await report(services, api, client, jobs, seconds)
+            keys = [(await services.keys.create(user, "bench")).key for user in range(1, 51)]
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                await report(services, api, client, keys, jobs, seconds)
         finally:
             server.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,15 +98,22 @@ async def run(jobs: int, seconds: float) -> None:
             await services.close()
 
 
-async def report(services: Services, api: Api, client: httpx.AsyncClient, jobs: int, seconds: float) -> None:
+async def report(
+    services: Services, api: Api, client: httpx.AsyncClient, keys: list[str], jobs: int, seconds: float
+) -> None:
+    """``keys``: one per user, so the per-user limit never refuses a submit."""
     submissions = services.submissions
+    client.headers["Authorization"] = f"Bearer {keys[0]}"
+
+    def as_user(i: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {keys[i % len(keys)]}"}
 
     async def direct_submit(i: int) -> None:
-        draft = await submissions.check(2, JobParams(prompt=f"benchmark {i}"))
+        draft = await submissions.check(1000 + i % 50, JobParams(prompt=f"benchmark {i}"))
         await submissions.submit(draft, Destination())
 
     async def api_submit(i: int) -> None:
-        response = await client.post("/v1/jobs", json={"prompt": f"benchmark {i}"})
+        response = await client.post("/v1/jobs", json={"prompt": f"benchmark {i}"}, headers=as_user(i))
         response.raise_for_status()
 
     for i in range(5):  # warm both paths
