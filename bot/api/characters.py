@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -168,9 +169,10 @@ def build_router(ctx: ApiContext) -> APIRouter:
     return router
 
 
+@dataclass(frozen=True, slots=True)
 class _CreateFields:
-    def __init__(self, name: str, force: bool) -> None:
-        self.name, self.force = name, force
+    name: str
+    force: bool
 
 
 async def _read_create(request: Request) -> tuple[_CreateFields, Upload | None]:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
+from bot.apikeys import ApiKeys
 from bot.errors import SettingsInvalid
+
+T = TypeVar("T")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -79,8 +84,7 @@ def handle_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_keys(args: argparse.Namespace, action):  # type: ignore[no-untyped-def]
-    from bot.apikeys import ApiKeys
+async def _with_keys(args: argparse.Namespace, action: Callable[[ApiKeys], Awaitable[T]]) -> T:
     from bot.settings import load_settings
     from storage import ApiKeyRepository, Database
     from storage.permissions import make_private_dirs

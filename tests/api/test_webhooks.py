@@ -15,6 +15,7 @@ from bot.tiny import TinyBundle
 from tests.api.harness import api_settings, photo, running_api
 from tests.api.receiver import running_receiver
 from tests.cogs.harness import EngineControl
+from tests.engine.helpers import box_mask, png_bytes
 
 
 async def test_started_and_completed_arrive_signed(tiny_bundle: TinyBundle, data_dir: Path) -> None:
@@ -183,6 +184,21 @@ async def test_the_api_refuses_private_urls_and_rechecks_redirects(
             assert by_url.status_code == 202, by_url.text
             job = await api.wait_for(key, by_url.json()["id"], "succeeded")
             assert job["parameters"]["mode"] == "img2img"
+            receiver.files["mask.png"] = png_bytes(box_mask(64, 64, (16, 16, 48, 48)))
+            inpaint = await api.client.post(
+                "/v1/jobs",
+                json={
+                    "prompt": "a cat",
+                    "mode": "inpaint",
+                    "image_url": f"{receiver.base}/files/cat.png",
+                    "mask_url": f"{receiver.base}/files/mask.png",
+                },
+                headers=key,
+            )
+            assert inpaint.status_code == 202, inpaint.text
+            assert (await api.wait_for(key, inpaint.json()["id"], "succeeded"))["parameters"][
+                "mode"
+            ] == "inpaint"
             missing = await api.client.post(
                 "/v1/jobs",
                 json={"prompt": "a cat", "image_url": f"{receiver.base}/files/none.png"},
