@@ -103,3 +103,10 @@ class CharacterEmpty(LikenessError):
 
 class ModelsNotLoaded(Exception):
     """The worker could not load the weights; the dispatcher keeps trying (never shown to a user)."""
+
+
+class WorkerLost(LikenessError):
+    """The remote worker running a job died (its process or its node): the queue runs the job again
+    once, then fails it, like a job interrupted by a restart of the bot."""
+
+    code = "worker_lost"

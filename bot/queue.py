@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from bot.errors import Cancelled, CharacterGone, LikenessError, ModelsNotLoaded
+from bot.errors import Cancelled, CharacterGone, LikenessError, ModelsNotLoaded, WorkerLost
 from bot.explain import explain
 from bot.faults import Backoff, Health, down_reason, is_transient, not_saved_message
 from bot.inflight import WorkInFlight
 from bot.jobs import GenerationRequest, GenerationResult, Identity
 from bot.params import JobParams
-from bot.worker import GpuWorker
+from bot.runners import JobRunner
 from storage import (
     CancelOutcome,
     CancelResult,
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 DEFAULT_JOB_SECONDS = 20.0  # estimate before any job has finished
 SWEEP_INTERVAL = 3600.0
 _INTERRUPTED = "the bot's worker was interrupted twice while running this job; try again"
+_LOST = "the GPU worker running this job stopped twice; try again"
 
 Job = JobRow[JobParams]
 # (owner id, character id) -> the character's face; raises LikenessError (deleted, empty)
@@ -120,7 +121,7 @@ class JobQueue:
     def __init__(
         self,
         repo: JobRepository[JobParams],
-        worker: GpuWorker,
+        worker: JobRunner,
         *,
         per_user_limit: int,
         total_limit: int,
@@ -144,9 +145,12 @@ class JobQueue:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self._running: tuple[int, threading.Event] | None = None
+        self.slots = worker.slots  # jobs that may run at once (read again once the runner has loaded)
+        self._running: dict[int, threading.Event] = {}  # job id -> its cancel flag
+        self._job_tasks: set[asyncio.Task[None]] = set()
+        self._slot_free = asyncio.Event()
         self._stopping = False
-        self._unsettled: _Outcome | None = None  # an outcome not yet stored
+        self._unsettled: dict[int, _Outcome] = {}  # outcomes not yet stored, by job id
         self._health: Health | None = None
         self._backoff = Backoff()
         self._restart: asyncio.TimerHandle | None = None
@@ -173,9 +177,9 @@ class JobQueue:
         self._stopping = True
         if self._restart is not None:
             self._restart.cancel()
-        if self._running is not None:
-            self._running[1].set()
-        own = [task for task in (self._dispatcher, self._sweeper) if task is not None]
+        for cancel in self._running.values():
+            cancel.set()
+        own = [task for task in (self._dispatcher, self._sweeper, *self._job_tasks) if task is not None]
         for task in (*own, *self._tasks):
             task.cancel()
         if own:
@@ -224,8 +228,8 @@ class JobQueue:
 
     async def cancel(self, job_id: int, user_id: int) -> CancelResult:
         result = await self.repo.cancel(job_id, user_id)
-        if result.outcome is CancelOutcome.CANCEL_RUNNING and self._running and self._running[0] == job_id:
-            self._running[1].set()
+        if result.outcome is CancelOutcome.CANCEL_RUNNING and job_id in self._running:
+            self._running[job_id].set()
         elif result.outcome is CancelOutcome.CANCELLED_QUEUED and result.job is not None:
             self._notify("job_finished", result.job, None)
         return result
@@ -269,15 +273,22 @@ class JobQueue:
                 await asyncio.sleep(delay)
 
     async def _step(self) -> None:
-        """Load the engine, store an outcome still held in memory, else run the next job."""
+        """Load the engine, store the outcomes still held in memory, else start the next job on a
+        free slot (``claim_next`` picks it: the fair order holds however many run at once)."""
         if not self.worker.loaded:
             try:
                 await self.worker.load()
             except Exception as exc:
                 raise ModelsNotLoaded("the models could not be loaded") from exc
-        if self._unsettled is not None:  # no other job starts before this one is written down
+        if self._unsettled:  # no other job starts before these are written down
             await self._settle()
             self._up()
+            return
+        self.slots = self.worker.slots
+        if len(self._running) >= self.slots:
+            self._slot_free.clear()
+            if len(self._running) >= self.slots and not self._unsettled:
+                await self._slot_free.wait()
             return
         job = await self.repo.claim_next()
         if job is None:
@@ -287,24 +298,35 @@ class JobQueue:
         if job is None:
             await self._wake.wait()
             return
-        await self._run(job)
+        self._start(job)
 
-    async def _run(self, job: Job) -> None:
+    def _start(self, job: Job) -> None:
         cancel = threading.Event()
-        self._running = (job.id, cancel)
+        self._running[job.id] = cancel
+        task = asyncio.create_task(self._run(job, cancel), name=f"likeness-job-{job.id}")
+        self._job_tasks.add(task)
+        task.add_done_callback(self._job_done)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self._job_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("job task %s failed", task.get_name(), exc_info=task.exception())
+        self._slot_free.set()
+
+    async def _run(self, job: Job, cancel: threading.Event) -> None:
+        """Run one job; its outcome is held for the dispatcher to store (``_settle``)."""
         try:
             self._notify("job_started", job)
             outcome = await self._generate(job, cancel)
         except BaseException:
-            if not self._stopping:  # the dispatcher itself was cancelled or crashed mid-job
+            if not self._stopping:  # cancelled or crashed mid-job, not by a shutdown
                 cancel.set()
-                self._unsettled = _Outcome(job, _Write.REQUEUE, error=_INTERRUPTED)
+                self._unsettled[job.id] = _Outcome(job, _Write.REQUEUE, error=_INTERRUPTED)
             raise
         finally:
-            self._running = None
+            self._running.pop(job.id, None)
         if outcome is not None:
-            self._unsettled = outcome
-            await self._settle()
+            self._unsettled[job.id] = outcome
 
     async def _generate(self, job: Job, cancel: threading.Event) -> _Outcome | None:
         """Run the job; every way it can end, as the write that records it (None: shutting down)."""
@@ -313,6 +335,8 @@ class JobQueue:
             result = await self.worker.generate(
                 request, lambda step, total: self._notify("job_progress", job, step, total), cancel
             )
+        except WorkerLost:
+            return _Outcome(job, _Write.REQUEUE, error=_LOST)
         except Cancelled:
             if self._stopping:
                 log.info("job %d interrupted by shutdown; it runs again after restart", job.id)
@@ -343,11 +367,12 @@ class JobQueue:
         return GenerationRequest(job.params, image, mask, identity)
 
     async def _settle(self) -> None:
-        """Write the held outcome. A transient failure (the database is locked elsewhere) raises
-        to be tried again after the backoff; a lasting one degrades the write — results that
-        cannot be stored fail the job with a message, a job that cannot even be failed is given
-        back to the queue — and tries that at once. The outcome stays held until it is written."""
-        while (outcome := self._unsettled) is not None:
+        """Write the held outcomes, oldest job first. A transient failure (the database is locked
+        elsewhere) raises to be tried again after the backoff; a lasting one degrades the write —
+        results that cannot be stored fail the job with a message, a job that cannot even be failed
+        is given back to the queue — and tries that at once. An outcome stays held until written."""
+        while self._unsettled:
+            outcome = self._unsettled[min(self._unsettled)]
             try:
                 job = await self._write(outcome)
             except Exception as exc:
@@ -361,9 +386,9 @@ class JobQueue:
                     following.write.value,
                     exc_info=exc,
                 )
-                self._unsettled = following
+                self._unsettled[outcome.job.id] = following
                 continue
-            self._unsettled = None
+            del self._unsettled[outcome.job.id]
             if job is None:
                 log.warning("job %d vanished before its outcome was stored", outcome.job.id)
             elif job.status is JobStatus.QUEUED:

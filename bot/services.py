@@ -13,6 +13,7 @@ from bot.identity import IdentitySource
 from bot.inflight import WorkInFlight
 from bot.params import PARAMS_CODEC, JobParams
 from bot.queue import JobQueue
+from bot.runners import JobRunner
 from bot.settings import Settings
 from bot.submissions import JobChecks, Submissions
 from bot.worker import GpuWorker
@@ -35,7 +36,8 @@ class Services:
     db: Database
     media: MediaStore
     jobs: JobRepository[JobParams]
-    worker: GpuWorker
+    worker: GpuWorker  # this process's model thread: face analysis, and jobs when workers=local
+    runner: JobRunner  # where jobs run: the worker above, or Ray actors
     queue: JobQueue
     characters: CharacterService
     submissions: Submissions
@@ -60,11 +62,25 @@ class Services:
             face_pack_url=settings.face_pack_url,
             offline=settings.offline,
         )
+        runner: JobRunner = worker
+        if settings.workers == "ray":
+            from bot.ray_workers import RayWorkers  # Ray is imported only when it is used
+
+            worker = GpuWorker(
+                None, settings.face_config, face_pack_url=settings.face_pack_url, offline=settings.offline
+            )
+            runner = RayWorkers(
+                settings.engine_config,
+                settings.face_config,
+                settings.ray_config,
+                face_pack_url=settings.face_pack_url,
+                offline=settings.offline,
+            )
         # One count of each user's GPU work: jobs (in the database) and face analyses (in memory).
         in_flight = WorkInFlight(settings.queue_per_user, jobs.active_jobs)
         queue = JobQueue(
             jobs,
-            worker,
+            runner,
             per_user_limit=settings.queue_per_user,
             total_limit=settings.queue_total,
             history_seconds=settings.history_days * 86400,
@@ -80,18 +96,37 @@ class Services:
             in_flight=in_flight,
         )
         loras = LoraLibrary(settings.lora_dir)
-        checks = JobChecks(settings.defaults, lambda: worker.capabilities, character_repo, identity, loras)
+        checks = JobChecks(settings.defaults, lambda: runner.capabilities, character_repo, identity, loras)
         submissions = Submissions(checks, queue, media, worker)
         keys = ApiKeys(ApiKeyRepository(db))
         return cls(
-            settings, db, media, jobs, worker, queue, characters, submissions, loras, keys, WebhookOutbox(db)
+            settings,
+            db,
+            media,
+            jobs,
+            worker,
+            runner,
+            queue,
+            characters,
+            submissions,
+            loras,
+            keys,
+            WebhookOutbox(db),
         )
 
     async def load_models(self) -> None:
-        """Face models, then the diffusion weights, on the worker thread; missing ones stop start-up."""
-        await self.worker.load()
+        """Face models, then the diffusion weights (on the worker thread, or on every Ray worker);
+        missing ones stop start-up."""
+        if self.runner is self.worker:
+            await self.worker.load()
+            return
+        if self.settings.face_config is not None:
+            await self.worker.load_faces()
+        await self.runner.load()
 
     async def close(self) -> None:
         await self.queue.stop()
         await self.db.close()
         self.worker.shutdown()
+        if self.runner is not self.worker:
+            self.runner.shutdown()

@@ -22,6 +22,7 @@ from bot.params import (
     LoraUse,
     parse_loras,
 )
+from bot.runners import RayConfig
 
 MB = 2**20  # the settings' MB, as storage counts them
 DISABLED = frozenset({"", "none", "off", "false", "0"})
@@ -112,6 +113,18 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    workers: Literal["local", "ray"] = Field(
+        default="local", description="where jobs run: this process's worker thread, or Ray actors"
+    )
+    ray_address: str = Field(
+        default="", description='Ray cluster: "" starts one here, "auto", "ray://host:10001"'
+    )
+    ray_workers: int | None = Field(
+        default=None, ge=1, le=1024, description="GPU workers; empty: one per GPU"
+    )
+    ray_gpus_per_worker: float = Field(default=1.0, ge=0, le=16, description="0: CPU workers (tests)")
+    ray_cpus_per_worker: float = Field(default=1.0, gt=0, le=256)
+
     api_port: int | None = Field(default=None, ge=1, le=65535, description="HTTP API port; empty: off")
     api_host: str = Field(default="127.0.0.1", description="address the HTTP API listens on")
     api_public_url: str | None = Field(
@@ -170,6 +183,15 @@ class Settings(BaseSettings):
     @property
     def resolved_face_model_dir(self) -> Path:
         return self.face_model_dir or self.data_dir / "models" / "buffalo_l"
+
+    @property
+    def ray_config(self) -> RayConfig:
+        return RayConfig(
+            address=self.ray_address.strip(),
+            workers=self.ray_workers,
+            gpus_per_worker=self.ray_gpus_per_worker,
+            cpus_per_worker=self.ray_cpus_per_worker,
+        )
 
     @property
     def api_base_url(self) -> str:

@@ -23,10 +23,10 @@ from bot.engine.engine import Engine
 from bot.engine.faces.factory import FaceConfig
 from bot.engine.faces.types import FaceAnalyzer
 from bot.jobs import GenerationRequest, GenerationResult
+from bot.runners import ProgressHandler, WorkerState
 
 log = logging.getLogger(__name__)
 
-ProgressHandler = Callable[[int, int], None]
 T = TypeVar("T")
 
 
@@ -34,7 +34,9 @@ class GpuWorker:
     """Runs model calls on a single dedicated thread, one at a time, in the order they come.
 
     ``engine`` and ``faces`` say what to load; either may be None (``recompute-faces`` needs no
-    diffusion model, a bot without face analysis no analyzer)."""
+    diffusion model, a bot without face analysis no analyzer). As a ``JobRunner`` it has one slot."""
+
+    slots = 1
 
     def __init__(
         self,
@@ -121,6 +123,9 @@ class GpuWorker:
         """Run model work (face analysis, loading) on the worker thread, in queue order."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
+
+    def states(self) -> list[WorkerState]:
+        return [WorkerState("local", self.loaded)]
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -189,7 +189,7 @@ class Generate(commands.Cog):
             await tell(interaction, "LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)")
             return
         files = await asyncio.to_thread(library.files)
-        family = self.bot.services.worker.capabilities.family
+        family = self.bot.services.runner.capabilities.family
         lines = [lora_line(f, family) for f in files] or [
             "no LoRAs yet: the operator adds .safetensors files"
         ]

@@ -17,7 +17,7 @@ from bot.api.auth import Authenticator, RateLimit
 from bot.api.context import ApiContext
 from bot.api.errors import install
 from bot.api.events import ApiEvents
-from bot.api.schemas import Health
+from bot.api.schemas import Health, Worker
 from bot.api.urls import TIMEOUT, UrlPolicy
 from bot.api.views import JobViews
 from bot.api.webhooks import WebhookSender
@@ -121,13 +121,17 @@ def build_app(ctx: ApiContext) -> FastAPI:
         queue = ctx.services.queue
         status = await queue.status()
         down = queue.health
-        loaded = ctx.services.worker.loaded
+        loaded = ctx.services.runner.loaded
         return Health(
             ok=loaded and down is None,
             model_loaded=loaded,
             worker_alive=down is None,
             worker_down_reason=None if down is None else down.reason,
             queue_length=status.length,
+            workers=[
+                Worker(name=w.name, ready=w.ready, busy=w.busy, error=w.error)
+                for w in ctx.services.runner.states()
+            ],
         )
 
     return app

@@ -169,9 +169,17 @@ class Deleted(BaseModel):
     deleted: bool = True
 
 
+class Worker(BaseModel):
+    name: str
+    ready: bool
+    busy: bool
+    error: str | None = Field(description="why it is not ready: its model failed to load, it died")
+
+
 class Health(BaseModel):
     ok: bool
     model_loaded: bool
     worker_alive: bool
     worker_down_reason: str | None
     queue_length: int
+    workers: list[Worker]

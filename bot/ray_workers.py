@@ -1,0 +1,198 @@
+"""Jobs on a Ray cluster: one ``EngineActor`` per GPU worker, at most one job on each at a time.
+
+The queue stays here, in the coordinator (SQLite, the fair pick, restarts); Ray only runs the
+engine. ``LIKENESS_RAY_ADDRESS`` empty starts a local Ray instance (one machine, several GPUs),
+``auto`` or ``ray://host:10001`` joins a cluster. Ray restarts an actor that dies
+(``max_restarts``); the job it was running raises ``WorkerLost``, which the queue runs again once
+on any worker and then fails, like a job interrupted by a restart of the bot. A worker whose model
+fails to load is reported in ``states()``, and the others carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from bot.engine.checks import Capabilities
+from bot.engine.config import EngineConfig
+from bot.engine.faces.factory import FaceConfig
+from bot.errors import WorkerLost
+from bot.jobs import GenerationRequest, GenerationResult
+from bot.ray_actor import EngineActor, Step, payload_of
+from bot.runners import ProgressHandler, RayConfig, WorkerState
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL = 0.1  # seconds between checks of a running job's cancel flag
+
+
+@dataclass(slots=True)
+class _Worker:
+    index: int
+    handle: Any
+    name: str = ""
+    ready: bool = False
+    busy: bool = False
+    error: str | None = None
+
+
+class RayWorkers:
+    def __init__(
+        self,
+        engine: EngineConfig,
+        faces: FaceConfig | None,
+        ray: RayConfig,
+        *,
+        face_pack_url: str,
+        offline: bool,
+    ) -> None:
+        self.engine_config = engine
+        self.face_config = faces
+        self.ray_config = ray
+        self.face_pack_url = face_pack_url
+        self.offline = offline
+        self.slots = ray.workers or 1
+        self._workers: list[_Worker] = []
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._capabilities: Capabilities | None = None
+
+    # -- start-up -------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return any(w.ready for w in self._workers)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities or Capabilities.of(self.engine_config)
+
+    async def load(self) -> None:
+        """Join (or start) Ray, start the actors, wait for each to load its engine; at least one must."""
+        if self.loaded:
+            return
+        import ray
+
+        if not ray.is_initialized():
+            address = self.ray_config.address or None
+            await asyncio.to_thread(
+                ray.init,
+                address=address,
+                log_to_driver=False,
+                include_dashboard=False,
+                configure_logging=False,
+            )
+        count = self.ray_config.workers or max(
+            1, int(ray.cluster_resources().get("GPU", 0) / max(self.ray_config.gpus_per_worker, 1e-9))
+        )
+        self.slots = count
+        remote = ray.remote(EngineActor).options(
+            num_gpus=self.ray_config.gpus_per_worker,
+            num_cpus=self.ray_config.cpus_per_worker,
+            max_restarts=self.ray_config.max_restarts,
+            max_task_retries=0,
+            max_concurrency=2,
+        )
+        threads = (
+            max(1, int(self.ray_config.cpus_per_worker)) if self.ray_config.gpus_per_worker == 0 else None
+        )
+        self._workers = [
+            _Worker(
+                i,
+                remote.remote(
+                    self.engine_config, self.face_config, self.face_pack_url, self.offline, threads
+                ),
+            )
+            for i in range(count)
+        ]
+        self._idle = asyncio.Queue()
+        await asyncio.gather(*(self._describe(w) for w in self._workers))
+        if not self.loaded:
+            errors = "; ".join(f"worker {w.index}: {w.error}" for w in self._workers)
+            raise RuntimeError(f"no Ray worker could load the model ({errors})")
+
+    async def _describe(self, worker: _Worker) -> None:
+        try:
+            worker.name, capabilities = await worker.handle.describe.remote()
+        except Exception as exc:
+            worker.error = _reason(exc)
+            log.error("Ray worker %d could not load the model: %s", worker.index, worker.error)
+            return
+        self._capabilities = self._capabilities or capabilities
+        worker.ready, worker.error = True, None
+        log.info("Ray worker %d ready on %s", worker.index, worker.name)
+        assert self._idle is not None
+        self._idle.put_nowait(worker)
+
+    # -- jobs -----------------------------------------------------------------------------------
+    async def generate(
+        self, request: GenerationRequest, on_progress: ProgressHandler | None, cancel: threading.Event
+    ) -> GenerationResult:
+        """Run on the next free worker; progress and cancel cross to it while the job runs."""
+        assert self._idle is not None, "load() first"
+        payload = await asyncio.to_thread(payload_of, request)
+        worker = await self._idle.get()
+        worker.busy = True
+        key = uuid.uuid4().hex
+        watcher = asyncio.create_task(self._watch(worker, key, cancel))
+        try:
+            return await self._run(worker, key, payload, on_progress)
+        finally:
+            watcher.cancel()
+            worker.busy = False
+            if worker.ready:
+                self._idle.put_nowait(worker)
+
+    async def _run(
+        self, worker: _Worker, key: str, payload: Any, on_progress: ProgressHandler | None
+    ) -> GenerationResult:
+        import ray.exceptions
+
+        try:
+            stream = worker.handle.generate.options(num_returns="streaming").remote(key, payload)
+            async for ref in stream:
+                item = await ref
+                if isinstance(item, Step):
+                    if on_progress is not None:
+                        on_progress(item.done, item.total)
+                else:
+                    return item  # type: ignore[no-any-return]
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, BaseException):
+                raise cause from None
+            raise
+        except ray.exceptions.RayActorError as exc:
+            log.warning("Ray worker %d died running a job: %s", worker.index, _reason(exc))
+            raise WorkerLost("the GPU worker running this job stopped; it runs again") from None
+        raise WorkerLost("the GPU worker ended the job without a result")
+
+    async def _watch(self, worker: _Worker, key: str, cancel: threading.Event) -> None:
+        while not cancel.is_set():
+            await asyncio.sleep(CANCEL_POLL)
+        with contextlib.suppress(Exception):
+            await worker.handle.cancel.remote(key)
+
+    # -- reporting ------------------------------------------------------------------------------
+    def states(self) -> list[WorkerState]:
+        return [WorkerState(w.name or f"ray-{w.index}", w.ready, w.busy, w.error) for w in self._workers]
+
+    def actors(self) -> list[Any]:
+        """The actor handles (tests kill one to prove a job survives it)."""
+        return [w.handle for w in self._workers]
+
+    def shutdown(self) -> None:
+        import ray
+
+        for worker in self._workers:
+            with contextlib.suppress(Exception):
+                ray.kill(worker.handle)
+        self._workers = []
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "cause", None) or exc).strip().splitlines()
+    return text[-1][:300] if text else type(exc).__name__

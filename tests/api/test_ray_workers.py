@@ -1,0 +1,135 @@
+"""Jobs on a real local Ray instance with two CPU workers (tiny bundle), through the HTTP API.
+
+Ray starts once for the module; each test starts its own two actors (each loads the engine in its
+own process) and stops them at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from bot.ray_workers import RayWorkers
+from bot.tiny import TinyBundle
+from storage import JobStatus
+from tests.api.harness import ApiHarness, api_settings, photo, running_api
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_instance() -> Iterator[None]:
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def ray_settings(bundle: TinyBundle, data_dir: Path, **overrides: Any) -> Any:
+    values: dict[str, Any] = {
+        "workers": "ray",
+        "ray_workers": 2,
+        "ray_gpus_per_worker": 0,
+        "ray_cpus_per_worker": 1,
+        "queue_per_user": 10,
+    }
+    values.update(overrides)
+    return api_settings(bundle, data_dir, **values)
+
+
+def runner(api: ApiHarness) -> RayWorkers:
+    assert isinstance(api.services.runner, RayWorkers)
+    return api.services.runner
+
+
+async def wait_running(api: ApiHarness, key: dict[str, str], job_id: int, step: int = 1) -> None:
+    async with asyncio.timeout(60):
+        while True:
+            body = (await api.client.get(f"/v1/jobs/{job_id}", headers=key)).json()
+            if body["status"] == "running" and body["progress"]["step"] >= step:
+                return
+            await asyncio.sleep(0.02)
+
+
+def overlap(a: Any, b: Any) -> bool:
+    return a.started_at < b.finished_at and b.started_at < a.finished_at
+
+
+async def test_jobs_from_several_users_run_two_at_a_time(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    async with running_api(ray_settings(tiny_bundle, data_dir)) as api:
+        assert runner(api).slots == 2 and all(s.ready for s in runner(api).states())
+        keys = [await api.key(user) for user in (1, 2, 3)]
+        ids = [
+            (await api.submit(key, photo(), prompt=f"user {n} scene", steps=30)).json()["id"]
+            for n, key in enumerate(keys)
+        ]
+        for key, job_id in zip(keys, ids, strict=True):
+            job = await api.wait_for(key, job_id, "succeeded", "failed")
+            assert job["status"] == "succeeded" and len(job["outputs"]) == 1, job
+        rows = [await api.services.jobs.get(job_id) for job_id in ids]
+        assert all(r is not None and r.status is JobStatus.DONE and r.attempts == 1 for r in rows)
+        assert overlap(rows[0], rows[1])  # two workers: the first two ran at the same time
+        health = (await api.client.get("/v1/health")).json()
+        assert health["ok"] and len(health["workers"]) == 2
+
+
+async def test_the_fair_order_holds_across_workers(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    async with running_api(ray_settings(tiny_bundle, data_dir), start_queue=False) as api:
+        alice, bob = await api.key(1), await api.key(2)
+        alice_ids = [(await api.submit(alice, prompt=f"alice {i}", steps=8)).json()["id"] for i in range(4)]
+        bob_id = (await api.submit(bob, prompt="bob", steps=8)).json()["id"]
+        await api.services.queue.start()
+        for job_id in alice_ids:
+            await api.wait_for(alice, job_id, "succeeded")
+        await api.wait_for(bob, bob_id, "succeeded")
+        rows = {r.id: r for r in await api.services.jobs.user_jobs(1) + await api.services.jobs.user_jobs(2)}
+        started = sorted(rows, key=lambda i: rows[i].started_at or 0)
+        # Bob's one job goes with Alice's first, not behind her four.
+        assert set(started[:2]) == {alice_ids[0], bob_id}
+        assert started[2:] == alice_ids[1:]
+
+
+async def test_cancel_reaches_a_remote_job(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    async with running_api(ray_settings(tiny_bundle, data_dir)) as api:
+        key = await api.key(1)
+        job_id = (await api.submit(key, photo(128), prompt="a long job", steps=100)).json()["id"]
+        await wait_running(api, key, job_id, step=2)
+        assert (await api.client.post(f"/v1/jobs/{job_id}/cancel", headers=key)).status_code == 202
+        job = await api.wait_for(key, job_id, "canceled", "succeeded", "failed")
+        assert job["status"] == "canceled" and job["progress"]["step"] < 100
+        after = (await api.submit(key, prompt="next", steps=4)).json()["id"]
+        assert (await api.wait_for(key, after, "succeeded", "failed"))["status"] == "succeeded"
+
+
+async def test_a_killed_worker_reruns_its_job_once_elsewhere(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    async with running_api(ray_settings(tiny_bundle, data_dir)) as api:
+        key = await api.key(1)
+        job_id = (await api.submit(key, photo(128), prompt="survives a lost worker", steps=60)).json()["id"]
+        await wait_running(api, key, job_id, step=2)
+        busy = [w for w in runner(api)._workers if w.busy]
+        assert len(busy) == 1
+        ray.kill(busy[0].handle, no_restart=False)  # Ray restarts the actor; the job runs again
+        job = await api.wait_for(key, job_id, "succeeded", "failed", timeout=120)
+        assert job["status"] == "succeeded" and len(job["outputs"]) == 1
+        row = await api.services.jobs.get(job_id)
+        assert row is not None and row.attempts == 2
+        outputs = await api.services.jobs.outputs(job_id)
+        assert len(outputs) == 1  # delivered once
+
+
+async def test_a_coordinator_restart_with_a_job_running_on_ray(
+    tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    settings = ray_settings(tiny_bundle, data_dir)
+    async with running_api(settings) as api:
+        key_row = await api.services.keys.create(1)
+        key = {"Authorization": f"Bearer {key_row.key}"}
+        job_id = (await api.submit(key, photo(128), prompt="across a restart", steps=60)).json()["id"]
+        await wait_running(api, key, job_id, step=1)
+    async with running_api(settings) as api:  # a new coordinator: its own workers, the same queue
+        job = await api.wait_for(key, job_id, "succeeded", "failed", timeout=120)
+        assert job["status"] == "succeeded" and len(job["outputs"]) == 1
+        row = await api.services.jobs.get(job_id)
+        assert row is not None and row.attempts == 2
