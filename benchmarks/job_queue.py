@@ -34,8 +34,12 @@ from storage import Database, JobRepository, JobStatus, MediaStore, NewJob, Outp
 
 def new_job(user_id: int) -> NewJob[JobParams]:
     return NewJob(
-        user_id=user_id, params=JobParams(prompt="benchmark prompt", steps=30, seed=1), channel_id=1,
-        application_id=1, interaction_token="token", token_expires_at=time.time() + 900,
+        user_id=user_id,
+        params=JobParams(prompt="benchmark prompt", steps=30, seed=1),
+        channel_id=1,
+        application_id=1,
+        interaction_token="token",
+        token_expires_at=time.time() + 900,
     )
 
 
@@ -106,13 +110,18 @@ async def run(jobs: int, users: int, durable: bool, unique: bool, seed: int) -> 
     print(f"{jobs} jobs from {users} users; output: {outputs}; media fsync {fsync}; WAL synchronous=NORMAL")
     print(f"{'operation':<24}{'total ms':>10}{'ms/job':>10}{'p50':>9}{'p95':>9}")
     for name, samples in (
-        ("create_job", create_t), ("claim_next", claim_t), ("mark_done (1 file)", done_t), ("total", total)
+        ("create_job", create_t),
+        ("claim_next", claim_t),
+        ("mark_done (1 file)", done_t),
+        ("total", total),
     ):
         print(summarize(name, samples))
     print(f"{'(MediaStore.put alone)':<24}{'':>10}{file_ms:>10.3f}   new 4-byte file, fsync {fsync}")
     print(f"fair_order() over {jobs} queued jobs: {fair_order_ms:.1f} ms")
-    print(f"fairness: max consecutive jobs by one user while another user waited: {worst_streak} "
-          f"({'ok' if worst_streak <= 1 else 'VIOLATED'})")
+    print(
+        f"fairness: max consecutive jobs by one user while another user waited: {worst_streak} "
+        f"({'ok' if worst_streak <= 1 else 'VIOLATED'})"
+    )
     print(f"fair_order() prediction == actual claim order: {'yes' if predicted == claimed else 'NO'}")
     target = statistics.fmean(total) * 1000
     verdict = "met" if target < 2 else "missed"

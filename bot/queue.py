@@ -28,7 +28,7 @@ from bot.faults import Backoff, Health, down_reason, is_transient, not_saved_mes
 from bot.inflight import WorkInFlight
 from bot.jobs import GenerationRequest, GenerationResult, Identity
 from bot.params import JobParams
-from bot.runners import JobRunner
+from bot.runners import JobRunner, WorkerState
 from storage import (
     CancelOutcome,
     CancelResult,
@@ -78,13 +78,16 @@ class QueueStatus:
     length: int
     seconds_per_job: float
     health: Health | None = None  # None while the worker takes jobs
+    workers: tuple[WorkerState, ...] = ()  # where jobs run: one local worker, or the Ray workers
 
     def mine(self, user_id: int) -> tuple[QueueEntry, ...]:
         return tuple(e for e in self.entries if e.user_id == user_id)
 
     def wait_seconds(self, entry: QueueEntry) -> float:
-        """Rough wait before ``entry`` starts: the jobs ahead of it at the recent median time."""
-        return max(entry.position - 0.5, 0.0) * self.seconds_per_job
+        """Rough wait before ``entry`` starts: the jobs ahead of it at the recent median time, shared
+        by the workers that take jobs."""
+        ready = max(1, sum(w.ready for w in self.workers))
+        return max(entry.position - 0.5, 0.0) * self.seconds_per_job / ready
 
 
 class _Write(Enum):
@@ -238,7 +241,7 @@ class JobQueue:
         entries = tuple(await self.repo.fair_order())
         durations = await self.repo.recent_durations()
         per_job = statistics.median(durations) if durations else DEFAULT_JOB_SECONDS
-        return QueueStatus(entries, len(entries), per_job, self._health)
+        return QueueStatus(entries, len(entries), per_job, self._health, tuple(self.worker.states()))
 
     # -- the dispatcher -------------------------------------------------------------------------
     def _start_dispatcher(self) -> None:
@@ -312,6 +315,7 @@ class JobQueue:
         if not task.cancelled() and task.exception() is not None:
             log.error("job task %s failed", task.get_name(), exc_info=task.exception())
         self._slot_free.set()
+        self._wake.set()  # its outcome is stored next, even when no job is waiting
 
     async def _run(self, job: Job, cancel: threading.Event) -> None:
         """Run one job; its outcome is held for the dispatcher to store (``_settle``)."""

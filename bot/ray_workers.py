@@ -29,6 +29,8 @@ from bot.runners import ProgressHandler, RayConfig, WorkerState
 log = logging.getLogger(__name__)
 
 CANCEL_POLL = 0.1  # seconds between checks of a running job's cancel flag
+RESTART_CHECK = 0.5  # seconds between asks whether a restarting worker is back
+IDLE_CHECK = 1.0  # seconds between checks that some worker is still alive, while waiting for one
 
 
 @dataclass(slots=True)
@@ -38,6 +40,7 @@ class _Worker:
     name: str = ""
     ready: bool = False
     busy: bool = False
+    restarting: bool = False  # died mid-job; Ray is bringing it back
     error: str | None = None
 
 
@@ -58,23 +61,29 @@ class RayWorkers:
         self.offline = offline
         self.slots = ray.workers or 1
         self._workers: list[_Worker] = []
-        self._idle: asyncio.Queue[_Worker] | None = None
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()  # ready workers with no job
+        self._checks: set[asyncio.Task[None]] = set()
         self._capabilities: Capabilities | None = None
 
     # -- start-up -------------------------------------------------------------------------------
     @property
     def loaded(self) -> bool:
-        return any(w.ready for w in self._workers)
+        return any(w.ready or w.restarting for w in self._workers)
 
     @property
     def capabilities(self) -> Capabilities:
         return self._capabilities or Capabilities.of(self.engine_config)
 
     async def load(self) -> None:
-        """Join (or start) Ray, start the actors, wait for each to load its engine; at least one must."""
+        """Join (or start) Ray, start the actors, wait for each to load its engine; at least one must.
+
+        The dispatcher calls this again while no worker is ready (all failed to load, or all died
+        for good): the workers are then created afresh."""
         if self.loaded:
             return
         import ray
+
+        self.shutdown()
 
         if not ray.is_initialized():
             address = self.ray_config.address or None
@@ -89,62 +98,86 @@ class RayWorkers:
             1, int(ray.cluster_resources().get("GPU", 0) / max(self.ray_config.gpus_per_worker, 1e-9))
         )
         self.slots = count
-        remote = ray.remote(EngineActor).options(
-            num_gpus=self.ray_config.gpus_per_worker,
-            num_cpus=self.ray_config.cpus_per_worker,
-            max_restarts=self.ray_config.max_restarts,
-            max_task_retries=0,
-            max_concurrency=2,
-        )
-        threads = (
-            max(1, int(self.ray_config.cpus_per_worker)) if self.ray_config.gpus_per_worker == 0 else None
-        )
-        self._workers = [
-            _Worker(
-                i,
-                remote.remote(
-                    self.engine_config, self.face_config, self.face_pack_url, self.offline, threads
-                ),
-            )
-            for i in range(count)
-        ]
-        self._idle = asyncio.Queue()
+        self._workers = [_Worker(i, self._start_actor(i)) for i in range(count)]
         await asyncio.gather(*(self._describe(w) for w in self._workers))
         if not self.loaded:
             errors = "; ".join(f"worker {w.index}: {w.error}" for w in self._workers)
             raise RuntimeError(f"no Ray worker could load the model ({errors})")
 
-    async def _describe(self, worker: _Worker) -> None:
+    def _start_actor(self, index: int) -> Any:
+        """One engine actor: its GPU share, Ray's restarts, a second thread for cancel calls."""
+        import ray
+
+        config = self.ray_config
+        threads = max(1, int(config.cpus_per_worker)) if config.gpus_per_worker == 0 else None
+        remote = ray.remote(EngineActor).options(
+            num_gpus=config.gpus_per_worker,
+            num_cpus=config.cpus_per_worker,
+            max_restarts=config.max_restarts,
+            max_task_retries=0,  # the queue decides what runs again, not Ray
+            max_concurrency=3,  # a job, its cancel, a face analysis
+        )
+        return remote.remote(self.engine_config, self.face_config, self.face_pack_url, self.offline, threads)
+
+    async def _describe(self, worker: _Worker, after: str = "could not load the model") -> None:
+        """Wait for the actor to answer (asked again while Ray restarts it); then it takes jobs."""
+        from ray.exceptions import ActorUnavailableError
+
         try:
-            worker.name, capabilities = await worker.handle.describe.remote()
+            while True:
+                try:
+                    worker.name, capabilities = await worker.handle.describe.remote()
+                    break
+                except ActorUnavailableError:  # restarting: not dead, not yet back
+                    await asyncio.sleep(RESTART_CHECK)
         except Exception as exc:
-            worker.error = _reason(exc)
-            log.error("Ray worker %d could not load the model: %s", worker.index, worker.error)
+            worker.ready, worker.restarting, worker.error = False, False, _reason(exc)
+            log.error("Ray worker %d %s: %s", worker.index, after, worker.error)
             return
         self._capabilities = self._capabilities or capabilities
-        worker.ready, worker.error = True, None
+        worker.ready, worker.restarting, worker.error = True, False, None
         log.info("Ray worker %d ready on %s", worker.index, worker.name)
-        assert self._idle is not None
         self._idle.put_nowait(worker)
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker died mid-job: out of the pool until Ray has restarted it (or given up on it)."""
+        worker.ready, worker.restarting, worker.error = False, True, "restarting: it stopped during a job"
+        task = asyncio.create_task(self._describe(worker, "stopped for good"))
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
 
     # -- jobs -----------------------------------------------------------------------------------
     async def generate(
         self, request: GenerationRequest, on_progress: ProgressHandler | None, cancel: threading.Event
     ) -> GenerationResult:
         """Run on the next free worker; progress and cancel cross to it while the job runs."""
-        assert self._idle is not None, "load() first"
         payload = await asyncio.to_thread(payload_of, request)
-        worker = await self._idle.get()
+        worker = await self._next_idle()
         worker.busy = True
         key = uuid.uuid4().hex
         watcher = asyncio.create_task(self._watch(worker, key, cancel))
         try:
             return await self._run(worker, key, payload, on_progress)
+        except WorkerLost:
+            self._lost(worker)
+            raise
         finally:
             watcher.cancel()
             worker.busy = False
             if worker.ready:
                 self._idle.put_nowait(worker)
+
+    async def _next_idle(self) -> _Worker:
+        """The next free worker; none left alive gives the job back (the dispatcher then loads anew)."""
+        while True:
+            if not self.loaded:
+                raise WorkerLost("no GPU worker is running")
+            try:
+                worker = await asyncio.wait_for(self._idle.get(), IDLE_CHECK)
+            except TimeoutError:
+                continue
+            if worker.ready and worker in self._workers:  # not one replaced by a new load()
+                return worker
 
     async def _run(
         self, worker: _Worker, key: str, payload: Any, on_progress: ProgressHandler | None
@@ -185,11 +218,17 @@ class RayWorkers:
         return [w.handle for w in self._workers]
 
     def shutdown(self) -> None:
+        """Stop every actor (no restart): their GPUs are free for the next coordinator."""
+        if not self._workers:
+            return
         import ray
 
+        for task in self._checks:
+            task.cancel()
         for worker in self._workers:
+            worker.ready = False
             with contextlib.suppress(Exception):
-                ray.kill(worker.handle)
+                ray.kill(worker.handle, no_restart=True)
         self._workers = []
 
 

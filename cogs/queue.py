@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.client import LikenessBot
 from bot.faults import Health
+from bot.runners import WorkerState
 from cogs.utils.replies import tell
 from cogs.utils.texts import cancel_text, duration
 from storage import ACTIVE_STATUSES
@@ -28,6 +29,7 @@ class Queue(commands.Cog):
             f"Queue: {status.length} job{'s' if status.length != 1 else ''}, "
             f"about {duration(status.seconds_per_job)} each recently."
         )
+        lines.extend(workers_text(status.workers))
         if not mine:
             lines.append("You have no jobs waiting.")
         for entry in mine:
@@ -63,6 +65,17 @@ class Queue(commands.Cog):
             for j in active
             if current in str(j.id) or current.lower() in j.params.prompt.lower()
         ][:25]
+
+
+def workers_text(workers: tuple[WorkerState, ...]) -> list[str]:
+    """Several GPU workers: how many take jobs, and why any does not. One healthy worker: nothing."""
+    if len(workers) <= 1 and all(w.ready for w in workers):
+        return []
+    ready = sum(w.ready for w in workers)
+    busy = sum(w.busy for w in workers)
+    lines = [f"GPU workers: {ready} of {len(workers)} ready, {busy} busy."]
+    lines += [f"• {w.name}: {w.error or 'not ready'}" for w in workers if not w.ready]
+    return lines
 
 
 def down_text(health: Health) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,33 @@ async def test_the_fair_order_holds_across_workers(tiny_bundle: TinyBundle, data
         assert started[2:] == alice_ids[1:]
 
 
+async def test_a_worker_that_cannot_load_is_reported_and_the_other_carries_on(
+    tiny_bundle: TinyBundle, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = RayWorkers._start_actor
+
+    def second_has_no_model(self: RayWorkers, index: int) -> Any:
+        if index != 1:
+            return start(self, index)
+        good = self.engine_config
+        self.engine_config = replace(good, model=str(data_dir / "no-such-model"))
+        try:
+            return start(self, index)  # a real load in the actor, of a folder missing on its node
+        finally:
+            self.engine_config = good
+
+    monkeypatch.setattr(RayWorkers, "_start_actor", second_has_no_model)
+    async with running_api(ray_settings(tiny_bundle, data_dir)) as api:
+        health = (await api.client.get("/v1/health")).json()
+        assert health["ok"] and health["model_loaded"]
+        broken = [w for w in health["workers"] if not w["ready"]]
+        assert len(broken) == 1 and "no-such-model" in broken[0]["error"], health["workers"]
+        key = await api.key(1)
+        ids = [(await api.submit(key, prompt=f"job {i}", steps=4)).json()["id"] for i in range(3)]
+        for job_id in ids:
+            assert (await api.wait_for(key, job_id, "succeeded", "failed"))["status"] == "succeeded"
+
+
 async def test_cancel_reaches_a_remote_job(tiny_bundle: TinyBundle, data_dir: Path) -> None:
     async with running_api(ray_settings(tiny_bundle, data_dir)) as api:
         key = await api.key(1)
@@ -117,6 +145,9 @@ async def test_a_killed_worker_reruns_its_job_once_elsewhere(tiny_bundle: TinyBu
         assert row is not None and row.attempts == 2
         outputs = await api.services.jobs.outputs(job_id)
         assert len(outputs) == 1  # delivered once
+        async with asyncio.timeout(60):  # Ray restarted the killed actor: it takes jobs again
+            while not all(s.ready for s in runner(api).states()):
+                await asyncio.sleep(0.1)
 
 
 async def test_a_coordinator_restart_with_a_job_running_on_ray(
