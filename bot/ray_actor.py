@@ -19,11 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from bot.downloads import ensure_face_pack
 from bot.engine.checks import Capabilities
 from bot.engine.config import EngineConfig
 from bot.engine.engine import Engine
 from bot.engine.faces.factory import FaceConfig
+from bot.engine.faces.types import Face
 from bot.jobs import GenerationRequest, GenerationResult, Identity
 
 log = logging.getLogger(__name__)
@@ -60,16 +63,24 @@ class EngineActor:
             import torch
 
             torch.set_num_threads(threads)
-        analyzer = None
+        self.faces = None
         if faces is not None:
             ensure_face_pack(faces, face_pack_url, offline)
-            analyzer = faces.load()
-        self.engine = Engine.load(engine, analyzer)
+            self.faces = faces.load()
+        self.engine = Engine.load(engine, self.faces)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._cancels: dict[str, threading.Event] = {}
 
-    def describe(self) -> tuple[str, Capabilities]:
-        return self.name, self.engine.capabilities
+    def describe(self) -> tuple[str, Capabilities, tuple[str, int] | None]:
+        """Its name, what its engine can do, and its face analysis (backend, dimension) if any."""
+        faces = None if self.faces is None else (self.faces.backend, self.faces.dim)
+        return self.name, self.engine.capabilities, faces
+
+    def analyze(self, image: Image.Image) -> list[Face]:
+        """Face analysis for the coordinator (character references, Fix face) on this worker's GPU."""
+        if self.faces is None:
+            raise RuntimeError("this worker has no face analysis configured")
+        return self.faces.analyze(image)
 
     def generate(self, key: str, payload: Payload) -> Iterator[Step | GenerationResult]:
         cancel = self._cancels.setdefault(key, threading.Event())

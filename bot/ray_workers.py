@@ -18,9 +18,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
+
 from bot.engine.checks import Capabilities
 from bot.engine.config import EngineConfig
 from bot.engine.faces.factory import FaceConfig
+from bot.engine.faces.types import Face
 from bot.errors import WorkerLost
 from bot.jobs import GenerationRequest, GenerationResult
 from bot.ray_actor import EngineActor, Step, payload_of
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CANCEL_POLL = 0.1  # seconds between checks of a running job's cancel flag
 RESTART_CHECK = 0.5  # seconds between asks whether a restarting worker is back
+ANALYSIS_TIMEOUT = 300.0  # seconds a face analysis may take on a worker before it counts as lost
 IDLE_CHECK = 1.0  # seconds between checks that some worker is still alive, while waiting for one
 
 
@@ -63,6 +67,8 @@ class RayWorkers:
         self._workers: list[_Worker] = []
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()  # ready workers with no job
         self._checks: set[asyncio.Task[None]] = set()
+        self._turn = 0  # face analyses go round the workers
+        self._faces: tuple[str, int] | None = None  # the workers' face analysis: backend, dimension
         self._capabilities: Capabilities | None = None
 
     # -- start-up -------------------------------------------------------------------------------
@@ -126,7 +132,7 @@ class RayWorkers:
         try:
             while True:
                 try:
-                    worker.name, capabilities = await worker.handle.describe.remote()
+                    worker.name, capabilities, faces = await worker.handle.describe.remote()
                     break
                 except ActorUnavailableError:  # restarting: not dead, not yet back
                     await asyncio.sleep(RESTART_CHECK)
@@ -135,6 +141,7 @@ class RayWorkers:
             log.error("Ray worker %d %s: %s", worker.index, after, worker.error)
             return
         self._capabilities = self._capabilities or capabilities
+        self._faces = self._faces or faces
         worker.ready, worker.restarting, worker.error = True, False, None
         log.info("Ray worker %d ready on %s", worker.index, worker.name)
         self._idle.put_nowait(worker)
@@ -209,6 +216,21 @@ class RayWorkers:
         with contextlib.suppress(Exception):
             await worker.handle.cancel.remote(key)
 
+    # -- face analysis --------------------------------------------------------------------------
+    def face_analyzer(self) -> RayFaceAnalyzer:
+        """Face analysis on the workers (after ``load``; they were given a face configuration)."""
+        if self._faces is None:
+            raise RuntimeError("the Ray workers have no face analysis")
+        return RayFaceAnalyzer(self, *self._faces)
+
+    def _analysis_worker(self) -> _Worker:
+        """A ready worker for a face analysis, an idle one first (it runs beside a job anyway)."""
+        ready = [w for w in self._workers if w.ready]
+        if not ready:
+            raise WorkerLost("no GPU worker is running to analyse the face; try again shortly")
+        self._turn += 1
+        return min(ready, key=lambda w: (w.busy, (w.index - self._turn) % len(self._workers)))
+
     # -- reporting ------------------------------------------------------------------------------
     def states(self) -> list[WorkerState]:
         return [WorkerState(w.name or f"ray-{w.index}", w.ready, w.busy, w.error) for w in self._workers]
@@ -235,3 +257,31 @@ class RayWorkers:
 def _reason(exc: BaseException) -> str:
     text = str(getattr(exc, "cause", None) or exc).strip().splitlines()
     return text[-1][:300] if text else type(exc).__name__
+
+
+class RayFaceAnalyzer:
+    """The ``FaceAnalyzer`` the coordinator uses in Ray mode: each analysis runs on a worker's GPU.
+
+    Synchronous, like every analyzer: the coordinator calls it from its own worker thread, never the
+    event loop. A worker that dies mid-analysis is a clear error to try again, never a hang."""
+
+    def __init__(self, workers: RayWorkers, backend: str, dim: int) -> None:
+        self.workers = workers
+        self.backend = backend
+        self.dim = dim
+        self.providers = ("Ray",)
+
+    def analyze(self, image: Image.Image) -> list[Face]:
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        worker = self.workers._analysis_worker()
+        try:
+            faces: list[Face] = ray.get(worker.handle.analyze.remote(image), timeout=ANALYSIS_TIMEOUT)
+        except RayTaskError as exc:
+            raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
+        except (RayActorError, ray.exceptions.GetTimeoutError) as exc:
+            raise WorkerLost(
+                f"the GPU worker analysing the face stopped ({_reason(exc)}); try again"
+            ) from None
+        return faces

@@ -13,6 +13,7 @@ from bot.identity import IdentitySource
 from bot.inflight import WorkInFlight
 from bot.params import PARAMS_CODEC, JobParams
 from bot.queue import JobQueue
+from bot.ray_workers import RayWorkers  # imports Ray itself only when it is used
 from bot.runners import JobRunner
 from bot.settings import Settings
 from bot.submissions import JobChecks, Submissions
@@ -64,11 +65,7 @@ class Services:
         )
         runner: JobRunner = worker
         if settings.workers == "ray":
-            from bot.ray_workers import RayWorkers  # Ray is imported only when it is used
-
-            worker = GpuWorker(
-                None, settings.face_config, face_pack_url=settings.face_pack_url, offline=settings.offline
-            )
+            worker = GpuWorker(None, None)  # its thread calls the workers' face analysis
             runner = RayWorkers(
                 settings.engine_config,
                 settings.face_config,
@@ -120,9 +117,10 @@ class Services:
         if self.runner is self.worker:
             await self.worker.load()
             return
-        if self.settings.face_config is not None:
-            await self.worker.load_faces()
         await self.runner.load()
+        if self.settings.face_config is not None:  # faces are analysed on the Ray workers' GPUs
+            assert isinstance(self.runner, RayWorkers)
+            self.worker.use_faces(self.runner.face_analyzer())
 
     async def close(self) -> None:
         await self.queue.stop()

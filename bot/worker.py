@@ -98,6 +98,10 @@ class GpuWorker:
             )
         return self._analyzer
 
+    def use_faces(self, analyzer: FaceAnalyzer) -> None:
+        """Analyse faces with ``analyzer`` (the Ray workers') instead of loading one here."""
+        self._analyzer = analyzer
+
     async def load(self) -> Engine:
         """The face analyzer (when configured), then the diffusion weights, once."""
         if self._engine is None:

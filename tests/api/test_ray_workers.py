@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import ray
 
-from bot.ray_workers import RayWorkers
+from bot.ray_workers import RayFaceAnalyzer, RayWorkers
 from bot.tiny import TinyBundle
 from storage import JobStatus
 from tests.api.harness import ApiHarness, api_settings, photo, running_api
+from tests.engine.helpers import face_photo
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,6 +75,35 @@ async def test_jobs_from_several_users_run_two_at_a_time(tiny_bundle: TinyBundle
         assert overlap(rows[0], rows[1])  # two workers: the first two ran at the same time
         health = (await api.client.get("/v1/health")).json()
         assert health["ok"] and len(health["workers"]) == 2
+
+
+async def test_faces_are_analysed_on_the_workers_and_face_lock_runs_there(
+    tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    async with running_api(ray_settings(tiny_bundle, data_dir)) as api:
+        assert isinstance(api.services.worker.face_analyzer, RayFaceAnalyzer)  # none loaded here
+        key = await api.key(1)
+        assert (
+            await api.client.post("/v1/characters", json={"name": "Mara"}, headers=key)
+        ).status_code == 201
+        for seed in (0, 5):
+            added = await api.client.post(
+                "/v1/characters/Mara/images",
+                files={"file": ("m.png", face_photo(1, seed=seed), "image/png")},
+                headers=key,
+            )
+            assert added.status_code == 201, added.text
+        stranger = await api.client.post(
+            "/v1/characters/Mara/images", files={"file": ("s.png", face_photo(7), "image/png")}, headers=key
+        )
+        assert stranger.status_code == 422 and "different person" in stranger.text, stranger.text
+        job_id = (await api.submit(key, prompt="Mara at the beach", character="Mara", steps=4)).json()["id"]
+        job = await api.wait_for(key, job_id, "succeeded", "failed")
+        assert job["status"] == "succeeded", job
+        # Scored on the worker by its own face analysis (the random tiny model draws no face).
+        assert any("could not be scored" in w for w in job["warnings"]), job["warnings"]
+        row = await api.services.jobs.get(job_id)
+        assert row is not None and row.params.face is not None  # a face-locked job
 
 
 async def test_the_fair_order_holds_across_workers(tiny_bundle: TinyBundle, data_dir: Path) -> None:
