@@ -24,7 +24,7 @@ from bot.engine.checks import Capabilities
 from bot.engine.config import EngineConfig
 from bot.engine.faces.factory import FaceConfig
 from bot.engine.faces.types import Face
-from bot.errors import WorkerLost
+from bot.errors import ModelUnavailable, SettingsInvalid, WorkerLost
 from bot.jobs import GenerationRequest, GenerationResult
 from bot.ray_actor import EngineActor, Step, payload_of
 from bot.runners import ProgressHandler, RayConfig, WorkerState
@@ -87,7 +87,12 @@ class RayWorkers:
         for good): the workers are then created afresh."""
         if self.loaded:
             return
-        import ray
+        try:
+            import ray
+        except ImportError:
+            raise SettingsInvalid(
+                'LIKENESS_WORKERS=ray needs Ray: pip install -e ".[ray]" (or set LIKENESS_WORKERS=local)'
+            ) from None
 
         self.shutdown()
 
@@ -96,19 +101,19 @@ class RayWorkers:
             await asyncio.to_thread(
                 ray.init,
                 address=address,
-                log_to_driver=False,
+                log_to_driver=True,  # the workers' logs appear in the bot's
                 include_dashboard=False,
                 configure_logging=False,
             )
-        count = self.ray_config.workers or max(
-            1, int(ray.cluster_resources().get("GPU", 0) / max(self.ray_config.gpus_per_worker, 1e-9))
+        count = self.ray_config.workers or _per_gpu(
+            ray.cluster_resources().get("GPU", 0), self.ray_config.gpus_per_worker
         )
         self.slots = count
         self._workers = [_Worker(i, self._start_actor(i)) for i in range(count)]
         await asyncio.gather(*(self._describe(w) for w in self._workers))
         if not self.loaded:
             errors = "; ".join(f"worker {w.index}: {w.error}" for w in self._workers)
-            raise RuntimeError(f"no Ray worker could load the model ({errors})")
+            raise ModelUnavailable(f"no Ray worker could load the model ({errors})")
 
     def _start_actor(self, index: int) -> Any:
         """One engine actor: its GPU share, Ray's restarts, a second thread for cancel calls."""
@@ -252,6 +257,11 @@ class RayWorkers:
             with contextlib.suppress(Exception):
                 ray.kill(worker.handle, no_restart=True)
         self._workers = []
+
+
+def _per_gpu(gpus: float, gpus_per_worker: float) -> int:
+    """``LIKENESS_RAY_WORKERS`` empty: as many workers as the cluster's GPUs hold, at least one."""
+    return max(1, int(gpus // gpus_per_worker)) if gpus_per_worker > 0 else 1
 
 
 def _reason(exc: BaseException) -> str:

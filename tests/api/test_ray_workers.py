@@ -7,6 +7,7 @@ own process) and stops them at its end.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 import ray
 
-from bot.ray_workers import RayFaceAnalyzer, RayWorkers
+from bot.errors import SettingsInvalid
+from bot.ray_workers import RayFaceAnalyzer, RayWorkers, _per_gpu
 from bot.tiny import TinyBundle
 from storage import JobStatus
 from tests.api.harness import ApiHarness, api_settings, photo, running_api
@@ -194,3 +196,19 @@ async def test_a_coordinator_restart_with_a_job_running_on_ray(
         assert job["status"] == "succeeded" and len(job["outputs"]) == 1
         row = await api.services.jobs.get(job_id)
         assert row is not None and row.attempts == 2
+
+
+def test_workers_default_to_one_per_gpu() -> None:
+    assert _per_gpu(4, 1) == 4 and _per_gpu(4, 2) == 2 and _per_gpu(1, 0.5) == 2
+    assert _per_gpu(0, 1) == 1  # no GPU reported: one worker, which Ray places when a GPU joins
+    assert _per_gpu(8, 0) == 1  # CPU workers: say how many with LIKENESS_RAY_WORKERS
+
+
+async def test_ray_mode_without_ray_installed_says_how_to_get_it(
+    tiny_bundle: TinyBundle, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = ray_settings(tiny_bundle, data_dir)
+    workers = RayWorkers(settings.engine_config, None, settings.ray_config, face_pack_url="", offline=True)
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails, as where it is missing
+    with pytest.raises(SettingsInvalid, match=r'LIKENESS_WORKERS=ray needs Ray: pip install -e "\.\[ray\]"'):
+        await workers.load()
