@@ -2,8 +2,9 @@
 
 Inputs travel as bytes in the call and are written to a private temporary folder for the engine
 (no shared filesystem); the result comes back as the engine's own frozen ``GenerationResult``.
-``generate`` is a streaming generator: progress steps, then the result. ``cancel`` runs beside it
-(the actor has two threads), so a cancel reaches the running step.
+``generate`` is a streaming generator: progress steps (at most ten a second: each is a round trip),
+then the result. ``cancel`` runs beside it (the actor has three threads: a job, its cancel, a face
+analysis), so a cancel reaches the running step.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import queue
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +32,8 @@ from bot.engine.faces.types import Face
 from bot.jobs import GenerationRequest, GenerationResult, Identity
 
 log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 0.1  # seconds between progress steps sent back (the first and the last always are)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +106,12 @@ class EngineActor:
 
                 thread = threading.Thread(target=run, name=f"likeness-job-{key}")
                 thread.start()
+                last = 0.0
                 while (step := steps.get()) is not None:
-                    yield step
+                    now = time.monotonic()
+                    if step.done in (1, step.total) or now - last >= PROGRESS_EVERY:
+                        last = now
+                        yield step
                 thread.join()
         finally:
             self._cancels.pop(key, None)
