@@ -123,6 +123,18 @@ async def test_the_fair_order_holds_across_workers(tiny_bundle: TinyBundle, data
         assert set(started[:2]) == {alice_ids[0], bob_id}
         assert started[2:] == alice_ids[1:]
 
+        # Alice's jobs hold both workers when Bob comes: his job takes the first worker that frees.
+        more = [(await api.submit(alice, prompt=f"alice {i}", steps=30)).json()["id"] for i in range(4)]
+        for job_id in more[:2]:
+            await wait_running(api, alice, job_id)
+        late = (await api.submit(bob, prompt="bob again", steps=8)).json()["id"]
+        for job_id in more:
+            await api.wait_for(alice, job_id, "succeeded")
+        await api.wait_for(bob, late, "succeeded")
+        rows = {r.id: r for r in await api.services.jobs.user_jobs(1) + await api.services.jobs.user_jobs(2)}
+        order = sorted([*more, late], key=lambda i: rows[i].started_at or 0)
+        assert order[2] == late, order
+
 
 async def test_a_worker_that_cannot_load_is_reported_and_the_other_carries_on(
     tiny_bundle: TinyBundle, data_dir: Path, monkeypatch: pytest.MonkeyPatch
