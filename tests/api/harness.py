@@ -59,6 +59,16 @@ class ApiHarness:
                     return body
                 await asyncio.sleep(0.05)
 
+    async def webhook_settled(self, job_id: int, event: str, timeout: float = 30) -> dict[str, Any]:
+        """The outbox row once delivered or given up: the receiver sees a hook before the sender
+        has recorded the answer, so reading the row at once races the sender."""
+        async with asyncio.timeout(timeout):
+            while True:
+                state = await self.services.webhooks.get(job_id, event)
+                if state is not None and (state["delivered_at"] or state["gave_up_at"]):
+                    return state
+                await asyncio.sleep(0.02)
+
 
 @contextlib.asynccontextmanager
 async def running_api(settings: Settings, *, start_queue: bool = True) -> AsyncIterator[ApiHarness]:

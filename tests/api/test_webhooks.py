@@ -59,8 +59,8 @@ async def test_a_failing_receiver_is_retried_with_the_same_id(
         assert len({h.headers["webhook-id"] for h in started}) == 1  # a retry is the same message
         for h in hooks:
             Webhook(new.webhook_secret).verify(h.body, h.headers)
-        state = await api.services.webhooks.get(job_id, "job.started")
-        assert state is not None and state["attempts"] == 3 and state["delivered_at"] is not None
+        state = await api.webhook_settled(job_id, "job.started")
+        assert state["attempts"] == 3 and state["delivered_at"] is not None
 
 
 async def test_a_receiver_that_never_accepts_is_given_up(tiny_bundle: TinyBundle, data_dir: Path) -> None:
@@ -72,8 +72,8 @@ async def test_a_receiver_that_never_accepts_is_given_up(tiny_bundle: TinyBundle
         await receiver.wait_hooks(4)
         await api.wait_for(key, job_id, "succeeded")
         for event in ("job.started", "job.completed"):
-            state = await api.services.webhooks.get(job_id, event)
-            assert state is not None and state["attempts"] == 2 and state["gave_up_at"] is not None
+            state = await api.webhook_settled(job_id, event)
+            assert state["attempts"] == 2 and state["gave_up_at"] is not None
             assert state["last_error"] == "answered 500"
         assert len(receiver.hooks) == 4
 
