@@ -69,6 +69,9 @@ DEFAULT_MAX_TRIES = 3
 DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.35, Mode.INPAINT: 0.85, Mode.OUTPAINT: 0.95}
 DEFAULT_EXPAND = "all"
 DEFAULT_ASPECT = "1:1"
+STRUCTURES = ("canny", "depth")  # what a ControlNet keeps of the reference: its edges, or its depth
+STRUCTURE_WEIGHT_RANGE = (0.0, 2.0)
+DEFAULT_STRUCTURE_WEIGHT = 1.0  # diffusers' and A1111's ControlNet default
 MAX_LORAS = 3
 LORA_WEIGHT_RANGE = (-2.0, 2.0)
 DEFAULT_LORA_WEIGHT = 1.0
@@ -217,6 +220,18 @@ class JobParams:
     # The presets' names, and the server's own styles (``Defaults.styles``): checked by ``resolve``.
     style: str | None = _param(None, Rule("style", "Style"))
     loras: tuple[LoraUse, ...] = _param((), Rule("lora", None))  # the PNG names them in A1111's form
+    # Keep the attachment's composition through a ControlNet, in every mode; in text mode the
+    # attachment is the structure reference only. The weight is filled in when a structure is given.
+    structure: str | None = _param(None, Rule("structure", "Structure", choices=STRUCTURES))
+    structure_weight: float | None = _param(
+        None,
+        Rule(
+            "structure_weight",
+            "Structure weight",
+            STRUCTURE_WEIGHT_RANGE,
+            hint=": 0.5–1 keeps the layout and leaves room to change it",
+        ),
+    )
     face: FaceLock | None = None
 
     def with_seed(self, seed: int | None) -> JobParams:
@@ -297,6 +312,10 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
                 f"max_tries {face.max_tries} is over this bot's retry budget of {budget}: "
                 f"choose {budget} or fewer"
             )
+    if params.structure is None and params.structure_weight is not None:
+        raise InvalidRequest("structure_weight needs a structure: choose structure canny or depth")
+    if params.structure is not None and params.structure_weight is None:
+        filled["structure_weight"] = DEFAULT_STRUCTURE_WEIGHT
     filled["loras"] = _checked_loras(params.loras + tagged + _style_loras(params, tagged, defaults))
     resolved = replace(params, **filled, prompt=prompt, face=face)
     _check_strength(resolved)

@@ -27,6 +27,8 @@ from bot.runners import RayConfig
 MB = 2**20  # the settings' MB, as storage counts them
 DISABLED = frozenset({"", "none", "off", "false", "0"})
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+DEFAULT_CAPTION_MODEL = "florence-community/Florence-2-base"
 
 
 class Settings(BaseSettings):
@@ -71,6 +73,21 @@ class Settings(BaseSettings):
     faceid_adapter: str = "h94/IP-Adapter-FaceID"
     faceid_subfolder: str | None = None
     faceid_weight: str | None = None
+
+    controlnet_canny: str = Field(
+        default="auto",
+        description="the canny ControlNet: auto (the family's common one), an id, a folder, none",
+    )
+    controlnet_depth: str = Field(
+        default="auto",
+        description="the depth ControlNet: auto (the family's common one), an id, a folder, none",
+    )
+    depth_model: str = Field(
+        default=DEFAULT_DEPTH_MODEL, description="the depth-estimation model depth maps come from; none: off"
+    )
+    caption_model: str = Field(
+        default=DEFAULT_CAPTION_MODEL, description="the Florence-2 model /describe uses; none: describe off"
+    )
 
     lora_dir: Path | None = Field(
         default=None, description="folder of style LoRAs (.safetensors); empty: off"
@@ -165,6 +182,19 @@ class Settings(BaseSettings):
         return self.faceid_adapter.strip().lower() not in DISABLED
 
     @property
+    def controlnets(self) -> dict[str, str]:
+        given = {"canny": self.controlnet_canny, "depth": self.controlnet_depth}
+        return {kind: where.strip() for kind, where in given.items() if where.strip().lower() not in DISABLED}
+
+    @property
+    def depth_model_enabled(self) -> str | None:
+        return None if self.depth_model.strip().lower() in DISABLED else self.depth_model.strip()
+
+    @property
+    def caption_model_enabled(self) -> str | None:
+        return None if self.caption_model.strip().lower() in DISABLED else self.caption_model.strip()
+
+    @property
     def database_path(self) -> Path:
         return self.data_dir / "likeness.sqlite3"
 
@@ -242,6 +272,8 @@ class Settings(BaseSettings):
             lora_dir=self.lora_dir,
             lora_cache_bytes=self.lora_cache_mb * MB,
             styles=self.styles,
+            controlnets=self.controlnets,
+            depth_model=self.depth_model_enabled,
         )
 
 

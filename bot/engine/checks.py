@@ -29,10 +29,12 @@ class Capabilities:
     image_prompt: bool
     faceid_dim: int | None
     family: Family | None = None
+    structures: frozenset[str] = frozenset()  # the structures with a ControlNet configured
 
     @classmethod
     def of(cls, config: EngineConfig) -> Capabilities:
-        return cls(config.ip_adapter is not None, FACEID_DIM if config.faceid_adapter is not None else None)
+        faceid = FACEID_DIM if config.faceid_adapter is not None else None
+        return cls(config.ip_adapter is not None, faceid, structures=config.structures)
 
 
 class FaceRoute(StrEnum):
@@ -56,11 +58,13 @@ def check_inputs(
     mode = params.mode
     if mode.needs_image and not image:
         raise InvalidRequest(f"{mode} needs an image: attach one, or leave out the mode")
-    if mode is Mode.TEXT and image:
+    if mode is Mode.TEXT and image and params.structure is None:
         raise InvalidRequest(
             "an image was given without a mode that uses it: choose img2img, "
-            "image_prompt, inpaint or outpaint"
+            "image_prompt, inpaint or outpaint, or a structure to keep its composition"
         )
+    if params.structure is not None:
+        check_structure(params.structure, caps, image=image)
     if mode is Mode.INPAINT and not mask:
         raise InvalidRequest("inpaint needs a mask: white where the image should change, black elsewhere")
     if mode is not Mode.INPAINT and mask:
@@ -74,6 +78,21 @@ def check_inputs(
             raise InvalidRequest("LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)")
         loras.check(params.loras, caps.family)
     return face_route(params, caps, identity)
+
+
+def check_structure(structure: str, caps: Capabilities, *, image: bool) -> None:
+    if not image:
+        raise InvalidRequest(
+            f"structure {structure} keeps the composition of an image: attach the picture to follow"
+        )
+    if structure not in caps.structures:
+        setting = f"LIKENESS_CONTROLNET_{structure.upper()}"
+        if structure == "depth":
+            setting += " and LIKENESS_DEPTH_MODEL"
+        offered = f" (this bot offers {', '.join(sorted(caps.structures))})" if caps.structures else ""
+        raise InvalidRequest(
+            f"structure {structure} is not set up on this bot{offered}: the operator sets {setting}"
+        )
 
 
 def face_route(params: JobParams, caps: Capabilities, identity: Identity | None) -> FaceRoute | None:

@@ -33,3 +33,12 @@ class EngineConfig:
     lora_dir: Path | None = None  # the operator's folder of style LoRAs; None: LoRAs off
     lora_cache_bytes: int = 1024 * 2**20  # loaded LoRAs beyond this are unloaded, least recently used first
     styles: Mapping[str, tuple[LoraUse, ...]] = field(default_factory=dict)  # the operator's style LoRAs
+    # Structure control: a ControlNet per structure (hub id, folder, or "auto": the family's common
+    # one); a structure left out is off. Depth maps need ``depth_model`` as well.
+    controlnets: Mapping[str, str] = field(default_factory=dict)
+    depth_model: str | None = None
+
+    @property
+    def structures(self) -> frozenset[str]:
+        """The structures jobs may ask for: those with a ControlNet (and, for depth, a depth model)."""
+        return frozenset(k for k in self.controlnets if k != "depth" or self.depth_model is not None)

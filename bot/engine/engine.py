@@ -3,7 +3,7 @@
 ``generate`` reads as a diffusers pipeline's ``__call__``, numbered steps in call order:
 
 1. check inputs      the params' rules and defaults, then the engine's ``check_inputs``
-2. prepare images    the mode's pipeline, its image and mask arguments, the size
+2. prepare images    the mode's pipeline, its image and mask arguments, the size, the structure map
 3. face lock         FaceID tokens, or the primary reference as an image prompt
 4. encode prompt     style preset, the job's LoRAs, truncation notes, the IP-Adapter embeddings
 5. denoise           one batch of seeds through the pipeline, back onto the original's pixels
@@ -29,6 +29,7 @@ from PIL import Image
 
 from bot.engine.checks import Capabilities, FaceRoute, check_inputs
 from bot.engine.config import EngineConfig
+from bot.engine.control import StructureControl
 from bot.engine.device import release_memory
 from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.identity import character_vector, decode_identity, faceid_input, rank_key, score_candidates
@@ -72,6 +73,8 @@ class Plan:
     original: Image.Image | None = None  # inpaint/outpaint: the picture the result goes back onto
     blend: Image.Image | None = None
     warnings: tuple[str, ...] = ()
+    control: Image.Image | None = None  # the structure map the ControlNet reads (Show structure)
+    control_model: str | None = None
 
 
 @dataclass(slots=True)
@@ -101,8 +104,10 @@ class Engine:
         loras: LoraLibrary | None = None,
         lora_cache_bytes: int = EngineConfig.lora_cache_bytes,
         styles: Mapping[str, tuple[LoraUse, ...]] | None = None,
+        structure: StructureControl | None = None,
     ) -> None:
         self.pipes = pipes
+        self.structure = structure  # the ControlNets; None: structure control off
         self.model_name = public_model_name(model_name)  # a hub id or a folder's name, never a path
         self.face_analyzer = face_analyzer  # scores face-locked candidates when given
         self.loras = loras or LoraLibrary(None)
@@ -116,7 +121,10 @@ class Engine:
     def load(cls, config: EngineConfig, face_analyzer: FaceAnalyzer | None = None) -> Engine:
         library = LoraLibrary(config.lora_dir)
         pipes = load_pipelines(config)
-        return cls(pipes, config.model, face_analyzer, library, config.lora_cache_bytes, config.styles)
+        structure = StructureControl(config, pipes) if config.structures else None
+        return cls(
+            pipes, config.model, face_analyzer, library, config.lora_cache_bytes, config.styles, structure
+        )
 
     @property
     def native(self) -> int:
@@ -124,7 +132,10 @@ class Engine:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(self.pipes.ip_embed_dim is not None, self.pipes.faceid_dim, self.pipes.family)
+        structures = frozenset(self.structure.sources) if self.structure is not None else frozenset()
+        return Capabilities(
+            self.pipes.ip_embed_dim is not None, self.pipes.faceid_dim, self.pipes.family, structures
+        )
 
     def generate(
         self, request: GenerationRequest, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
@@ -174,7 +185,10 @@ class Engine:
             else ()
         )
         warnings = plan.warnings + withheld + notes
-        return GenerationResult(params, candidates, self.model_name, seconds, warnings, tally.rounds)
+        structure = encode_png(plan.control, _structure_note(plan)) if plan.control is not None else None
+        return GenerationResult(
+            params, candidates, self.model_name, seconds, warnings, tally.rounds, structure
+        )
 
     def _release(self, exc: BaseException) -> None:
         """After running out of memory: drop the tensors the failed frames still hold (the traceback
@@ -196,7 +210,9 @@ class Engine:
             loras=self.loras,
         )
         # 2. prepare images
-        plan = self._prepare_images(params, request)
+        original = load_image(request.image, what="image") if request.image is not None else None
+        plan = self._prepare_images(params, request, original)
+        self._attach_structure(plan, original)
         # 3. face lock
         plan.face = face
         reference, weight, faceid = self._face_lock(plan, request)
@@ -216,13 +232,16 @@ class Engine:
         )
         return plan
 
-    def _prepare_images(self, params: JobParams, request: GenerationRequest) -> Plan:
+    def _prepare_images(
+        self, params: JobParams, request: GenerationRequest, original: Image.Image | None
+    ) -> Plan:
         native, pipes, mode = self.pipes.native, self.pipes, params.mode
         if mode in (Mode.TEXT, Mode.IMAGE_PROMPT):
             size = size_for_aspect(params.aspect, native, self.pipes.family)
+            if params.structure is not None and original is not None:  # the reference sets the shape
+                size = fit_to_budget(original, native).size
             return Plan(params, pipes.text, {"width": size[0], "height": size[1]}, size)
-        assert request.image is not None
-        original = load_image(request.image, what="image")
+        assert original is not None
         strength = {"strength": params.strength}
         if mode is Mode.IMG2IMG:
             source = fit_to_budget(original, native)
@@ -255,6 +274,31 @@ class Engine:
         return Plan(
             params, pipes.inpaint, inputs, (width, height), original=layout.canvas, blend=layout.blend
         )
+
+    def _attach_structure(self, plan: Plan, original: Image.Image | None) -> None:
+        """Swap in the mode's ControlNet pipeline with the reference's map. Weight 0 attaches nothing,
+        so it runs exactly as a job without structure."""
+        params = plan.params
+        if params.structure is None or original is None:
+            return
+        if not params.structure_weight:
+            plan.warnings += ("structure weight 0 leaves the composition free: no ControlNet ran",)
+            return
+        assert self.structure is not None, "check_inputs refuses structure without ControlNets"
+        source = plan.inputs.get("image")
+        if source is None:  # text and image prompt: the attachment is the structure reference only
+            source = fit_to_budget(original, self.pipes.native)
+        if source.size != plan.size:
+            source = source.resize(plan.size, Image.Resampling.LANCZOS)
+        plan.control = self.structure.condition(params.structure, source)
+        pipes = self.pipes
+        kind = (
+            "inpaint" if plan.pipe is pipes.inpaint else "img2img" if plan.pipe is pipes.img2img else "text"
+        )
+        plan.pipe = self.structure.pipeline(params.structure, kind)
+        plan.inputs["image" if kind == "text" else "control_image"] = plan.control
+        plan.inputs["controlnet_conditioning_scale"] = float(params.structure_weight)
+        plan.control_model = self.structure.model_name(params.structure)
 
     def _face_lock(
         self, plan: Plan, request: GenerationRequest
@@ -398,6 +442,8 @@ class Engine:
                 extra["Identity mode"] = params.face.mode
         if plan.character is not None:
             extra["Identity"] = "no face" if out.score is None else f"{out.score:.2f}"
+        if plan.control_model is not None:
+            extra["Structure model"] = plan.control_model
         if plan.loras:
             hashes = (f"{lora.name}: {self.loras.short_hash(lora)}" for lora in plan.loras)
             extra["Lora hashes"] = ", ".join(hashes)
@@ -422,6 +468,14 @@ def _onto_original(plan: Plan, image: Image.Image) -> Image.Image:
     if image.size != plan.original.size:
         image = image.resize(plan.original.size, Image.Resampling.LANCZOS)
     return composite(plan.original, image, plan.blend)
+
+
+def _structure_note(plan: Plan) -> str:
+    """The structure map's own ``parameters`` chunk: what made it and what read it."""
+    params = plan.params
+    return f"Structure: {params.structure}, Structure weight: {params.structure_weight:g}, " + (
+        f"Structure model: {plan.control_model}"
+    )
 
 
 def _reference_image(source: Any, what: str) -> Image.Image:

@@ -36,6 +36,18 @@ ADAPTERS = {
     Family.SDXL: AdapterDefaults("sdxl_models", "ip-adapter_sdxl.bin", "", "ip-adapter-faceid_sdxl.bin"),
 }
 
+# The common ControlNets of each family: what ``LIKENESS_CONTROLNET_CANNY``/``_DEPTH`` "auto" loads.
+CONTROLNETS: dict[Family, dict[str, str]] = {
+    Family.SD15: {
+        "canny": "lllyasviel/control_v11p_sd15_canny",
+        "depth": "lllyasviel/control_v11f1p_sd15_depth",
+    },
+    Family.SDXL: {
+        "canny": "diffusers/controlnet-canny-sdxl-1.0",
+        "depth": "diffusers/controlnet-depth-sdxl-1.0",
+    },
+}
+
 # SDXL was trained on these sizes (at its native 1024 px); a new image is made at the closest one.
 SDXL_BUCKETS: tuple[tuple[int, int], ...] = (
     (1024, 1024),

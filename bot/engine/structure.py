@@ -44,7 +44,7 @@ class DepthEstimator:
                     "depth-estimation",
                     model=self.model,
                     device=self.device,
-                    model_kwargs={"local_files_only": self.offline},
+                    local_files_only=self.offline,  # pipeline() passes it to the config and the weights
                 )
                 log.info("structure: depth model %s loaded", self.model)
             return self._pipe

@@ -81,7 +81,8 @@ def _clean(caption: str) -> str:
         text,
         flags=re.I,
     )
-    return text.strip(" .")
+    text = text.strip(" .")
+    return text if re.search(r"\w", text) else ""  # punctuation alone is no caption
 
 
 def _first_sentence(text: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from bot.engine.family import Family
-from bot.tiny import face_pack, full, ip_adapter, loras, sd, sdxl, single_file
+from bot.tiny import controlnets, face_pack, full, ip_adapter, loras, sd, sdxl, single_file, vision
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ FACEID_DIR = "ip-adapter-faceid"
 FACE_PACK_DIR = Path("faces") / "tiny"
 LORA_DIR = "loras"
 SINGLE_FILE = "single-file.safetensors"
+DEPTH_DIR = "depth"  # a tiny Depth Anything V2 (transformers), for structure depth
+CAPTION_DIR = "florence-2"  # a tiny Florence-2 with its processor, for /describe
 INPAINT_DIR = "sd-inpaint"  # a dedicated inpainting model's UNet (9 input channels), not in tiny.env
 
 
@@ -67,6 +69,10 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         "LIKENESS_FACE_MODEL_DIR": str(faces),
         "LIKENESS_FACE_DET_SIZE": str(face_pack.DET_INPUT_SIZE),
         "LIKENESS_LORA_DIR": str(root / LORA_DIR),
+        "LIKENESS_CONTROLNET_CANNY": str(root / "controlnet-canny"),
+        "LIKENESS_CONTROLNET_DEPTH": str(root / "controlnet-depth"),
+        "LIKENESS_DEPTH_MODEL": str(root / DEPTH_DIR),
+        "LIKENESS_CAPTION_MODEL": str(root / CAPTION_DIR),
         "LIKENESS_DEVICE": "cpu",
     }
     return TinyBundle(
@@ -128,6 +134,15 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None],
         single_file.save_single_file(pipe, staging / SINGLE_FILE)
         report("building a tiny inpainting model (9-channel UNet)")
         _inpainting_unet(pipe.unet).save_pretrained(staging / INPAINT_DIR / "unet", safe_serialization=True)
+    report(f"building {scale} canny and depth ControlNets")
+    if scale == "full":  # one real-size ControlNet is what a benchmark times; depth shares its weights
+        canny = controlnets.save_controlnets(pipe, staging, ("canny",))["canny"]
+        (staging / "controlnet-depth").symlink_to(canny.name)
+    else:
+        controlnets.save_controlnets(pipe, staging)
+    report("building a tiny depth model (Depth Anything V2) and a tiny Florence-2")
+    vision.save_tiny_depth(staging / DEPTH_DIR)
+    vision.save_tiny_florence(staging / CAPTION_DIR)
     report("building tiny style LoRAs (kohya and diffusers formats)")
     loras.save_loras(pipe, staging / LORA_DIR)
     report("building synthetic insightface face pack")

@@ -42,10 +42,13 @@ def request(mode: Mode, **kw: object) -> GenerationRequest:
 def test_the_engines_capabilities_are_known_before_it_loads(engine: Engine, tiny_bundle: TinyBundle) -> None:
     """What submissions check against (from the configuration) is what the loaded engine can do."""
     before = Capabilities.of(load_settings(tiny_bundle.env_file).engine_config)
+    both = frozenset({"canny", "depth"})
     assert before == Capabilities(
-        image_prompt=True, faceid_dim=512, family=None
+        image_prompt=True, faceid_dim=512, family=None, structures=both
     )  # the family needs the model
-    assert engine.capabilities == Capabilities(image_prompt=True, faceid_dim=512, family=Family.SD15)
+    assert engine.capabilities == Capabilities(
+        image_prompt=True, faceid_dim=512, family=Family.SD15, structures=both
+    )
 
 
 def test_text_to_image_uses_native_size_and_aspect(engine: Engine) -> None:

@@ -48,8 +48,16 @@ def test_the_single_file_gives_the_folders_pixels(
     )
     assert single.pipes.family is family and single.model_name == "single-file"
     assert single_file_family(bundle.single_file, None) is family  # from the file's keys alone
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        ours, theirs = getattr(folder.pipes.text, name, None), getattr(single.pipes.text, name, None)
+        if ours is not None:
+            mine, other = ours.state_dict(), theirs.state_dict()
+            assert mine.keys() == other.keys()
+            assert all(torch.equal(mine[k], other[k]) for k in mine), f"{name} weights differ"
+    # The same weights can still round differently by one level here and there: the converted
+    # tensors' memory layout picks other CPU kernels (seen on some CPUs, one value in 12 288).
     for a, b in zip(outputs(folder, source), outputs(single, source), strict=True):
-        assert np.array_equal(a, b)
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
 def test_a_weights_only_ckpt_loads_and_one_with_code_is_refused(

@@ -34,6 +34,10 @@ EXPECTED_KEYS = {
     "LIKENESS_FACE_DET_SIZE",
     "LIKENESS_DEVICE",
     "LIKENESS_LORA_DIR",
+    "LIKENESS_CONTROLNET_CANNY",
+    "LIKENESS_CONTROLNET_DEPTH",
+    "LIKENESS_DEPTH_MODEL",
+    "LIKENESS_CAPTION_MODEL",
 }
 
 diffusers_logging.disable_progress_bar()
@@ -90,6 +94,10 @@ def test_env_file_lists_every_setting_with_existing_paths(tiny_bundle: TinyBundl
         "LIKENESS_FACEID_ADAPTER",
         "LIKENESS_FACE_MODEL_DIR",
         "LIKENESS_LORA_DIR",
+        "LIKENESS_CONTROLNET_CANNY",
+        "LIKENESS_CONTROLNET_DEPTH",
+        "LIKENESS_DEPTH_MODEL",
+        "LIKENESS_CAPTION_MODEL",
     ):
         assert Path(env[key]).is_absolute(), key
         assert Path(env[key]).is_dir(), key
