@@ -414,6 +414,7 @@ class JobQueue:
                 result.seconds,
                 result.warnings,
                 tries=result.tries,
+                structure=result.structure,
             )
         elif outcome.write is _Write.FAILED:
             row = await self.repo.mark_failed(job_id, outcome.error or "")

@@ -125,7 +125,12 @@ class Delivery(commands.Cog):
             if outputs:
                 fields.update(
                     embed=result_embed(job, outputs, job.warnings),
-                    view=result_view(job.id, len(outputs), character=job.character_id is not None),
+                    view=result_view(
+                        job.id,
+                        len(outputs),
+                        character=job.character_id is not None,
+                        structure=job.structure_media is not None,
+                    ),
                 )
             if await self._edit(job, FINAL, attachments=[_file(*f) for f in files], **fields):
                 assert job.message_id is not None and job.channel_id is not None

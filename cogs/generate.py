@@ -29,6 +29,7 @@ from bot.params import (
     SEED_MAX,
     STEPS_RANGE,
     STRENGTH_RANGE,
+    STRUCTURE_WEIGHT_RANGE,
     JobParams,
     Mode,
     face_lock,
@@ -46,6 +47,7 @@ MODE_CHOICES = [
     app_commands.Choice(name="image prompt: the image as art direction", value="image_prompt"),
     app_commands.Choice(name="inpaint: repaint the mask's white area", value="inpaint"),
     app_commands.Choice(name="outpaint: extend the canvas", value="outpaint"),
+    app_commands.Choice(name="new image: the image as structure only", value="text"),
 ]
 
 
@@ -87,6 +89,8 @@ class Generate(commands.Cog):
             "(see /loras, or <lora:NAME:W> in the prompt)"
         ),
         lora_weight="LoRA weight where the lora option gives none, -2–2 (default 1)",
+        structure="Keep the image's composition: its edges (canny) or its depth, in any mode",
+        structure_weight="How strictly the structure is kept, 0–2 (default 1)",
     )
     @app_commands.choices(
         identity_mode=[
@@ -96,6 +100,10 @@ class Generate(commands.Cog):
         mode=MODE_CHOICES,
         expand=_choices(OUTPAINT_TARGETS),
         aspect=_choices(ASPECT_RATIOS),
+        structure=[
+            app_commands.Choice(name="canny: the outlines", value="canny"),
+            app_commands.Choice(name="depth: near and far", value="depth"),
+        ],
     )
     async def generate(
         self,
@@ -127,6 +135,9 @@ class Generate(commands.Cog):
         lora_weight: app_commands.Range[
             float, LORA_WEIGHT_RANGE[0], LORA_WEIGHT_RANGE[1]
         ] = DEFAULT_LORA_WEIGHT,
+        structure: app_commands.Choice[str] | None = None,
+        structure_weight: app_commands.Range[float, STRUCTURE_WEIGHT_RANGE[0], STRUCTURE_WEIGHT_RANGE[1]]
+        | None = None,
     ) -> None:
         params = JobParams(
             prompt=prompt,
@@ -142,6 +153,8 @@ class Generate(commands.Cog):
             aspect=_value(aspect) or DEFAULT_ASPECT,
             style=style,
             loras=parse_loras(lora, lora_weight),
+            structure=_value(structure),
+            structure_weight=structure_weight,
             face=face_lock(
                 character,
                 weight=character_weight,

@@ -95,6 +95,9 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND input_media IS NOT NULL
 UNION
 SELECT mask_media FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) AND mask_media IS NOT NULL
 UNION
+SELECT structure_media FROM jobs
+WHERE id IN (SELECT value FROM json_each(:ids)) AND structure_media IS NOT NULL
+UNION
 SELECT media FROM job_outputs WHERE job_id IN (SELECT value FROM json_each(:ids))
 """
 
@@ -287,15 +290,18 @@ class JobRepository(Generic[P]):
         *,
         ext: str = "png",
         tries: int | None = None,
+        structure: bytes | None = None,
     ) -> JobRow[P] | None:
-        """Store the outputs and mark the job done — only if
+        """Store the outputs (and the structure map, a PNG) and mark the job done — only if
         it is still running; otherwise (cancelled meanwhile) nothing changes, the new files are removed and
         None is returned."""
         ext = normalize_ext(ext)
         written: list[PutResult] = []
         described: set[MediaKey] | None = None
         try:
-            await self._files.write([(o.data, ext) for o in outputs], written)
+            extra = [(structure, "png")] if structure is not None else []
+            await self._files.write([(o.data, ext) for o in outputs] + extra, written)
+            structure_sha = written[-1].sha256 if structure is not None else None
             now = self._clock()
             async with self._db.transaction():
                 row = await self._db.fetchone(
@@ -307,13 +313,19 @@ class JobRepository(Generic[P]):
                     log.info("job %d is no longer running; its results are discarded", job_id)
                     return None
                 stored = await self._files.insert(written, now)
-                if written:
-                    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(written))
+                if structure_sha is not None:  # once its media row exists
+                    row = await self._db.fetchone(
+                        f"UPDATE jobs SET structure_media = ? WHERE id = ? {self._returning}",
+                        (structure_sha, job_id),
+                    )
+                images = written[: len(outputs)]
+                if images:
+                    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(images))
                     await self._db.fetchall(
                         _INSERT_OUTPUTS.format(values=values),
                         [
                             v
-                            for idx, (put, out) in enumerate(zip(written, outputs, strict=True))
+                            for idx, (put, out) in enumerate(zip(images, outputs, strict=True))
                             for v in (job_id, idx, put.sha256, out.seed, out.width, out.height, out.identity)
                         ],
                     )

@@ -122,6 +122,7 @@ class JobRow(Generic[P]):
     upload_limit: int | None = None
     api_key_id: int | None = None
     webhook_url: str | None = None
+    structure_media: str | None = None  # the structure map a ControlNet read, stored with the outputs
 
     @property
     def for_discord(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 MEDIA_REFERENCES: tuple[tuple[str, str], ...] = (
     ("jobs", "input_media"),
     ("jobs", "mask_media"),
+    ("jobs", "structure_media"),
     ("job_outputs", "media"),
     ("reference_images", "media"),
 )

@@ -36,6 +36,9 @@ USER_TABLES: tuple[str, ...] = ("characters", "jobs", "user_last_served", "api_k
 USER_MEDIA: dict[tuple[str, str], str] = {
     ("jobs", "input_media"): "SELECT input_media FROM jobs WHERE user_id = :user AND input_media IS NOT NULL",
     ("jobs", "mask_media"): "SELECT mask_media FROM jobs WHERE user_id = :user AND mask_media IS NOT NULL",
+    ("jobs", "structure_media"): (
+        "SELECT structure_media FROM jobs WHERE user_id = :user AND structure_media IS NOT NULL"
+    ),
     ("job_outputs", "media"): (
         "SELECT o.media FROM job_outputs AS o JOIN jobs AS j ON j.id = o.job_id WHERE j.user_id = :user"
     ),

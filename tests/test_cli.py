@@ -229,6 +229,34 @@ def test_generate_with_loras(
     assert "there is no LoRA called “nope”" in capsys.readouterr().err
 
 
+def test_generate_with_structure_writes_the_map_too(
+    tiny_bundle: TinyBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = save(gradient_image(96, 64), tmp_path / "source.png")
+    out = tmp_path / "out"
+    argv = [
+        "--env-file",
+        str(tiny_bundle.env_file),
+        "generate",
+        "--prompt",
+        "a bridge",
+        "--image",
+        str(source),
+    ]
+    argv += ["--mode", "text", "--structure", "canny", "--structure-weight", "0.6", "--steps", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    said = capsys.readouterr()
+    [image] = [Path(line) for line in said.out.split()]
+    fields = read_parameters(image.read_bytes())
+    assert (
+        fields["Structure"] == "canny" and fields["Structure weight"] == "0.6" and fields["Size"] == "96x64"
+    )
+    [line] = [line for line in said.err.splitlines() if line.startswith("structure map: ")]
+    assert Path(line.removeprefix("structure map: ")).name.endswith("-canny.png")
+    assert main([*argv[:-4], "--out", str(out), "--structure-weight", "3"]) == 2
+    assert "structure_weight must be between 0 and 2 (got 3" in capsys.readouterr().err
+
+
 def test_api_keys_from_the_command_line(
     tiny_bundle: TinyBundle,
     tmp_path: Path,

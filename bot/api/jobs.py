@@ -146,6 +146,21 @@ def build_router(ctx: ApiContext) -> APIRouter:
             data, media_type=media_type, headers={"Content-Disposition": f'inline; filename="{name}"'}
         )
 
+    @router.get(
+        "/{job_id}/structure",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}, "description": "the map the ControlNet read"}},
+    )
+    async def structure(job_id: int, key: Key, ctx: Ctx) -> Response:
+        job = await _own(ctx, job_id, key)
+        if job.structure_media is None:
+            raise ApiError(404, "not_found", f"job {job_id} kept no structure map")
+        data = ctx.services.media.read(job.structure_media, "png")
+        name = f"likeness-{job_id}-{job.params.structure}.png"
+        return Response(
+            data, media_type="image/png", headers={"Content-Disposition": f'inline; filename="{name}"'}
+        )
+
     @router.get("/{job_id}/events", response_class=EventSourceResponse)
     async def events(job: OwnJob, ctx: Ctx) -> AsyncIterator[ServerSentEvent]:
         """Server-Sent Events: ``progress`` ({"step", "total"}) while it runs, then ``completed``
@@ -223,6 +238,8 @@ def params_of(options: JobOptions, *, has_image: bool) -> JobParams:
         aspect=given(options.aspect, DEFAULT_ASPECT),
         style=options.style,
         loras=parse_loras(options.lora, given(options.lora_weight, DEFAULT_LORA_WEIGHT)),
+        structure=options.structure,
+        structure_weight=options.structure_weight,
         face=face_lock(
             options.character,
             weight=given(options.character_weight, DEFAULT_IDENTITY_WEIGHT),

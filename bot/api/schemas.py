@@ -18,6 +18,7 @@ from bot.params import (
     SEED_MAX,
     STEPS_RANGE,
     STRENGTH_RANGE,
+    STRUCTURE_WEIGHT_RANGE,
 )
 
 JobState = Literal["queued", "running", "succeeded", "failed", "canceled"]
@@ -57,6 +58,12 @@ class JobOptions(BaseModel):
     lora: str | None = Field(default=None, max_length=200, description='"anime:0.8, film"')
     lora_weight: float | None = Field(
         default=None, description=f"{LORA_WEIGHT_RANGE[0]:g}–{LORA_WEIGHT_RANGE[1]:g}"
+    )
+    structure: Literal["canny", "depth"] | None = Field(
+        default=None, description="keep the image's composition: its edges (canny) or its depth"
+    )
+    structure_weight: float | None = Field(
+        default=None, description=f"{STRUCTURE_WEIGHT_RANGE[0]:g}–{STRUCTURE_WEIGHT_RANGE[1]:g} (default 1)"
     )
     webhook: str | None = Field(default=None, max_length=2000, description="an https URL for job events")
 
@@ -107,6 +114,9 @@ class JobView(BaseModel):
     position: int | None = Field(description="while queued: 1-based place in line; else null")
     progress: Progress
     outputs: list[Output]
+    structure_url: str | None = Field(
+        default=None, description="the edge or depth map a ControlNet kept (PNG); null: no structure"
+    )
     error: str | None
     warnings: list[str]
     parameters: dict[str, str | int | float | list[str] | None]

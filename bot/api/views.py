@@ -72,6 +72,9 @@ class JobViews:
                 )
                 for o in outputs
             ],
+            structure_url=(
+                f"{self.base_url}/v1/jobs/{job.id}/structure" if job.structure_media is not None else None
+            ),
             error=job.error,
             warnings=list(job.warnings),
             parameters=parameters(job.params),

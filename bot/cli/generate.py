@@ -24,6 +24,7 @@ from bot.params import (
     DEFAULT_IMAGE_WEIGHT,
     IDENTITY_MODES,
     OUTPAINT_TARGETS,
+    STRUCTURES,
     STYLE_NAMES,
     JobParams,
     Mode,
@@ -100,6 +101,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="NAME[:WEIGHT]",
         help="a style LoRA from LIKENESS_LORA_DIR (weight 1 by default); repeat for up to three",
     )
+    parser.add_argument(
+        "--structure",
+        choices=STRUCTURES,
+        help="keep --image's composition (its edges or depth) in any mode; with --mode text the image "
+        "is the structure reference only",
+    )
+    parser.add_argument(
+        "--structure-weight", type=float, help="0–2: how strictly the structure is kept (default 1)"
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (./outputs)")
     parser.set_defaults(handler=handle)
 
@@ -121,6 +131,8 @@ def params_from(args: argparse.Namespace) -> JobParams:
         aspect=args.aspect,
         style=args.style,
         loras=parse_loras(",".join(args.lora)),
+        structure=args.structure,
+        structure_weight=args.structure_weight,
         face=face_lock(
             args.character,
             weight=args.character_weight,
@@ -171,7 +183,10 @@ def handle(args: argparse.Namespace) -> int:
             for c in result.candidates
         )
         print(f"{scores} ({result.tries} tr{'y' if result.tries == 1 else 'ies'})", file=sys.stderr)
-    for path in write_outputs(result, args.out):
+    paths = write_outputs(result, args.out)
+    if result.structure is not None:
+        print(f"structure map: {paths.pop()}", file=sys.stderr)
+    for path in paths:
         print(path)
     return 0
 
@@ -222,23 +237,29 @@ def _readable(path: Path, what: str) -> bytes:
 
 
 def write_outputs(result: GenerationResult, out: Path) -> list[Path]:
-    """Write each candidate atomically under a unique name; never overwrite an earlier result."""
+    """Write each candidate (then the structure map, if any) atomically under a unique name; never
+    overwrite an earlier result."""
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    paths: list[Path] = []
-    for candidate in result.candidates:
-        target = out / f"likeness-{stamp}-{result.params.mode.value}-{candidate.seed}.png"
-        n = 1
-        while target.exists():
-            target = out / f"likeness-{stamp}-{result.params.mode.value}-{candidate.seed}-{n}.png"
-            n += 1
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".tmp-", suffix=".png", delete=False) as tmp:
-            tmp.write(candidate.png)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, target)
-        paths.append(target)
-    return paths
+    mode = result.params.mode.value
+    files = [(f"likeness-{stamp}-{mode}-{c.seed}", c.png) for c in result.candidates]
+    if result.structure is not None:
+        files.append(
+            (f"likeness-{stamp}-{mode}-{result.params.seed}-{result.params.structure}", result.structure)
+        )
+    return [_write_new(out, stem, data) for stem, data in files]
+
+
+def _write_new(out: Path, stem: str, data: bytes) -> Path:
+    target, n = out / f"{stem}.png", 1
+    while target.exists():
+        target, n = out / f"{stem}-{n}.png", n + 1
+    with tempfile.NamedTemporaryFile(dir=out, prefix=".tmp-", suffix=".png", delete=False) as tmp:
+        tmp.write(data)
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    os.replace(tmp.name, target)
+    return target
 
 
 def _quiet_libraries() -> None:

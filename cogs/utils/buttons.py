@@ -11,6 +11,7 @@ of Discord's "This interaction failed"). Each action is one small subclass, as i
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from typing import Any, ClassVar
 
@@ -182,7 +183,34 @@ class AddReference(JobButton, action="addref", per_output=True):
         )
 
 
-BUTTONS: tuple[type[JobButton], ...] = (Reroll, Vary, FixFace, Info, Delete, Cancel, AddReference)
+class ShowStructure(JobButton, action="structure"):
+    """The edge or depth map the ControlNet kept, so the user sees what was held fixed."""
+
+    label = "Show structure"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        sha, params = job.structure_media, job.params
+        if sha is None:
+            raise Gone(f"job {job.id} kept no structure map")
+        data = await asyncio.to_thread(bot.services.media.read, sha, "png")
+        weight = f"{params.structure_weight:g}" if params.structure_weight is not None else "1"
+        await interaction.response.send_message(
+            f"The {params.structure} map job {job.id} kept (structure weight {weight}):",
+            file=discord.File(io.BytesIO(data), filename=f"job-{job.id}-{params.structure}.png"),
+            ephemeral=True,
+        )
+
+
+BUTTONS: tuple[type[JobButton], ...] = (
+    Reroll,
+    Vary,
+    FixFace,
+    Info,
+    Delete,
+    Cancel,
+    AddReference,
+    ShowStructure,
+)
 
 
 def queued_view(job_id: int) -> discord.ui.View:
@@ -191,10 +219,13 @@ def queued_view(job_id: int) -> discord.ui.View:
     return view
 
 
-def result_view(job_id: int, outputs: int, *, character: bool = False) -> discord.ui.View:
-    """Reroll, Info, Delete; a Vary per output; with face lock, Fix face and Add to character per output."""
+def result_view(
+    job_id: int, outputs: int, *, character: bool = False, structure: bool = False
+) -> discord.ui.View:
+    """Reroll, Info, Delete (and Show structure when a ControlNet kept one); a Vary per output; with
+    face lock, Fix face and Add to character per output."""
     view = discord.ui.View(timeout=None)
-    for button in (Reroll, Info, Delete):
+    for button in (Reroll, Info, Delete, *([ShowStructure] if structure else [])):
         view.add_item(button(job_id))
     rows: list[tuple[int, type[JobButton]]] = [(1, Vary)]
     if character:  # face lock only: repair a face, chain a winner

@@ -36,6 +36,25 @@ async def test_a_multipart_job_runs_and_its_outputs_download(tiny_bundle: TinyBu
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
+async def test_a_structure_job_records_it_and_serves_its_map(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    async with running_api(api_settings(tiny_bundle, data_dir)) as api:
+        key = await api.key(1)
+        accepted = await api.submit(key, photo(), prompt="a tower", structure="canny", structure_weight=0.7)
+        assert accepted.status_code == 202, accepted.text
+        job = await api.wait_for(key, accepted.json()["id"], "succeeded", "failed")
+        assert job["status"] == "succeeded", job
+        assert job["parameters"]["structure"] == "canny" and job["parameters"]["structure_weight"] == 0.7
+        assert job["structure_url"] == f"http://127.0.0.1:8765/v1/jobs/{job['id']}/structure"
+        edges = await api.client.get(f"/v1/jobs/{job['id']}/structure", headers=key)
+        assert edges.status_code == 200 and image_of(edges.content).mode == "RGB"
+        other = await api.client.get(f"/v1/jobs/{job['id']}/structure", headers=await api.key(2))
+        assert other.status_code == 404
+        refused = await api.submit(key, prompt="a tower", structure="canny")
+        assert refused.status_code == 422 and "attach the picture" in refused.json()["error"]["message"]
+        plain = await api.wait_for(key, (await api.submit(key, prompt="a tower")).json()["id"], "succeeded")
+        assert plain["structure_url"] is None
+
+
 async def test_a_json_job_from_the_prompt_alone(tiny_bundle: TinyBundle, data_dir: Path) -> None:
     async with running_api(api_settings(tiny_bundle, data_dir)) as api:
         key = await api.key(1)

@@ -165,6 +165,27 @@ async def test_mark_done_stores_outputs(repo: JobRepository, media: MediaStore, 
     assert [j.id for j in await repo.undelivered()] == [job_id]
 
 
+async def test_the_structure_map_is_kept_with_the_outputs_and_goes_with_the_job(
+    repo: JobRepository, media: MediaStore
+) -> None:
+    job_id = await run(repo, 1)
+    done = await repo.mark_done(job_id, [OutputData(b"out", 1, 8, 8)], 1.0, structure=b"edges")
+    assert done is not None and done.structure_media is not None
+    assert media.read(done.structure_media, PNG) == b"edges"
+    assert [o.idx for o in await repo.outputs(job_id)] == [0]  # the map is no output
+    assert len(media_files(media)) == 2
+    assert await repo.delete_job(job_id, 1)
+    assert media_files(media) == set()
+
+
+async def test_a_cancelled_job_keeps_no_structure_map(repo: JobRepository, media: MediaStore) -> None:
+    job_id = await run(repo, 1)
+    await repo.cancel(job_id, 1)
+    await repo.mark_cancelled(job_id)
+    assert await repo.mark_done(job_id, [OutputData(b"out", 1, 8, 8)], 1.0, structure=b"edges") is None
+    assert media_files(media) == set()
+
+
 async def test_face_lock_fields_and_output_identity(repo: JobRepository) -> None:
     """A face-locked job keeps its settings; outputs keep their identity score."""
     lock = FaceLock(weight=0.8, mode="all", min_identity=0.5, max_tries=3)
