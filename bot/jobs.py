@@ -55,3 +55,4 @@ class GenerationResult:
     warnings: tuple[str, ...] = field(default=())
     tries: int = 1  # generation rounds run (more than one only with min_identity)
     structure: bytes | None = None  # the structure map as a PNG, when a ControlNet ran (Show structure)
+    suggestions: tuple[str, ...] = ()  # a /describe job's four prompts (it makes no candidates)

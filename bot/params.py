@@ -69,6 +69,7 @@ DEFAULT_MAX_TRIES = 3
 DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.35, Mode.INPAINT: 0.85, Mode.OUTPAINT: 0.95}
 DEFAULT_EXPAND = "all"
 DEFAULT_ASPECT = "1:1"
+DESCRIBE_DETAILS = ("standard", "detailed")  # /describe: the detailed caption, or the more detailed one
 STRUCTURES = ("canny", "depth")  # what a ControlNet keeps of the reference: its edges, or its depth
 STRUCTURE_WEIGHT_RANGE = (0.0, 2.0)
 DEFAULT_STRUCTURE_WEIGHT = 1.0  # diffusers' and A1111's ControlNet default
@@ -232,7 +233,19 @@ class JobParams:
             hint=": 0.5–1 keeps the layout and leaves room to change it",
         ),
     )
+    # A /describe job: the image's captions as four prompts, no images made (None: a generation).
+    describe: str | None = _param(None, Rule("describe", None, choices=DESCRIBE_DETAILS, summary=False))
     face: FaceLock | None = None
+
+    @property
+    def described(self) -> bool:
+        """The prompt is left to the image's description: an image comes with the job, and no
+        prompt (LoRA tags aside) was given."""
+        return (
+            self.describe is None
+            and (self.mode.needs_image or self.structure is not None)
+            and not (take_lora_tags(self.prompt)[0])
+        )
 
     def with_seed(self, seed: int | None) -> JobParams:
         return replace(self, seed=seed)
@@ -291,7 +304,7 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
     the first value that cannot be used and how to fix it. Resolving resolved params changes nothing."""
     defaults = defaults or Defaults()
     prompt, tagged = take_lora_tags(params.prompt)
-    if not prompt:
+    if not prompt and not params.described and params.describe is None:
         raise InvalidRequest("the prompt is empty: describe the change or scene you want")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidRequest(f"the prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")

@@ -415,6 +415,7 @@ class JobQueue:
                 result.warnings,
                 tries=result.tries,
                 structure=result.structure,
+                suggestions=result.suggestions,
             )
         elif outcome.write is _Write.FAILED:
             row = await self.repo.mark_failed(job_id, outcome.error or "")

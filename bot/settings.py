@@ -274,6 +274,7 @@ class Settings(BaseSettings):
             styles=self.styles,
             controlnets=self.controlnets,
             depth_model=self.depth_model_enabled,
+            caption_model=self.caption_model_enabled,
         )
 
 

@@ -291,6 +291,7 @@ class JobRepository(Generic[P]):
         ext: str = "png",
         tries: int | None = None,
         structure: bytes | None = None,
+        suggestions: Sequence[str] = (),
     ) -> JobRow[P] | None:
         """Store the outputs (and the structure map, a PNG) and mark the job done — only if
         it is still running; otherwise (cancelled meanwhile) nothing changes, the new files are removed and
@@ -306,8 +307,16 @@ class JobRepository(Generic[P]):
             async with self._db.transaction():
                 row = await self._db.fetchone(
                     "UPDATE jobs SET status = 'done', finished_at = ?, engine_seconds = ?, warnings = ?, "
-                    f"error = NULL, tries = ? WHERE id = ? AND status = 'running' {self._returning}",
-                    (now, engine_seconds, json.dumps(list(warnings)), tries, job_id),
+                    "error = NULL, tries = ?, suggestions = ? "
+                    f"WHERE id = ? AND status = 'running' {self._returning}",
+                    (
+                        now,
+                        engine_seconds,
+                        json.dumps(list(warnings)),
+                        tries,
+                        _json_or_null(suggestions),
+                        job_id,
+                    ),
                 )
                 if row is None:
                     log.info("job %d is no longer running; its results are discarded", job_id)
@@ -617,3 +626,7 @@ class JobRepository(Generic[P]):
         candidates = [r[0] for r in await self._db.fetchall(_JOBS_MEDIA, {"ids": ids_json})]
         await self._db.execute("DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids_json,))
         return await self._files.delete_unreferenced(candidates)
+
+
+def _json_or_null(items: Sequence[str]) -> str | None:
+    return json.dumps(list(items)) if items else None

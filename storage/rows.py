@@ -34,6 +34,7 @@ class JobOrigin(StrEnum):
     REROLL = "reroll"
     VARY = "vary"
     FIX_FACE = "fix_face"
+    SUGGESTION = "suggestion"  # /describe's Use N buttons
 
 
 class CancelOutcome(StrEnum):
@@ -123,6 +124,7 @@ class JobRow(Generic[P]):
     api_key_id: int | None = None
     webhook_url: str | None = None
     structure_media: str | None = None  # the structure map a ControlNet read, stored with the outputs
+    suggestions: tuple[str, ...] = ()  # a /describe job's prompts, decoded from their JSON list
 
     @property
     def for_discord(self) -> bool:
@@ -135,6 +137,7 @@ class JobRow(Generic[P]):
         values["status"] = JobStatus(values["status"])
         values["origin"] = JobOrigin(values["origin"])
         values["warnings"] = tuple(json.loads(values["warnings"] or "[]"))
+        values["suggestions"] = tuple(json.loads(values["suggestions"] or "[]"))
         return cls(params=codec.decode(row), **values)
 
 

@@ -30,11 +30,17 @@ class Capabilities:
     faceid_dim: int | None
     family: Family | None = None
     structures: frozenset[str] = frozenset()  # the structures with a ControlNet configured
+    describe: bool = False  # a captioning model is configured (/describe, a prompt left to the image)
 
     @classmethod
     def of(cls, config: EngineConfig) -> Capabilities:
         faceid = FACEID_DIM if config.faceid_adapter is not None else None
-        return cls(config.ip_adapter is not None, faceid, structures=config.structures)
+        return cls(
+            config.ip_adapter is not None,
+            faceid,
+            structures=config.structures,
+            describe=config.caption_model is not None,
+        )
 
 
 class FaceRoute(StrEnum):
@@ -56,6 +62,10 @@ def check_inputs(
     """Raise ``InvalidRequest`` naming the fix when the inputs cannot make this job; else how face
     lock runs (None without face lock). ``loras`` is the LoRA folder the job's LoRAs must be in."""
     mode = params.mode
+    if params.describe is not None or params.described:
+        check_describe(params, caps, image=image)
+        if params.describe is not None:
+            return None
     if mode.needs_image and not image:
         raise InvalidRequest(f"{mode} needs an image: attach one, or leave out the mode")
     if mode is Mode.TEXT and image and params.structure is None:
@@ -78,6 +88,18 @@ def check_inputs(
             raise InvalidRequest("LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)")
         loras.check(params.loras, caps.family)
     return face_route(params, caps, identity)
+
+
+DESCRIBE_OFF = "describing images is off on this bot (the operator sets LIKENESS_CAPTION_MODEL)"
+
+
+def check_describe(params: JobParams, caps: Capabilities, *, image: bool) -> None:
+    if params.describe is not None and not image:
+        raise InvalidRequest("describe needs an image: attach the picture to write prompts for")
+    if not caps.describe:
+        if params.describe is not None:
+            raise InvalidRequest(DESCRIBE_OFF)
+        raise InvalidRequest(f"give a prompt: it cannot be written from the image, {DESCRIBE_OFF}")
 
 
 def check_structure(structure: str, caps: Capabilities, *, image: bool) -> None:

@@ -37,6 +37,7 @@ class EngineConfig:
     # one); a structure left out is off. Depth maps need ``depth_model`` as well.
     controlnets: Mapping[str, str] = field(default_factory=dict)
     depth_model: str | None = None
+    caption_model: str | None = None  # Florence-2 for /describe (hub id or folder); None: describe off
 
     @property
     def structures(self) -> frozenset[str]:

@@ -20,13 +20,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 
+from bot.engine.captions import Captioner
 from bot.engine.checks import Capabilities, FaceRoute, check_inputs
 from bot.engine.config import EngineConfig
 from bot.engine.control import StructureControl
@@ -40,6 +41,7 @@ from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, load_pipelines
 from bot.engine.prompts import build_prompts
+from bot.engine.suggest import suggest
 from bot.errors import Cancelled, LikenessError, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
 from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, resolve
@@ -105,8 +107,10 @@ class Engine:
         lora_cache_bytes: int = EngineConfig.lora_cache_bytes,
         styles: Mapping[str, tuple[LoraUse, ...]] | None = None,
         structure: StructureControl | None = None,
+        captioner: Captioner | None = None,
     ) -> None:
         self.pipes = pipes
+        self.captioner = captioner  # /describe, and a prompt left to the image; None: off
         self.structure = structure  # the ControlNets; None: structure control off
         self.model_name = public_model_name(model_name)  # a hub id or a folder's name, never a path
         self.face_analyzer = face_analyzer  # scores face-locked candidates when given
@@ -122,8 +126,20 @@ class Engine:
         library = LoraLibrary(config.lora_dir)
         pipes = load_pipelines(config)
         structure = StructureControl(config, pipes) if config.structures else None
+        captioner = (
+            Captioner(config.caption_model, str(pipes.device), config.offline)
+            if config.caption_model
+            else None
+        )
         return cls(
-            pipes, config.model, face_analyzer, library, config.lora_cache_bytes, config.styles, structure
+            pipes,
+            config.model,
+            face_analyzer,
+            library,
+            config.lora_cache_bytes,
+            config.styles,
+            structure,
+            captioner,
         )
 
     @property
@@ -134,7 +150,11 @@ class Engine:
     def capabilities(self) -> Capabilities:
         structures = frozenset(self.structure.sources) if self.structure is not None else frozenset()
         return Capabilities(
-            self.pipes.ip_embed_dim is not None, self.pipes.faceid_dim, self.pipes.family, structures
+            self.pipes.ip_embed_dim is not None,
+            self.pipes.faceid_dim,
+            self.pipes.family,
+            structures,
+            describe=self.captioner is not None,
         )
 
     def generate(
@@ -144,6 +164,8 @@ class Engine:
         ``OutOfMemory`` (memory released, the engine usable for the next job) at any stage."""
         with self._busy:
             try:
+                if request.params.describe is not None:
+                    return self._describe(request)
                 return self._generate(request, progress, cancel)
             except Exception as exc:
                 # The diffusers call raises its own OutOfMemory (ours, so not matched here); this is
@@ -190,6 +212,23 @@ class Engine:
             params, candidates, self.model_name, seconds, warnings, tally.rounds, structure
         )
 
+    def _describe(self, request: GenerationRequest) -> GenerationResult:
+        """A /describe job: four prompts from the image's captions, for this model's family."""
+        started = time.perf_counter()
+        params = resolve(request.params, self.defaults)
+        check_inputs(params, self.capabilities, image=request.image is not None, mask=False, identity=None)
+        prompts = self.suggestions(request.image, detailed=params.describe == "detailed")
+        seconds = time.perf_counter() - started
+        log.info("described an image in %.2fs", seconds)
+        return GenerationResult(params, (), self.model_name, seconds, suggestions=prompts)
+
+    def suggestions(self, image: Any, *, detailed: bool = False) -> tuple[str, ...]:
+        """Short, detailed and two variant prompts for the picture at ``image`` (a path or bytes)."""
+        assert self.captioner is not None, "check_inputs refuses describing without a caption model"
+        picture = load_image(image, what="image")
+        captions = self.captioner.captions(picture, detail=detailed)
+        return tuple(s.prompt for s in suggest(captions, self.pipes.family))
+
     def _release(self, exc: BaseException) -> None:
         """After running out of memory: drop the tensors the failed frames still hold (the traceback
         keeps their locals alive), then give cached blocks back, so the next job starts clean."""
@@ -199,7 +238,13 @@ class Engine:
     # -- steps 1–4: the plan ----------------------------------------------------------------------
     def plan(self, request: GenerationRequest) -> Plan:
         """Everything a job needs before its first denoising step, checked and prepared."""
-        # 1. check inputs
+        # 1. check inputs (a prompt left out is written from the image first)
+        written: tuple[str, ...] = ()
+        if request.params.described and request.image is not None and self.captioner is not None:
+            detailed = self.suggestions(request.image)[1]
+            given = request.params.prompt.strip()
+            request = replace(request, params=replace(request.params, prompt=f"{detailed} {given}".strip()))
+            written = (f"no prompt was given, so the image was described: “{detailed}”",)
         params = resolve(request.params, self.defaults)
         face = check_inputs(
             params,
@@ -209,10 +254,12 @@ class Engine:
             identity=request.identity,
             loras=self.loras,
         )
+        plan_warnings = written
         # 2. prepare images
         original = load_image(request.image, what="image") if request.image is not None else None
         plan = self._prepare_images(params, request, original)
         self._attach_structure(plan, original)
+        plan.warnings = plan_warnings + plan.warnings
         # 3. face lock
         plan.face = face
         reference, weight, faceid = self._face_lock(plan, request)

@@ -42,8 +42,8 @@ def params(**changes: Any) -> JobParams:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"prompt": ""}, "the prompt is empty: describe the change or scene you want"),
-        ({"prompt": " \n\t "}, "the prompt is empty"),
+        ({"prompt": "", "mode": Mode.TEXT}, "the prompt is empty: describe the change or scene you want"),
+        ({"prompt": " \n\t ", "mode": Mode.TEXT}, "the prompt is empty"),
         ({"prompt": "x" * 1001}, "the prompt is 1001 characters; the limit is 1000"),
         ({"negative": "y" * 1001}, "the negative prompt is over 1000 characters"),
         ({"steps": 0}, "steps must be between 1 and 100 (got 0)"),
@@ -205,13 +205,21 @@ def test_lora_tags_leave_the_prompt_and_join_the_given_loras() -> None:
         ),
         ("x", (LoraUse("anime", 2.5),), "the weight of the LoRA “anime” must be between -2 and 2 (got 2.5)"),
         ("x <lora:anime:strong>", (), "the weight of the LoRA “anime” is “strong”, not a number (like 0.8)"),
-        ("<lora:anime:0.8>", (), "the prompt is empty"),
     ],
 )
 def test_lora_refusals(prompt: str, loras: tuple[LoraUse, ...], message: str) -> None:
     with pytest.raises(InvalidRequest) as refused:
         resolve(params(prompt=prompt, loras=loras))
     assert str(refused.value).startswith(message)
+
+
+def test_a_prompt_may_be_left_to_the_image_only_when_an_image_comes() -> None:
+    """With an image (a mode that takes one, or a structure), no prompt means "describe it"."""
+    with pytest.raises(InvalidRequest, match="the prompt is empty"):
+        resolve(params(prompt="<lora:anime:0.8>", mode=Mode.TEXT))
+    for given in (params(prompt=" <lora:anime:0.8> "), params(prompt="", mode=Mode.TEXT, structure="canny")):
+        assert given.described and resolve(given).prompt == ""
+    assert not params().described and not params(prompt="", describe="standard").described
 
 
 def test_the_lora_option_takes_a_list_with_a_default_weight() -> None:

@@ -44,10 +44,10 @@ def test_the_engines_capabilities_are_known_before_it_loads(engine: Engine, tiny
     before = Capabilities.of(load_settings(tiny_bundle.env_file).engine_config)
     both = frozenset({"canny", "depth"})
     assert before == Capabilities(
-        image_prompt=True, faceid_dim=512, family=None, structures=both
+        image_prompt=True, faceid_dim=512, family=None, structures=both, describe=True
     )  # the family needs the model
     assert engine.capabilities == Capabilities(
-        image_prompt=True, faceid_dim=512, family=Family.SD15, structures=both
+        image_prompt=True, faceid_dim=512, family=Family.SD15, structures=both, describe=True
     )
 
 
@@ -233,7 +233,7 @@ def test_long_prompt_warns_about_truncation(engine: Engine) -> None:
         ({"image_weight": 2.0}, "image_weight must be between"),
         ({"seed": -1}, "seed must be between"),
         ({"steps": 3, "strength": 0.2}, "no denoising step runs: use at least 5 steps"),
-        ({"prompt": "   "}, "prompt is empty"),
+        ({"prompt": "   ", "mode": Mode.TEXT, "image": None}, "prompt is empty"),
         ({"prompt": "x" * 1001}, "1001 characters; the limit is 1000"),
         ({"style": "noir"}, "unknown style 'noir'"),
         ({"mode": Mode.INPAINT}, "inpaint needs a mask"),
