@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 EXTENSIONS = (
     "cogs.errors",
     "cogs.generate",
+    "cogs.describe",
     "cogs.queue",
     "cogs.delivery",
     "cogs.buttons",

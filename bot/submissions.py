@@ -222,6 +222,22 @@ class Submissions:
         )
         return replace(draft, mask_over_face=True)
 
+    async def use_suggestion(self, job_id: int, index: int, user_id: int, *, new: bool) -> Draft:
+        """One of a /describe job's prompts as a generation: img2img of the described image at the
+        default strength (its owner's image, so the owner's alone), or, ``new``, text to image by anyone."""
+        job = await self._job(job_id)
+        if job.params.describe is None or not 0 <= index < len(job.suggestions):
+            raise Gone(f"job {job_id} has no prompt {index + 1}")
+        if not new and user_id != job.user_id:
+            raise NotAllowed(
+                "this describes someone else's image, so only they can use it as the source: "
+                f"use “Use {index + 1} as new” to make a new image from the prompt"
+            )
+        mode = Mode.TEXT if new else Mode.IMG2IMG
+        params = JobParams(prompt=job.suggestions[index], mode=mode)
+        image = None if new else await self._stored(job.input_media)
+        return await self._derived(job, user_id, params, JobOrigin.SUGGESTION, image=image)
+
     async def _derived(
         self,
         job: Job,

@@ -24,9 +24,9 @@ from PIL import Image
 from bot.client import LikenessBot
 from bot.jobs import GenerationResult
 from bot.queue import Job, Ticket
-from cogs.utils.buttons import queued_view, result_view
+from cogs.utils.buttons import queued_view, result_view, suggestions_view
 from cogs.utils.redelivery import redeliver_forever
-from cogs.utils.texts import finished_text, progress_text, queued_text, result_embed
+from cogs.utils.texts import finished_text, progress_text, queued_text, result_embed, suggestions_embed
 from storage import JobStatus, OutputRow
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,10 @@ class Delivery(commands.Cog):
             files, note = await asyncio.to_thread(self._encode, outputs, self._upload_limit(job))
             content = finished_text(job) + (f"\n{note}" if note else "")
             fields: dict[str, Any] = {"content": content, "view": None, "embed": None}
+            if job.suggestions:
+                fields.update(
+                    embed=suggestions_embed(job), view=suggestions_view(job.id, len(job.suggestions))
+                )
             if outputs:
                 fields.update(
                     embed=result_embed(job, outputs, job.warnings),

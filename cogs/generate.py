@@ -65,7 +65,10 @@ class Generate(commands.Cog):
 
     @app_commands.command(name="generate", description="Make images from a prompt, guided by an image")
     @app_commands.describe(
-        prompt="What to make, or how to change the image (“keep the face, rainy street at night”)",
+        prompt=(
+            "What to make, or how to change the image; leave out with an image to have it written "
+            "from the image"
+        ),
         image="Source image (PNG, JPEG, WebP); leave out to make a new image from the prompt",
         mode="How the image is used (default img2img when an image is attached)",
         strength="0–1: loyalty to the image; 0.2–0.4 keeps a face, 0.7–0.9 transforms",
@@ -108,7 +111,7 @@ class Generate(commands.Cog):
     async def generate(
         self,
         interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS] | None = None,
         image: discord.Attachment | None = None,
         mode: app_commands.Choice[str] | None = None,
         strength: app_commands.Range[float, STRENGTH_RANGE[0], STRENGTH_RANGE[1]] | None = None,
@@ -140,7 +143,7 @@ class Generate(commands.Cog):
         | None = None,
     ) -> None:
         params = JobParams(
-            prompt=prompt,
+            prompt=prompt or "",
             negative=negative,
             mode=Mode(mode.value) if mode else (Mode.IMG2IMG if image else Mode.TEXT),
             steps=steps,

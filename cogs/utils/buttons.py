@@ -183,6 +183,31 @@ class AddReference(JobButton, action="addref", per_output=True):
         )
 
 
+class UseSuggestion(JobButton, action="use", per_output=True):
+    """A /describe prompt on the described image (img2img at the default strength)."""
+
+    label = "Use {n}"
+    style = discord.ButtonStyle.primary
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        draft = await bot.services.submissions.use_suggestion(
+            job.id, self.output, interaction.user.id, new=False
+        )
+        await _queue(bot, interaction, draft)
+
+
+class UseSuggestionAsNew(JobButton, action="usenew", per_output=True):
+    """A /describe prompt as text to image."""
+
+    label = "Use {n} as new"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        draft = await bot.services.submissions.use_suggestion(
+            job.id, self.output, interaction.user.id, new=True
+        )
+        await _queue(bot, interaction, draft)
+
+
 class ShowStructure(JobButton, action="structure"):
     """The edge or depth map the ControlNet kept, so the user sees what was held fixed."""
 
@@ -210,12 +235,24 @@ BUTTONS: tuple[type[JobButton], ...] = (
     Cancel,
     AddReference,
     ShowStructure,
+    UseSuggestion,
+    UseSuggestionAsNew,
 )
 
 
 def queued_view(job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(Cancel(job_id))
+    return view
+
+
+def suggestions_view(job_id: int, prompts: int) -> discord.ui.View:
+    """Use N and Use N as new under a /describe result, then Delete."""
+    view = discord.ui.View(timeout=None)
+    for row, button in ((0, UseSuggestion), (1, UseSuggestionAsNew)):
+        for idx in range(prompts):
+            view.add_item(button(job_id, idx, row=row))
+    view.add_item(Delete(job_id, row=2))
     return view
 
 

@@ -90,10 +90,25 @@ def result_embed(job: Job, outputs: list[OutputRow], warnings: tuple[str, ...]) 
     return embed
 
 
+SUGGESTION_LABELS = ("short", "detailed", "variant", "variant")
+
+
+def suggestions_embed(job: Job) -> discord.Embed:
+    """A /describe job's prompts, numbered as its Use N buttons are."""
+    embed = discord.Embed(title=f"Job {job.id} · describe", colour=discord.Colour.blurple())
+    for n, prompt in enumerate(job.suggestions, start=1):
+        label = SUGGESTION_LABELS[n - 1] if n <= len(SUGGESTION_LABELS) else "prompt"
+        embed.add_field(name=f"{n} · {label}", value=_clip(prompt, 1000), inline=False)
+    embed.set_footer(text="Use N: img2img of your image with that prompt · Use N as new: a new image from it")
+    return embed
+
+
 def finished_text(job: Job) -> str:
     """The job message's last line. The owner's mention shows whose job it is; it pings only on the
     channel post after the token expired (the one message allowed to); edits of the reply never do.
     ``job.error`` is public here, so no error stored on a job may name a character."""
+    if job.status is JobStatus.DONE and job.params.describe is not None:
+        return f"<@{job.user_id}> job {job.id} is done: {len(job.suggestions)} prompts from your image"
     if job.status is JobStatus.DONE:
         count = job.params.candidates
         return f"<@{job.user_id}> job {job.id} is done: {count} image{'s' if count > 1 else ''}"
