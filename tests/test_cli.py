@@ -171,7 +171,9 @@ def test_missing_model_explains_where_to_put_it(
     assert err.count("\n") == 1 and "LIKENESS_MODEL" in err
 
 
-@pytest.mark.parametrize("command", ["run", "generate", "fetch-models", "tiny-models", "recompute-faces"])
+@pytest.mark.parametrize(
+    "command", ["run", "api", "generate", "describe", "fetch-models", "tiny-models", "recompute-faces"]
+)
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -255,6 +257,34 @@ def test_generate_with_structure_writes_the_map_too(
     assert Path(line.removeprefix("structure map: ")).name.endswith("-canny.png")
     assert main([*argv[:-4], "--out", str(out), "--structure-weight", "3"]) == 2
     assert "structure_weight must be between 0 and 2 (got 3" in capsys.readouterr().err
+
+
+def test_describe_prints_four_prompts_for_the_family(
+    tiny_bundle: TinyBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = save(gradient_image(96, 64), tmp_path / "photo.png")
+    env = ["--env-file", str(tiny_bundle.env_file)]
+    assert main([*env, "describe", str(source)]) == 0
+    prompts = capsys.readouterr().out.splitlines()
+    assert len(prompts) == 4 and all(p.endswith("highly detailed, sharp focus") for p in prompts)
+    assert main([*env, "describe", str(source), "--detail", "--family", "sdxl"]) == 0
+    assert [p.endswith(".") for p in capsys.readouterr().out.splitlines()] == [True] * 4
+    assert main([*env, "describe", str(tmp_path / "nope.png")]) == 2
+    assert "cannot read the image file" in capsys.readouterr().err
+    (tmp_path / "off.env").write_text(tiny_bundle.env_file.read_text() + "LIKENESS_CAPTION_MODEL=none\n")
+    assert main(["--env-file", str(tmp_path / "off.env"), "describe", str(source)]) == 2
+    assert "describing images is off here" in capsys.readouterr().err
+
+
+def test_generate_without_a_prompt_writes_it_from_the_image(
+    tiny_bundle: TinyBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = save(gradient_image(64, 64), tmp_path / "photo.png")
+    argv = ["--env-file", str(tiny_bundle.env_file), "generate", "--image", str(source), "--steps", "3"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    said = capsys.readouterr()
+    assert "warning: no prompt was given, so the image was described: “" in said.err
+    assert read_parameters(Path(said.out.strip()).read_bytes())["prompt"].strip()
 
 
 def test_api_keys_from_the_command_line(

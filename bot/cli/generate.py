@@ -43,7 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="generate images from the command line",
         description="Generate images with the configured model and write PNGs that carry their parameters.",
     )
-    parser.add_argument("--prompt", required=True, help="what to make or change (≤ 1000 characters)")
+    parser.add_argument(
+        "--prompt",
+        default="",
+        help="what to make or change (≤ 1000 characters); left out with --image, written from the image",
+    )
     parser.add_argument("--image", type=Path, help="source image (needed by every mode but text)")
     parser.add_argument(
         "--mode", choices=[m.value for m in Mode], help="default: img2img with --image, text without"

@@ -31,6 +31,7 @@ from bot.engine.captions import Captioner
 from bot.engine.checks import Capabilities, FaceRoute, check_inputs
 from bot.engine.config import EngineConfig
 from bot.engine.control import StructureControl
+from bot.engine.describe import prompts_for
 from bot.engine.device import release_memory
 from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.identity import character_vector, decode_identity, faceid_input, rank_key, score_candidates
@@ -41,7 +42,6 @@ from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, load_pipelines
 from bot.engine.prompts import build_prompts
-from bot.engine.suggest import suggest
 from bot.errors import Cancelled, LikenessError, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
 from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, resolve
@@ -225,9 +225,7 @@ class Engine:
     def suggestions(self, image: Any, *, detailed: bool = False) -> tuple[str, ...]:
         """Short, detailed and two variant prompts for the picture at ``image`` (a path or bytes)."""
         assert self.captioner is not None, "check_inputs refuses describing without a caption model"
-        picture = load_image(image, what="image")
-        captions = self.captioner.captions(picture, detail=detailed)
-        return tuple(s.prompt for s in suggest(captions, self.pipes.family))
+        return prompts_for(self.captioner, image, self.pipes.family, detailed=detailed)
 
     def _release(self, exc: BaseException) -> None:
         """After running out of memory: drop the tensors the failed frames still hold (the traceback
