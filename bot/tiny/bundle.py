@@ -140,9 +140,9 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None],
         (staging / "controlnet-depth").symlink_to(canny.name)
     else:
         controlnets.save_controlnets(pipe, staging)
-    report("building a tiny depth model (Depth Anything V2) and a tiny Florence-2")
-    vision.save_tiny_depth(staging / DEPTH_DIR)
-    vision.save_tiny_florence(staging / CAPTION_DIR)
+    report(f"building a {scale} depth model (Depth Anything V2) and a {scale} Florence-2")
+    vision.save_tiny_depth(staging / DEPTH_DIR, scale)
+    vision.save_tiny_florence(staging / CAPTION_DIR, scale)
     report("building tiny style LoRAs (kohya and diffusers formats)")
     loras.save_loras(pipe, staging / LORA_DIR)
     report("building synthetic insightface face pack")

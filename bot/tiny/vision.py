@@ -44,33 +44,41 @@ IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 IMAGE_TOKEN = "<image>"
 
 
-def build_florence_tokenizer() -> BartTokenizer:
+#: Florence-2-base's real sizes (``--scale full``): 768 px in, 577 image tokens, a 768-wide BART with
+#: six layers each side, and its 51 289-token vocabulary (padded here with filler tokens).
+FULL_FLORENCE = {"image": 768, "width": 768, "layers": 6, "heads": 12, "ffn": 3072, "vocab": 51289}
+
+
+def build_florence_tokenizer(vocab_size: int = 0) -> BartTokenizer:
     """Byte-level BPE in BART's layout (``<s>``=0, ``<pad>``=1, ``</s>``=2) with no merges.
 
-    Every byte is one token, so any prompt tokenizes without the real 51k vocabulary. The processor
-    reads ``tokenizer.image_token``/``image_token_id``, hence the named extra special token.
+    Every byte is one token, so any prompt tokenizes without the real 51k vocabulary; ``vocab_size``
+    pads it with filler tokens to a real model's size. The processor reads
+    ``tokenizer.image_token``/``image_token_id``, hence the named extra special token.
     """
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
     for char in _byte_characters():
         vocab[char] = len(vocab)
     vocab["<mask>"] = len(vocab)
+    for n in range(len(vocab), vocab_size - 1):  # the image token takes the last id
+        vocab[f"<filler_{n}>"] = n
     return BartTokenizer(vocab=vocab, merges=[], extra_special_tokens={"image_token": IMAGE_TOKEN})
 
 
-def build_florence_processor() -> Florence2Processor:
-    """Florence-2's processor: a CLIP image processor at the tiny size plus the byte tokenizer."""
+def build_florence_processor(side: int = FLORENCE_IMAGE_SIZE, vocab_size: int = 0) -> Florence2Processor:
+    """Florence-2's processor: a CLIP image processor at ``side`` px plus the byte tokenizer."""
     image_processor = CLIPImageProcessor(
         do_resize=True,
-        size={"height": FLORENCE_IMAGE_SIZE, "width": FLORENCE_IMAGE_SIZE},
+        size={"height": side, "width": side},
         do_center_crop=False,
         do_rescale=True,
         do_normalize=True,
         image_mean=IMAGENET_MEAN,
         image_std=IMAGENET_STD,
         do_convert_rgb=True,
-        image_seq_length=FLORENCE_IMAGE_TOKENS,
+        image_seq_length=(side // 32) ** 2 + 1,
     )
-    return Florence2Processor(image_processor=image_processor, tokenizer=build_florence_tokenizer())
+    return Florence2Processor(image_processor=image_processor, tokenizer=build_florence_tokenizer(vocab_size))
 
 
 def build_florence_config(tokenizer: BartTokenizer) -> Florence2Config:
@@ -110,10 +118,41 @@ def build_florence_config(tokenizer: BartTokenizer) -> Florence2Config:
     )
 
 
-def save_tiny_florence(out_dir: Path) -> None:
-    """Save a random Florence-2 and its processor so ``AutoProcessor``/``from_pretrained`` load them."""
-    processor = build_florence_processor()
-    config = build_florence_config(processor.tokenizer)
+def build_full_florence_config(tokenizer: BartTokenizer) -> Florence2Config:
+    """Florence-2-base: DaViT (transformers' defaults are its shapes) into a 768-wide, 6+6-layer BART."""
+    full = FULL_FLORENCE
+    text = BartConfig(
+        vocab_size=len(tokenizer),
+        d_model=full["width"],
+        encoder_layers=full["layers"],
+        decoder_layers=full["layers"],
+        encoder_attention_heads=full["heads"],
+        decoder_attention_heads=full["heads"],
+        encoder_ffn_dim=full["ffn"],
+        decoder_ffn_dim=full["ffn"],
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        forced_bos_token_id=tokenizer.bos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    vision = Florence2VisionConfig(projection_dim=full["width"], drop_path_rate=0.0)
+    return Florence2Config(
+        vision_config=vision.to_dict(), text_config=text.to_dict(), image_token_id=tokenizer.image_token_id
+    )
+
+
+def save_tiny_florence(out_dir: Path, scale: str = "tiny") -> None:
+    """Save a random Florence-2 and its processor so ``AutoProcessor``/``from_pretrained`` load them;
+    ``scale="full"`` gives Florence-2-base's real shapes (for benchmarks)."""
+    if scale == "full":
+        processor = build_florence_processor(FULL_FLORENCE["image"], FULL_FLORENCE["vocab"])
+        config = build_full_florence_config(processor.tokenizer)
+    else:
+        processor = build_florence_processor()
+        config = build_florence_config(processor.tokenizer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         model = Florence2ForConditionalGeneration(config).eval()
@@ -129,6 +168,30 @@ def save_tiny_florence(out_dir: Path) -> None:
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     logger.info("tiny: Florence-2 saved to %s", out_dir)
+
+
+def build_full_depth_config() -> DepthAnythingConfig:
+    """Depth Anything V2 Small's real shapes: DINOv2 ViT-S/14 (384 wide, 12 layers) at 518 px."""
+    backbone = Dinov2Config(
+        image_size=518,
+        patch_size=DEPTH_PATCH,
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        out_indices=[3, 6, 9, 12],
+        reshape_hidden_states=False,
+        apply_layernorm=True,
+    )
+    return DepthAnythingConfig(
+        backbone_config=backbone.to_dict(),
+        patch_size=DEPTH_PATCH,
+        reassemble_hidden_size=384,
+        reassemble_factors=[4, 2, 1, 0.5],
+        neck_hidden_sizes=[48, 96, 192, 384],
+        fusion_hidden_size=64,
+        head_hidden_size=32,
+        depth_estimation_type="relative",
+    )
 
 
 def build_depth_config() -> DepthAnythingConfig:
@@ -156,14 +219,17 @@ def build_depth_config() -> DepthAnythingConfig:
     )
 
 
-def save_tiny_depth(out_dir: Path) -> None:
-    """Save a random Depth Anything V2 and its DPT image processor for ``pipeline("depth-estimation")``."""
+def save_tiny_depth(out_dir: Path, scale: str = "tiny") -> None:
+    """Save a random Depth Anything V2 and its DPT image processor for ``pipeline("depth-estimation")``;
+    ``scale="full"`` gives V2 Small's real shapes."""
+    full = scale == "full"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
-        model = DepthAnythingForDepthEstimation(build_depth_config()).eval()
+        model = DepthAnythingForDepthEstimation(build_full_depth_config() if full else build_depth_config())
+    side = 518 if full else DEPTH_IMAGE_SIZE
     image_processor = DPTImageProcessor(
         do_resize=True,
-        size={"height": DEPTH_IMAGE_SIZE, "width": DEPTH_IMAGE_SIZE},
+        size={"height": side, "width": side},
         keep_aspect_ratio=True,
         ensure_multiple_of=DEPTH_PATCH,
         do_pad=False,
@@ -173,6 +239,6 @@ def save_tiny_depth(out_dir: Path) -> None:
         image_std=IMAGENET_STD,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
+    model.eval().save_pretrained(out_dir)
     image_processor.save_pretrained(out_dir)
     logger.info("tiny: Depth Anything saved to %s", out_dir)
