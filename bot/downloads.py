@@ -11,7 +11,6 @@ Hugging Face hub into its cache (``huggingface_hub``'s own progress bars).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import shutil
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from bot.engine.config import AdapterSource, EngineConfig
 from bot.engine.faces.factory import FaceConfig
-from bot.engine.family import Family
+from bot.engine.family import CONTROLNETS, Family
 from bot.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -112,34 +111,32 @@ def fetch_all(
     if engine.model_config is not None:
         config = _fetch_model("single-file config", engine.model_config)
         note(config)
+    from bot.engine.describe import family_from_files
     from bot.engine.pipelines import with_family_defaults  # diffusers: only when fetching
 
-    family = _family(model.where, config.where if config is not None else None)
+    family = family_from_files(model.where, config.where if config is not None else None) or Family.SD15
     plain, faceid = with_family_defaults(family, engine.ip_adapter, engine.faceid_adapter)
     for what, source in (("IP-Adapter", plain), ("IP-Adapter FaceID", faceid)):
         if source is not None:
             note(_fetch_adapter(what, source))
     if engine.inpaint_model is not None:  # only its UNet is used
         note(_fetch_model("inpainting model", engine.inpaint_model, ["model_index.json", "unet/*"]))
+    for kind, where in engine.controlnets.items():
+        if kind in engine.structures:
+            source = CONTROLNETS[family][kind] if where.lower() == "auto" else where
+            note(
+                _fetch_model(f"{kind} ControlNet", source, ["*.json", "diffusion_pytorch_model.safetensors"])
+            )
+    if "depth" in engine.structures and engine.depth_model is not None:
+        note(_fetch_model("depth model", engine.depth_model))
+    if engine.caption_model is not None:
+        note(_fetch_model("caption model", engine.caption_model))
     if faces.backend == "insightface":
         if has_face_pack(faces.model_dir):
             note(Fetched("face pack", str(faces.model_dir), "already here"))
         else:
             note(Fetched("face pack", str(download_face_pack(faces.model_dir, face_pack_url)), "downloaded"))
     return done
-
-
-def _family(model: str, config: str | None) -> Family:
-    """The model's family from what was fetched: its folder's (or its config's) ``model_index.json``,
-    or a single file's keys; the adapter files to fetch follow it."""
-    from bot.engine.single_file import is_single_file, single_file_family
-
-    path = Path(model)
-    if is_single_file(model):
-        return single_file_family(path, config)
-    index = path / "model_index.json"
-    name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "") if index.is_file() else ""
-    return Family.SDXL if "XL" in str(name) else Family.SD15
 
 
 def _fetch_model(what: str, model: str, patterns: list[str] | None = None) -> Fetched:

@@ -12,7 +12,7 @@ from bot.client import LikenessBot
 from bot.faults import Health
 from bot.runners import WorkerState
 from cogs.utils.replies import tell
-from cogs.utils.texts import cancel_text, duration
+from cogs.utils.texts import cancel_text, duration, prompt_text
 from storage import ACTIVE_STATUSES
 
 
@@ -61,9 +61,9 @@ class Queue(commands.Cog):
     ) -> list[app_commands.Choice[int]]:
         active = await self.bot.services.jobs.user_jobs(interaction.user.id, ACTIVE_STATUSES, limit=25)
         return [
-            app_commands.Choice(name=f"{j.id}: {j.status.value}, {j.params.prompt}"[:100], value=j.id)
+            app_commands.Choice(name=f"{j.id}: {j.status.value}, {prompt_text(j.params)}"[:100], value=j.id)
             for j in active
-            if current in str(j.id) or current.lower() in j.params.prompt.lower()
+            if current in str(j.id) or current.lower() in prompt_text(j.params).lower()
         ][:25]
 
 

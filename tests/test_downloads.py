@@ -120,6 +120,10 @@ def test_fetch_models_warms_the_machine_and_says_where(
         f"IP-Adapter: {tiny_bundle.ip_adapter} (local)",
         f"IP-Adapter FaceID: {tiny_bundle.faceid_adapter} (local)",
         f"inpainting model: {tiny_bundle.inpaint_model} (local)",
+        f"canny ControlNet: {tiny_bundle.root / 'controlnet-canny'} (local)",
+        f"depth ControlNet: {tiny_bundle.root / 'controlnet-depth'} (local)",
+        f"depth model: {tiny_bundle.root / 'depth'} (local)",
+        f"caption model: {tiny_bundle.root / 'florence-2'} (local)",
         f"face pack: {data / 'models' / 'tinypack'} (downloaded)",
     ]
     assert main([*env, "fetch-models"]) == 0
@@ -127,6 +131,19 @@ def test_fetch_models_warms_the_machine_and_says_where(
         capsys.readouterr().out.splitlines()[-1]
         == f"face pack: {data / 'models' / 'tinypack'} (already here)"
     )
+    # "auto" is the family's common ControlNet, fetched from the hub (recorded here, not downloaded)
+    asked: list[str] = []
+
+    def snapshot(repo: str, allow_patterns: list[str]) -> str:
+        asked.append(repo)
+        return str(tmp_path / "hub" / repo)
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot)
+    monkeypatch.setenv("LIKENESS_CONTROLNET_CANNY", "auto")
+    monkeypatch.setenv("LIKENESS_CONTROLNET_DEPTH", "none")
+    assert main([*env, "fetch-models"]) == 0
+    assert asked == ["lllyasviel/control_v11p_sd15_canny"]
+    assert "depth model" not in capsys.readouterr().out  # no depth ControlNet: no depth model either
     monkeypatch.setenv("LIKENESS_OFFLINE", "1")
     assert main([*env, "fetch-models"]) == 2
     assert "LIKENESS_OFFLINE=1 forbids downloads" in capsys.readouterr().err

@@ -30,7 +30,11 @@ class JobOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    prompt: str = Field(min_length=1, max_length=4 * MAX_PROMPT_CHARS, description="what to make")
+    prompt: str = Field(
+        default="",
+        max_length=4 * MAX_PROMPT_CHARS,
+        description="what to make; left out with an image, it is written from the image",
+    )
     mode: Literal["text", "img2img", "image_prompt", "inpaint", "outpaint"] | None = Field(
         default=None, description="default img2img with an image, text without"
     )
@@ -114,6 +118,9 @@ class JobView(BaseModel):
     position: int | None = Field(description="while queued: 1-based place in line; else null")
     progress: Progress
     outputs: list[Output]
+    suggestions: list[str] = Field(
+        default_factory=list, description="a /describe job's four prompts (it makes no outputs)"
+    )
     structure_url: str | None = Field(
         default=None, description="the edge or depth map a ControlNet kept (PNG); null: no structure"
     )

@@ -72,6 +72,7 @@ class JobViews:
                 )
                 for o in outputs
             ],
+            suggestions=list(job.suggestions),
             structure_url=(
                 f"{self.base_url}/v1/jobs/{job.id}/structure" if job.structure_media is not None else None
             ),

@@ -6,7 +6,7 @@ import discord
 
 from bot.engine.family import Family
 from bot.engine.loras import LoraFile
-from bot.params import shown, value_text
+from bot.params import JobParams, shown, value_text
 from bot.queue import Job
 from storage import CancelOutcome, JobStatus, OutputRow
 
@@ -66,7 +66,7 @@ def result_embed(job: Job, outputs: list[OutputRow], warnings: tuple[str, ...]) 
     params = job.params
     embed = discord.Embed(
         title=f"Job {job.id} · {params.mode}",
-        description=_clip(params.prompt, 1000),
+        description=_clip(prompt_text(params), 1000),
         colour=discord.Colour.blurple(),
     )
     seeds = ", ".join(_seed_text(job, o) for o in outputs) or str(params.seed)
@@ -91,6 +91,13 @@ def result_embed(job: Job, outputs: list[OutputRow], warnings: tuple[str, ...]) 
 
 
 SUGGESTION_LABELS = ("short", "detailed", "variant", "variant")
+
+
+def prompt_text(params: JobParams) -> str:
+    """The prompt as users read it; a job without one says why."""
+    if params.prompt.strip():
+        return params.prompt
+    return "describe the image" if params.describe is not None else "(written from the image)"
 
 
 def suggestions_embed(job: Job) -> discord.Embed:
@@ -120,7 +127,10 @@ def finished_text(job: Job) -> str:
 def info_text(job: Job, outputs: list[OutputRow], character: str | None = None) -> str:
     """Every setting of the job (each that applies to its mode), for the Info button."""
     params = job.params
-    lines = [f"**Job {job.id}** ({job.status.value}, {params.mode})", f"Prompt: {_clip(params.prompt, 900)}"]
+    lines = [
+        f"**Job {job.id}** ({job.status.value}, {params.mode})",
+        f"Prompt: {_clip(prompt_text(params), 900)}",
+    ]
     if params.negative:
         lines.append(f"Negative: {_clip(params.negative, 300)}")
     lines.append(", ".join(f"{rule.label} {value_text(value)}" for rule, value in shown(params)))

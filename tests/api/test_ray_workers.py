@@ -20,7 +20,7 @@ from bot.errors import SettingsInvalid
 from bot.ray_workers import RayFaceAnalyzer, RayWorkers, _per_gpu
 from bot.tiny import TinyBundle
 from storage import JobStatus
-from tests.api.harness import ApiHarness, api_settings, photo, running_api
+from tests.api.harness import ApiHarness, api_settings, image_of, photo, running_api
 from tests.engine.helpers import face_photo
 
 
@@ -106,6 +106,21 @@ async def test_faces_are_analysed_on_the_workers_and_face_lock_runs_there(
         assert any("could not be scored" in w for w in job["warnings"]), job["warnings"]
         row = await api.services.jobs.get(job_id)
         assert row is not None and row.params.face is not None  # a face-locked job
+
+
+async def test_structure_and_a_prompt_from_the_image_run_on_the_workers(
+    tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    """The ControlNet, the depth model and Florence-2 load on the worker; the map comes back as bytes."""
+    async with running_api(ray_settings(tiny_bundle, data_dir)) as api:
+        key = await api.key(1)
+        job_id = (await api.submit(key, photo(), structure="depth", steps=4)).json()["id"]
+        job = await api.wait_for(key, job_id, "succeeded", "failed")
+        assert job["status"] == "succeeded", job
+        assert job["warnings"][0].startswith("no prompt was given, so the image was described: “")
+        edges = await api.client.get(f"/v1/jobs/{job_id}/structure", headers=key)
+        assert edges.status_code == 200 and image_of(edges.content).mode == "RGB"
+        assert runner(api).capabilities.structures == {"canny", "depth"} and runner(api).capabilities.describe
 
 
 async def test_the_fair_order_holds_across_workers(tiny_bundle: TinyBundle, data_dir: Path) -> None:
