@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from diffusers import (
     AutoPipelineForImage2Image,
@@ -31,6 +33,16 @@ from bot.errors import InvalidRequest, ModelUnavailable
 log = logging.getLogger(__name__)
 
 _AUTO = {"text": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image}
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """What a job runs with when it keeps a structure."""
+
+    pipe: DiffusionPipeline
+    control: Image.Image  # the map, as the result's Show structure shows it
+    model: str  # the ControlNet's public name
+    inputs: dict[str, Any]
 
 
 def setting_of(kind: str) -> str:
@@ -74,6 +86,18 @@ class StructureControl:
                 f"cannot load the depth model {self.depth.model!r} for structure depth: {_first_line(exc)}; "
                 "point LIKENESS_DEPTH_MODEL at a local copy, or use structure canny"
             ) from exc
+
+    def attach(
+        self, mode: str, kind: str, weight: float, source: Image.Image, size: tuple[int, int]
+    ) -> Attached:
+        """The ``mode`` pipeline's ControlNet sibling and its arguments, for ``source`` at ``size``:
+        text-to-image pipelines read the map as ``image``, the others as ``control_image``."""
+        if source.size != size:
+            source = source.resize(size, Image.Resampling.LANCZOS)
+        control = self.condition(kind, source)
+        key = "image" if mode == "text" else "control_image"
+        inputs = {key: control, "controlnet_conditioning_scale": float(weight)}
+        return Attached(self.pipeline(kind, mode), control, self.model_name(kind), inputs)
 
     def pipeline(self, kind: str, mode: str) -> DiffusionPipeline:
         """The ControlNet pipeline of ``mode`` ("text", "img2img" or "inpaint"), derived once."""

@@ -321,8 +321,7 @@ class Engine:
         )
 
     def _attach_structure(self, plan: Plan, original: Image.Image | None) -> None:
-        """Swap in the mode's ControlNet pipeline with the reference's map. Weight 0 attaches nothing,
-        so it runs exactly as a job without structure."""
+        """Weight 0 attaches nothing, so it runs exactly as a job without structure."""
         params = plan.params
         if params.structure is None or original is None:
             return
@@ -330,20 +329,16 @@ class Engine:
             plan.warnings += ("structure weight 0 leaves the composition free: no ControlNet ran",)
             return
         assert self.structure is not None, "check_inputs refuses structure without ControlNets"
+        pipes = self.pipes
         source = plan.inputs.get("image")
         if source is None:  # text and image prompt: the attachment is the structure reference only
-            source = fit_to_budget(original, self.pipes.native)
-        if source.size != plan.size:
-            source = source.resize(plan.size, Image.Resampling.LANCZOS)
-        plan.control = self.structure.condition(params.structure, source)
-        pipes = self.pipes
+            source = fit_to_budget(original, pipes.native)
         kind = (
             "inpaint" if plan.pipe is pipes.inpaint else "img2img" if plan.pipe is pipes.img2img else "text"
         )
-        plan.pipe = self.structure.pipeline(params.structure, kind)
-        plan.inputs["image" if kind == "text" else "control_image"] = plan.control
-        plan.inputs["controlnet_conditioning_scale"] = float(params.structure_weight)
-        plan.control_model = self.structure.model_name(params.structure)
+        attached = self.structure.attach(kind, params.structure, params.structure_weight, source, plan.size)
+        plan.pipe, plan.control, plan.control_model = attached.pipe, attached.control, attached.model
+        plan.inputs.update(attached.inputs)
 
     def _face_lock(
         self, plan: Plan, request: GenerationRequest
