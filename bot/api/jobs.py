@@ -227,7 +227,9 @@ def params_of(options: JobOptions, *, has_image: bool) -> JobParams:
     return JobParams(
         prompt=options.prompt,
         negative=options.negative,
-        mode=Mode(options.mode) if options.mode else (Mode.IMG2IMG if has_image else Mode.TEXT),
+        mode=Mode(options.mode)
+        if options.mode
+        else (Mode.IMG2IMG if has_image or options.describe else Mode.TEXT),
         steps=options.steps,
         cfg=given(options.cfg, DEFAULT_CFG),
         seed=options.seed,
@@ -240,6 +242,7 @@ def params_of(options: JobOptions, *, has_image: bool) -> JobParams:
         loras=parse_loras(options.lora, given(options.lora_weight, DEFAULT_LORA_WEIGHT)),
         structure=options.structure,
         structure_weight=options.structure_weight,
+        describe=options.describe,
         face=face_lock(
             options.character,
             weight=given(options.character_weight, DEFAULT_IDENTITY_WEIGHT),

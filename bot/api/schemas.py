@@ -69,6 +69,9 @@ class JobOptions(BaseModel):
     structure_weight: float | None = Field(
         default=None, description=f"{STRUCTURE_WEIGHT_RANGE[0]:g}–{STRUCTURE_WEIGHT_RANGE[1]:g} (default 1)"
     )
+    describe: Literal["standard", "detailed"] | None = Field(
+        default=None, description="/describe: four prompts written from the image instead of images"
+    )
     webhook: str | None = Field(default=None, max_length=2000, description="an https URL for job events")
 
 

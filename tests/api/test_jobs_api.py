@@ -55,6 +55,20 @@ async def test_a_structure_job_records_it_and_serves_its_map(tiny_bundle: TinyBu
         assert plain["structure_url"] is None
 
 
+async def test_a_describe_job_writes_four_prompts(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    async with running_api(api_settings(tiny_bundle, data_dir)) as api:
+        key = await api.key(1)
+        accepted = await api.submit(key, photo(), describe="detailed")
+        assert accepted.status_code == 202, accepted.text
+        job = await api.wait_for(key, accepted.json()["id"], "succeeded", "failed")
+        assert job["status"] == "succeeded" and job["outputs"] == [], job
+        assert len(job["suggestions"]) == 4 and all(s.strip() for s in job["suggestions"])
+        assert job["parameters"]["describe"] == "detailed"
+        refused = await api.submit(key, describe="standard")
+        assert refused.status_code == 422
+        assert "describe needs an image" in refused.json()["error"]["message"]
+
+
 async def test_a_json_job_from_the_prompt_alone(tiny_bundle: TinyBundle, data_dir: Path) -> None:
     async with running_api(api_settings(tiny_bundle, data_dir)) as api:
         key = await api.key(1)
@@ -110,7 +124,7 @@ async def test_bad_input_gets_the_discord_message_and_stores_nothing(
             ({"prompt": "a cat", "steps": "many"}, False, 422, "steps: input should be a valid integer"),
             ({"prompt": "a cat", "wings": 2}, False, 422, "unknown field 'wings'"),
             ({"prompt": "a cat", "min_identity": 0.5}, False, 422, "min_identity and max_tries score faces"),
-            ({"negative": "dogs"}, False, 422, "prompt is required"),
+            ({"negative": "dogs"}, False, 422, "the prompt is empty: describe the change or scene you want"),
         ]
         for fields, with_image, status, message in cases:
             response = await api.submit(key, photo() if with_image else None, **fields)
