@@ -29,8 +29,11 @@ NUM_BEAMS = 3  # Florence-2's own generation default
 class Captioner:
     """Florence-2 captions of an image, the model loaded lazily and once."""
 
-    def __init__(self, model: str, device: str = "cpu", offline: bool = False) -> None:
+    def __init__(
+        self, model: str, device: str = "cpu", offline: bool = False, dtype: torch.dtype = torch.float32
+    ) -> None:
         self.model, self.device, self.offline = model, device, offline
+        self.dtype = dtype  # the engine's: half precision on a GPU, as the diffusion model
         self._loaded: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
 
@@ -43,7 +46,7 @@ class Captioner:
                 try:
                     processor = AutoProcessor.from_pretrained(self.model, local_files_only=self.offline)
                     model = Florence2ForConditionalGeneration.from_pretrained(
-                        self.model, local_files_only=self.offline
+                        self.model, local_files_only=self.offline, dtype=self.dtype
                     )
                 except (OSError, ValueError) as exc:
                     local = Path(self.model).expanduser()

@@ -127,7 +127,7 @@ class Engine:
         pipes = load_pipelines(config)
         structure = StructureControl(config, pipes) if config.structures else None
         captioner = (
-            Captioner(config.caption_model, str(pipes.device), config.offline)
+            Captioner(config.caption_model, str(pipes.device), config.offline, pipes.dtype)
             if config.caption_model
             else None
         )

@@ -99,3 +99,16 @@ def test_a_model_that_is_not_for_inpainting_or_of_another_family_is_refused(
         Engine.load(replace(config, inpaint_model=str(tiny_bundle.sd)))
     with pytest.raises(ModelUnavailable, match="is of another family than LIKENESS_MODEL"):
         Engine.load(replace(config, inpaint_model=str(tiny_sdxl_bundle.inpaint_model)))
+
+
+def test_structure_runs_on_the_inpainting_unet(
+    engines: tuple[Engine, Engine], inputs: dict[str, Path]
+) -> None:
+    """The inpaint ControlNet pipeline is derived from the inpaint pipeline, so it keeps its own UNet."""
+    _, dedicated = engines
+    free = inpaint(dedicated, inputs, structure="canny", structure_weight=0.0)
+    kept = inpaint(dedicated, inputs, structure="canny")
+    assert not np.array_equal(free, kept)
+    assert dedicated.structure is not None
+    derived = dedicated.structure.pipeline("canny", "inpaint")
+    assert derived.unet is dedicated.pipes.inpaint.unet and derived.unet.config.in_channels == 9
