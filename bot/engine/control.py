@@ -88,13 +88,25 @@ class StructureControl:
             ) from exc
 
     def attach(
-        self, mode: str, kind: str, weight: float, source: Image.Image, size: tuple[int, int]
+        self,
+        mode: str,
+        kind: str,
+        weight: float,
+        source: Image.Image,
+        size: tuple[int, int],
+        region: tuple[int, int, int, int] | None = None,
     ) -> Attached:
         """The ``mode`` pipeline's ControlNet sibling and its arguments, for ``source`` at ``size``:
-        text-to-image pipelines read the map as ``image``, the others as ``control_image``."""
+        text-to-image pipelines read the map as ``image``, the others as ``control_image``. With a
+        ``region`` (outpaint: where the original sits) only that part is mapped, and the rest is
+        black: no edges and far away, so the new area is free."""
         if source.size != size:
             source = source.resize(size, Image.Resampling.LANCZOS)
-        control = self.condition(kind, source)
+        if region is None:
+            control = self.condition(kind, source)
+        else:
+            control = Image.new("RGB", size)
+            control.paste(self.condition(kind, source.crop(region)), region[:2])
         key = "image" if mode == "text" else "control_image"
         inputs = {key: control, "controlnet_conditioning_scale": float(weight)}
         return Attached(self.pipeline(kind, mode), control, self.model_name(kind), inputs)

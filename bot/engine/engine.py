@@ -77,6 +77,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     control: Image.Image | None = None  # the structure map the ControlNet reads (Show structure)
     control_model: str | None = None
+    region: tuple[int, int, int, int] | None = None  # outpaint: where the original sits on the canvas
 
 
 @dataclass(slots=True)
@@ -317,7 +318,13 @@ class Engine:
         }
         inputs.update(strength)
         return Plan(
-            params, pipes.inpaint, inputs, (width, height), original=layout.canvas, blend=layout.blend
+            params,
+            pipes.inpaint,
+            inputs,
+            (width, height),
+            original=layout.canvas,
+            blend=layout.blend,
+            region=layout.box,
         )
 
     def _attach_structure(self, plan: Plan, original: Image.Image | None) -> None:
@@ -336,7 +343,9 @@ class Engine:
         kind = (
             "inpaint" if plan.pipe is pipes.inpaint else "img2img" if plan.pipe is pipes.img2img else "text"
         )
-        attached = self.structure.attach(kind, params.structure, params.structure_weight, source, plan.size)
+        attached = self.structure.attach(
+            kind, params.structure, params.structure_weight, source, plan.size, plan.region
+        )
         plan.pipe, plan.control, plan.control_model = attached.pipe, attached.control, attached.model
         plan.inputs.update(attached.inputs)
 

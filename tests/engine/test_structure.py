@@ -92,6 +92,21 @@ def test_the_map_is_what_the_controlnet_read(engine: Engine, inputs: dict[str, P
     )
 
 
+def test_outpaint_keeps_the_originals_structure_and_leaves_the_new_area_free(
+    engine: Engine, inputs: dict[str, Path]
+) -> None:
+    result = engine.generate(request(Mode.OUTPAINT, inputs, structure="canny", expand="21:9"))
+    edges = np.asarray(structure_image(result).convert("L"))
+    plan = engine.plan(request(Mode.OUTPAINT, inputs, structure="canny", expand="21:9"))
+    assert plan.region is not None
+    left, top, right, bottom = plan.region
+    inside = edges[top:bottom, left:right]
+    assert inside.any()  # the box's outline is kept
+    outside = edges.copy()
+    outside[top:bottom, left:right] = 0
+    assert not outside.any()  # nothing steers the new area
+
+
 @pytest.mark.parametrize("mode", [Mode.TEXT, Mode.IMG2IMG, Mode.INPAINT])
 def test_weight_zero_is_no_structure_bit_for_bit(engine: Engine, inputs: dict[str, Path], mode: Mode) -> None:
     without = request(mode, inputs)
