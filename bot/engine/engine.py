@@ -237,13 +237,7 @@ class Engine:
     # -- steps 1–4: the plan ----------------------------------------------------------------------
     def plan(self, request: GenerationRequest) -> Plan:
         """Everything a job needs before its first denoising step, checked and prepared."""
-        # 1. check inputs (a prompt left out is written from the image first)
-        written: tuple[str, ...] = ()
-        if request.params.described and request.image is not None and self.captioner is not None:
-            detailed = self.suggestions(request.image)[1]
-            given = request.params.prompt.strip()
-            request = replace(request, params=replace(request.params, prompt=f"{detailed} {given}".strip()))
-            written = (f"no prompt was given, so the image was described: “{detailed}”",)
+        # 1. check inputs; a prompt left out is written from the image once the job is known to run
         params = resolve(request.params, self.defaults)
         face = check_inputs(
             params,
@@ -253,7 +247,11 @@ class Engine:
             identity=request.identity,
             loras=self.loras,
         )
-        plan_warnings = written
+        plan_warnings: tuple[str, ...] = ()
+        if params.described:
+            detailed = self.suggestions(request.image)[1]
+            params = resolve(replace(params, prompt=detailed), self.defaults)  # its LoRAs already taken
+            plan_warnings = (f"no prompt was given, so the image was described: “{detailed}”",)
         # 2. prepare images
         original = load_image(request.image, what="image") if request.image is not None else None
         plan = self._prepare_images(params, request, original)
