@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -94,23 +95,7 @@ def build_florence_config(tokenizer: BartTokenizer) -> Florence2Config:
         max_position_embeddings=8,
         max_temporal_embeddings=4,
     )
-    text = BartConfig(
-        vocab_size=len(tokenizer),
-        d_model=FLORENCE_WIDTH,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id,
-        forced_bos_token_id=tokenizer.bos_token_id,
-        forced_eos_token_id=tokenizer.eos_token_id,
-    )
+    text = _bart(tokenizer, FLORENCE_WIDTH, layers=2, heads=2, ffn=64, positions=256)
     return Florence2Config(
         vision_config=vision.to_dict(),
         text_config=text.to_dict(),
@@ -118,25 +103,34 @@ def build_florence_config(tokenizer: BartTokenizer) -> Florence2Config:
     )
 
 
-def build_full_florence_config(tokenizer: BartTokenizer) -> Florence2Config:
-    """Florence-2-base: DaViT (transformers' defaults are its shapes) into a 768-wide, 6+6-layer BART."""
-    full = FULL_FLORENCE
-    text = BartConfig(
+def _bart(
+    tokenizer: BartTokenizer, width: int, *, layers: int, heads: int, ffn: int, positions: int
+) -> BartConfig:
+    """Florence-2's language half: a BART as wide as the vision projection, ids from ``tokenizer``."""
+    return BartConfig(
         vocab_size=len(tokenizer),
-        d_model=full["width"],
-        encoder_layers=full["layers"],
-        decoder_layers=full["layers"],
-        encoder_attention_heads=full["heads"],
-        decoder_attention_heads=full["heads"],
-        encoder_ffn_dim=full["ffn"],
-        decoder_ffn_dim=full["ffn"],
-        max_position_embeddings=1024,
+        d_model=width,
+        encoder_layers=layers,
+        decoder_layers=layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn,
+        decoder_ffn_dim=ffn,
+        max_position_embeddings=positions,
         bos_token_id=tokenizer.bos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.eos_token_id,
         forced_bos_token_id=tokenizer.bos_token_id,
         forced_eos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def build_full_florence_config(tokenizer: BartTokenizer) -> Florence2Config:
+    """Florence-2-base: DaViT (transformers' defaults are its shapes) into a 768-wide, 6+6-layer BART."""
+    full = FULL_FLORENCE
+    text = _bart(
+        tokenizer, full["width"], layers=full["layers"], heads=full["heads"], ffn=full["ffn"], positions=1024
     )
     vision = Florence2VisionConfig(projection_dim=full["width"], drop_path_rate=0.0)
     return Florence2Config(
@@ -172,49 +166,42 @@ def save_tiny_florence(out_dir: Path, scale: str = "tiny") -> None:
 
 def build_full_depth_config() -> DepthAnythingConfig:
     """Depth Anything V2 Small's real shapes: DINOv2 ViT-S/14 (384 wide, 12 layers) at 518 px."""
-    backbone = Dinov2Config(
-        image_size=518,
-        patch_size=DEPTH_PATCH,
-        hidden_size=384,
-        num_hidden_layers=12,
-        num_attention_heads=6,
-        out_indices=[3, 6, 9, 12],
-        reshape_hidden_states=False,
-        apply_layernorm=True,
-    )
-    return DepthAnythingConfig(
-        backbone_config=backbone.to_dict(),
-        patch_size=DEPTH_PATCH,
-        reassemble_hidden_size=384,
-        reassemble_factors=[4, 2, 1, 0.5],
-        neck_hidden_sizes=[48, 96, 192, 384],
-        fusion_hidden_size=64,
-        head_hidden_size=32,
-        depth_estimation_type="relative",
-    )
+    backbone = {
+        "hidden_size": 384,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 6,
+        "out_indices": [3, 6, 9, 12],
+    }
+    return _depth_config(518, backbone, neck=[48, 96, 192, 384], fusion=64, head=32)
 
 
 def build_depth_config() -> DepthAnythingConfig:
     """Depth Anything V2-Small's layout (DINOv2 ViT-S/14, four reassembled stages), 16 wide."""
-    backbone = Dinov2Config(
-        image_size=DEPTH_IMAGE_SIZE,
-        patch_size=DEPTH_PATCH,
-        hidden_size=16,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        mlp_ratio=2,
-        out_features=["stage1", "stage2", "stage3", "stage4"],
-        reshape_hidden_states=False,
-        apply_layernorm=True,
+    backbone = {
+        "hidden_size": 16,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 2,
+        "mlp_ratio": 2,
+        "out_features": ["stage1", "stage2", "stage3", "stage4"],
+    }
+    return _depth_config(DEPTH_IMAGE_SIZE, backbone, neck=[8, 8, 16, 16], fusion=16, head=8)
+
+
+def _depth_config(
+    side: int, backbone: dict[str, Any], *, neck: list[int], fusion: int, head: int
+) -> DepthAnythingConfig:
+    """A DINOv2 backbone of ``backbone``'s sizes reassembled at four scales, as Depth Anything is."""
+    vit = Dinov2Config(
+        image_size=side, patch_size=DEPTH_PATCH, reshape_hidden_states=False, apply_layernorm=True, **backbone
     )
     return DepthAnythingConfig(
-        backbone_config=backbone.to_dict(),
+        backbone_config=vit.to_dict(),
         patch_size=DEPTH_PATCH,
-        reassemble_hidden_size=16,
+        reassemble_hidden_size=vit.hidden_size,
         reassemble_factors=[4, 2, 1, 0.5],
-        neck_hidden_sizes=[8, 8, 16, 16],
-        fusion_hidden_size=16,
-        head_hidden_size=8,
+        neck_hidden_sizes=neck,
+        fusion_hidden_size=fusion,
+        head_hidden_size=head,
         depth_estimation_type="relative",
     )
 

@@ -217,7 +217,10 @@ class ShowStructure(JobButton, action="structure"):
         sha, params = job.structure_media, job.params
         if sha is None:
             raise Gone(f"job {job.id} kept no structure map")
-        data = await asyncio.to_thread(bot.services.media.read, sha, "png")
+        try:
+            data = await asyncio.to_thread(bot.services.media.read, sha, "png")
+        except OSError:
+            raise Gone(f"the structure map of job {job.id} is gone from the disk") from None
         weight = f"{params.structure_weight:g}" if params.structure_weight is not None else "1"
         await interaction.response.send_message(
             f"The {params.structure} map job {job.id} kept (structure weight {weight}):",
