@@ -35,11 +35,11 @@ from collections.abc import Awaitable, Callable
 import httpx
 from tqdm import tqdm
 
+from bot.actions.submissions import Destination
 from bot.api.app import Api
+from bot.app.services import Services
+from bot.app.settings import load_settings
 from bot.params import JobParams
-from bot.services import Services
-from bot.settings import load_settings
-from bot.submissions import Destination
 from bot.tiny import build_tiny_bundle
 
 log = logging.getLogger("benchmarks.api")

@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.client import LikenessBot  # noqa: E402
-from bot.services import Services  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
+from bot.app.client import LikenessBot  # noqa: E402
+from bot.app.services import Services  # noqa: E402
+from bot.app.settings import load_settings  # noqa: E402
 from bot.tiny import build_tiny_bundle  # noqa: E402
-from tests.engine.helpers import gradient_image, png_bytes  # noqa: E402
+from tests.bot.engine.helpers import gradient_image, png_bytes  # noqa: E402
 from tests.fakediscord import FakeDiscord  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -46,7 +46,7 @@ async def measure(jobs: int, steps: int, workdir: Path) -> list[tuple[float, flo
     fake.install()
     services = await Services.open(settings)
     await services.load_models()
-    bot = LikenessBot(services, guild_ready_timeout=0.02)  # composed as bot.client.serve composes it
+    bot = LikenessBot(services, guild_ready_timeout=0.02)  # composed as bot.cli.run.serve composes it
     task = asyncio.create_task(bot.serve())
     try:
         while not bot.is_ready():

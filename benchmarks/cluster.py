@@ -41,12 +41,12 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from bot.attachments import UploadInfo
+from bot.actions.submissions import Destination
+from bot.app.services import Services
+from bot.app.settings import load_settings
+from bot.engine.uploads import UploadInfo
 from bot.params import JobParams, Mode
-from bot.queue import Job
-from bot.services import Services
-from bot.settings import load_settings
-from bot.submissions import Destination
+from bot.running.queue import Job
 from bot.tiny import TinyBundle, build_tiny_bundle
 from storage import JobStatus
 

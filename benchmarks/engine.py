@@ -56,13 +56,13 @@ from PIL import Image
 from tqdm import tqdm
 
 import bot.engine.engine as engine_module
+from bot.app.settings import load_settings
 from bot.engine.engine import Engine
 from bot.engine.images import size_for_aspect
 from bot.engine.pipelines import Pipelines
 from bot.errors import InvalidRequest, ModelUnavailable, SettingsInvalid
 from bot.jobs import GenerationRequest, GenerationResult
 from bot.params import DEFAULT_CFG, DEFAULT_STRENGTH, JobParams, Mode
-from bot.settings import load_settings
 
 log = logging.getLogger("benchmarks.engine")
 

@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from bot.app.settings import Settings, load_settings  # noqa: E402
 from bot.engine.engine import Engine  # noqa: E402
 from bot.engine.faces.factory import load_face_analyzer  # noqa: E402
 from bot.engine.identity import encode_identity  # noqa: E402
 from bot.jobs import GenerationRequest, Identity  # noqa: E402
 from bot.params import FaceLock, JobParams, Mode  # noqa: E402
-from bot.settings import Settings, load_settings  # noqa: E402
 
 log = logging.getLogger("benchmarks.identity")
 

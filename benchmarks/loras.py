@@ -32,10 +32,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from bot.app.settings import load_settings
 from bot.engine.engine import Engine
 from bot.jobs import GenerationRequest
 from bot.params import JobParams, LoraUse
-from bot.settings import load_settings
 
 log = logging.getLogger("benchmarks.loras")
 INK, GLOW = LoraUse("ink", 0.8), LoraUse("glow", 0.6)

@@ -36,12 +36,12 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import torch
 from tqdm import tqdm
 
+from bot.app.settings import load_settings
 from bot.engine.engine import Engine
 from bot.engine.family import Family
 from bot.params import Mode
-from bot.settings import load_settings
 from bot.tiny import build_tiny_bundle
-from tests.engine.helpers import gradient_image, job_request, save
+from tests.bot.engine.helpers import gradient_image, job_request, save
 
 
 def timed(run: Callable[[], object], repeats: int) -> float:

@@ -22,9 +22,14 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-from bot.engine.images import ASPECT_RATIOS
-from bot.engine.outpaint import OUTPAINT_TARGETS
-from bot.engine.styles import STYLE_NAMES
+from bot.choices import (
+    ASPECT_RATIOS,
+    DESCRIBE_DETAILS,
+    IDENTITY_MODES,
+    OUTPAINT_TARGETS,
+    STRUCTURES,
+    STYLE_NAMES,
+)
 from bot.errors import InvalidRequest
 
 
@@ -58,7 +63,6 @@ MAX_TRIES_RANGE = (1, 10)
 CANDIDATES_RANGE = (1, 4)
 SEED_MAX = 2**32 - 1
 MAX_IDENTITY_REFERENCES = 32
-IDENTITY_MODES = ("all", "mean")
 
 DEFAULT_STEPS = 30
 DEFAULT_CFG = 7.0
@@ -69,8 +73,6 @@ DEFAULT_MAX_TRIES = 3
 DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.35, Mode.INPAINT: 0.85, Mode.OUTPAINT: 0.95}
 DEFAULT_EXPAND = "all"
 DEFAULT_ASPECT = "1:1"
-DESCRIBE_DETAILS = ("standard", "detailed")  # /describe: the detailed caption, or the more detailed one
-STRUCTURES = ("canny", "depth")  # what a ControlNet keeps of the reference: its edges, or its depth
 STRUCTURE_WEIGHT_RANGE = (0.0, 2.0)
 DEFAULT_STRUCTURE_WEIGHT = 1.0  # diffusers' and A1111's ControlNet default
 MAX_LORAS = 3

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import LikenessBot
+from bot.app.client import LikenessBot
 from cogs.utils.replies import tell
 
 

@@ -3,7 +3,7 @@ restart."""
 
 from __future__ import annotations
 
-from bot.client import LikenessBot
+from bot.app.client import LikenessBot
 from cogs.utils.buttons import BUTTONS
 
 

@@ -11,9 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.attachments import check_metadata
-from bot.client import LikenessBot
-from bot.queue import Job
+from bot.app.client import LikenessBot
+from bot.engine.uploads import check_metadata
+from bot.running.queue import Job
 from cogs.utils.attachments import fetch, upload_info
 from cogs.utils.confirm import Confirm
 from cogs.utils.contact_sheet import SheetItem, render_contact_sheet

@@ -21,9 +21,9 @@ import discord
 from discord.ext import commands
 from PIL import Image
 
-from bot.client import LikenessBot
+from bot.app.client import LikenessBot
 from bot.jobs import GenerationResult
-from bot.queue import Job, Ticket
+from bot.running.queue import Job, Ticket
 from cogs.utils.buttons import queued_view, result_view, suggestions_view
 from cogs.utils.redelivery import redeliver_forever
 from cogs.utils.texts import finished_text, progress_text, queued_text, result_embed, suggestions_embed

@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import LikenessBot
+from bot.app.client import LikenessBot
 from bot.params import JobParams, Mode
 from cogs.utils.attachments import fetch, upload_info
 from cogs.utils.interactions import defer_public, destination_of

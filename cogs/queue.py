@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import LikenessBot
-from bot.faults import Health
-from bot.runners import WorkerState
+from bot.app.client import LikenessBot
+from bot.running.faults import Health
+from bot.running.runners import WorkerState
 from cogs.utils.replies import tell
 from cogs.utils.texts import cancel_text, duration, prompt_text
 from storage import ACTIVE_STATUSES

@@ -15,9 +15,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the engine may import from the project: itself and the plain-data modules it is handed.
-ENGINE_MAY_IMPORT = ("bot.engine", "bot.errors", "bot.jobs", "bot.params")
+ENGINE_MAY_IMPORT = ("bot.engine", "bot.errors", "bot.jobs", "bot.params", "bot.choices")
 # Never in the engine: the Discord client, the database, the settings (the engine gets plain config).
-ENGINE_NEVER = ("discord", "aiosqlite", "storage", "bot.settings", "pydantic_settings", "cogs")
+ENGINE_NEVER = ("discord", "aiosqlite", "storage", "bot.app.settings", "pydantic_settings", "cogs")
 
 
 def modules(package: str) -> list[Path]:
@@ -61,6 +61,41 @@ def test_no_layer_imports_the_one_above(package: str, forbidden: tuple[str, ...]
     assert wrong == set()
 
 
+# Inside bot/, lowest first: a package may import its own layer and those below it, never one above.
+# Plain data (the error ladder, params and their choices, the engine's requests) is the floor.
+BOT_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("bot.errors", "bot.choices", "bot.params", "bot.jobs", "bot.explain"),
+    ("bot.engine",),
+    ("bot.running",),  # the queue and where jobs run: the local thread, Ray
+    ("bot.characters",),  # reference sets and the faces they hold
+    ("bot.actions",),  # what users do: submit, cancel, delete, forget, API keys
+    ("bot.app",),  # settings, the object graph, the Discord client
+    ("bot.api", "bot.cli", "bot.tiny", "bot.__main__"),  # entry points and the offline bundle
+)
+
+
+def _layer(name: str) -> int | None:
+    return next((i for i, layer in enumerate(BOT_LAYERS) if within(name, layer)), None)
+
+
+def test_every_bot_module_has_a_layer() -> None:
+    names = {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in modules("bot")}
+    assert {n for n in names if n != "bot.__init__" and _layer(n) is None} == set()
+
+
+def test_bot_packages_import_only_their_layer_and_below() -> None:
+    wrong = set()
+    for path in modules("bot"):
+        own = _layer(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        if own is None:
+            continue
+        for name in imports(path):
+            other = _layer(name)
+            if other is not None and other > own:
+                wrong.add(f"{path.relative_to(ROOT)}: {name}")
+    assert wrong == set()
+
+
 def test_the_engine_imports_only_itself_and_plain_data() -> None:
     wrong = set()
     for path in modules("bot/engine"):
@@ -75,7 +110,7 @@ def test_only_the_client_and_its_command_know_discord() -> None:
     users = {
         str(p.relative_to(ROOT)) for p in modules("bot") if any(within(n, ("discord",)) for n in imports(p))
     }
-    assert users == {"bot/client.py"}
+    assert users == {"bot/app/client.py"}
 
 
 def loaded_by(code: str) -> set[str]:
@@ -92,5 +127,14 @@ def test_at_run_time_too() -> None:
     assert not {m for m in storage if within(m, ("bot", "cogs", "discord", "torch"))}
     engine = loaded_by("import bot.engine.engine, bot.engine.checks, bot.engine.faces.factory")
     assert not {m for m in engine if within(m, ENGINE_NEVER)}
-    plain = loaded_by("import bot.params, bot.jobs, bot.errors")
+    plain = loaded_by("import bot.params, bot.jobs, bot.errors, bot.choices")
     assert not {m for m in plain if within(m, ("torch", "diffusers", "discord", "aiosqlite", "storage"))}
+
+
+def test_params_are_pure_data() -> None:
+    """Every entry point reads the option declarations; reading them loads no library, no engine."""
+    loaded = loaded_by("import bot.params")
+    heavy = ("PIL", "numpy", "torch", "diffusers", "transformers", "discord", "aiosqlite", "storage")
+    assert {m for m in loaded if within(m, heavy)} == set()
+    project = {m for m in loaded if within(m, ("bot", "cogs"))}
+    assert project <= {"bot", "bot.params", "bot.errors", "bot.choices"}

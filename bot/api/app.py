@@ -21,7 +21,7 @@ from bot.api.schemas import Health, Worker
 from bot.api.urls import TIMEOUT, UrlPolicy
 from bot.api.views import JobViews
 from bot.api.webhooks import WebhookSender
-from bot.services import Services
+from bot.app.services import Services
 
 log = logging.getLogger(__name__)
 

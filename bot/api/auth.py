@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from bot.actions.apikeys import ApiKeys
 from bot.api.errors import ApiError
-from bot.apikeys import ApiKeys
 from storage import ApiKeyRow
 
 TOUCH_INTERVAL = 60.0  # seconds between writes of a key's last use

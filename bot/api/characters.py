@@ -23,8 +23,8 @@ from bot.api.schemas import (
 )
 from bot.api.uploads import IMAGE_FIELDS, Upload, check_body_size, form_image, split_form
 from bot.api.views import iso
-from bot.attachments import check_metadata
-from bot.characters import AddOutcome
+from bot.characters.service import AddOutcome
+from bot.engine.uploads import check_metadata
 from storage import ApiKeyRow, CharacterRow
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -13,7 +13,7 @@ from bot.api.auth import Authenticator
 from bot.api.events import ApiEvents
 from bot.api.urls import UrlPolicy
 from bot.api.views import JobViews
-from bot.services import Services
+from bot.app.services import Services
 from storage import ApiKeyRow
 
 

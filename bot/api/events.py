@@ -14,7 +14,7 @@ from typing import Any
 from bot.api.views import JobViews
 from bot.api.webhooks import COMPLETED, STARTED, WebhookSender
 from bot.jobs import GenerationResult
-from bot.queue import Job, Ticket
+from bot.running.queue import Job, Ticket
 from storage import WebhookOutbox
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
+from bot.actions.submissions import Destination
 from bot.api.context import ApiContext, Ctx, Key
 from bot.api.errors import ApiError, validation_message
 from bot.api.schemas import ErrorBody, JobAccepted, JobForm, JobJson, JobOptions, JobPage, JobView
@@ -36,8 +37,7 @@ from bot.params import (
     face_lock,
     parse_loras,
 )
-from bot.queue import Job
-from bot.submissions import Destination
+from bot.running.queue import Job
 from storage import ApiKeyRow, CancelOutcome, JobStatus
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 
 from bot.api.app import Api
-from bot.services import Services
-from bot.settings import Settings
+from bot.app.services import Services
+from bot.app.settings import Settings
 
 
 async def serve_alone(

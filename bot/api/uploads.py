@@ -11,7 +11,7 @@ from starlette.requests import Request
 from bot.api.context import ApiContext
 from bot.api.errors import ApiError
 from bot.api.urls import check_url, fetch_image
-from bot.attachments import MAX_UPLOAD_BYTES, UploadInfo
+from bot.engine.uploads import MAX_UPLOAD_BYTES, UploadInfo
 from bot.errors import BadImage, InvalidRequest
 
 IMAGE_FIELDS = ("image", "file", "reference_image")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from bot.api.schemas import JobState, JobView, Output, Progress
 from bot.params import JobParams, rules
-from bot.queue import Job, JobQueue
+from bot.running.queue import Job, JobQueue
 from storage import JobStatus
 
 STATES: dict[JobStatus, JobState] = {

@@ -19,8 +19,8 @@ import time
 
 import httpx
 
+from bot.actions.apikeys import SECRET_PREFIX
 from bot.api.urls import UrlPolicy, send
-from bot.apikeys import SECRET_PREFIX
 from bot.errors import LikenessError
 from storage import WebhookDelivery, WebhookOutbox
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from bot.apikeys import ApiKeys
+from bot.actions.apikeys import ApiKeys
 from bot.errors import SettingsInvalid
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle_serve(args: argparse.Namespace) -> int:
-    from bot.settings import load_settings
+    from bot.app.settings import load_settings
 
     settings = load_settings(args.env_file)
     port = args.port or settings.api_port or 8765
@@ -85,7 +85,7 @@ def handle_revoke(args: argparse.Namespace) -> int:
 
 
 async def _with_keys(args: argparse.Namespace, action: Callable[[ApiKeys], Awaitable[T]]) -> T:
-    from bot.settings import load_settings
+    from bot.app.settings import load_settings
     from storage import ApiKeyRepository, Database
     from storage.permissions import make_private_dirs
 

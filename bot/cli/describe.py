@@ -29,10 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from bot.app.settings import load_settings
     from bot.engine.captions import Captioner
     from bot.engine.checks import DESCRIBE_OFF
     from bot.engine.describe import family_from_files, prompts_for
-    from bot.settings import load_settings
 
     settings = load_settings(args.env_file)
     model = settings.caption_model_enabled

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.app.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bot.settings import load_settings
+    from bot.app.settings import load_settings
 
     settings = load_settings(args.env_file)
     characters, images, faceless = asyncio.run(_recompute(settings))
@@ -37,8 +37,8 @@ def handle(args: argparse.Namespace) -> int:
 
 
 async def _recompute(settings: Settings) -> tuple[int, int, int]:
-    from bot.recompute import recompute_all
-    from bot.worker import GpuWorker
+    from bot.characters.recompute import recompute_all
+    from bot.running.worker import GpuWorker
     from storage import CharacterRepository, Database, MediaStore
 
     db = await Database.open(settings.database_path)

@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bot.downloads import Fetched, fetch_all
-    from bot.settings import load_settings
+    from bot.app.settings import load_settings
+    from bot.engine.downloads import Fetched, fetch_all
 
     settings = load_settings(args.env_file)
     if settings.offline:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bot.attachments import UploadInfo, check_uploads
+from bot.actions.submissions import Checked, JobChecks
+from bot.app.settings import Settings
+from bot.engine.uploads import UploadInfo, check_uploads
 from bot.errors import BadImage, InvalidRequest
 from bot.jobs import GenerationRequest, GenerationResult
 from bot.params import (
@@ -31,8 +33,6 @@ from bot.params import (
     face_lock,
     parse_loras,
 )
-from bot.settings import Settings
-from bot.submissions import Checked, JobChecks
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def params_from(args: argparse.Namespace) -> JobParams:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bot.settings import load_settings
+    from bot.app.settings import load_settings
 
     settings = load_settings(args.env_file)
     if args.character is not None and args.user is None:
@@ -197,9 +197,9 @@ def handle(args: argparse.Namespace) -> int:
 
 async def _check(params: JobParams, settings: Settings, args: argparse.Namespace) -> Checked:
     """``JobChecks`` as a Discord job gets them; a character is read from the bot's database."""
+    from bot.characters.identity import IdentitySource
     from bot.engine.checks import Capabilities
     from bot.engine.loras import LoraLibrary
-    from bot.identity import IdentitySource
     from storage import CharacterRepository, Database, MediaStore
 
     files = {"image": _info(args.image, "image"), "mask": _info(args.mask, "mask")}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.choices import Structure
 from bot.engine.config import EngineConfig
 from bot.engine.family import Family
 from bot.engine.identity import FACEID_DIM, decode_identity
@@ -109,7 +110,7 @@ def check_structure(structure: str, caps: Capabilities, *, image: bool) -> None:
         )
     if structure not in caps.structures:
         setting = f"LIKENESS_CONTROLNET_{structure.upper()}"
-        if structure == "depth":
+        if structure == Structure.DEPTH:
             setting += " and LIKENESS_DEPTH_MODEL"
         offered = f" (this bot offers {', '.join(sorted(caps.structures))})" if caps.structures else ""
         raise InvalidRequest(

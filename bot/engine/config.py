@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.choices import Structure
 from bot.params import LoraUse
 
 
@@ -42,4 +43,4 @@ class EngineConfig:
     @property
     def structures(self) -> frozenset[str]:
         """The structures jobs may ask for: those with a ControlNet (and, for depth, a depth model)."""
-        return frozenset(k for k in self.controlnets if k != "depth" or self.depth_model is not None)
+        return frozenset(k for k in self.controlnets if k != Structure.DEPTH or self.depth_model is not None)

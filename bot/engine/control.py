@@ -23,6 +23,7 @@ from diffusers import (
 )
 from PIL import Image
 
+from bot.choices import Structure
 from bot.engine.config import EngineConfig
 from bot.engine.family import CONTROLNETS
 from bot.engine.metadata import public_model_name
@@ -76,7 +77,7 @@ class StructureControl:
 
     def condition(self, kind: str, image: Image.Image) -> Image.Image:
         """The map the ControlNet reads: canny edges, or depth (near is bright), at ``image``'s size."""
-        if kind == "canny":
+        if kind == Structure.CANNY:
             return canny_map(image)
         assert self.depth is not None, "depth is only offered with a depth model"
         try:

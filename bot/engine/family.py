@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.choices import Structure
+
 
 class Family(StrEnum):
     SD15 = "sd15"
@@ -39,12 +41,12 @@ ADAPTERS = {
 # The common ControlNets of each family: what ``LIKENESS_CONTROLNET_CANNY``/``_DEPTH`` "auto" loads.
 CONTROLNETS: dict[Family, dict[str, str]] = {
     Family.SD15: {
-        "canny": "lllyasviel/control_v11p_sd15_canny",
-        "depth": "lllyasviel/control_v11f1p_sd15_depth",
+        Structure.CANNY: "lllyasviel/control_v11p_sd15_canny",
+        Structure.DEPTH: "lllyasviel/control_v11f1p_sd15_depth",
     },
     Family.SDXL: {
-        "canny": "diffusers/controlnet-canny-sdxl-1.0",
-        "depth": "diffusers/controlnet-depth-sdxl-1.0",
+        Structure.CANNY: "diffusers/controlnet-canny-sdxl-1.0",
+        Structure.DEPTH: "diffusers/controlnet-depth-sdxl-1.0",
     },
 }
 

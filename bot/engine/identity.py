@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from bot.choices import IdentityMode
 from bot.engine.faces.similarity import cosine, set_embedding
 from bot.engine.faces.types import FaceAnalyzer, normalised
 from bot.errors import InvalidRequest
@@ -60,7 +61,7 @@ def character_vector(rows: np.ndarray) -> np.ndarray:
 
 def faceid_input(rows: np.ndarray, mode: str) -> np.ndarray:
     """FaceID's tokens: every reference (``all``, shape (N, dim)) or their normalised mean (1, dim)."""
-    if mode == "mean":
+    if mode == IdentityMode.MEAN:
         return character_vector(rows)[None, :]
     return rows
 

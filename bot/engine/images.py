@@ -19,6 +19,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from bot.choices import ASPECT_RATIOS
 from bot.engine.family import Family, bucket_size
 from bot.errors import BadImage, InvalidRequest
 
@@ -39,9 +40,6 @@ MAX_ASPECT = 4.0
 MAX_RESULT_SIDE = 2048
 """Longest side kept when a result is pasted back onto the user's picture (inpaint): a 4 MP PNG still
 fits an upload; larger originals are scaled down to it."""
-
-ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "3:2", "2:3", "16:9", "9:16", "21:9")
-"""Aspect ratios offered for text-to-image (and as outpaint targets)."""
 
 ACCEPTED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF")
 """The only Pillow openers user data reaches (JPEG's also opens MPO, the multi-picture JPEG of some

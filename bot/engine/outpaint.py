@@ -13,15 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-from bot.engine.images import ASPECT_RATIOS, MAX_ASPECT, budget_size, parse_ratio
+from bot.choices import ASPECT_RATIOS, DIRECTIONS, OUTPAINT_TARGETS
+from bot.engine.images import MAX_ASPECT, budget_size, parse_ratio
 from bot.engine.masks import default_feather, feathered_masks
 from bot.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
-
-DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "all")
-OUTPAINT_TARGETS: tuple[str, ...] = ASPECT_RATIOS + DIRECTIONS
-"""What ``/outpaint`` accepts: a target aspect ratio or a direction to extend."""
 
 SIDE_GROWTH = 0.5
 """A single direction adds this fraction of the image's width (left/right) or height (up/down)."""

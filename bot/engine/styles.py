@@ -52,5 +52,3 @@ STYLES: dict[str, Style] = {
         ),
     )
 }
-
-STYLE_NAMES: tuple[str, ...] = tuple(STYLES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from bot.attachments import UploadInfo
+from bot.engine.uploads import UploadInfo
 from bot.errors import BadImage
 
 

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import discord
 
-from bot.client import LikenessBot
+from bot.actions.submissions import Draft
+from bot.app.client import LikenessBot
 from bot.errors import Gone, NotAllowed
-from bot.queue import Job
-from bot.submissions import Draft
+from bot.running.queue import Job
 from cogs.utils.confirm import Confirm
 from cogs.utils.interactions import defer_public, destination_of
 from cogs.utils.replies import tell, tell_error

@@ -6,7 +6,7 @@ import time
 
 import discord
 
-from bot.submissions import Destination
+from bot.actions.submissions import Destination
 
 TOKEN_LIFETIME = 15 * 60
 TOKEN_MARGIN = 30  # stop using a token shortly before Discord does

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.params import JobParams
-from bot.queue import Job
+from bot.running.queue import Job
 from storage import JobRepository
 
 log = logging.getLogger(__name__)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import discord
 
+from bot.choices import IdentityMode
 from bot.engine.family import Family
 from bot.engine.loras import LoraFile
 from bot.params import JobParams, shown, value_text
-from bot.queue import Job
+from bot.running.queue import Job
 from storage import CancelOutcome, JobStatus, OutputRow
 
 BAR_WIDTH = 12
@@ -53,7 +54,7 @@ def face_lock_text(job: Job, character: str | None = None) -> str | None:
         return None
     parts = [discord.utils.escape_markdown(character)] if character else []
     parts.append(f"weight {face.weight:g}")
-    if face.mode == "mean":
+    if face.mode == IdentityMode.MEAN:
         parts.append("mean of the references")
     if face.min_identity is not None:
         parts.append(f"min {face.min_identity:g}")

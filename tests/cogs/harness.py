@@ -1,4 +1,4 @@
-"""Start the real bot against the fake Discord, composed as ``bot.client.serve`` composes it for
+"""Start the real bot against the fake Discord, composed as ``bot.cli.run.serve`` composes it for
 ``python -m bot run`` (services opened, models loaded, ``LikenessBot(services).serve()``), plus the
 small helpers the front-end tests share: attachments, /generate, the database, the engine's pace.
 """
@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.client import LikenessBot
+from bot.app.client import LikenessBot
+from bot.app.services import Services
+from bot.app.settings import Settings, load_settings
 from bot.engine.engine import Engine
 from bot.jobs import GenerationRequest, GenerationResult
-from bot.services import Services
-from bot.settings import Settings, load_settings
 from bot.tiny import TinyBundle
 from storage import JobRow, JobStatus
-from tests.engine.helpers import box_mask, gradient_image, png_bytes
+from tests.bot.engine.helpers import box_mask, gradient_image, png_bytes
 from tests.fakediscord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.submissions import Submissions
+from bot.actions.submissions import Submissions
 from bot.tiny import TinyBundle
 from storage import JobOrigin, JobStatus
 from tests.cogs.harness import (

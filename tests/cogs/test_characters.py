@@ -8,8 +8,8 @@ from typing import Any
 from PIL import Image
 
 from bot.tiny import TinyBundle
+from tests.bot.engine.helpers import face_photo, gradient_image, png_bytes
 from tests.cogs.harness import bot_settings, media_files, running_bot
-from tests.engine.helpers import face_photo, gradient_image, png_bytes
 from tests.fakediscord import FakeDiscord, FakeMessage, FakeUser
 
 

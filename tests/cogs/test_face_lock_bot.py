@@ -10,6 +10,7 @@ import pytest
 from bot.engine.metadata import read_parameters
 from bot.params import FaceLock
 from bot.tiny import TinyBundle
+from tests.bot.engine.helpers import box_mask, png_bytes
 from tests.cogs.harness import (
     EngineControl,
     bot_settings,
@@ -25,7 +26,6 @@ from tests.cogs.harness import (
     wait_job_message,
 )
 from tests.cogs.test_characters import attach, character, face_photo
-from tests.engine.helpers import box_mask, png_bytes
 from tests.fakediscord import FakeDiscord
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bot.client import LikenessBot
+from bot.app.client import LikenessBot
 from bot.tiny import TinyBundle
+from tests.bot.engine.helpers import png_bytes
 from tests.cogs.harness import (
     EngineControl,
     bot_settings,
@@ -26,7 +27,6 @@ from tests.cogs.harness import (
     wait_job_message,
 )
 from tests.cogs.test_characters import attach, character, face_photo
-from tests.engine.helpers import png_bytes
 from tests.fakediscord import FakeDiscord
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.client import LikenessBot
+from bot.app.client import LikenessBot
 from bot.tiny import TinyBundle
 from storage import JobStatus
 from tests.cogs.harness import (
@@ -173,7 +173,7 @@ async def test_the_dispatcher_survives_a_failing_claim_and_is_restarted_after_a_
     """Claiming fails once with an I/O error (the step is retried after a backoff), then the task itself
     dies (its done-callback restarts it): the job still runs, and shutting down raises nothing."""
     fake = fake_discord
-    caplog.set_level(logging.WARNING, logger="bot.queue")
+    caplog.set_level(logging.WARNING, logger="bot.running.queue")
     async with running_bot(fake, bot_settings(tiny_bundle, data_dir)) as bot:
         repo = bot.services.jobs
         real_claim = repo.claim_next
@@ -214,7 +214,7 @@ async def test_a_job_that_cannot_even_be_failed_runs_again(
     again, runs a second time and is posted; the job behind it waited and is posted too."""
     fake = fake_discord
     alice, bob = fake.user, fake.add_user("bob")
-    caplog.set_level(logging.WARNING, logger="bot.queue")
+    caplog.set_level(logging.WARNING, logger="bot.running.queue")
     engine_control.hold()
     async with running_bot(fake, bot_settings(tiny_bundle, data_dir)) as bot:
         held = await generate(fake, alice, "finishes on a read-only database")

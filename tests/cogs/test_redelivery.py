@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.client import LikenessBot
+from bot.app.client import LikenessBot
 from bot.tiny import TinyBundle
 from cogs.utils import redelivery
 from storage import JobRow, JobStatus

@@ -26,7 +26,9 @@ async def test_a_start_says_one_line_per_model_and_warns_of_nothing(
             pass
     assert [str(w.message) for w in caught] == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
-    models = [r.getMessage() for r in caplog.records if r.name in ("bot.engine.pipelines", "bot.worker")]
+    models = [
+        r.getMessage() for r in caplog.records if r.name in ("bot.engine.pipelines", "bot.running.worker")
+    ]
     assert len(models) == 3, models
     assert models[0].startswith("face analysis insightface: 512-d embeddings on CPU, loaded in ")
     assert models[1].startswith(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.tiny import TinyBundle
+from tests.bot.engine.helpers import gradient_image, png_bytes
 from tests.cogs.harness import (
     bot_settings,
     generate,
@@ -16,7 +17,6 @@ from tests.cogs.harness import (
     private_error,
     running_bot,
 )
-from tests.engine.helpers import gradient_image, png_bytes
 from tests.fakediscord import FakeDiscord
 
 

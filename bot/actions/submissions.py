@@ -1,0 +1,345 @@
+"""Check, then submit: one path for every job, whichever entry point parsed it.
+
+The slash command, the buttons (Reroll, Vary, Fix face), the command line and later the HTTP API
+parse their own input into ``JobParams``, then come here. ``JobChecks.check`` is everything cheap,
+before any download: the params' rules and the server's defaults, the attachments' metadata, the
+character (the user's own, not empty) and the engine's own ``check_inputs``. ``Submissions`` adds
+the queue's room to that, then ``submit`` does the expensive part (decoding and cleaning uploads,
+reading stored files, Fix face's face analysis) and queues the job.
+
+A ``Draft`` is a checked job between the two: an entry point acknowledges its user in between
+(Discord's 3-second rule), and nothing is stored until ``submit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from bot.characters.identity import IdentitySource
+from bot.engine.checks import Capabilities, check_inputs
+from bot.engine.images import load_image
+from bot.engine.loras import LoraLibrary
+from bot.engine.masks import face_mask
+from bot.engine.uploads import UploadInfo, check_metadata, check_uploads
+from bot.errors import Gone, InvalidRequest, NoFaceFound, NotAllowed
+from bot.jobs import Identity
+from bot.params import Defaults, JobParams, Mode, resolve
+from storage import CharacterRepository, JobOrigin, MediaStore, NewJob, OutputRow
+
+if TYPE_CHECKING:  # the command line checks jobs without loading torch
+    from bot.running.queue import Job, JobQueue, Ticket
+    from bot.running.worker import GpuWorker
+
+VARY_STRENGTH = 0.3  # "nearby variation": keep the composition, let details move
+FIX_FACE_STRENGTH = 0.6  # enough to redraw a face that slipped; the mask keeps everything else
+
+StoredFile = tuple[str, str]  # (sha256, ext) of a media file a derived job reuses
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A job's params with every default filled in, and the character it keeps the face of."""
+
+    params: JobParams
+    character_id: int | None = None
+    identity: Identity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A checked job, not yet queued. New jobs get their uploads at ``submit``; derived ones
+    (Reroll, Vary, Fix face) reuse stored files, and Fix face's mask is drawn over the output's face."""
+
+    user_id: int
+    params: JobParams
+    character_id: int | None = None
+    origin: JobOrigin = JobOrigin.COMMAND
+    parent_job_id: int | None = None
+    image: StoredFile | None = None
+    mask: StoredFile | None = None
+    mask_over_face: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where the result goes: the Discord interaction that asked for it (its token lives 15 minutes),
+    or the API key that queued it and its webhook. Empty for a job nobody waits on."""
+
+    guild_id: int | None = None
+    channel_id: int | None = None
+    application_id: int | None = None
+    interaction_token: str | None = field(default=None, repr=False)
+    token_expires_at: float | None = None
+    message_id: int | None = None
+    upload_limit: int | None = None
+    api_key_id: int | None = None
+    webhook_url: str | None = None
+
+
+class JobChecks:
+    """Everything cheap about a new job, before its files are fetched; the command line uses it alone."""
+
+    def __init__(
+        self,
+        defaults: Defaults,
+        capabilities: Callable[[], Capabilities],
+        characters: CharacterRepository | None = None,
+        identity: IdentitySource | None = None,
+        loras: LoraLibrary | None = None,
+    ) -> None:
+        """``capabilities`` says what the engine can do now (its family once the model is loaded)."""
+        self.defaults = defaults
+        self.capabilities = capabilities
+        self.characters = characters
+        self.identity = identity
+        self.loras = loras
+
+    async def check(
+        self,
+        user_id: int,
+        params: JobParams,
+        *,
+        image: UploadInfo | None = None,
+        mask: UploadInfo | None = None,
+        character: str | None = None,
+    ) -> Checked:
+        """``character`` names the user's character for face lock (``params.face`` says how); another
+        user's, or an empty one, is refused like any bad value."""
+        if (character is None) != (params.face is None):
+            raise ValueError("a face lock needs its character and a character needs its face lock")
+        params = resolve(params, self.defaults)
+        for upload, what in ((image, "image"), (mask, "mask")):
+            if upload is not None:
+                check_metadata(upload, what)
+        character_id = identity = None
+        if character is not None:
+            if self.characters is None or self.identity is None:
+                raise InvalidRequest("face lock needs the bot's database of characters")
+            character_id = (await self.characters.resolve(user_id, character)).id
+            identity = await self.identity.identity_for(user_id, character_id)
+        return self._engine_check(
+            params, character_id, identity, image=image is not None, mask=mask is not None
+        )
+
+    async def recheck(
+        self, user_id: int, params: JobParams, character_id: int | None, *, image: bool, mask: bool
+    ) -> Checked:
+        """A derived job's params (a stored job's, changed), checked as a new job's would be."""
+        params = resolve(params, self.defaults)
+        identity = None
+        if params.face is not None:
+            if character_id is None or self.identity is None:
+                raise Gone("this job's character was deleted, so its face lock cannot be kept")
+            identity = await self.identity.identity_for(user_id, character_id)
+        return self._engine_check(params, character_id, identity, image=image, mask=mask)
+
+    def _engine_check(
+        self,
+        params: JobParams,
+        character_id: int | None,
+        identity: Identity | None,
+        *,
+        image: bool,
+        mask: bool,
+    ) -> Checked:
+        check_inputs(params, self.capabilities(), image=image, mask=mask, identity=identity, loras=self.loras)
+        return Checked(params, character_id, identity)
+
+
+class Submissions:
+    """Jobs into the queue, checked once, from any entry point."""
+
+    def __init__(self, checks: JobChecks, queue: JobQueue, media: MediaStore, worker: GpuWorker) -> None:
+        self.checks = checks
+        self.queue = queue
+        self.media = media
+        self.worker = worker
+        self.jobs = queue.repo
+
+    # -- checking -------------------------------------------------------------------------------
+    async def check(
+        self,
+        user_id: int,
+        params: JobParams,
+        *,
+        image: UploadInfo | None = None,
+        mask: UploadInfo | None = None,
+        character: str | None = None,
+    ) -> Draft:
+        """A new job, checked, with room for it in the queue (nothing fetched or stored yet)."""
+        checked = await self.checks.check(user_id, params, image=image, mask=mask, character=character)
+        await self.queue.check_room(user_id)
+        return Draft(user_id, checked.params, checked.character_id)
+
+    async def reroll(self, job_id: int, user_id: int) -> Draft:
+        """Same parameters, new seed. It reuses the job's inputs, so another user may reroll only a job
+        made from the prompt alone: the owner's image, mask and character stay theirs (and their
+        Delete or /forget-me is not undone by someone else's copy)."""
+        job = await self._job(job_id)
+        owner = user_id == job.user_id
+        private = None if owner else _private_input(job)
+        if private is not None:
+            raise NotAllowed(
+                f"this job used someone else's {private}, so only they can reroll it: "
+                "use Vary on one of its outputs instead"
+            )
+        image, mask = await self._stored(job.input_media), await self._stored(job.mask_media)
+        return await self._derived(
+            job, user_id, job.params.with_seed(None), JobOrigin.REROLL, image=image, mask=mask
+        )
+
+    async def vary(self, job_id: int, index: int, user_id: int) -> Draft:
+        """One output becomes the source at low strength. It starts from the posted output, so anyone
+        may vary it; another user's variation of a face-locked job runs without the owner's character."""
+        job = await self._job(job_id)
+        output = await self._output(job, index)
+        owner = user_id == job.user_id
+        params = replace(
+            job.params,
+            mode=Mode.IMG2IMG,
+            strength=VARY_STRENGTH,
+            expand=None,
+            candidates=1,
+            seed=None,
+            face=job.params.face if owner else None,
+        )
+        return await self._derived(job, user_id, params, JobOrigin.VARY, image=(output.media, output.ext))
+
+    async def fix_face(self, job_id: int, index: int, user_id: int) -> Draft:
+        """Inpaint one output's face with the job's face lock; the rest of the picture stays."""
+        job = await self._job(job_id)
+        if user_id != job.user_id or job.character_id is None:
+            raise NotAllowed("only the owner of this job's character can fix its faces")
+        output = await self._output(job, index)
+        params = replace(
+            job.params, mode=Mode.INPAINT, strength=FIX_FACE_STRENGTH, expand=None, candidates=1, seed=None
+        )
+        draft = await self._derived(
+            job, user_id, params, JobOrigin.FIX_FACE, image=(output.media, output.ext)
+        )
+        return replace(draft, mask_over_face=True)
+
+    async def use_suggestion(self, job_id: int, index: int, user_id: int, *, new: bool) -> Draft:
+        """One of a /describe job's prompts as a generation: img2img of the described image at the
+        default strength (its owner's image, so the owner's alone), or, ``new``, text to image by anyone."""
+        job = await self._job(job_id)
+        if job.params.describe is None or not 0 <= index < len(job.suggestions):
+            raise Gone(f"job {job_id} has no prompt {index + 1}")
+        if not new and user_id != job.user_id:
+            raise NotAllowed(
+                "this describes someone else's image, so only they can use it as the source: "
+                f"use “Use {index + 1} as new” to make a new image from the prompt"
+            )
+        mode = Mode.TEXT if new else Mode.IMG2IMG
+        params = JobParams(prompt=job.suggestions[index], mode=mode)
+        image = None if new else await self._stored(job.input_media)
+        return await self._derived(job, user_id, params, JobOrigin.SUGGESTION, image=image)
+
+    async def _derived(
+        self,
+        job: Job,
+        user_id: int,
+        params: JobParams,
+        origin: JobOrigin,
+        *,
+        image: StoredFile | None,
+        mask: StoredFile | None = None,
+    ) -> Draft:
+        character_id = job.character_id if params.face is not None else None
+        has_mask = mask is not None or origin is JobOrigin.FIX_FACE
+        checked = await self.checks.recheck(
+            user_id, params, character_id, image=image is not None, mask=has_mask
+        )
+        await self.queue.check_room(user_id)
+        return Draft(user_id, checked.params, checked.character_id, origin, job.id, image, mask)
+
+    # -- submitting -----------------------------------------------------------------------------
+    async def submit(
+        self, draft: Draft, destination: Destination, *, image: bytes | None = None, mask: bytes | None = None
+    ) -> Ticket:
+        """Queue the draft: ``image``/``mask`` are a new job's uploads, decoded and cleaned here (off the
+        event loop); a derived job's stored files are read. Nothing is stored when anything fails."""
+        image_file, mask_file = await self._inputs(draft, image, mask)
+        fields = NewJob(
+            user_id=draft.user_id,
+            params=draft.params,
+            parent_job_id=draft.parent_job_id,
+            origin=draft.origin,
+            character_id=draft.character_id,
+            guild_id=destination.guild_id,
+            channel_id=destination.channel_id,
+            application_id=destination.application_id,
+            interaction_token=destination.interaction_token,
+            token_expires_at=destination.token_expires_at,
+            message_id=destination.message_id,
+            upload_limit=destination.upload_limit,
+            api_key_id=destination.api_key_id,
+            webhook_url=destination.webhook_url,
+        )
+        return await self.queue.submit(fields, image_file, mask_file)
+
+    async def _inputs(
+        self, draft: Draft, image: bytes | None, mask: bytes | None
+    ) -> tuple[tuple[bytes, str] | None, tuple[bytes, str] | None]:
+        if image is not None:
+            picture, drawn = await asyncio.to_thread(check_uploads, draft.params, image, mask)
+            return (picture.file if picture else None), (drawn.file if drawn else None)
+        image_file = await self._read(draft.image)
+        mask_file = await self._read(draft.mask)
+        if draft.mask_over_face:
+            assert image_file is not None
+            mask_file = (await self._face_mask(draft.user_id, image_file[0]), "png")
+        return image_file, mask_file
+
+    async def _face_mask(self, user_id: int, image: bytes) -> bytes:
+        """A mask over the picture's largest face; the analysis counts as ``user_id``'s work in flight."""
+        picture = await asyncio.to_thread(load_image, image, what="image")
+        async with self.queue.in_flight.analysis(user_id):
+            faces = await self.worker.call(self.worker.face_analyzer.analyze, picture)
+        if not faces:
+            raise NoFaceFound()
+        return await asyncio.to_thread(face_mask, picture.size, faces[0].box)
+
+    # -- reading stored jobs --------------------------------------------------------------------
+    async def _job(self, job_id: int) -> Job:
+        job = await self.jobs.get(job_id)
+        if job is None:
+            raise Gone(f"job {job_id} no longer exists (deleted or past the history window)")
+        return job
+
+    async def _output(self, job: Job, index: int) -> OutputRow:
+        output = next((o for o in await self.jobs.outputs(job.id) if o.idx == index), None)
+        if output is None:
+            raise Gone("that output is gone (deleted or past the history window)")
+        return output
+
+    async def _stored(self, sha: str | None) -> StoredFile | None:
+        if sha is None:
+            return None
+        path = await self.jobs.media_path(sha)
+        if path is None:
+            raise Gone("the source image of this job is gone (past the history window)")
+        return sha, path.suffix.lstrip(".")
+
+    async def _read(self, stored: StoredFile | None) -> tuple[bytes, str] | None:
+        if stored is None:
+            return None
+        sha, ext = stored
+        try:
+            data = await asyncio.to_thread(self.media.read, sha, ext)
+        except OSError:
+            raise Gone("the source image of this job is gone (past the history window)") from None
+        return data, ext
+
+
+def _private_input(job: Job) -> str | None:
+    """What of the owner's a reroll would reuse: a character (even one deleted since), or an uploaded
+    image or mask. None for a job made from the prompt alone."""
+    if job.character_id is not None or job.params.face is not None:
+        return "character"
+    if job.input_media is not None or job.mask_media is not None:
+        return "image"
+    return None

@@ -1,0 +1,70 @@
+"""The discord.py client: loads the cogs, syncs the slash commands, starts the queue."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.app.services import Services
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.generate",
+    "cogs.describe",
+    "cogs.queue",
+    "cogs.delivery",
+    "cogs.buttons",
+    "cogs.characters",
+    "cogs.apikeys",
+)
+
+
+class LikenessBot(commands.Bot):
+    def __init__(self, services: Services, **options: object) -> None:
+        # This bot never joins voice: discord.py's notices about missing voice libraries do not apply.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels for the token-expiry fallback; no privileged intents
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            # Nothing the bot sends pings anyone (user text such as "<@&role>" or "@everyone" can reach
+            # a message); the one message meant to ping its owner allows exactly that user.
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )  # type: ignore[arg-type]
+        self.services = services
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            try:
+                await self.load_extension(extension)
+            except Exception:
+                log.exception("failed to load extension %s", extension)
+                raise
+        guild_id = self.services.settings.guild_id
+        if guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("synced %d commands", len(synced))
+        await self.services.queue.start()
+
+    async def serve(self) -> None:
+        """Connect with the configured token and run until the bot is closed."""
+        token = self.services.settings.discord_token
+        assert token is not None, "DISCORD_TOKEN is checked by the run command"
+        async with self:
+            await self.start(token.get_secret_value())
+
+    async def close(self) -> None:
+        await self.services.queue.stop()
+        await super().close()

@@ -1,0 +1,130 @@
+"""The bot's long-lived parts, built once and in dependency order: storage, the GPU worker, the
+queue, and the services the entry points call. Discord, the command line and tests all start here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.actions.apikeys import ApiKeys
+from bot.actions.submissions import JobChecks, Submissions
+from bot.app.settings import Settings
+from bot.characters.identity import IdentitySource
+from bot.characters.service import CharacterService
+from bot.engine.loras import LoraLibrary
+from bot.params import PARAMS_CODEC, JobParams
+from bot.running.inflight import WorkInFlight
+from bot.running.queue import JobQueue
+from bot.running.ray_workers import RayWorkers  # imports Ray itself only when it is used
+from bot.running.runners import JobRunner
+from bot.running.worker import GpuWorker
+from storage import (
+    ApiKeyRepository,
+    CharacterRepository,
+    Database,
+    JobRepository,
+    MediaStore,
+    WebhookOutbox,
+)
+from storage.permissions import DIR_MODE, make_private_dirs, tighten
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    media: MediaStore
+    jobs: JobRepository[JobParams]
+    worker: GpuWorker  # this process's model thread: face analysis, and jobs when workers=local
+    runner: JobRunner  # where jobs run: the worker above, or Ray actors
+    queue: JobQueue
+    characters: CharacterService
+    submissions: Submissions
+    loras: LoraLibrary  # the style LoRA folder, for listing and checks (the engine reads its own)
+    keys: ApiKeys
+    webhooks: WebhookOutbox
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Services:
+        # Owner only: it holds face embeddings and users' photos. An older, looser install is tightened.
+        make_private_dirs(settings.data_dir)
+        tighten(settings.data_dir, DIR_MODE)
+        db = await Database.open(settings.database_path)
+        media = MediaStore(settings.media_dir)
+        floor = settings.min_free_bytes
+        jobs = JobRepository(db, media, params=PARAMS_CODEC, min_free_bytes=floor)
+        character_repo = CharacterRepository(db, media, min_free_bytes=floor)
+        identity = IdentitySource(character_repo, media)
+        worker = GpuWorker(
+            settings.engine_config,
+            settings.face_config,
+            face_pack_url=settings.face_pack_url,
+            offline=settings.offline,
+        )
+        runner: JobRunner = worker
+        if settings.workers == "ray":
+            worker = GpuWorker(None, None)  # its thread calls the workers' face analysis
+            runner = RayWorkers(
+                settings.engine_config,
+                settings.face_config,
+                settings.ray_config,
+                face_pack_url=settings.face_pack_url,
+                offline=settings.offline,
+            )
+        # One count of each user's GPU work: jobs (in the database) and face analyses (in memory).
+        in_flight = WorkInFlight(settings.queue_per_user, jobs.active_jobs)
+        queue = JobQueue(
+            jobs,
+            runner,
+            per_user_limit=settings.queue_per_user,
+            total_limit=settings.queue_total,
+            history_seconds=settings.history_days * 86400,
+            identity_for=identity.identity_for,
+            max_stored_bytes=settings.max_stored_bytes,
+            in_flight=in_flight,
+        )
+        characters = CharacterService(
+            character_repo,
+            worker,
+            backend=settings.face_backend,
+            max_stored_bytes=settings.max_stored_bytes,
+            in_flight=in_flight,
+        )
+        loras = LoraLibrary(settings.lora_dir)
+        checks = JobChecks(settings.defaults, lambda: runner.capabilities, character_repo, identity, loras)
+        submissions = Submissions(checks, queue, media, worker)
+        keys = ApiKeys(ApiKeyRepository(db))
+        return cls(
+            settings,
+            db,
+            media,
+            jobs,
+            worker,
+            runner,
+            queue,
+            characters,
+            submissions,
+            loras,
+            keys,
+            WebhookOutbox(db),
+        )
+
+    async def load_models(self) -> None:
+        """Face models, then the diffusion weights (on the worker thread, or on every Ray worker);
+        missing ones stop start-up."""
+        if self.runner is self.worker:
+            await self.worker.load()
+            return
+        await self.runner.load()
+        if self.settings.face_config is not None:  # faces are analysed on the Ray workers' GPUs
+            assert isinstance(self.runner, RayWorkers)
+            self.worker.use_faces(self.runner.face_analyzer())
+
+    async def close(self) -> None:
+        await self.queue.stop()
+        await self.db.close()
+        self.worker.shutdown()
+        if self.runner is not self.worker:
+            self.runner.shutdown()

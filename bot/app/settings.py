@@ -1,0 +1,298 @@
+"""Settings read from the environment and ``.env``; one invalid value stops start-up with one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.choices import Structure
+from bot.engine.config import AdapterSource, EngineConfig
+from bot.engine.downloads import DEFAULT_FACE_PACK_URL
+from bot.engine.faces.factory import FaceConfig
+from bot.errors import SettingsInvalid
+from bot.params import (
+    DEFAULT_MAX_TRIES,
+    DEFAULT_STEPS,
+    MAX_TRIES_RANGE,
+    MIN_IDENTITY_RANGE,
+    STEPS_RANGE,
+    Defaults,
+    LoraUse,
+    parse_loras,
+)
+from bot.running.runners import RayConfig
+
+MB = 2**20  # the settings' MB, as storage counts them
+DISABLED = frozenset({"", "none", "off", "false", "0"})
+DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+DEFAULT_CAPTION_MODEL = "florence-community/Florence-2-base"
+
+
+class Settings(BaseSettings):
+    """Everything configurable; names map to ``LIKENESS_<FIELD>`` except ``DISCORD_TOKEN``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIKENESS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
+    )
+
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "LIKENESS_DISCORD_TOKEN")
+    )
+    guild_id: int | None = Field(default=None, description="sync commands to one guild (instant)")
+
+    data_dir: Path = Path("data")
+    model: str = DEFAULT_MODEL
+    # LIKENESS_MODEL_CONFIG (``model_config`` is pydantic's own name, so the field is called otherwise)
+    checkpoint_config: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LIKENESS_MODEL_CONFIG", "checkpoint_config"),
+        description="a single-file model's diffusers config (local folder or cached hub id)",
+    )
+    offline: bool = Field(
+        default=False, description="download nothing: models come from disk or the HF cache"
+    )
+    inpaint_model: str | None = Field(
+        default=None, description="an inpainting model (hub id or diffusers folder) for inpaint and outpaint"
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    resolution: int | None = Field(default=None, ge=64, le=2048, description="override native size")
+
+    ip_adapter: str = "h94/IP-Adapter"
+    # Left out: the loaded model's family decides (SD 1.5: models/ip-adapter_sd15.safetensors,
+    # SDXL: sdxl_models/ip-adapter_sdxl.bin; FaceID: ip-adapter-faceid_sd15.bin or _sdxl.bin).
+    ip_adapter_subfolder: str | None = None
+    ip_adapter_weight: str | None = None
+    faceid_adapter: str = "h94/IP-Adapter-FaceID"
+    faceid_subfolder: str | None = None
+    faceid_weight: str | None = None
+
+    controlnet_canny: str = Field(
+        default="auto",
+        description="the canny ControlNet: auto (the family's common one), an id, a folder, none",
+    )
+    controlnet_depth: str = Field(
+        default="auto",
+        description="the depth ControlNet: auto (the family's common one), an id, a folder, none",
+    )
+    depth_model: str = Field(
+        default=DEFAULT_DEPTH_MODEL, description="the depth-estimation model depth maps come from; none: off"
+    )
+    caption_model: str = Field(
+        default=DEFAULT_CAPTION_MODEL, description="the Florence-2 model /describe uses; none: describe off"
+    )
+
+    lora_dir: Path | None = Field(
+        default=None, description="folder of style LoRAs (.safetensors); empty: off"
+    )
+    lora_cache_mb: int = Field(default=1024, ge=1, le=1_000_000, description="MB of LoRAs kept loaded")
+    style_loras: dict[str, str] = Field(
+        default_factory=dict,
+        description='styles that add LoRAs, as JSON: {"anime": "animeStyle:0.8", "cartoon": "toon:0.6"}',
+    )
+
+    face_backend: Literal["insightface", "dlib"] = "insightface"
+    face_model_dir: Path | None = None
+    face_det_size: int = Field(default=640, ge=64, le=2048)
+    face_pack_url: str = Field(
+        default=DEFAULT_FACE_PACK_URL, description="where a missing insightface pack is downloaded from"
+    )
+
+    default_steps: int = Field(default=DEFAULT_STEPS, ge=STEPS_RANGE[0], le=STEPS_RANGE[1])
+    min_identity: float | None = Field(
+        default=None,
+        ge=MIN_IDENTITY_RANGE[0],
+        le=MIN_IDENTITY_RANGE[1],
+        description="server default min_identity for face-locked jobs that do not give one",
+    )
+    max_tries: int = Field(
+        default=DEFAULT_MAX_TRIES,
+        ge=MAX_TRIES_RANGE[0],
+        le=MAX_TRIES_RANGE[1],
+        description="retry budget: the most generation rounds one face-locked job may take",
+    )
+    queue_per_user: int = Field(default=3, ge=1, le=100)
+    queue_total: int = Field(default=50, ge=1, le=10_000)
+    history_days: float = Field(default=7.0, gt=0)
+    max_characters: int = Field(default=25, ge=1, le=10_000, description="characters per user")
+    max_stored_mb: int = Field(
+        default=500, ge=1, le=10_000_000, description="MB of images one user may store (all their files)"
+    )
+    min_free_mb: int = Field(
+        default=1024, ge=0, le=10_000_000, description="free-disk floor: nothing new is written below it"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    workers: Literal["local", "ray"] = Field(
+        default="local", description="where jobs run: this process's worker thread, or Ray actors"
+    )
+    ray_address: str = Field(
+        default="", description='Ray cluster: "" starts one here, "auto", "ray://host:10001"'
+    )
+    ray_workers: int | None = Field(
+        default=None, ge=1, le=1024, description="GPU workers; empty: one per GPU"
+    )
+    ray_gpus_per_worker: float = Field(default=1.0, ge=0, le=16, description="0: CPU workers (tests)")
+    ray_cpus_per_worker: float = Field(default=1.0, gt=0, le=256)
+
+    api_port: int | None = Field(default=None, ge=1, le=65535, description="HTTP API port; empty: off")
+    api_host: str = Field(default="127.0.0.1", description="address the HTTP API listens on")
+    api_public_url: str | None = Field(
+        default=None, description="the API's address as clients reach it (output URLs in webhooks)"
+    )
+    api_rate_limit: int = Field(default=120, ge=1, le=100_000, description="requests per minute per key")
+    api_allow_private_urls: bool = Field(
+        default=False,
+        description="let image_url and webhook reach loopback and private addresses (tests, a LAN)",
+    )
+    webhook_max_tries: int = Field(default=8, ge=1, le=50, description="tries per webhook delivery")
+
+    @field_validator("style_loras")
+    @classmethod
+    def _style_loras_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, loras in value.items():
+            if not name.strip() or not parse_loras(loras):
+                raise ValueError(f"style {name!r} names no LoRA: give NAME or NAME:WEIGHT, comma-separated")
+        return value
+
+    @property
+    def styles(self) -> dict[str, tuple[LoraUse, ...]]:
+        return {name.strip(): parse_loras(loras) for name, loras in self.style_loras.items()}
+
+    @field_validator("resolution")
+    @classmethod
+    def _multiple_of_8(cls, value: int | None) -> int | None:
+        if value is not None and value % 8:
+            raise ValueError("must be a multiple of 8")
+        return value
+
+    @property
+    def ip_adapter_enabled(self) -> bool:
+        return self.ip_adapter.strip().lower() not in DISABLED
+
+    @property
+    def faceid_enabled(self) -> bool:
+        return self.faceid_adapter.strip().lower() not in DISABLED
+
+    @property
+    def controlnets(self) -> dict[str, str]:
+        given = {Structure.CANNY: self.controlnet_canny, Structure.DEPTH: self.controlnet_depth}
+        return {kind: where.strip() for kind, where in given.items() if where.strip().lower() not in DISABLED}
+
+    @property
+    def depth_model_enabled(self) -> str | None:
+        return None if self.depth_model.strip().lower() in DISABLED else self.depth_model.strip()
+
+    @property
+    def caption_model_enabled(self) -> str | None:
+        return None if self.caption_model.strip().lower() in DISABLED else self.caption_model.strip()
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "likeness.sqlite3"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def max_stored_bytes(self) -> int:
+        return self.max_stored_mb * MB
+
+    @property
+    def min_free_bytes(self) -> int:
+        return self.min_free_mb * MB
+
+    @property
+    def resolved_face_model_dir(self) -> Path:
+        return self.face_model_dir or self.data_dir / "models" / "buffalo_l"
+
+    @property
+    def ray_config(self) -> RayConfig:
+        return RayConfig(
+            address=self.ray_address.strip(),
+            workers=self.ray_workers,
+            gpus_per_worker=self.ray_gpus_per_worker,
+            cpus_per_worker=self.ray_cpus_per_worker,
+        )
+
+    @property
+    def api_base_url(self) -> str:
+        """Where clients reach the API: the setting, else the address it listens on."""
+        if self.api_public_url:
+            return self.api_public_url.rstrip("/")
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
+        return f"http://{host}:{self.api_port or 8765}"
+
+    @property
+    def defaults(self) -> Defaults:
+        """What a job gets where it leaves a value out, and the retry budget it may not exceed."""
+        return Defaults(
+            steps=self.default_steps,
+            min_identity=self.min_identity,
+            max_tries=self.max_tries,
+            tries_budget=self.max_tries,
+            styles=self.styles,
+        )
+
+    @property
+    def face_config(self) -> FaceConfig:
+        # insightface runs on CUDA when the bot uses the GPU
+        return FaceConfig(self.face_backend, self.resolved_face_model_dir, self.face_det_size, self.device)
+
+    @property
+    def engine_config(self) -> EngineConfig:
+        ip = (
+            AdapterSource(self.ip_adapter, self.ip_adapter_subfolder, self.ip_adapter_weight)
+            if self.ip_adapter_enabled
+            else None
+        )
+        faceid = (
+            AdapterSource(self.faceid_adapter, self.faceid_subfolder, self.faceid_weight)
+            if self.faceid_enabled
+            else None
+        )
+        return EngineConfig(
+            model=self.model,
+            model_config=self.checkpoint_config,
+            offline=self.offline,
+            inpaint_model=self.inpaint_model,
+            device=self.device,
+            dtype=self.dtype,
+            resolution=self.resolution,
+            ip_adapter=ip,
+            faceid_adapter=faceid,
+            lora_dir=self.lora_dir,
+            lora_cache_bytes=self.lora_cache_mb * MB,
+            styles=self.styles,
+            controlnets=self.controlnets,
+            depth_model=self.depth_model_enabled,
+            caption_model=self.caption_model_enabled,
+        )
+
+
+def _env_name(field: str) -> str:
+    if field == "discord_token":
+        return "DISCORD_TOKEN"
+    if field == "checkpoint_config":
+        return "LIKENESS_MODEL_CONFIG"
+    return f"LIKENESS_{field.upper()}"
+
+
+def load_settings(env_file: Path | str | None = ".env", **overrides: object) -> Settings:
+    """Read settings; turn pydantic's report into one line that names the setting."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        value = first.get("input")
+        raise SettingsInvalid(f"invalid setting {_env_name(field)}={value!r}: {first['msg']}") from None

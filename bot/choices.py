@@ -1,0 +1,52 @@
+"""The fixed choice lists of a job's options: each list written once, here.
+
+A leaf: it imports nothing, so ``bot.params`` stays pure data and the engine reads the same lists
+without either loading the other. The engine keeps what the choices mean (bucket sizes, outpaint
+growth, style templates); ``tests/bot/engine`` checks that it knows every name listed here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "3:2", "2:3", "16:9", "9:16", "21:9")
+"""The shapes of a new image (and outpaint's target ratios)."""
+
+DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "all")
+"""Ways outpaint extends a picture without a target ratio."""
+
+OUTPAINT_TARGETS: tuple[str, ...] = ASPECT_RATIOS + DIRECTIONS
+"""What ``expand`` accepts: a target aspect ratio or a direction."""
+
+STYLE_NAMES: tuple[str, ...] = (
+    "photorealistic",
+    "artistic",
+    "cartoon",
+    "minimalist",
+    "vintage",
+    "futuristic",
+)
+"""The style presets (``bot.engine.styles`` holds their templates); servers add their own."""
+
+
+class Structure(StrEnum):
+    """What a ControlNet keeps of the reference."""
+
+    CANNY = "canny"  # its edges
+    DEPTH = "depth"  # near and far
+
+
+STRUCTURES: tuple[str, ...] = tuple(s.value for s in Structure)
+
+
+class IdentityMode(StrEnum):
+    """How face lock reads a character's references."""
+
+    ALL = "all"  # every reference as its own FaceID token
+    MEAN = "mean"  # their mean embedding as one token
+
+
+IDENTITY_MODES: tuple[str, ...] = tuple(m.value for m in IdentityMode)
+
+DESCRIBE_DETAILS: tuple[str, ...] = ("standard", "detailed")
+"""``/describe``: the detailed caption, or the more detailed one (slower)."""

@@ -1,0 +1,149 @@
+"""The face pack on first start and ``fetch-models``, against a local HTTP server that serves the
+tiny pack as a zip, as insightface's model zoo serves buffalo_l."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http.server
+import logging
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.app.services import Services
+from bot.app.settings import Settings, load_settings
+from bot.cli import main
+from bot.engine.faces.insightface_backend import InsightFaceAnalyzer
+from bot.errors import ModelUnavailable
+from bot.tiny import TinyBundle
+
+
+@pytest.fixture(scope="module")
+def zoo(tiny_bundle: TinyBundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """http://127.0.0.1:PORT/ serving tinypack.zip (files at the top) and nested.zip (one folder)."""
+    root = tmp_path_factory.mktemp("zoo")
+    models = sorted(tiny_bundle.face_model_dir.glob("*.onnx"))
+    with zipfile.ZipFile(root / "tinypack.zip", "w") as flat:
+        for onnx in models:
+            flat.write(onnx, onnx.name)
+    with zipfile.ZipFile(root / "nested.zip", "w") as nested:
+        for onnx in models:
+            nested.write(onnx, f"nested/{onnx.name}")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
+def settings_for(bundle: TinyBundle, data: Path, pack: str, url: str, **more: object) -> Settings:
+    return load_settings(
+        bundle.env_file, data_dir=data, face_model_dir=data / "models" / pack, face_pack_url=url, **more
+    )
+
+
+async def start(settings: Settings) -> InsightFaceAnalyzer:
+    services = await Services.open(settings)
+    try:
+        await services.load_models()
+        analyzer = services.worker.face_analyzer
+        assert isinstance(analyzer, InsightFaceAnalyzer)
+        return analyzer
+    finally:
+        await services.close()
+
+
+@pytest.mark.parametrize("pack", ["tinypack", "nested"])
+def test_the_first_start_downloads_a_missing_pack(
+    tiny_bundle: TinyBundle, tmp_path: Path, zoo: str, pack: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    with caplog.at_level(logging.WARNING):
+        analyzer = asyncio.run(start(settings_for(tiny_bundle, data, pack, zoo)))
+    folder = data / "models" / pack
+    assert analyzer.dim == 512 and sorted(p.name for p in folder.iterdir()) == [
+        "det_tiny.onnx",
+        "rec_tiny.onnx",
+    ]
+    assert sorted(p.name for p in (data / "models").iterdir()) == [pack]  # nothing left over
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert f"downloading the insightface face pack {pack} from {zoo}" in said and "licence" in said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(start(settings_for(tiny_bundle, data, pack, zoo)))  # the second start downloads nothing
+    assert "downloading" not in " ".join(r.getMessage() for r in caplog.records)
+
+
+def test_offline_nothing_is_downloaded_and_the_message_says_where(
+    tiny_bundle: TinyBundle, tmp_path: Path, zoo: str
+) -> None:
+    data = tmp_path / "data"
+    with pytest.raises(ModelUnavailable, match="tinypack"):
+        asyncio.run(start(settings_for(tiny_bundle, data, "tinypack", zoo, offline=True)))
+    assert not (data / "models" / "tinypack").exists()
+
+
+def test_a_failed_download_leaves_nothing_half_there(
+    tiny_bundle: TinyBundle, tmp_path: Path, zoo: str
+) -> None:
+    data = tmp_path / "data"
+    with pytest.raises(
+        ModelUnavailable, match=r"could not download the face pack missing from .*LIKENESS_FACE_PACK_URL"
+    ):
+        asyncio.run(start(settings_for(tiny_bundle, data, "missing", zoo)))
+    assert list((data / "models").iterdir()) == []
+
+
+def test_fetch_models_warms_the_machine_and_says_where(
+    tiny_bundle: TinyBundle,
+    tmp_path: Path,
+    zoo: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("LIKENESS_DATA_DIR", str(data))
+    monkeypatch.setenv("LIKENESS_FACE_MODEL_DIR", str(data / "models" / "tinypack"))
+    monkeypatch.setenv("LIKENESS_FACE_PACK_URL", zoo)
+    monkeypatch.setenv("LIKENESS_INPAINT_MODEL", str(tiny_bundle.inpaint_model))
+    env = ["--env-file", str(tiny_bundle.env_file)]
+    assert main([*env, "fetch-models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"diffusion model: {tiny_bundle.sd} (local)",
+        f"IP-Adapter: {tiny_bundle.ip_adapter} (local)",
+        f"IP-Adapter FaceID: {tiny_bundle.faceid_adapter} (local)",
+        f"inpainting model: {tiny_bundle.inpaint_model} (local)",
+        f"canny ControlNet: {tiny_bundle.root / 'controlnet-canny'} (local)",
+        f"depth ControlNet: {tiny_bundle.root / 'controlnet-depth'} (local)",
+        f"depth model: {tiny_bundle.root / 'depth'} (local)",
+        f"caption model: {tiny_bundle.root / 'florence-2'} (local)",
+        f"face pack: {data / 'models' / 'tinypack'} (downloaded)",
+    ]
+    assert main([*env, "fetch-models"]) == 0
+    assert (
+        capsys.readouterr().out.splitlines()[-1]
+        == f"face pack: {data / 'models' / 'tinypack'} (already here)"
+    )
+    # "auto" is the family's common ControlNet, fetched from the hub (recorded here, not downloaded)
+    asked: list[str] = []
+
+    def snapshot(repo: str, allow_patterns: list[str]) -> str:
+        asked.append(repo)
+        return str(tmp_path / "hub" / repo)
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot)
+    monkeypatch.setenv("LIKENESS_CONTROLNET_CANNY", "auto")
+    monkeypatch.setenv("LIKENESS_CONTROLNET_DEPTH", "none")
+    assert main([*env, "fetch-models"]) == 0
+    assert asked == ["lllyasviel/control_v11p_sd15_canny"]
+    assert "depth model" not in capsys.readouterr().out  # no depth ControlNet: no depth model either
+    monkeypatch.setenv("LIKENESS_OFFLINE", "1")
+    assert main([*env, "fetch-models"]) == 2
+    assert "LIKENESS_OFFLINE=1 forbids downloads" in capsys.readouterr().err
