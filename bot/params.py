@@ -31,14 +31,17 @@ from bot.choices import (
     STYLE_NAMES,
 )
 from bot.errors import InvalidRequest
+from bot.rules import Rule
 
 
 class Mode(StrEnum):
-    TEXT = "text"
+    """How a job uses its picture; in the order entry points offer them."""
+
     IMG2IMG = "img2img"
     IMAGE_PROMPT = "image_prompt"
     INPAINT = "inpaint"
     OUTPAINT = "outpaint"
+    TEXT = "text"
 
     @property
     def needs_image(self) -> bool:
@@ -82,36 +85,13 @@ DEFAULT_LORA_WEIGHT = 1.0
 _LORA_TAG = re.compile(r"<lora:([^:<>]+)(?::([^:<>]*))?(?::[^<>]*)?>", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """How one field is checked, filled in and shown.
-
-    ``option`` is the name users type (the slash-command option and, with dashes, the CLI flag) and
-    what messages call it. A value left ``None`` is filled from ``mode_defaults`` (or by the server's
-    ``Defaults``); a field whose default is ``None`` and that is given for a mode outside ``modes`` is
-    refused, since it would be silently ignored. ``png`` names it in the PNG's A1111 parameters.
-    """
-
-    option: str
-    png: str | None = None
-    bounds: tuple[float, float] | None = None
-    whole: bool = False
-    choices: tuple[str, ...] | None = None
-    modes: frozenset[Mode] | None = None  # the modes that use it; None: every mode
-    mode_defaults: Mapping[Mode, Any] | None = None
-    hint: str = ""  # after a range error: what values usually work
-    summary: bool = True  # shown in the result's embed (Info shows every field that applies)
-
-    @property
-    def label(self) -> str:
-        return self.option.replace("_", " ")
-
-    def applies(self, mode: Mode) -> bool:
-        return self.modes is None or mode in self.modes
+_AS_DECLARED: Any = object()
 
 
-def _param(default: Any, rule: Rule) -> Any:
-    return field(default=default, metadata={"rule": rule})
+def _param(rule: Rule, default: Any = _AS_DECLARED) -> Any:
+    """A field declared by its rule: the field's default is the option's, unless the record holds
+    the value in another shape (``loras`` is a tuple, the ``lora`` option a comma list)."""
+    return field(default=rule.default if default is _AS_DECLARED else default, metadata={"rule": rule})
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,74 +149,200 @@ class FaceLock:
     made for a character; which character is the job's own business (``jobs.character_id``)."""
 
     weight: float = _param(
-        DEFAULT_IDENTITY_WEIGHT,
-        Rule("character_weight", "Identity weight", IDENTITY_WEIGHT_RANGE, hint=": 0.6–1 suits most"),
+        Rule(
+            "character_weight",
+            "Face lock strength",
+            "Identity weight",
+            IDENTITY_WEIGHT_RANGE,
+            default=DEFAULT_IDENTITY_WEIGHT,
+            hint=": 0.6–1 suits most",
+        )
     )
-    mode: str = _param("all", Rule("identity_mode", "Identity mode", choices=IDENTITY_MODES))
+    mode: str = _param(
+        Rule(
+            "identity_mode",
+            "Face lock: all references together, or their mean",
+            "Identity mode",
+            choices=IDENTITY_MODES,
+            labels={"all": "all references", "mean": "mean of the references"},
+            default="all",
+        )
+    )
     min_identity: float | None = _param(
-        None, Rule("min_identity", "Min identity", MIN_IDENTITY_RANGE, hint=": 0.4–0.6 is typical")
+        Rule(
+            "min_identity",
+            "Face lock: remake candidates whose face scores below this, a few tries at most",
+            "Min identity",
+            MIN_IDENTITY_RANGE,
+            hint=": 0.4–0.6 is typical",
+        )
     )
-    max_tries: int | None = _param(None, Rule("max_tries", "Max tries", MAX_TRIES_RANGE, whole=True))
+    max_tries: int | None = _param(
+        Rule(
+            "max_tries",
+            "Face lock: how many tries min_identity may use in all; the server's budget when left out",
+            "Max tries",
+            MAX_TRIES_RANGE,
+            whole=True,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class JobParams:
     """One job's parameters. ``None`` means "the default": the mode's, the server's or a random seed;
-    ``resolve`` fills them in, so a stored job says exactly what ran."""
+    ``resolve`` fills them in, so a stored job says exactly what ran. Each field's ``Rule`` is the
+    option every entry point offers (``bot.options``)."""
 
-    prompt: str
-    negative: str = ""
-    mode: Mode = Mode.TEXT
-    steps: int | None = _param(None, Rule("steps", "Steps", STEPS_RANGE, whole=True))
-    cfg: float = _param(DEFAULT_CFG, Rule("cfg", "CFG scale", CFG_RANGE, hint=": 5–8 suits most prompts"))
-    seed: int | None = _param(None, Rule("seed", "Seed", (0, SEED_MAX), whole=True, summary=False))
-    candidates: int = _param(1, Rule("candidates", None, CANDIDATES_RANGE, whole=True, summary=False))
+    prompt: str = field(
+        metadata={
+            "rule": Rule(
+                "prompt",
+                "What to make, or how to change the image; left out with an image, written from the image",
+                length=(1, MAX_PROMPT_CHARS),
+                default="",
+                listed=False,
+            )
+        }
+    )
+    negative: str = _param(
+        Rule("negative", "What to avoid", length=(0, MAX_PROMPT_CHARS), default="", listed=False)
+    )
+    mode: Mode = _param(
+        Rule(
+            "mode",
+            "How the image is used; img2img when an image is given, else a new image",
+            choices=tuple(m.value for m in Mode),
+            labels={
+                Mode.IMG2IMG: "img2img: transform the image",
+                Mode.IMAGE_PROMPT: "image prompt: the image as art direction",
+                Mode.INPAINT: "inpaint: repaint the mask's white area",
+                Mode.OUTPAINT: "outpaint: extend the canvas",
+                Mode.TEXT: "new image: the image as structure only",
+            },
+            listed=False,
+        ),
+        Mode.TEXT,
+    )
+    steps: int | None = _param(
+        Rule("steps", "Denoising steps; the server's default when left out", "Steps", STEPS_RANGE, whole=True)
+    )
+    cfg: float = _param(
+        Rule(
+            "cfg",
+            "How hard the prompt pushes",
+            "CFG scale",
+            CFG_RANGE,
+            default=DEFAULT_CFG,
+            hint=": 5–8 suits most prompts",
+        )
+    )
+    seed: int | None = _param(
+        Rule(
+            "seed",
+            "Same seed and settings give the same image; random when left out",
+            "Seed",
+            (0, SEED_MAX),
+            whole=True,
+            summary=False,
+        )
+    )
+    candidates: int = _param(
+        Rule(
+            "candidates",
+            "How many images to make at once",
+            None,
+            CANDIDATES_RANGE,
+            whole=True,
+            default=1,
+            summary=False,
+        )
+    )
     strength: float | None = _param(
-        None,
         Rule(
             "strength",
+            "Loyalty to the image: 0.2–0.4 keeps a face, 0.7–0.9 transforms",
             "Denoising strength",
             STRENGTH_RANGE,
             modes=STRENGTH_MODES,
             mode_defaults=DEFAULT_STRENGTH,
             hint=": 0.2–0.4 keeps a face, 0.7–0.9 transforms",
-        ),
+        )
     )
     image_weight: float = _param(
-        DEFAULT_IMAGE_WEIGHT,
-        Rule("image_weight", "Image weight", IMAGE_WEIGHT_RANGE, modes=frozenset({Mode.IMAGE_PROMPT})),
+        Rule(
+            "image_weight",
+            "Image prompt influence",
+            "Image weight",
+            IMAGE_WEIGHT_RANGE,
+            default=DEFAULT_IMAGE_WEIGHT,
+            modes=frozenset({Mode.IMAGE_PROMPT}),
+        )
     )
     expand: str | None = _param(
-        None,
         Rule(
             "expand",
+            "Outpaint: a target ratio or a direction; all when left out",
             "Expand",
             choices=OUTPAINT_TARGETS,
             modes=frozenset({Mode.OUTPAINT}),
             mode_defaults={Mode.OUTPAINT: DEFAULT_EXPAND},
-        ),
+        )
     )
     aspect: str = _param(
-        DEFAULT_ASPECT,
-        Rule("aspect", "Aspect", choices=ASPECT_RATIOS, modes=frozenset({Mode.TEXT, Mode.IMAGE_PROMPT})),
+        Rule(
+            "aspect",
+            "Shape of a new image, without a source image",
+            "Aspect",
+            choices=ASPECT_RATIOS,
+            default=DEFAULT_ASPECT,
+            modes=frozenset({Mode.TEXT, Mode.IMAGE_PROMPT}),
+        )
     )
     # The presets' names, and the server's own styles (``Defaults.styles``): checked by ``resolve``.
-    style: str | None = _param(None, Rule("style", "Style"))
-    loras: tuple[LoraUse, ...] = _param((), Rule("lora", None))  # the PNG names them in A1111's form
+    style: str | None = _param(
+        Rule("style", "A style preset, or one of this server's styles", "Style", length=(1, 50))
+    )
+    loras: tuple[LoraUse, ...] = _param(  # the PNG names them in A1111's form
+        Rule(
+            "lora",
+            "Style LoRAs, up to three: “anime” or “anime:0.8, film” (or <lora:NAME:W> in the prompt)",
+            None,
+            length=(1, 200),
+            many=True,
+        ),
+        (),
+    )
     # Keep the attachment's composition through a ControlNet, in every mode; in text mode the
     # attachment is the structure reference only. The weight is filled in when a structure is given.
-    structure: str | None = _param(None, Rule("structure", "Structure", choices=STRUCTURES))
+    structure: str | None = _param(
+        Rule(
+            "structure",
+            "Keep the image's composition: its edges (canny) or its depth, in any mode",
+            "Structure",
+            choices=STRUCTURES,
+            labels={"canny": "canny: the outlines", "depth": "depth: near and far"},
+        )
+    )
     structure_weight: float | None = _param(
-        None,
         Rule(
             "structure_weight",
+            "How strictly the structure is kept; 1 when left out",
             "Structure weight",
             STRUCTURE_WEIGHT_RANGE,
             hint=": 0.5–1 keeps the layout and leaves room to change it",
-        ),
+        )
     )
     # A /describe job: the image's captions as four prompts, no images made (None: a generation).
-    describe: str | None = _param(None, Rule("describe", None, choices=DESCRIBE_DETAILS, summary=False))
+    describe: str | None = _param(
+        Rule(
+            "describe",
+            "Write four prompts from the image instead of making images",
+            None,
+            choices=DESCRIBE_DETAILS,
+            summary=False,
+        )
+    )
     face: FaceLock | None = None
 
     @property
@@ -301,6 +407,12 @@ def face_lock(
     return FaceLock(weight=weight, mode=mode or "all", min_identity=min_identity, max_tries=max_tries)
 
 
+def default_mode(*, image: bool, describe: bool = False) -> Mode:
+    """The mode of a job that names none: img2img when it comes with an image or describes one
+    (a describe job reads its image as img2img's source), a new image otherwise."""
+    return Mode.IMG2IMG if image or describe else Mode.TEXT
+
+
 def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
     """The params with every default filled in (a random seed included), or ``InvalidRequest`` naming
     the first value that cannot be used and how to fix it. Resolving resolved params changes nothing."""
@@ -332,7 +444,7 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
     if params.structure is not None and params.structure_weight is None:
         filled["structure_weight"] = DEFAULT_STRUCTURE_WEIGHT
     filled["loras"] = _checked_loras(params.loras + tagged + _style_loras(params, tagged, defaults))
-    resolved = replace(params, **filled, prompt=prompt, face=face)
+    resolved = replace(params, **{**filled, "prompt": prompt, "face": face})
     _check_strength(resolved)
     return resolved
 
@@ -377,7 +489,7 @@ def _fill(record: Any, mode: Mode, server: Mapping[str, Any]) -> dict[str, Any]:
         if value is None and rule.applies(mode):
             value = (rule.mode_defaults or {}).get(mode, server.get(name))
         if value is not None:
-            _check(rule, value)
+            rule.check(value)
         values[name] = value
     return values
 
@@ -393,19 +505,6 @@ def _unused(rule: Rule, mode: Mode) -> str:
     return f"{rule.option} is not used by {mode}: leave it out"
 
 
-def _check(rule: Rule, value: Any) -> None:
-    if rule.bounds is not None:
-        low, high = rule.bounds
-        if not isinstance(value, int | float) or math.isnan(value) or not low <= value <= high:
-            raise InvalidRequest(
-                f"{rule.option} must be between {_num(low)} and {_num(high)} (got {value}){rule.hint}"
-            )
-        if rule.whole and not isinstance(value, int):
-            raise InvalidRequest(f"{rule.option} must be a whole number (got {value})")
-    if rule.choices is not None and value not in rule.choices:
-        raise InvalidRequest(f"unknown {rule.label} {value!r}: choose one of {', '.join(rule.choices)}")
-
-
 def _check_strength(params: JobParams) -> None:
     strength, steps = params.strength, params.steps
     if strength is None or steps is None:
@@ -419,16 +518,12 @@ def _check_strength(params: JobParams) -> None:
         )
 
 
-def _num(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:g}"
-
-
 def shown(params: JobParams) -> Iterator[tuple[Rule, Any]]:
     """``(rule, value)`` for each setting that applies to this job's mode and has a value, in field
     order: what Info, the result embed and the PNG's parameters list."""
     for name, rule in rules(JobParams):
         value = getattr(params, name)
-        if value is not None and value != () and rule.applies(params.mode):
+        if rule.listed and value is not None and value != () and rule.applies(params.mode):
             yield rule, value
 
 

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from bot.actions.submissions import Destination
 from bot.api.context import ApiContext, Ctx, Key
 from bot.api.errors import ApiError, validation_message
-from bot.api.schemas import ErrorBody, JobAccepted, JobForm, JobJson, JobOptions, JobPage, JobView
+from bot.api.job_options import JobForm, JobJson, JobOptions
+from bot.api.schemas import ErrorBody, JobAccepted, JobPage, JobView
 from bot.api.uploads import (
     FILE_FIELDS,
     MAX_FIELDS,
@@ -26,17 +27,7 @@ from bot.api.uploads import (
 )
 from bot.api.urls import check_url
 from bot.api.views import STATES, iso
-from bot.params import (
-    DEFAULT_ASPECT,
-    DEFAULT_CFG,
-    DEFAULT_IDENTITY_WEIGHT,
-    DEFAULT_IMAGE_WEIGHT,
-    DEFAULT_LORA_WEIGHT,
-    JobParams,
-    Mode,
-    face_lock,
-    parse_loras,
-)
+from bot.options import job_params
 from bot.running.queue import Job
 from storage import ApiKeyRow, CancelOutcome, JobStatus
 
@@ -66,7 +57,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
         """Queue a job. Multipart with the files ``image`` (or ``file``, ``reference_image``) and
         ``mask``, or JSON with ``image_url`` (or ``referenceImageUrl``) and ``mask_url``."""
         options, image, mask = await _read_job(request, ctx)
-        params = params_of(options, has_image=image is not None)
+        values = options.values()
+        params = job_params(values, image=image is not None)
         if options.webhook is not None:
             await check_url(options.webhook, ctx.policy, "webhook")
         submissions = ctx.services.submissions
@@ -75,7 +67,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
             params,
             image=image.info if image else None,
             mask=mask.info if mask else None,
-            character=options.character,
+            character=values["character"],
         )
         image_data = await image.read(ctx) if image else None
         mask_data = await mask.read(ctx) if mask else None
@@ -215,41 +207,6 @@ async def _read_job(request: Request, ctx: ApiContext) -> tuple[JobOptions, Uplo
         return options, form_image(files), mask
     raise ApiError(
         415, "unsupported_media_type", "send the job as multipart/form-data (with files) or application/json"
-    )
-
-
-def params_of(options: JobOptions, *, has_image: bool) -> JobParams:
-    """The options as a job's parameters, exactly as ``/generate`` builds them."""
-
-    def given(value: Any, default: Any) -> Any:
-        return default if value is None else value
-
-    return JobParams(
-        prompt=options.prompt,
-        negative=options.negative,
-        mode=Mode(options.mode)
-        if options.mode
-        else (Mode.IMG2IMG if has_image or options.describe else Mode.TEXT),
-        steps=options.steps,
-        cfg=given(options.cfg, DEFAULT_CFG),
-        seed=options.seed,
-        candidates=given(options.candidates, 1),
-        strength=options.strength,
-        image_weight=given(options.image_weight, DEFAULT_IMAGE_WEIGHT),
-        expand=options.expand,
-        aspect=given(options.aspect, DEFAULT_ASPECT),
-        style=options.style,
-        loras=parse_loras(options.lora, given(options.lora_weight, DEFAULT_LORA_WEIGHT)),
-        structure=options.structure,
-        structure_weight=options.structure_weight,
-        describe=options.describe,
-        face=face_lock(
-            options.character,
-            weight=given(options.character_weight, DEFAULT_IDENTITY_WEIGHT),
-            mode=options.identity_mode,
-            min_identity=options.min_identity,
-            max_tries=options.max_tries,
-        ),
     )
 
 

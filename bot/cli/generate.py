@@ -15,24 +15,12 @@ from tqdm import tqdm
 
 from bot.actions.submissions import Checked, JobChecks
 from bot.app.settings import Settings
+from bot.cli.flags import add_job_flags, job_values
 from bot.engine.uploads import UploadInfo, check_uploads
 from bot.errors import BadImage, InvalidRequest
 from bot.jobs import GenerationRequest, GenerationResult
-from bot.params import (
-    ASPECT_RATIOS,
-    DEFAULT_ASPECT,
-    DEFAULT_CFG,
-    DEFAULT_IDENTITY_WEIGHT,
-    DEFAULT_IMAGE_WEIGHT,
-    IDENTITY_MODES,
-    OUTPAINT_TARGETS,
-    STRUCTURES,
-    STYLE_NAMES,
-    JobParams,
-    Mode,
-    face_lock,
-    parse_loras,
-)
+from bot.options import job_params
+from bot.params import JobParams
 
 log = logging.getLogger(__name__)
 
@@ -43,77 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="generate images from the command line",
         description="Generate images with the configured model and write PNGs that carry their parameters.",
     )
-    parser.add_argument(
-        "--prompt",
-        default="",
-        help="what to make or change (≤ 1000 characters); left out with --image, written from the image",
-    )
-    parser.add_argument("--image", type=Path, help="source image (needed by every mode but text)")
-    parser.add_argument(
-        "--mode", choices=[m.value for m in Mode], help="default: img2img with --image, text without"
-    )
-    parser.add_argument(
-        "--strength",
-        type=float,
-        help="0–1: how far the result may move from the image (img2img 0.35, "
-        "inpaint 0.85, outpaint 0.95 by default)",
-    )
-    parser.add_argument("--cfg", type=float, default=DEFAULT_CFG, help="0–20: how hard the prompt pushes")
-    parser.add_argument("--steps", type=int, help="1–100 (default LIKENESS_DEFAULT_STEPS)")
-    parser.add_argument("--seed", type=int, help="0–4294967295; random when absent, always reported")
-    parser.add_argument("--negative", default="", help="what to avoid")
-    parser.add_argument("--mask", type=Path, help="inpaint mask: white = repaint, any size, same shape")
-    parser.add_argument("--expand", choices=OUTPAINT_TARGETS, help="outpaint target ratio or direction")
-    parser.add_argument(
-        "--image-weight", type=float, default=DEFAULT_IMAGE_WEIGHT, help="0–1.5: image_prompt influence"
-    )
-    parser.add_argument("--candidates", type=int, default=1, help="1–4, generated as one batch")
-    parser.add_argument(
-        "--style", help=f"style preset ({', '.join(STYLE_NAMES)}) or one of LIKENESS_STYLE_LORAS"
-    )
-    parser.add_argument(
-        "--aspect", choices=ASPECT_RATIOS, default=DEFAULT_ASPECT, help="text/image_prompt size"
-    )
-    parser.add_argument("--character", help="face lock on this character set (from the bot's database)")
-    parser.add_argument("--user", type=int, help="Discord user id that owns --character")
-    parser.add_argument(
-        "--character-weight",
-        type=float,
-        default=DEFAULT_IDENTITY_WEIGHT,
-        help="0–1.5: face lock strength (default 0.8)",
-    )
-    parser.add_argument(
-        "--min-identity",
-        type=float,
-        help="0–1: remake candidates whose face scores below (default: LIKENESS_MIN_IDENTITY)",
-    )
-    parser.add_argument(
-        "--max-tries",
-        type=int,
-        help="1–10: generation rounds --min-identity may use (default: LIKENESS_MAX_TRIES)",
-    )
-    parser.add_argument(
-        "--identity-mode",
-        choices=IDENTITY_MODES,
-        default="all",
-        help="all references as FaceID tokens together, or their mean",
-    )
-    parser.add_argument(
-        "--lora",
-        action="append",
-        default=[],
-        metavar="NAME[:WEIGHT]",
-        help="a style LoRA from LIKENESS_LORA_DIR (weight 1 by default); repeat for up to three",
-    )
-    parser.add_argument(
-        "--structure",
-        choices=STRUCTURES,
-        help="keep --image's composition (its edges or depth) in any mode; with --mode text the image "
-        "is the structure reference only",
-    )
-    parser.add_argument(
-        "--structure-weight", type=float, help="0–2: how strictly the structure is kept (default 1)"
-    )
+    add_job_flags(parser)
+    parser.add_argument("--user", type=int, help="the Discord user id that owns --character")
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (./outputs)")
     parser.set_defaults(handler=handle)
 
@@ -121,30 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def params_from(args: argparse.Namespace) -> JobParams:
     """The flags as a job's parameters: each flag's name is its option's (``--image-weight`` is
     ``image_weight``); what is left out is the server's or the mode's default."""
-    return JobParams(
-        prompt=args.prompt,
-        negative=args.negative,
-        mode=Mode(args.mode) if args.mode else (Mode.IMG2IMG if args.image else Mode.TEXT),
-        steps=args.steps,
-        cfg=args.cfg,
-        seed=args.seed,
-        candidates=args.candidates,
-        strength=args.strength,
-        image_weight=args.image_weight,
-        expand=args.expand,
-        aspect=args.aspect,
-        style=args.style,
-        loras=parse_loras(",".join(args.lora)),
-        structure=args.structure,
-        structure_weight=args.structure_weight,
-        face=face_lock(
-            args.character,
-            weight=args.character_weight,
-            mode=args.identity_mode,
-            min_identity=args.min_identity,
-            max_tries=args.max_tries,
-        ),
-    )
+    return job_params(job_values(args), image=args.image is not None)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -187,6 +83,8 @@ def handle(args: argparse.Namespace) -> int:
             for c in result.candidates
         )
         print(f"{scores} ({result.tries} tr{'y' if result.tries == 1 else 'ies'})", file=sys.stderr)
+    for suggestion in result.suggestions:  # --describe: the four prompts, and no images
+        print(suggestion)
     paths = write_outputs(result, args.out)
     if result.structure is not None:
         print(f"structure map: {paths.pop()}", file=sys.stderr)

@@ -1,0 +1,60 @@
+"""A slash command's job options from their declarations in ``bot.options``.
+
+The command keeps its explicit signature, as discord.py wants (``cfg: float | None = None``);
+``@declared`` gives each parameter named like an option the option's range or length (as
+``app_commands.Range``), its choices with their labels and its description, through discord.py's
+own ``describe`` and ``choices``. Apply it below ``@app_commands.command``. Every option is left
+out as None, and ``bot.options.job_params`` fills in its default, as for the CLI and the API.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import discord
+from discord import app_commands
+
+from bot.options import OPTIONS, VALUES
+from bot.rules import Kind, Rule
+
+F = TypeVar("F", bound=Callable[..., Any])
+_TYPES: dict[Kind, type] = {Kind.TEXT: str, Kind.WHOLE: int, Kind.NUMBER: float}
+
+
+def declared(func: F) -> F:
+    """Ranges, lengths, choices and descriptions for the callback's job options."""
+    parameters = inspect.signature(func).parameters
+    names = [name for name in parameters if name in OPTIONS]
+    for name in names:
+        rule = OPTIONS[name]
+        annotation = _annotation(rule)
+        if parameters[name].default is not inspect.Parameter.empty:
+            annotation = annotation | None
+        func.__annotations__[name] = annotation
+    choices = {n: choices_of(OPTIONS[n]) for n in names if OPTIONS[n].choices is not None}
+    func = app_commands.choices(**choices)(func)
+    return app_commands.describe(**{n: OPTIONS[n].described for n in names})(func)
+
+
+def _annotation(rule: Rule) -> Any:
+    if rule.kind is Kind.FILE:
+        return discord.Attachment
+    kind = _TYPES[rule.kind]
+    if rule.bounds is not None:
+        low, high = rule.bounds
+        return app_commands.Range[kind, kind(low), kind(high)]  # type: ignore[valid-type]
+    if rule.length is not None:
+        return app_commands.Range[str, rule.length[0], rule.length[1]]
+    return kind
+
+
+def choices_of(rule: Rule) -> list[app_commands.Choice[str]]:
+    assert rule.choices is not None
+    return [app_commands.Choice(name=rule.label_of(value), value=value) for value in rule.choices]
+
+
+def job_values(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The callback's arguments (its ``locals()``) that are job option values, by option name."""
+    return {name: value for name, value in arguments.items() if name in VALUES}
