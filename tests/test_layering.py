@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the engine may import from the project: itself and the plain-data modules it is handed.
-ENGINE_MAY_IMPORT = ("bot.engine", "bot.errors", "bot.jobs", "bot.params", "bot.choices")
+ENGINE_MAY_IMPORT = ("bot.engine", "bot.errors", "bot.jobs", "bot.params", "bot.rules", "bot.choices")
 # Never in the engine: the Discord client, the database, the settings (the engine gets plain config).
 ENGINE_NEVER = ("discord", "aiosqlite", "storage", "bot.app.settings", "pydantic_settings", "cogs")
 
@@ -64,7 +64,7 @@ def test_no_layer_imports_the_one_above(package: str, forbidden: tuple[str, ...]
 # Inside bot/, lowest first: a package may import its own layer and those below it, never one above.
 # Plain data (the error ladder, params and their choices, the engine's requests) is the floor.
 BOT_LAYERS: tuple[tuple[str, ...], ...] = (
-    ("bot.errors", "bot.choices", "bot.params", "bot.jobs", "bot.explain"),
+    ("bot.errors", "bot.choices", "bot.rules", "bot.params", "bot.options", "bot.jobs", "bot.explain"),
     ("bot.engine",),
     ("bot.running",),  # the queue and where jobs run: the local thread, Ray
     ("bot.characters",),  # reference sets and the faces they hold
@@ -133,8 +133,8 @@ def test_at_run_time_too() -> None:
 
 def test_params_are_pure_data() -> None:
     """Every entry point reads the option declarations; reading them loads no library, no engine."""
-    loaded = loaded_by("import bot.params")
+    loaded = loaded_by("import bot.params, bot.options")
     heavy = ("PIL", "numpy", "torch", "diffusers", "transformers", "discord", "aiosqlite", "storage")
     assert {m for m in loaded if within(m, heavy)} == set()
     project = {m for m in loaded if within(m, ("bot", "cogs"))}
-    assert project <= {"bot", "bot.params", "bot.errors", "bot.choices"}
+    assert project <= {"bot", "bot.params", "bot.options", "bot.rules", "bot.errors", "bot.choices"}
