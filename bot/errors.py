@@ -67,6 +67,59 @@ class Gone(LikenessError):
     code = "not_found"
 
 
+class JobNotFound(Gone):
+    """A job id that is not one of the caller's: missing, deleted, or someone else's, which reads
+    the same in every entry point (the API's 404), so job ids reveal nothing of other users."""
+
+    def __init__(self, job_id: int, action: str | None = None) -> None:
+        self.job_id = job_id
+        owner = f": only a job's owner can {action} it" if action else ""
+        super().__init__(f"you have no job {job_id}{owner}")
+
+
+class JobQueued(LikenessError):
+    """Deleting a job that has not run yet: cancel it first (Delete removes finished jobs only)."""
+
+    code = "job_queued"
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} is still in the queue: cancel it first, then delete it")
+
+
+class JobRunning(LikenessError):
+    """Deleting a job while the worker runs it: its files are being read and its results written."""
+
+    code = "job_running"
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} is running: cancel it first, then delete it")
+
+
+class JobFinished(LikenessError):
+    """Cancelling a job that has already ended."""
+
+    code = "already_finished"
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} has already finished")
+
+
+class ReferenceRefused(InvalidRequest):
+    """An image was not added to a reference set (no usable face, another person, …): the reason."""
+
+    code = "reference_refused"
+
+
+class FaceLockUnavailable(LikenessError):
+    """A face-locked job on a bot that has no face analysis (set up without one, or it was turned off
+    after the job was queued)."""
+
+    code = "face_lock_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("face lock is not available on this bot: generate without a character")
+
+
 class NoFaceFound(LikenessError):
     """Fix face found no face in the output to repaint."""
 

@@ -18,11 +18,12 @@ from cogs.utils.attachments import fetch, upload_info
 from cogs.utils.confirm import Confirm
 from cogs.utils.contact_sheet import SheetItem, render_contact_sheet
 from cogs.utils.replies import tell
-from storage import CharacterRow, forget_user
+from storage import DEFAULT_MAX_IMAGES, MAX_NAME_CHARS, CharacterRow, forget_user
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
+ImageNumber = app_commands.Range[int, 1, DEFAULT_MAX_IMAGES]
 
 
 def _outcome_lines(outcomes: list[Any]) -> list[str]:
@@ -69,27 +70,23 @@ class Characters(commands.GroupCog, group_name="character", group_description="Y
     @app_commands.command(
         name="create", description="Start a reference set (optionally with its primary image)"
     )
-    @app_commands.describe(name="1–32 characters, unique among your characters", image="The primary image")
+    @app_commands.describe(
+        name=f"1–{MAX_NAME_CHARS} characters, unique among your characters", image="The primary image"
+    )
     async def create(
         self,
         interaction: discord.Interaction,
-        name: app_commands.Range[str, 1, 32],
+        name: app_commands.Range[str, 1, MAX_NAME_CHARS],
         image: discord.Attachment | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         uploads = await self._downloads([image])
-        character = await self.repo.create(
-            interaction.user.id, name, max_characters=self.bot.services.settings.max_characters
-        )
-        header = f"Created **{discord.utils.escape_markdown(character.name)}**."
-        if not uploads:
-            await interaction.followup.send(
-                header + " Add 1 primary and 4–8 references with /character add.",
-                ephemeral=True,
-                allowed_mentions=NO_MENTIONS,
-            )
-            return
-        await self._add_and_report(interaction, character, uploads, False, header)
+        created = await self.service.create(interaction.user.id, name, uploads[0] if uploads else None)
+        header = f"Created **{discord.utils.escape_markdown(created.character.name)}**."
+        if created.added is None:
+            header += " Add 1 primary and 4–8 references with /character add."
+        lines = [header, *_outcome_lines([created.added] if created.added else [])]
+        await interaction.followup.send("\n".join(lines)[:1990], ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="add", description="Add up to three images to a reference set")
     @app_commands.describe(
@@ -182,10 +179,12 @@ class Characters(commands.GroupCog, group_name="character", group_description="Y
 
     @app_commands.command(name="promote", description="Make image N the primary")
     async def promote(
-        self, interaction: discord.Interaction, name: str, number: app_commands.Range[int, 1, 20]
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        number: app_commands.Range[int, 1, DEFAULT_MAX_IMAGES],
     ) -> None:
-        character = await self._resolve(interaction, name)
-        await self.service.promote(interaction.user.id, character, number)
+        character, _ = await self.service.promote(interaction.user.id, name, number)
         await tell(
             interaction,
             f"image #{number} is now the primary of {character.name}; the old primary took number {number}",
@@ -193,10 +192,12 @@ class Characters(commands.GroupCog, group_name="character", group_description="Y
 
     @app_commands.command(name="prune", description="Remove image N from a set")
     async def prune(
-        self, interaction: discord.Interaction, name: str, number: app_commands.Range[int, 1, 20]
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        number: app_commands.Range[int, 1, DEFAULT_MAX_IMAGES],
     ) -> None:
-        character = await self._resolve(interaction, name)
-        removed = await self.service.prune(interaction.user.id, character, number)
+        character, removed = await self.service.prune(interaction.user.id, name, number)
         extra = " The next image became the primary." if removed.is_primary else ""
         await tell(
             interaction, f"removed image #{number} from {character.name}; later images moved up.{extra}"
@@ -204,11 +205,13 @@ class Characters(commands.GroupCog, group_name="character", group_description="Y
 
     @app_commands.command(name="rename", description="Rename a character")
     async def rename(
-        self, interaction: discord.Interaction, name: str, new_name: app_commands.Range[str, 1, 32]
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        new_name: app_commands.Range[str, 1, MAX_NAME_CHARS],
     ) -> None:
-        character = await self._resolve(interaction, name)
-        renamed = await self.repo.rename(interaction.user.id, character.id, new_name)
-        await tell(interaction, f"renamed {character.name} to {renamed.name}")
+        before, after = await self.service.rename(interaction.user.id, name, new_name)
+        await tell(interaction, f"renamed {before.name} to {after.name}")
 
     @app_commands.command(name="delete", description="Delete a character, its images and embeddings")
     async def delete(self, interaction: discord.Interaction, name: str) -> None:
@@ -223,7 +226,7 @@ class Characters(commands.GroupCog, group_name="character", group_description="Y
         )
         if await view.wait() or not view.confirmed:
             return
-        deleted = await self.repo.delete(interaction.user.id, character.id)
+        _, deleted = await self.service.delete(interaction.user.id, character.name)
         await interaction.edit_original_response(
             content=f"Deleted {character.name}: {deleted.images} image(s), {deleted.files} file(s)."
         )

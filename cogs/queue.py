@@ -52,7 +52,7 @@ class Queue(commands.Cog):
                 await tell(interaction, "you have no queued or running jobs")
                 return
             job = active[0].id
-        result = await self.bot.services.queue.cancel(job, user)
+        result = await self.bot.services.job_actions.cancel(job, user)
         await tell(interaction, cancel_text(result.outcome, job))
 
     @cancel.autocomplete("job")

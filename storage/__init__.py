@@ -5,7 +5,7 @@ Depends on nothing else in the project (cogs → bot → storage), nor on discor
 
 from storage.api_keys import ApiKeyRepository, ApiKeyRow
 from storage.character_rows import CharacterRow, DeletedCharacter, Embedding, ReferenceRow, RefRole
-from storage.characters import CharacterRepository
+from storage.characters import DEFAULT_MAX_IMAGES, MAX_NAME_CHARS, CharacterRepository
 from storage.db import Database
 from storage.errors import (
     CharacterChanged,
@@ -45,6 +45,8 @@ from storage.webhooks import WebhookDelivery, WebhookOutbox
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "DEFAULT_MAX_IMAGES",
+    "MAX_NAME_CHARS",
     "ApiKeyRepository",
     "ApiKeyRow",
     "CancelOutcome",

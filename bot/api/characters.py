@@ -20,6 +20,7 @@ from bot.api.schemas import (
     ErrorBody,
     NewCharacter,
     Reference,
+    Rename,
 )
 from bot.api.uploads import IMAGE_FIELDS, Upload, check_body_size, form_image, split_form
 from bot.api.views import iso
@@ -84,22 +85,12 @@ def build_router(ctx: ApiContext) -> APIRouter:
         """A new character, optionally with its first image (the primary). When that image is
         refused, the character is not kept: nothing is half-made."""
         fields, image = await _read_create(request)
-        service = ctx.services.characters
+        upload = None
         if image is not None:
-            await ctx.services.queue.check_room(key.user_id)  # the analysis counts as work
-        character = await service.repo.create(
-            key.user_id, fields.name, max_characters=ctx.services.settings.max_characters
-        )
-        if image is not None:
-            try:
-                outcome = await _add(ctx, key, character, image, force=fields.force)
-            except BaseException:
-                await service.repo.delete(key.user_id, character.id)
-                raise
-            if outcome.error is not None:
-                await service.repo.delete(key.user_id, character.id)
-                _raise_refused(outcome)
-        body = await _set(ctx, key, fields.name)
+            check_metadata(image.info, "reference")
+            upload = (image.info.filename, await image.read(ctx))
+        created = await ctx.services.characters.create(key.user_id, fields.name, upload, force=fields.force)
+        body = await _set(ctx, key, created.character.name)
         return JSONResponse(body.model_dump(mode="json"), 201)
 
     @router.get("/{name}", response_model=CharacterSet)
@@ -109,9 +100,14 @@ def build_router(ctx: ApiContext) -> APIRouter:
 
     @router.delete("/{name}", status_code=204)
     async def delete(name: str, key: Key, ctx: Ctx) -> Response:
-        character = await ctx.services.characters.repo.resolve(key.user_id, name)
-        await ctx.services.characters.repo.delete(key.user_id, character.id)
+        await ctx.services.characters.delete(key.user_id, name)
         return Response(status_code=204)
+
+    @router.patch("/{name}", response_model=CharacterSet)
+    async def rename(name: str, body: Rename, key: Key, ctx: Ctx) -> CharacterSet:
+        """A new name (only its case may change, too); jobs made for it keep it."""
+        _, renamed = await ctx.services.characters.rename(key.user_id, name, body.name)
+        return await _set(ctx, key, renamed.name)
 
     @router.post("/{name}/images", status_code=201, response_model=Added, openapi_extra=_UPLOAD_DOCS)
     async def add(name: str, request: Request, key: Key, ctx: Ctx) -> JSONResponse:
@@ -144,7 +140,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         assert outcome.number is not None
         number, primary = outcome.number, outcome.primary
         if role == "primary" and not primary:
-            await ctx.services.characters.promote(key.user_id, character, number)
+            await ctx.services.characters.promote(key.user_id, character.name, number)
             number, primary = 1, True
         added = Added(
             character=character.name,
@@ -156,15 +152,13 @@ def build_router(ctx: ApiContext) -> APIRouter:
 
     @router.post("/{name}/images/{number}/promote", response_model=CharacterSet)
     async def promote(name: str, number: int, key: Key, ctx: Ctx) -> CharacterSet:
-        character = await ctx.services.characters.repo.resolve(key.user_id, name)
-        await ctx.services.characters.promote(key.user_id, character, number)
-        return await _set(ctx, key, name)
+        character, _ = await ctx.services.characters.promote(key.user_id, name, number)
+        return await _set(ctx, key, character.name)
 
     @router.delete("/{name}/images/{number}", response_model=CharacterSet)
     async def prune(name: str, number: int, key: Key, ctx: Ctx) -> CharacterSet:
-        character = await ctx.services.characters.repo.resolve(key.user_id, name)
-        await ctx.services.characters.prune(key.user_id, character, number)
-        return await _set(ctx, key, name)
+        character, _ = await ctx.services.characters.prune(key.user_id, name, number)
+        return await _set(ctx, key, character.name)
 
     return router
 

@@ -29,7 +29,7 @@ from bot.api.urls import check_url
 from bot.api.views import STATES, iso
 from bot.options import job_params
 from bot.running.queue import Job
-from storage import ApiKeyRow, CancelOutcome, JobStatus
+from storage import ApiKeyRow, CancelOutcome
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 404, 409, 422, 429)
@@ -101,24 +101,17 @@ def build_router(ctx: ApiContext) -> APIRouter:
     @router.post("/{job_id}/cancel", response_model=JobView)
     async def cancel(job_id: int, key: Key, ctx: Ctx) -> JSONResponse:
         """A queued job is cancelled at once (200); a running one stops at its next step (202)."""
-        result = await ctx.services.queue.cancel(job_id, key.user_id)
-        if result.outcome in (CancelOutcome.NOT_FOUND, CancelOutcome.NOT_OWNER):
-            raise _missing(job_id)
+        result = await ctx.services.job_actions.cancel(job_id, key.user_id)
         job = result.job or await _own(ctx, job_id, key)
-        if result.outcome is CancelOutcome.ALREADY_FINISHED:
-            raise ApiError(409, "already_finished", f"job {job_id} already finished ({STATES[job.status]})")
         view = await ctx.views.view(job)
         status = 202 if result.outcome is CancelOutcome.CANCEL_RUNNING else 200
         return JSONResponse(view.model_dump(mode="json"), status)
 
     @router.delete("/{job_id}", status_code=204)
     async def delete(job_id: int, key: Key, ctx: Ctx) -> Response:
-        """The job, its outputs and its inputs (files no other job or character uses)."""
-        job = await _own(ctx, job_id, key)
-        if job.status is JobStatus.RUNNING:
-            raise ApiError(409, "job_running", f"job {job_id} is running: cancel it first, then delete it")
-        if not await ctx.services.jobs.delete_job(job_id, key.user_id):
-            raise ApiError(409, "job_running", f"job {job_id} started meanwhile: cancel it first")
+        """A finished job, its outputs and its inputs (files no other job or character uses); a job
+        still queued or running is refused (409): cancel it first."""
+        await ctx.services.job_actions.delete(job_id, key.user_id)
         return Response(status_code=204)
 
     @router.get(
@@ -211,14 +204,7 @@ async def _read_job(request: Request, ctx: ApiContext) -> tuple[JobOptions, Uplo
 
 
 async def _own(ctx: ApiContext, job_id: int, key: ApiKeyRow) -> Job:
-    job = await ctx.services.jobs.get(job_id)
-    if job is None or job.user_id != key.user_id:
-        raise _missing(job_id)
-    return job
-
-
-def _missing(job_id: int) -> ApiError:
-    return ApiError(404, "not_found", f"there is no job {job_id}")
+    return await ctx.services.job_actions.own(job_id, key.user_id)
 
 
 async def own_job(job_id: int, key: Key, ctx: Ctx) -> Job:

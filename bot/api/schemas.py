@@ -94,6 +94,11 @@ class NewCharacter(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
+class Rename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, description="the new name")
+
+
 class Added(BaseModel):
     character: str
     number: int

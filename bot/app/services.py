@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.actions.apikeys import ApiKeys
+from bot.actions.jobs import JobActions
 from bot.actions.submissions import JobChecks, Submissions
 from bot.app.settings import Settings
 from bot.characters.identity import IdentitySource
@@ -40,6 +41,7 @@ class Services:
     worker: GpuWorker  # this process's model thread: face analysis, and jobs when workers=local
     runner: JobRunner  # where jobs run: the worker above, or Ray actors
     queue: JobQueue
+    job_actions: JobActions  # cancel and delete, the same from every entry point
     characters: CharacterService
     submissions: Submissions
     loras: LoraLibrary  # the style LoRA folder, for listing and checks (the engine reads its own)
@@ -90,6 +92,7 @@ class Services:
             worker,
             backend=settings.face_backend,
             max_stored_bytes=settings.max_stored_bytes,
+            max_characters=settings.max_characters,
             in_flight=in_flight,
         )
         loras = LoraLibrary(settings.lora_dir)
@@ -104,6 +107,7 @@ class Services:
             worker,
             runner,
             queue,
+            JobActions(queue),
             characters,
             submissions,
             loras,

@@ -22,11 +22,18 @@ from bot.engine.faces.similarity import consistency, set_embedding
 from bot.engine.identity import embedding_bytes
 from bot.engine.images import load_image
 from bot.engine.uploads import check_image
-from bot.errors import LikenessError
+from bot.errors import LikenessError, ReferenceRefused
 from bot.explain import explain
 from bot.running.inflight import WorkInFlight
 from bot.running.worker import GpuWorker
-from storage import CharacterRepository, CharacterRow, Embedding, ReferenceRow, StorageError
+from storage import (
+    CharacterRepository,
+    CharacterRow,
+    DeletedCharacter,
+    Embedding,
+    ReferenceRow,
+    StorageError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,14 @@ class AddOutcome:
     warnings: tuple[str, ...]
     error: str | None
     code: str | None = None  # the error's kind (``bot.explain``'s codes; "reference_refused": quality)
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A new character (as stored after its first image), and that image's outcome if one came."""
+
+    character: CharacterRow
+    added: AddOutcome | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +76,15 @@ class CharacterService:
         *,
         backend: str,
         max_stored_bytes: int | None = None,
+        max_characters: int | None = None,
         in_flight: WorkInFlight | None = None,
     ) -> None:
         """``backend`` names the face backend whose embeddings are compared; ``max_stored_bytes`` is
-        the per-user storage quota; ``in_flight`` counts each face analysis against its user's work
-        limit (None: unbounded, for the operator's command line)."""
+        the per-user storage quota, ``max_characters`` how many sets a user may keep; ``in_flight``
+        counts each face analysis against its user's work limit (None: unbounded, for the operator's
+        command line)."""
         self.repo = repo
+        self.max_characters = max_characters
         self.worker = worker
         self.backend = backend
         self.rules = QualityRules.for_backend(backend)
@@ -82,6 +100,41 @@ class CharacterService:
         if self.in_flight is None:
             return contextlib.nullcontext()
         return self.in_flight.analysis(user_id)
+
+    # -- the set itself -------------------------------------------------------------------------
+    async def create(
+        self, user_id: int, name: str, image: tuple[str, bytes] | None = None, *, force: bool = False
+    ) -> Created:
+        """A new character, with ``image`` (filename, bytes) as its primary when given. A refused
+        image leaves no character behind: its reason is raised (``ReferenceRefused``, or the error
+        that stopped it: not an image, the quota, …), and nothing is half-made. With an image, the
+        user's work limit is checked first: its face analysis counts as work."""
+        if image is not None and self.in_flight is not None:
+            await self.in_flight.check(user_id)
+        character = await self.repo.create(user_id, name, max_characters=self.max_characters)
+        if image is None:
+            return Created(character, None)
+        try:
+            async with self._lock(user_id):
+                outcome = await self._add_one(user_id, character, *image, force)
+        except BaseException:
+            await self.repo.delete(user_id, character.id)
+            raise
+        if outcome.error is not None:
+            await self.repo.delete(user_id, character.id)
+            raise ReferenceRefused(f"“{character.name}” was not created: {outcome.error}")
+        return Created(await self.repo.resolve(user_id, character.name), outcome)
+
+    async def rename(self, user_id: int, name: str, new_name: str) -> tuple[CharacterRow, CharacterRow]:
+        """The character before and after (``NameTaken``: another of the user's has that name)."""
+        character = await self.repo.resolve(user_id, name)
+        return character, await self.repo.rename(user_id, character.id, new_name)
+
+    async def delete(self, user_id: int, name: str) -> tuple[CharacterRow, DeletedCharacter]:
+        """The character, its images and face embeddings; its jobs run on without it."""
+        character = await self.repo.resolve(user_id, name)
+        async with self._lock(user_id):
+            return character, await self.repo.delete(user_id, character.id)
 
     # -- adding ---------------------------------------------------------------------------------
     async def add_images(
@@ -163,31 +216,37 @@ class CharacterService:
         index = next((i for i, (r, _) in enumerate(pairs) if r.id == primary_id), None)
         return embedding(set_embedding([v for _, v in pairs], index), self.backend)
 
-    async def promote(self, user_id: int, character: CharacterRow, number: int) -> ReferenceRow:
+    async def promote(self, user_id: int, name: str, number: int) -> tuple[CharacterRow, ReferenceRow]:
+        """Image ``number`` becomes the primary (number 1); the old primary takes its number."""
+        character = await self.repo.resolve(user_id, name)
         async with self._lock(user_id):
             refs = await self.repo.references(user_id, character.id)
             target = next((r for r in refs if r.number == number), None)
             combined = self.combined_without(refs, primary=target.id if target else None)
-            return await self.repo.promote(
+            promoted = await self.repo.promote(
                 user_id,
                 character.id,
                 number=number,
                 character_embedding=combined,
                 based_on=[r.id for r in refs],
             )
+        return character, promoted
 
-    async def prune(self, user_id: int, character: CharacterRow, number: int) -> ReferenceRow:
+    async def prune(self, user_id: int, name: str, number: int) -> tuple[CharacterRow, ReferenceRow]:
+        """Remove image ``number``; later ones move up, and the next becomes the primary if it was."""
+        character = await self.repo.resolve(user_id, name)
         async with self._lock(user_id):
             refs = await self.repo.references(user_id, character.id)
             target = next((r for r in refs if r.number == number), None)
             combined = self.combined_without(refs, drop=target.id if target else None)
-            return await self.repo.prune(
+            removed = await self.repo.prune(
                 user_id,
                 character.id,
                 number=number,
                 character_embedding=combined,
                 based_on=[r.id for r in refs],
             )
+        return character, removed
 
     # -- reading --------------------------------------------------------------------------------
     def scores(self, refs: Sequence[ReferenceRow]) -> list[ReferenceScore]:

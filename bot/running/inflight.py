@@ -33,14 +33,23 @@ class WorkInFlight:
         """Held while a slot is checked and taken (an analysis here, a job insert in the queue)."""
         return self._locks.setdefault(user_id, asyncio.Lock())
 
+    async def check(self, user_id: int) -> None:
+        """Cheap: ``QueueFull`` when one more analysis would be refused, before anything is fetched
+        or stored for it."""
+        async with self.lock(user_id):
+            await self._check(user_id)
+
+    async def _check(self, user_id: int) -> None:
+        jobs = await self._active_jobs(user_id)
+        analyses = self._analyses[user_id]
+        if jobs + analyses >= self.per_user_limit:
+            raise QueueFull("user", self.per_user_limit, jobs, analyses)
+
     @contextlib.asynccontextmanager
     async def analysis(self, user_id: int) -> AsyncIterator[None]:
         """One face analysis for ``user_id``; ``QueueFull`` when their work in flight is at the limit."""
         async with self.lock(user_id):
-            jobs = await self._active_jobs(user_id)
-            analyses = self._analyses[user_id]
-            if jobs + analyses >= self.per_user_limit:
-                raise QueueFull("user", self.per_user_limit, jobs, analyses)
+            await self._check(user_id)
             self._analyses[user_id] += 1
         try:
             yield

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from bot.errors import Cancelled, CharacterGone, LikenessError, ModelsNotLoaded, WorkerLost
+from bot.errors import (
+    Cancelled,
+    CharacterGone,
+    FaceLockUnavailable,
+    LikenessError,
+    ModelsNotLoaded,
+    WorkerLost,
+)
 from bot.explain import explain
 from bot.jobs import GenerationRequest, GenerationResult, Identity
 from bot.params import JobParams
@@ -366,7 +373,7 @@ class JobQueue:
             if job.character_id is None:  # deleted meanwhile: the column was SET NULL
                 raise CharacterGone()
             if self.identity_for is None:
-                raise LikenessError("face lock is not available on this bot")
+                raise FaceLockUnavailable()
             identity = await self.identity_for(job.user_id, job.character_id)
         return GenerationRequest(job.params, image, mask, identity)
 

@@ -25,7 +25,6 @@ from cogs.utils.confirm import Confirm
 from cogs.utils.interactions import defer_public, destination_of
 from cogs.utils.replies import tell, tell_error
 from cogs.utils.texts import cancel_text, info_text
-from storage import JobStatus
 
 NOT_THE_CHARACTERS_OWNER = "only the owner of this character can add images to it"
 
@@ -124,13 +123,9 @@ class Info(JobButton, action="info"):
 class Delete(JobButton, action="delete"):
     label = "Delete"
     style = discord.ButtonStyle.danger
-    owner_only = "only the person who made this job can delete it"
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
-        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            await tell(interaction, "this job is still in the queue: cancel it first")
-            return
-        await bot.services.jobs.delete_job(job.id, interaction.user.id)
+        await bot.services.job_actions.delete(job.id, interaction.user.id)
         await interaction.response.edit_message(
             content=f"Job {job.id} was deleted by its owner.", embed=None, attachments=[], view=None
         )
@@ -138,10 +133,9 @@ class Delete(JobButton, action="delete"):
 
 class Cancel(JobButton, action="cancel"):
     label = "Cancel"
-    owner_only = "job {job} is not yours: only its owner can cancel it"
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
-        result = await bot.services.queue.cancel(job.id, interaction.user.id)
+        result = await bot.services.job_actions.cancel(job.id, interaction.user.id)
         await tell(interaction, cancel_text(result.outcome, job.id))
 
 

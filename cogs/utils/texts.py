@@ -157,10 +157,7 @@ def _clip(text: str, limit: int) -> str:
 
 
 def cancel_text(outcome: CancelOutcome, job_id: int) -> str:
-    return {
-        CancelOutcome.CANCELLED_QUEUED: f"job {job_id} was cancelled",
-        CancelOutcome.CANCEL_RUNNING: f"job {job_id} is running: it stops at its next step",
-        CancelOutcome.NOT_OWNER: f"job {job_id} is not yours: only its owner can cancel it",
-        CancelOutcome.NOT_FOUND: f"there is no job {job_id}",
-        CancelOutcome.ALREADY_FINISHED: f"job {job_id} has already finished",
-    }[outcome]
+    """What a cancel did (``JobActions.cancel`` raises for the other outcomes)."""
+    if outcome is CancelOutcome.CANCEL_RUNNING:
+        return f"job {job_id} is running: it stops at its next step"
+    return f"job {job_id} was cancelled"

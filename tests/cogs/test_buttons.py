@@ -57,7 +57,7 @@ async def test_buttons_after_a_restart(
         varied_job = next(j for j in rows.values() if j.origin is JobOrigin.VARY)
 
         refused = await ephemeral_reply(await fake.click(bob, result, f"lk:delete:{job}"))
-        assert refused.content == "only the person who made this job can delete it"
+        assert refused.content == f"you have no job {job}: only a job's owner can delete it"
         assert len(result.files) == 2 and await bot.services.jobs.get(job) is not None
 
         files_before = {p.stem for p in media_files(data_dir)}

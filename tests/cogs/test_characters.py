@@ -9,7 +9,7 @@ from PIL import Image
 
 from bot.tiny import TinyBundle
 from tests.bot.engine.helpers import face_photo, gradient_image, png_bytes
-from tests.cogs.harness import bot_settings, media_files, running_bot
+from tests.cogs.harness import EngineControl, bot_settings, generate, media_files, private_error, running_bot
 from tests.fakediscord import FakeDiscord, FakeMessage, FakeUser
 
 
@@ -159,3 +159,46 @@ async def test_delete_and_forget_me_need_confirmation(
         assert await bot.services.characters.repo.list(fake.user.id) == []
         assert [c.name for c in await bot.services.characters.repo.list(bob.id)] == ["Bobby"]
         assert len(media_files(data)) == 1  # only Bob's reference is left
+
+
+async def test_create_with_a_refused_image_leaves_nothing(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path, engine_control: EngineControl
+) -> None:
+    """The same outcome as ``POST /v1/characters``: the refusal, privately, and no empty character."""
+    fake = fake_discord
+    settings = bot_settings(tiny_bundle, data_dir, queue_per_user=1)
+    async with running_bot(fake, settings) as bot:
+        cases = [
+            ("Empty", attach(fake, png_bytes(gradient_image(256, 256)), "landscape.png"), "no face found"),
+            ("Bad", fake.add_attachment(b"just notes", "notes.txt", "text/plain"), "not an image"),
+        ]
+        for name, image, reason in cases:
+            inter = await fake.slash(None, "character", {"name": name, "image": image}, subcommand="create")
+            text = await private_error(fake, inter)
+            assert reason in text, (name, text)
+            if name == "Empty":
+                assert text.startswith("“Empty” was not created: no face found")
+        engine_control.hold()  # the one slot of this user's work is taken by a running job
+        await generate(fake, None, "keeps my one slot")
+        await engine_control.wait_held()
+        full = await fake.slash(
+            None, "character", {"name": "Later", "image": attach(fake, face_photo(1))}, subcommand="create"
+        )
+        assert "the limit is 1" in await private_error(fake, full)
+        engine_control.release()
+        assert await bot.services.characters.repo.list(fake.user.id) == []
+
+
+async def test_rename_outcomes(fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    fake = fake_discord
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir)) as bot:
+        for name in ("Mara", "Ivo"):
+            await character(fake, None, "create", {"name": name})
+        renamed = await character(fake, None, "rename", {"name": "mara", "new_name": "Mara Lee"})
+        assert renamed.content == "renamed Mara to Mara Lee"
+        taken = await fake.slash(
+            None, "character", {"name": "Ivo", "new_name": "mara lee"}, subcommand="rename"
+        )
+        assert await private_error(fake, taken) == "you already have a character called “Mara Lee”"
+        names = sorted(c.name for c in await bot.services.characters.repo.list(fake.user.id))
+        assert names == ["Ivo", "Mara Lee"]

@@ -261,7 +261,7 @@ async def test_a_character_without_references_is_refused(
         repo = bot.services.characters.repo
         mara = await repo.resolve(fake.user.id, "Mara")
         [ref] = await repo.references(fake.user.id, mara.id)
-        await bot.services.characters.prune(fake.user.id, mara, ref.number)
+        await bot.services.characters.prune(fake.user.id, "Mara", ref.number)
         engine_control.release()
         await result_message(busy)
         failed = await wait_delivered(bot, queued_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bot.tiny import TinyBundle
 from storage import JobStatus
@@ -103,8 +104,17 @@ async def test_cancel_queued_running_and_someone_elses_job(
 
         # Someone else's job: refused, nothing changes.
         refused = await ephemeral_reply(await fake.slash(bob, "cancel", {"job": queued}))
-        assert refused.content == f"job {queued} is not yours: only its owner can cancel it"
+        assert refused.content == f"you have no job {queued}: only a job's owner can cancel it"
         assert (await bot.services.jobs.get(queued)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+        # The same words for a job that does not exist; Delete refuses a job that has not finished.
+        missing = await ephemeral_reply(await fake.slash(alice, "cancel", {"job": 999}))
+        assert missing.content == "you have no job 999: only a job's owner can cancel it"
+        shown = await running_call.wait_final(lambda m: f"lk:cancel:{running}" in m.custom_ids)
+        for job_id, state in ((queued, "is still in the queue"), (running, "is running")):
+            stale = with_delete_button(shown.payload(), job_id)  # as an older message might carry
+            delete = await ephemeral_reply(await fake.click(alice, stale, f"lk:delete:{job_id}"))
+            assert delete.content == f"job {job_id} {state}: cancel it first, then delete it"
 
         done = await ephemeral_reply(await fake.slash(alice, "cancel", {"job": queued}))
         assert done.content == f"job {queued} was cancelled"
@@ -142,7 +152,7 @@ async def test_cancel_button_only_for_its_owner(
         message = await mine.wait_final(lambda m: f"lk:cancel:{job}" in m.custom_ids)
 
         other = await ephemeral_reply(await fake.click(bob, message, f"lk:cancel:{job}"))
-        assert other.content == f"job {job} is not yours: only its owner can cancel it"
+        assert other.content == f"you have no job {job}: only a job's owner can cancel it"
         assert (await bot.services.jobs.get(job)).status is JobStatus.QUEUED  # type: ignore[union-attr]
 
         own = await ephemeral_reply(await fake.click(alice, message, f"lk:cancel:{job}"))
@@ -194,3 +204,13 @@ async def test_total_limit_refuses_when_the_queue_is_full(
     assert text == "the queue is full (2 jobs waiting): try again in a few minutes"
     assert [j.params.prompt for j in rows] == ["running", "waiting b", "waiting c"]
     assert media_files(data_dir) == []
+
+
+def with_delete_button(payload: dict[str, Any], job_id: int) -> dict[str, Any]:
+    """A message the bot did not post, carrying a Delete button for ``job_id``."""
+    button = {"type": 2, "style": 4, "label": "Delete", "custom_id": f"lk:delete:{job_id}"}
+    return {
+        **payload,
+        "id": str(int(payload["id"]) + 10**9),
+        "components": [{"type": 1, "components": [button]}],
+    }

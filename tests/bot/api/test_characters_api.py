@@ -7,6 +7,7 @@ from pathlib import Path
 from bot.tiny import TinyBundle
 from tests.bot.api.harness import api_settings, photo, running_api
 from tests.bot.engine.helpers import face_photo
+from tests.cogs.harness import EngineControl
 
 
 def png(data: bytes, name: str = "face.png") -> dict[str, tuple[str, bytes, str]]:
@@ -136,3 +137,36 @@ async def test_a_face_locked_job_scores_its_outputs(tiny_bundle: TinyBundle, dat
         assert job["status"] == "succeeded", job
         assert job["parameters"]["character_weight"] == 0.9
         assert "identity" in job["outputs"][0]
+
+
+async def test_rename_and_the_first_image_against_the_work_limit(
+    tiny_bundle: TinyBundle, data_dir: Path, engine_control: EngineControl
+) -> None:
+    """The outcomes ``/character rename`` and ``/character create`` give in Discord."""
+    async with running_api(api_settings(tiny_bundle, data_dir, queue_per_user=1)) as api:
+        key = await api.key(1)
+        for name in ("Mara", "Ivo"):
+            assert (
+                await api.client.post("/v1/characters", json={"name": name}, headers=key)
+            ).status_code == 201
+        renamed = await api.client.patch("/v1/characters/mara", json={"name": "Mara Lee"}, headers=key)
+        assert renamed.status_code == 200 and renamed.json()["name"] == "Mara Lee"
+        taken = await api.client.patch("/v1/characters/Ivo", json={"name": "mara lee"}, headers=key)
+        assert taken.status_code == 409 and taken.json()["error"] == {
+            "code": "name_taken",
+            "message": "you already have a character called “Mara Lee”",
+        }
+        missing = await api.client.patch("/v1/characters/Nobody", json={"name": "X"}, headers=key)
+        assert missing.status_code == 404
+        engine_control.hold()  # the one slot of this user's work is taken by a running job
+        await api.submit(key, prompt="keeps my one slot")
+        await engine_control.wait_held()
+        full = await api.client.post(
+            "/v1/characters", data={"name": "Later"}, files=png(face_photo(2)), headers=key
+        )
+        assert full.status_code == 429 and "the limit is 1" in full.json()["error"]["message"]
+        engine_control.release()
+        names = [
+            c["name"] for c in (await api.client.get("/v1/characters", headers=key)).json()["characters"]
+        ]
+        assert names == ["Ivo", "Mara Lee"]

@@ -227,16 +227,18 @@ async def test_another_users_job_is_404_like_a_missing_one(tiny_bundle: TinyBund
         job_id = (await api.submit(alice, prompt="a secret garden")).json()["id"]
         await api.wait_for(alice, job_id, "succeeded")
         for method, path in [
-            ("GET", f"/v1/jobs/{job_id}"),
-            ("POST", f"/v1/jobs/{job_id}/cancel"),
-            ("DELETE", f"/v1/jobs/{job_id}"),
-            ("GET", f"/v1/jobs/{job_id}/outputs/0"),
-            ("GET", f"/v1/jobs/{job_id}/events"),
+            ("GET", "/v1/jobs/{}"),
+            ("POST", "/v1/jobs/{}/cancel"),
+            ("DELETE", "/v1/jobs/{}"),
+            ("GET", "/v1/jobs/{}/outputs/0"),
+            ("GET", "/v1/jobs/{}/events"),
         ]:
-            theirs = await api.client.request(method, path, headers=bob)
-            missing = await api.client.request(method, path.replace(str(job_id), "999"), headers=bob)
+            theirs = await api.client.request(method, path.format(job_id), headers=bob)
+            missing = await api.client.request(method, path.format(999), headers=bob)
             assert theirs.status_code == missing.status_code == 404, (method, path)
-            assert theirs.json()["error"]["message"] == f"there is no job {job_id}"
+            message = theirs.json()["error"]["message"]
+            assert message.startswith(f"you have no job {job_id}"), (method, path)
+            assert missing.json()["error"]["message"] == message.replace(str(job_id), "999")
         assert (await api.client.get("/v1/jobs", headers=bob)).json()["jobs"] == []
         assert (await api.client.get(f"/v1/jobs/{job_id}", headers=alice)).status_code == 200
 
@@ -252,7 +254,13 @@ async def test_cancel_and_delete(
         queued = (await api.submit(key, prompt="second")).json()["id"]
         assert (await api.client.get(f"/v1/jobs/{queued}", headers=key)).json()["position"] == 1
         busy = await api.client.delete(f"/v1/jobs/{running}", headers=key)
-        assert busy.status_code == 409 and "cancel it first" in busy.json()["error"]["message"]
+        assert busy.status_code == 409 and busy.json()["error"] == {
+            "code": "job_running",
+            "message": f"job {running} is running: cancel it first, then delete it",
+        }
+        waiting = await api.client.delete(f"/v1/jobs/{queued}", headers=key)
+        assert waiting.status_code == 409 and waiting.json()["error"]["code"] == "job_queued"
+        assert (await api.client.get(f"/v1/jobs/{queued}", headers=key)).json()["status"] == "queued"
         cancelled = await api.client.post(f"/v1/jobs/{queued}/cancel", headers=key)
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "canceled"
         stopping = await api.client.post(f"/v1/jobs/{running}/cancel", headers=key)
