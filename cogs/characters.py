@@ -13,12 +13,11 @@ from discord.ext import commands
 
 from bot.app.client import LikenessBot
 from bot.engine.uploads import check_metadata
-from bot.running.queue import Job
 from cogs.utils.attachments import fetch, upload_info
 from cogs.utils.confirm import Confirm
 from cogs.utils.contact_sheet import SheetItem, render_contact_sheet
 from cogs.utils.replies import tell
-from storage import DEFAULT_MAX_IMAGES, MAX_NAME_CHARS, CharacterRow, forget_user
+from storage import DEFAULT_MAX_IMAGES, MAX_NAME_CHARS, CharacterRow
 
 log = logging.getLogger(__name__)
 
@@ -261,17 +260,8 @@ class ForgetMe(commands.Cog):
         )
         if await view.wait() or not view.confirmed:
             return
-        services = self.bot.services
-        for job in await services.jobs.user_jobs(interaction.user.id):
-            if not job.status.finished:
-                await services.queue.cancel(job.id, interaction.user.id)
-        for _ in range(120):  # a running job stops at its next step
-            running = [j for j in await services.jobs.user_jobs(interaction.user.id) if not j.status.finished]
-            if not running:
-                break
-            await asyncio.sleep(0.25)
-        posted = _posted_messages(await services.jobs.user_jobs(interaction.user.id))
-        report = await forget_user(services.db, services.media, interaction.user.id)
+        forgotten = await self.bot.services.forget(interaction.user.id)
+        report, posted = forgotten.report, list(forgotten.messages)
         removed, kept = await self._remove_messages(posted)
         text = (
             f"Deleted {report.characters} character(s), {report.images} reference image(s) with "
@@ -298,20 +288,6 @@ class ForgetMe(commands.Cog):
             else:
                 removed += 1
         return removed, kept
-
-
-def _posted_messages(jobs: list[Job]) -> list[tuple[int, int]]:
-    """(channel id, message id) of every message the bot posted for these jobs: the job's reply
-    (queued, progress, result or failure) and a result posted to the channel after the token expired."""
-    found: dict[tuple[int, int], None] = {}
-    for job in jobs:
-        for channel_id, message_id in (
-            (job.channel_id, job.message_id),
-            (job.result_channel_id, job.result_message_id),
-        ):
-            if channel_id is not None and message_id is not None:
-                found[(channel_id, message_id)] = None
-    return list(found)
 
 
 async def setup(bot: LikenessBot) -> None:

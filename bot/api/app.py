@@ -12,7 +12,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from bot.api import characters, jobs
+from bot.api import characters, jobs, me
 from bot.api.auth import Authenticator, RateLimit
 from bot.api.context import ApiContext
 from bot.api.errors import install
@@ -114,6 +114,7 @@ def build_app(ctx: ApiContext) -> FastAPI:
     install(app, ctx.retry_after)
     app.include_router(jobs.build_router(ctx))
     app.include_router(characters.build_router(ctx))
+    app.include_router(me.build_router(ctx))
 
     @app.get("/v1/health", response_model=Health, tags=["health"])
     async def health() -> Health:

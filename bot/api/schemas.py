@@ -106,6 +106,16 @@ class Added(BaseModel):
     warnings: list[str]
 
 
+class Forgotten(BaseModel):
+    """What ``DELETE /v1/me`` deleted."""
+
+    characters: int
+    images: int = Field(description="reference images, each with its face embedding")
+    jobs: int
+    outputs: int
+    files: int = Field(description="media files no one else uses")
+
+
 class Deleted(BaseModel):
     deleted: bool = True
 

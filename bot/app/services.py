@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.actions.apikeys import ApiKeys
+from bot.actions.forget import Forgotten, forget
 from bot.actions.jobs import JobActions
 from bot.actions.submissions import JobChecks, Submissions
 from bot.app.settings import Settings
@@ -114,6 +115,11 @@ class Services:
             keys,
             WebhookOutbox(db),
         )
+
+    async def forget(self, user_id: int) -> Forgotten:
+        """Everything stored about ``user_id`` (``bot.actions.forget``), their unfinished jobs
+        cancelled first: ``/forget-me``, ``DELETE /v1/me`` and ``forget-user`` all come here."""
+        return await forget(user_id, db=self.db, media=self.media, jobs=self.jobs, cancel=self.queue.cancel)
 
     async def load_models(self) -> None:
         """Face models, then the diffusion weights (on the worker thread, or on every Ray worker);

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import api, describe, faces, fetch, generate, run, tiny
+from bot.cli import api, describe, faces, fetch, forget, generate, run, tiny
 from bot.explain import explain
 
 EXIT_BAD_INPUT = 2
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, api, generate, describe, fetch, tiny, faces):
+    for module in (run, api, generate, describe, fetch, tiny, faces, forget):
         module.add_parser(sub)
     return parser
 

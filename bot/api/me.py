@@ -1,0 +1,33 @@
+"""``/v1/me``: the caller's own data. ``DELETE`` forgets everything stored about them, as
+``/forget-me`` does in Discord (their keys included, this one too)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from bot.api.context import ApiContext, Ctx, Key
+from bot.api.schemas import ErrorBody, Forgotten
+
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 409, 429)}
+
+
+def build_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter(prefix="/v1/me", tags=["me"], responses=ERRORS)
+
+    @router.delete("", response_model=Forgotten)
+    async def forget_me(key: Key, ctx: Ctx) -> Forgotten:
+        """Your characters, reference images and face embeddings, jobs, outputs and API keys. Your
+        unfinished jobs are cancelled first; one that does not stop in time is 409 ``user_busy``
+        (nothing deleted: try again)."""
+        report = (await ctx.services.forget(key.user_id)).report
+        return Forgotten(
+            characters=report.characters,
+            images=report.images,
+            jobs=report.jobs,
+            outputs=report.outputs,
+            files=report.files,
+        )
+
+    return router
