@@ -48,5 +48,12 @@ class IdentityMode(StrEnum):
 
 IDENTITY_MODES: tuple[str, ...] = tuple(m.value for m in IdentityMode)
 
-DESCRIBE_DETAILS: tuple[str, ...] = ("standard", "detailed")
-"""``/describe``: the detailed caption, or the more detailed one (slower)."""
+
+class DescribeDetail(StrEnum):
+    """``/describe``: the detailed caption, or the more detailed one (slower)."""
+
+    STANDARD = "standard"
+    DETAILED = "detailed"
+
+
+DESCRIBE_DETAILS: tuple[str, ...] = tuple(d.value for d in DescribeDetail)

@@ -29,6 +29,7 @@ from bot.choices import (
     OUTPAINT_TARGETS,
     STRUCTURES,
     STYLE_NAMES,
+    IdentityMode,
 )
 from bot.errors import InvalidRequest
 from bot.rules import Rule
@@ -164,8 +165,8 @@ class FaceLock:
             "Face lock: all references together, or their mean",
             "Identity mode",
             choices=IDENTITY_MODES,
-            labels={"all": "all references", "mean": "mean of the references"},
-            default="all",
+            labels={IdentityMode.ALL: "all references", IdentityMode.MEAN: "mean of the references"},
+            default=IdentityMode.ALL.value,
         )
     )
     min_identity: float | None = _param(
@@ -404,7 +405,9 @@ def face_lock(
                 "min_identity and max_tries score faces against a character: choose a character"
             )
         return None
-    return FaceLock(weight=weight, mode=mode or "all", min_identity=min_identity, max_tries=max_tries)
+    return FaceLock(
+        weight=weight, mode=mode or IdentityMode.ALL.value, min_identity=min_identity, max_tries=max_tries
+    )
 
 
 def default_mode(*, image: bool, describe: bool = False) -> Mode:

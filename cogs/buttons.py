@@ -4,12 +4,12 @@ restart."""
 from __future__ import annotations
 
 from bot.app.client import LikenessBot
-from cogs.utils.buttons import BUTTONS
+from cogs.utils.buttons import JobButton
 
 
 async def setup(bot: LikenessBot) -> None:
-    bot.add_dynamic_items(*BUTTONS)
+    bot.add_dynamic_items(*JobButton.registered)
 
 
 async def teardown(bot: LikenessBot) -> None:
-    bot.remove_dynamic_items(*BUTTONS)
+    bot.remove_dynamic_items(*JobButton.registered)

@@ -8,6 +8,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.client import LikenessBot
+from bot.choices import DescribeDetail
 from bot.params import JobParams, Mode
 from cogs.utils.attachments import fetch, upload_info
 from cogs.utils.interactions import defer_public, destination_of
@@ -25,7 +26,11 @@ class Describe(commands.Cog):
     async def describe(
         self, interaction: discord.Interaction, image: discord.Attachment, detail: bool = False
     ) -> None:
-        params = JobParams(prompt="", mode=Mode.IMG2IMG, describe="detailed" if detail else "standard")
+        params = JobParams(
+            prompt="",
+            mode=Mode.IMG2IMG,
+            describe=DescribeDetail.DETAILED if detail else DescribeDetail.STANDARD,
+        )
         submissions = self.bot.services.submissions
         draft = await submissions.check(interaction.user.id, params, image=upload_info(image))
         message_id = await defer_public(interaction)

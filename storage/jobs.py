@@ -43,6 +43,7 @@ from storage.rows import (
     ParamsCodec,
     QueueEntry,
 )
+from storage.schema import MEDIA_REFERENCES
 from storage.usage import NewFile, check_quota, new_files
 
 log = logging.getLogger(__name__)
@@ -89,17 +90,16 @@ LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'queue
 _INSERT_OUTPUTS = (
     "INSERT INTO job_outputs (job_id, idx, media, seed, width, height, identity) VALUES {values}"
 )
-_JOBS_MEDIA = """
-SELECT input_media AS sha FROM jobs
-WHERE id IN (SELECT value FROM json_each(:ids)) AND input_media IS NOT NULL
-UNION
-SELECT mask_media FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) AND mask_media IS NOT NULL
-UNION
-SELECT structure_media FROM jobs
-WHERE id IN (SELECT value FROM json_each(:ids)) AND structure_media IS NOT NULL
-UNION
-SELECT media FROM job_outputs WHERE job_id IN (SELECT value FROM json_each(:ids))
-"""
+# For each table of ``MEDIA_REFERENCES``: the column naming the job its rows belong to (None: rows
+# that are no job's). A new media column's table must be listed here, or importing fails.
+_JOB_OF: dict[str, str | None] = {"jobs": "id", "job_outputs": "job_id", "reference_images": None}
+# The media that the jobs :ids (a JSON list) reference, from every job-owned media column.
+_JOBS_MEDIA = " UNION ".join(
+    f"SELECT {column} AS sha FROM {table} WHERE {key} IN (SELECT value FROM json_each(:ids)) "
+    f"AND {column} IS NOT NULL"
+    for table, column in MEDIA_REFERENCES
+    if (key := _JOB_OF[table]) is not None
+)
 
 
 class JobRepository(Generic[P]):

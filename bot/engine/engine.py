@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bot.choices import DescribeDetail
 from bot.engine.captions import Captioner
 from bot.engine.checks import Capabilities, FaceRoute, check_inputs
 from bot.engine.config import EngineConfig
@@ -38,11 +39,12 @@ from bot.engine.identity import character_vector, decode_identity, faceid_input,
 from bot.engine.images import fit_to_budget, limit_side, load_image, load_mask, size_for_aspect
 from bot.engine.loras import ActiveLoras, LoraFile, LoraLibrary
 from bot.engine.masks import check_mask_shape, composite, prepare_inpaint_mask
+from bot.engine.memory import is_out_of_memory
 from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, load_pipelines
 from bot.engine.prompts import build_prompts
-from bot.errors import Cancelled, LikenessError, OutOfMemory
+from bot.errors import Cancelled, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
 from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, resolve
 
@@ -168,9 +170,11 @@ class Engine:
                 if request.params.describe is not None:
                     return self._describe(request)
                 return self._generate(request, progress, cancel)
+            except OutOfMemory as exc:  # the diffusers call's, or a LoRA's load: said in its own words
+                self._release(exc)
+                raise
             except Exception as exc:
-                # The diffusers call raises its own OutOfMemory (ours, so not matched here); this is
-                # the rest: loading images, face analysis and scoring, compositing, encoding.
+                # The rest: loading images, face analysis and scoring, compositing, encoding.
                 if not is_out_of_memory(exc):
                     raise
                 log.warning("out of memory outside the diffusers call", exc_info=True)
@@ -218,7 +222,7 @@ class Engine:
         started = time.perf_counter()
         params = resolve(request.params, self.defaults)
         check_inputs(params, self.capabilities, image=request.image is not None, mask=False, identity=None)
-        prompts = self.suggestions(request.image, detailed=params.describe == "detailed")
+        prompts = self.suggestions(request.image, detailed=params.describe == DescribeDetail.DETAILED)
         seconds = time.perf_counter() - started
         log.info("described an image in %.2fs", seconds)
         return GenerationResult(params, (), self.model_name, seconds, suggestions=prompts)
@@ -542,18 +546,5 @@ def _stop_if(cancel: CancelFlag | None) -> None:
 
 # MPS: "MPS backend out of memory"; torch on the CPU: "DefaultCPUAllocator: can't allocate memory";
 # onnxruntime (insightface scoring): "CUDA failure 2: out of memory", "Failed to allocate memory".
-_OOM_MESSAGES = ("out of memory", "can't allocate memory", "failed to allocate memory")
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA raises ``torch.OutOfMemoryError``, numpy and PIL ``MemoryError``; MPS, torch's CPU allocator
-    and onnxruntime raise their own errors whose message says so. Our own errors never count."""
-    if isinstance(exc, LikenessError):
-        return False
-    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
-        return True
-    return any(text in str(exc).lower() for text in _OOM_MESSAGES)
-
-
 def _seeds(base: int, count: int) -> list[int]:
     return [(base + k) % (SEED_MAX + 1) for k in range(count)]

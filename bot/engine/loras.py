@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.family import Family
-from bot.errors import InvalidRequest
+from bot.engine.memory import is_out_of_memory
+from bot.errors import InvalidRequest, OutOfMemory
 from bot.params import LoraUse
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,13 @@ class ActiveLoras:
             with _only_reports_about(adapter):
                 pipe.load_lora_weights(str(lora.path), adapter_name=adapter)
         except Exception as exc:
+            with contextlib.suppress(Exception):  # a half-loaded adapter would block the next try
+                pipe.delete_adapters(adapter)
+            if is_out_of_memory(exc):
+                raise OutOfMemory(
+                    f"there was not enough memory to load the LoRA “{lora.name}” "
+                    f"({-(-lora.size // 2**20)} MB): try fewer LoRAs at once"
+                ) from exc
             raise InvalidRequest(f"the LoRA “{lora.name}” could not be loaded: {_first_line(exc)}") from exc
         if adapter not in {a for names in pipe.get_list_adapters().values() for a in names}:
             raise InvalidRequest(f"the LoRA “{lora.name}” has no weights this model has layers for")

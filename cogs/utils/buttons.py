@@ -38,10 +38,15 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"lk:[a
     style: ClassVar[discord.ButtonStyle] = discord.ButtonStyle.secondary
     owner_only: ClassVar[str | None] = None  # the refusal for anyone but the job's owner
 
+    registered: ClassVar[list[type[JobButton]]] = []  # every action, for ``bot.add_dynamic_items``
+
     def __init_subclass__(cls, *, action: str, per_output: bool = False, **kwargs: Any) -> None:
         template = rf"lk:{action}:(?P<job>\d+)" + (r":(?P<idx>\d)" if per_output else "")
         super().__init_subclass__(template=template, **kwargs)
         cls.action, cls.per_output = action, per_output
+        if any(b.action == action for b in JobButton.registered):
+            raise TypeError(f"two buttons for the action {action!r}")
+        JobButton.registered.append(cls)
 
     def __init__(self, job_id: int, idx: int | None = None, *, row: int | None = None) -> None:
         custom_id = f"lk:{self.action}:{job_id}" + (f":{idx}" if idx is not None else "")
@@ -221,20 +226,6 @@ class ShowStructure(JobButton, action="structure"):
             file=discord.File(io.BytesIO(data), filename=f"job-{job.id}-{params.structure}.png"),
             ephemeral=True,
         )
-
-
-BUTTONS: tuple[type[JobButton], ...] = (
-    Reroll,
-    Vary,
-    FixFace,
-    Info,
-    Delete,
-    Cancel,
-    AddReference,
-    ShowStructure,
-    UseSuggestion,
-    UseSuggestionAsNew,
-)
 
 
 def queued_view(job_id: int) -> discord.ui.View:

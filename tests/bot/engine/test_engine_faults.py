@@ -12,10 +12,11 @@ import torch
 
 import bot.engine.engine as engine_module
 from bot.engine.device import release_memory
-from bot.engine.engine import Engine, is_out_of_memory
+from bot.engine.engine import Engine
 from bot.engine.faces import load_face_analyzer
 from bot.engine.identity import encode_identity
 from bot.engine.masks import composite
+from bot.engine.memory import is_out_of_memory
 from bot.engine.metadata import LOCAL_MODEL, public_model_name, read_parameters
 from bot.errors import Cancelled, OutOfMemory
 from bot.jobs import GenerationRequest

@@ -18,7 +18,7 @@ from bot.app.settings import load_settings
 from bot.engine.engine import Engine
 from bot.engine.family import Family
 from bot.engine.metadata import read_parameters
-from bot.errors import InvalidRequest
+from bot.errors import InvalidRequest, OutOfMemory
 from bot.params import LoraUse
 from bot.tiny import TinyBundle
 from tests.bot.engine.helpers import job_request, pixels
@@ -120,6 +120,33 @@ def test_bad_files_are_refused_with_their_reason(
             image(engine, LoraUse(name))
     finally:
         path.unlink()
+
+
+def test_a_lora_that_runs_out_of_memory_says_so_and_the_engine_goes_on(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "could not be loaded": the file is fine, the device is full. Nothing half-loaded stays."""
+    assert engine.loras.folder is not None
+    spare = engine.loras.folder / "spare.safetensors"  # a LoRA this engine has not loaded yet
+    shutil.copy(engine.loras.folder / "glow.safetensors", spare)
+    pipe = engine.pipes.text
+    real = pipe.load_lora_weights
+
+    def full(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)  # the adapter is in place when the allocation after it fails
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
+
+    try:
+        monkeypatch.setattr(pipe, "load_lora_weights", full)
+        with pytest.raises(
+            OutOfMemory, match=r"not enough memory to load the LoRA “spare” .*try fewer LoRAs"
+        ):
+            image(engine, LoraUse("spare"))
+        monkeypatch.undo()
+        assert "spare" not in str(pipe.get_list_adapters())
+        assert not np.array_equal(image(engine, LoraUse("spare")), image(engine))  # it loads once it fits
+    finally:
+        spare.unlink()
 
 
 def test_an_unknown_lora_names_what_exists(engine: Engine) -> None:
