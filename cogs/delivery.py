@@ -242,7 +242,9 @@ def _to_jpeg(png: bytes, quality: int, scale: float) -> bytes:
     with Image.open(io.BytesIO(png)) as image:
         rgb = image.convert("RGB")
     if scale != 1.0:
-        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.LANCZOS)
+        rgb = rgb.resize(
+            (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.Resampling.LANCZOS
+        )
     buffer = io.BytesIO()
     rgb.save(buffer, format="JPEG", quality=quality, optimize=True)
     return buffer.getvalue()

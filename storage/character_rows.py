@@ -32,8 +32,9 @@ class Embedding(NamedTuple):
     dim: int
 
     @classmethod
-    def checked(cls, value: Embedding | tuple[bytes | None, str, int] | None) -> Embedding | None:
-        """Validate (raises ValueError: a programming error, not a user's) and normalise."""
+    def checked(cls, value: tuple[object, object, object] | None) -> Embedding | None:
+        """Validate an Embedding or a ``(vector, backend, dim)`` tuple (raises ValueError: a programming
+        error, not a user's) and normalise. Any tuple is checked: untyped callers reach here too."""
         if value is None:
             return None
         vector, backend, dim = value
@@ -157,7 +158,7 @@ class ReferenceRow:
             embedding=Embedding.from_columns(
                 row["embedding"], row["embedding_backend"], row["embedding_dim"]
             ),
-            face_box=None if box is None else tuple(json.loads(box)),  # type: ignore[arg-type]
+            face_box=None if box is None else tuple(json.loads(box)),
             quality=json.loads(row["quality"] or "{}"),
             created_at=row["created_at"],
         )

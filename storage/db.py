@@ -140,10 +140,10 @@ class Database:
         await self.close()
 
     async def _check_pragmas(self) -> None:
-        mode = (await self._conn.execute_fetchall("PRAGMA journal_mode"))[0][0]
+        mode = next(iter(await self._conn.execute_fetchall("PRAGMA journal_mode")))[0]
         if mode != "wal":
             log.warning("journal_mode is %s, not wal (in-memory or unsupported file system)", mode)
-        if (await self._conn.execute_fetchall("PRAGMA foreign_keys"))[0][0] != 1:
+        if next(iter(await self._conn.execute_fetchall("PRAGMA foreign_keys")))[0] != 1:
             raise RuntimeError("this SQLite build cannot enforce foreign keys")
 
     # -- locking and transactions ----------------------------------------------------------

@@ -394,7 +394,7 @@ class JobRepository(Generic[P]):
         )
         return None if row is None else self._row(row)
 
-    async def cancel(self, job_id: int, user_id: int) -> CancelResult:
+    async def cancel(self, job_id: int, user_id: int) -> CancelResult[P]:
         """Owner-only. A queued job is cancelled at once, and its input and mask files go with it
         (unless another row uses them: nothing will ever read them, and they count against the
         user's quota); a running one is flagged (``cancel_requested_at``) and returned still

@@ -138,7 +138,12 @@ class JobRow(Generic[P]):
         values["origin"] = JobOrigin(values["origin"])
         values["warnings"] = tuple(json.loads(values["warnings"] or "[]"))
         values["suggestions"] = tuple(json.loads(values["suggestions"] or "[]"))
-        return cls(params=codec.decode(row), **values)
+        return cls(params=codec.decode(_columns(row)), **values)
+
+
+def _columns(row: sqlite3.Row | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A row as the codec's mapping (an ``sqlite3.Row`` indexes by name but is no ``Mapping``)."""
+    return row if isinstance(row, Mapping) else dict(zip(row.keys(), row, strict=True))
 
 
 JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRow) if f.name != "params")
@@ -180,6 +185,6 @@ class QueueEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class CancelResult:
+class CancelResult(Generic[P]):
     outcome: CancelOutcome
-    job: JobRow | None  # None for NOT_FOUND and NOT_OWNER (don't reveal other users' jobs)
+    job: JobRow[P] | None  # None for NOT_FOUND and NOT_OWNER (don't reveal other users' jobs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Generator
 
 import httpx
 import uvicorn
@@ -100,7 +101,7 @@ class _Server(uvicorn.Server):
     """uvicorn without its own signal handlers: the bot's process decides when to stop."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def,override]
+    def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 

@@ -87,8 +87,8 @@ class WebhookSender:
             except Exception:
                 log.exception("webhook pass failed")
                 due = None
-            if self._closing:
-                break
+            if self._closing:  # close() may have run during the awaits above
+                break  # type: ignore[unreachable]  # mypy keeps the loop condition's narrowing across awaits
             wait = IDLE_POLL if due is None else min(IDLE_POLL, max(0.0, due - time.time()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)

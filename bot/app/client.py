@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -24,7 +25,8 @@ EXTENSIONS = (
 
 
 class LikenessBot(commands.Bot):
-    def __init__(self, services: Services, **options: object) -> None:
+    def __init__(self, services: Services, **options: Any) -> None:
+        # ``options`` are commands.Bot's own keyword arguments (discord.py types each one), passed on.
         # This bot never joins voice: discord.py's notices about missing voice libraries do not apply.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
@@ -38,7 +40,7 @@ class LikenessBot(commands.Bot):
             # a message); the one message meant to ping its owner allows exactly that user.
             allowed_mentions=discord.AllowedMentions.none(),
             **options,
-        )  # type: ignore[arg-type]
+        )
         self.services = services
 
     async def setup_hook(self) -> None:

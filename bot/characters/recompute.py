@@ -25,7 +25,7 @@ async def recompute_all(
     media: MediaStore,
     worker: GpuWorker,
     backend: str,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], object] | None = None,
 ) -> tuple[int, int, int]:
     """Returns (characters, images, images without a face now); ``progress`` gets each character's name."""
     analyzer = await worker.load_faces()

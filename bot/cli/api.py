@@ -15,7 +15,7 @@ from bot.errors import SettingsInvalid
 T = TypeVar("T")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser(
         "api",
         help="serve the HTTP job API without Discord",

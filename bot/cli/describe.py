@@ -10,7 +10,7 @@ from bot.engine.family import Family
 from bot.errors import BadImage, InvalidRequest
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "describe",
         help="write four prompts from an image",

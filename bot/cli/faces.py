@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from bot.app.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "recompute-faces",
         help="recompute all reference embeddings with the configured face backend",

@@ -9,7 +9,7 @@ import logging
 from bot.errors import SettingsInvalid
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "fetch-models",
         help="download the model, adapters and face pack the settings name",

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from bot.engine.family import Family
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "tiny-models",
         help="build a tiny random-weight model bundle offline (for tests and trying Likeness on a CPU)",

@@ -60,7 +60,9 @@ class Captioner:
                         f"Florence-2 folder or hub id, set {SETTING}=none to turn describe off, or build "
                         "a tiny offline bundle with python -m bot tiny-models DIR"
                     ) from exc
-                self._loaded = (processor, model.to(self.device).eval())
+                # PreTrainedModel.to is wrapped with functools.wraps, whose typeshed type is no method:
+                # mypy takes the device for ``self``.
+                self._loaded = (processor, model.to(self.device).eval())  # type: ignore[arg-type]
                 log.info("captions: model %s loaded", self.model)
             return self._loaded
 

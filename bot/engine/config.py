@@ -20,6 +20,10 @@ class AdapterSource:
     weight_name: str | None = None
 
 
+DEFAULT_LORA_CACHE_BYTES = 1024 * 2**20
+"""Loaded LoRAs beyond this are unloaded, least recently used first."""
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     model: str  # a hub id, a diffusers folder, or one .safetensors (or .ckpt) checkpoint file
@@ -32,7 +36,7 @@ class EngineConfig:
     ip_adapter: AdapterSource | None = None
     faceid_adapter: AdapterSource | None = None
     lora_dir: Path | None = None  # the operator's folder of style LoRAs; None: LoRAs off
-    lora_cache_bytes: int = 1024 * 2**20  # loaded LoRAs beyond this are unloaded, least recently used first
+    lora_cache_bytes: int = DEFAULT_LORA_CACHE_BYTES
     styles: Mapping[str, tuple[LoraUse, ...]] = field(default_factory=dict)  # the operator's style LoRAs
     # Structure control: a ControlNet per structure (hub id, folder, or "auto": the family's common
     # one); a structure left out is off. Depth maps need ``depth_model`` as well.

@@ -124,9 +124,11 @@ def fetch_all(
         note(_fetch_model("inpainting model", engine.inpaint_model, ["model_index.json", "unet/*"]))
     for kind, where in engine.controlnets.items():
         if kind in engine.structures:
-            source = CONTROLNETS[family][kind] if where.lower() == "auto" else where
+            controlnet = CONTROLNETS[family][kind] if where.lower() == "auto" else where
             note(
-                _fetch_model(f"{kind} ControlNet", source, ["*.json", "diffusion_pytorch_model.safetensors"])
+                _fetch_model(
+                    f"{kind} ControlNet", controlnet, ["*.json", "diffusion_pytorch_model.safetensors"]
+                )
             )
     if Structure.DEPTH in engine.structures and engine.depth_model is not None:
         note(_fetch_model("depth model", engine.depth_model))

@@ -30,7 +30,7 @@ from PIL import Image
 from bot.choices import DescribeDetail
 from bot.engine.captions import Captioner
 from bot.engine.checks import Capabilities, FaceRoute, check_inputs
-from bot.engine.config import EngineConfig
+from bot.engine.config import DEFAULT_LORA_CACHE_BYTES, EngineConfig
 from bot.engine.control import StructureControl
 from bot.engine.describe import prompts_for
 from bot.engine.device import release_memory
@@ -107,7 +107,7 @@ class Engine:
         model_name: str,
         face_analyzer: FaceAnalyzer | None = None,
         loras: LoraLibrary | None = None,
-        lora_cache_bytes: int = EngineConfig.lora_cache_bytes,
+        lora_cache_bytes: int = DEFAULT_LORA_CACHE_BYTES,
         styles: Mapping[str, tuple[LoraUse, ...]] | None = None,
         structure: StructureControl | None = None,
         captioner: Captioner | None = None,
@@ -304,8 +304,8 @@ class Engine:
             # only the masked region changes, so a large photo does not come back shrunk to the model's size.
             base = limit_side(original)
             blend = pair.blend if base.size == source.size else prepare_inpaint_mask(mask, base.size).blend
-            size = {"width": source.width, "height": source.height}
-            inputs = {"image": source, "mask_image": pair.generate, **size, **strength}
+            dims = {"width": source.width, "height": source.height}
+            inputs = {"image": source, "mask_image": pair.generate, **dims, **strength}
             return Plan(
                 params, pipes.inpaint, inputs, source.size, original=base, blend=blend, warnings=pair.warnings
             )

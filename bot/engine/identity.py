@@ -25,18 +25,23 @@ def embedding_bytes(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").reshape(-1).tobytes()
 
 
-def embedding_vector(blob: bytes) -> np.ndarray:
+def embedding_vector(blob: bytes | bytearray) -> np.ndarray:
     """An embedding back from its stored bytes (a float32 copy)."""
     return np.frombuffer(bytes(blob), dtype="<f4").astype(np.float32)
 
 
-def decode_identity(identity: Sequence[bytes]) -> np.ndarray:
-    """``(N, dim)`` normalised float32 rows from little-endian float32 bytes; InvalidRequest if malformed."""
+def decode_identity(identity: Sequence[object]) -> np.ndarray:
+    """``(N, dim)`` normalised float32 rows from little-endian float32 bytes; InvalidRequest if malformed
+    (each item is checked: a job's identity may come from outside typed code, e.g. over Ray)."""
     if not identity:
         raise InvalidRequest("identity is empty: the character has no reference embeddings")
     rows = []
     for k, blob in enumerate(identity):
-        if not isinstance(blob, bytes | bytearray) or not blob or len(blob) % 4:
+        if not isinstance(blob, bytes | bytearray):
+            raise InvalidRequest(
+                f"identity embedding {k + 1} is not a float32 vector (got {type(blob).__name__})"
+            )
+        if not blob or len(blob) % 4:
             raise InvalidRequest(
                 f"identity embedding {k + 1} is not a float32 vector (got {len(blob)} bytes)"
             )

@@ -237,7 +237,7 @@ def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> tuple[
     except Exception as exc:  # broken EXIF should not cost the user their picture
         log.warning("ignoring unreadable EXIF orientation in %s: %s", what, exc)
         upright = image
-    return (upright if upright is not None else image), image.format or ""
+    return upright, image.format or ""
 
 
 def _open_header(fp: IO[bytes], *, what: str) -> Image.Image:

@@ -51,5 +51,5 @@ class DepthEstimator:
 
     def depth_map(self, image: Image.Image) -> Image.Image:
         """Near is bright, as depth ControlNets expect; the size of ``image``."""
-        depth = self.load()(image.convert("RGB"))["depth"]
+        depth: Image.Image = self.load()(image.convert("RGB"))["depth"]
         return depth.convert("RGB").resize(image.size, Image.Resampling.BICUBIC)

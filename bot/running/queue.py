@@ -236,7 +236,7 @@ class JobQueue:
             "max_stored_bytes": self.max_stored_bytes,
         }
 
-    async def cancel(self, job_id: int, user_id: int) -> CancelResult:
+    async def cancel(self, job_id: int, user_id: int) -> CancelResult[JobParams]:
         result = await self.repo.cancel(job_id, user_id)
         if result.outcome is CancelOutcome.CANCEL_RUNNING and job_id in self._running:
             self._running[job_id].set()

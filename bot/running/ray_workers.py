@@ -36,6 +36,9 @@ RESTART_CHECK = 0.5  # seconds between asks whether a restarting worker is back
 ANALYSIS_TIMEOUT = 300.0  # seconds a face analysis may take on a worker before it counts as lost
 IDLE_CHECK = 1.0  # seconds between checks that some worker is still alive, while waiting for one
 
+Description = tuple[str, Capabilities, tuple[str, int] | None]
+"""What ``EngineActor.describe`` answers: the worker's name, capabilities and face analysis."""
+
 
 @dataclass(slots=True)
 class _Worker:
@@ -130,17 +133,22 @@ class RayWorkers:
         )
         return remote.remote(self.engine_config, self.face_config, self.face_pack_url, self.offline, threads)
 
-    async def _describe(self, worker: _Worker, after: str = "could not load the model") -> None:
-        """Wait for the actor to answer (asked again while Ray restarts it); then it takes jobs."""
+    @staticmethod
+    async def _ask_describe(worker: _Worker) -> Description:
+        """``EngineActor.describe``, asked again while Ray restarts the actor."""
         from ray.exceptions import ActorUnavailableError
 
+        while True:
+            try:
+                answer: Description = await worker.handle.describe.remote()
+                return answer
+            except ActorUnavailableError:  # restarting: not dead, not yet back
+                await asyncio.sleep(RESTART_CHECK)
+
+    async def _describe(self, worker: _Worker, after: str = "could not load the model") -> None:
+        """Wait for the actor to answer (asked again while Ray restarts it); then it takes jobs."""
         try:
-            while True:
-                try:
-                    worker.name, capabilities, faces = await worker.handle.describe.remote()
-                    break
-                except ActorUnavailableError:  # restarting: not dead, not yet back
-                    await asyncio.sleep(RESTART_CHECK)
+            worker.name, capabilities, faces = await self._ask_describe(worker)
         except Exception as exc:
             worker.ready, worker.restarting, worker.error = False, False, _reason(exc)
             log.error("Ray worker %d %s: %s", worker.index, after, worker.error)

@@ -28,6 +28,8 @@ SINGLE_FILE = "single-file.safetensors"
 DEPTH_DIR = "depth"  # a tiny Depth Anything V2 (transformers), for structure depth
 CAPTION_DIR = "florence-2"  # a tiny Florence-2 with its processor, for /describe
 INPAINT_DIR = "sd-inpaint"  # a dedicated inpainting model's UNet (9 input channels), not in tiny.env
+# Named here: inside TinyBundle, ``sd`` would be its own field, not the module.
+SD_NATIVE_RESOLUTION = sd.NATIVE_RESOLUTION
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class TinyBundle:
     single_file: Path  # the same weights as one checkpoint in the original (LDM/SGM) key layout
     inpaint_model: Path  # an inpainting model for LIKENESS_INPAINT_MODEL (tests set it; tiny.env does not)
     family: Family = Family.SD15
-    native_resolution: int = sd.NATIVE_RESOLUTION
+    native_resolution: int = SD_NATIVE_RESOLUTION
     settings: dict[str, str] = field(default_factory=dict)
 
 

@@ -5,6 +5,7 @@ real one costs, on this CPU or any GPU, without downloading anything. Not for te
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from diffusers import (
     AutoencoderKL,
@@ -16,6 +17,7 @@ from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTextModelWithProjection,
+    CLIPTokenizer,
     CLIPVisionConfig,
     CLIPVisionModelWithProjection,
 )
@@ -42,8 +44,9 @@ def _vae(sample_size: int) -> AutoencoderKL:
 
 
 def _text(
-    width: int, layers: int, heads: int, inner: int, tokenizer: object, **more: object
+    width: int, layers: int, heads: int, inner: int, tokenizer: CLIPTokenizer, **more: Any
 ) -> CLIPTextConfig:
+    """``more``: further CLIPTextConfig fields, each of its own type."""
     return CLIPTextConfig(
         hidden_size=width,
         intermediate_size=inner,
@@ -51,9 +54,9 @@ def _text(
         num_hidden_layers=layers,
         vocab_size=CLIP_VOCAB,
         max_position_embeddings=MODEL_MAX_LENGTH,
-        bos_token_id=tokenizer.bos_token_id,  # type: ignore[attr-defined]
-        eos_token_id=tokenizer.eos_token_id,  # type: ignore[attr-defined]
-        pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
         **more,
     )
 

@@ -64,7 +64,8 @@ def build_tokenizer() -> CLIPTokenizer:
         folder = Path(tmp)
         (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
         (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-        return CLIPTokenizer.from_pretrained(folder, model_max_length=MODEL_MAX_LENGTH)
+        tokenizer: CLIPTokenizer = CLIPTokenizer.from_pretrained(folder, model_max_length=MODEL_MAX_LENGTH)
+        return tokenizer
 
 
 def build_tiny_unet() -> UNet2DConditionModel:

@@ -121,7 +121,6 @@ def _bart(
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.eos_token_id,
-        forced_bos_token_id=tokenizer.bos_token_id,
         forced_eos_token_id=tokenizer.eos_token_id,
     )
 
@@ -150,13 +149,15 @@ def save_tiny_florence(out_dir: Path, scale: str = "tiny") -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         model = Florence2ForConditionalGeneration(config).eval()
+    text = config.text_config  # a BartConfig: Florence2Config builds it from the dict
+    assert isinstance(text, BartConfig)
     model.generation_config = GenerationConfig(
-        bos_token_id=config.text_config.bos_token_id,
-        pad_token_id=config.text_config.pad_token_id,
-        eos_token_id=config.text_config.eos_token_id,
-        decoder_start_token_id=config.text_config.decoder_start_token_id,
-        forced_bos_token_id=config.text_config.bos_token_id,
-        forced_eos_token_id=config.text_config.eos_token_id,
+        bos_token_id=text.bos_token_id,
+        pad_token_id=text.pad_token_id,
+        eos_token_id=text.eos_token_id,
+        decoder_start_token_id=text.decoder_start_token_id,
+        forced_bos_token_id=text.bos_token_id,
+        forced_eos_token_id=text.eos_token_id,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

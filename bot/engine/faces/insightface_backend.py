@@ -158,9 +158,10 @@ class InsightFaceAnalyzer:
             if embedding is None:
                 logger.warning("insightface returned a face without an embedding; skipping it")
                 continue
+            x0, y0, x1, y1 = (float(v) for v in item.bbox[:4])
             faces.append(
                 Face(
-                    box=tuple(float(v) for v in item.bbox[:4]),
+                    box=(x0, y0, x1, y1),
                     landmarks=None if item.kps is None else np.asarray(item.kps, dtype=np.float32),
                     score=float(item.det_score),
                     embedding=np.asarray(embedding, dtype=np.float32),

@@ -207,8 +207,8 @@ def similarity_to_set(embedding: np.ndarray, others: Sequence[np.ndarray]) -> fl
     """Cosine of `embedding` to the normalised (unweighted) mean of the set's normalised embeddings."""
     rows = np.stack([np.asarray(o, dtype=np.float32).reshape(-1) for o in others])
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    rows = rows / np.where(norms == 0.0, 1.0, norms)
-    return cosine(embedding, rows.mean(axis=0))
+    unit = rows / np.where(norms == 0.0, 1.0, norms)
+    return cosine(embedding, unit.mean(axis=0))
 
 
 def _clamped_box(face: Face, size: tuple[int, int]) -> tuple[float, float, float, float]:
