@@ -19,7 +19,7 @@ from storage import CancelResult, Database, ForgetReport, JobRepository, JobRow,
 STOP_WAIT = 30.0
 _POLL = 0.25
 
-Cancel = Callable[[int, int], Awaitable[CancelResult]]  # (job id, user id): the queue's own cancel
+Cancel = Callable[[int, int], Awaitable[CancelResult[Any]]]  # (job id, user id): the queue's own cancel
 
 
 @dataclass(frozen=True, slots=True)

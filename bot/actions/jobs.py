@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.errors import JobFinished, JobNotFound, JobQueued, JobRunning
+from bot.params import JobParams
 from storage import CancelOutcome, CancelResult, JobStatus
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class JobActions:
             raise JobNotFound(job_id, action)
         return job
 
-    async def cancel(self, job_id: int, user_id: int) -> CancelResult:
+    async def cancel(self, job_id: int, user_id: int) -> CancelResult[JobParams]:
         """``CANCELLED_QUEUED`` or ``CANCEL_RUNNING`` (it stops at its next step)."""
         result = await self.queue.cancel(job_id, user_id)
         if result.outcome in (CancelOutcome.NOT_FOUND, CancelOutcome.NOT_OWNER):

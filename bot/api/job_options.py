@@ -16,6 +16,7 @@ from bot.options import OPTIONS, VALUES
 from bot.rules import Kind, Rule
 
 _TYPES: dict[Kind, type] = {Kind.TEXT: str, Kind.WHOLE: int, Kind.NUMBER: float}
+_ANNOTATED: Any = Annotated  # built at run time from a rule, so not a type a checker could read
 _JSON_TYPES = {Kind.TEXT: "string", Kind.WHOLE: "integer", Kind.NUMBER: "number"}
 URL_CHARS = 2000
 
@@ -33,7 +34,8 @@ def value_schema(rule: Rule) -> dict[str, Any]:
 
 
 def _field(rule: Rule) -> tuple[Any, Any]:
-    kind = Annotated[_TYPES[rule.kind], WithJsonSchema(value_schema(rule))]
+    """A generated field: typed for validation, documented with the rule's constraints."""
+    kind = _ANNOTATED[_TYPES[rule.kind], WithJsonSchema(value_schema(rule))]
     annotation = kind if isinstance(rule.default, str) else kind | None
     return annotation, Field(default=rule.default, description=rule.described)
 

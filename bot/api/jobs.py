@@ -182,12 +182,12 @@ async def _read_job(request: Request, ctx: ApiContext) -> tuple[JobOptions, Uplo
         if not isinstance(body, dict):
             raise ApiError(422, "invalid_request", "the body must be a JSON object of job options")
         try:
-            options = JobJson.model_validate(body)
+            body_json = JobJson.model_validate(body)
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", validation_message(exc.errors())) from None
-        image = await url_upload(ctx, options.image_url, "image")
-        mask = await url_upload(ctx, options.mask_url, "mask")
-        return options, image, mask
+        image = await url_upload(ctx, body_json.image_url, "image")
+        mask = await url_upload(ctx, body_json.mask_url, "mask")
+        return body_json, image, mask
     if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
         check_body_size(request, files=2)
         form = await request.form(max_files=len(FILE_FIELDS), max_fields=MAX_FIELDS)

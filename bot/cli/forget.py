@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from storage import ForgetReport
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "forget-user",
         help="delete everything stored about one user",

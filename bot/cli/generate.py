@@ -25,7 +25,7 @@ from bot.params import JobParams
 log = logging.getLogger(__name__)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "generate",
         help="generate images from the command line",
@@ -100,17 +100,19 @@ async def _check(params: JobParams, settings: Settings, args: argparse.Namespace
     from bot.engine.loras import LoraLibrary
     from storage import CharacterRepository, Database, MediaStore
 
-    files = {"image": _info(args.image, "image"), "mask": _info(args.mask, "mask")}
+    image, mask = _info(args.image, "image"), _info(args.mask, "mask")
     capabilities = Capabilities.of(settings.engine_config)
     loras = LoraLibrary(settings.lora_dir)
     if args.character is None:
-        return await JobChecks(settings.defaults, lambda: capabilities, loras=loras).check(0, params, **files)
+        return await JobChecks(settings.defaults, lambda: capabilities, loras=loras).check(
+            0, params, image=image, mask=mask
+        )
     db = await Database.open(settings.database_path)
     try:
         media = MediaStore(settings.media_dir)
         repo = CharacterRepository(db, media)
         checks = JobChecks(settings.defaults, lambda: capabilities, repo, IdentitySource(repo, media), loras)
-        return await checks.check(args.user, params, character=args.character, **files)
+        return await checks.check(args.user, params, character=args.character, image=image, mask=mask)
     finally:
         await db.close()
 

@@ -44,7 +44,7 @@ def _annotation(rule: Rule) -> Any:
     kind = _TYPES[rule.kind]
     if rule.bounds is not None:
         low, high = rule.bounds
-        return app_commands.Range[kind, kind(low), kind(high)]  # type: ignore[valid-type]
+        return app_commands.Range[kind, kind(low), kind(high)]
     if rule.length is not None:
         return app_commands.Range[str, rule.length[0], rule.length[1]]
     return kind
