@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from bot.api.schemas import ErrorBody
 from bot.errors import LikenessError
@@ -137,7 +138,10 @@ def install(app: FastAPI, retry_after: Any) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail).lower(), exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, code, str(exc.detail).lower(), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -156,6 +160,16 @@ def validation_message(errors: Any) -> str:
     if first.get("type") == "missing":
         return f"{where} is required"
     return f"{where}: {message[0].lower()}{message[1:]}" if where else message
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method of the request's path: Starlette's 405 names only the first route's, and a path
+    such as ``/v1/jobs/{job_id}`` is two routes (GET and DELETE)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _bug(request: Request, exc: BaseException) -> JSONResponse:
