@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import schemathesis
 from openapi_spec_validator import validate
 from schemathesis import Case
 from schemathesis.schemas import BaseSchema
+from starlette.types import Receive, Scope, Send
 
 from bot.api.params import SQLITE_MAX
 from bot.app.settings import Settings
@@ -31,9 +31,6 @@ from tests.bot.engine.helpers import face_photo
 from tests.cogs.harness import EngineControl
 
 log = logging.getLogger(__name__)
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
 
 CONFIG: dict[str, Any] = {
     "seed": 1,
@@ -87,7 +84,7 @@ class ContractApp:
         self.harness: ApiHarness | None = None
         self.headers: dict[str, str] = {}
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
@@ -98,18 +95,18 @@ class ContractApp:
             # As uvicorn does: Starlette has answered 500 (which the checks fail) and re-raised for the log.
             log.exception("the API failed on %s %s", scope["method"], scope["path"])
 
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        message: Message = await receive()
-        assert message["type"] == "lifespan.startup"
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "lifespan.startup"
         async with running_api(self.settings) as harness:
-            self.headers = await harness.key(1, "contract")
-            await _seed(harness, self.headers, self.engine)
-            self.harness = harness
-            await send({"type": "lifespan.startup.complete"})
-            message = await receive()
-            assert message["type"] == "lifespan.shutdown"
-            self.harness = None
-            self.engine.release()  # job 2 ends (cancelled), so the worker stops
+            try:
+                self.headers = await harness.key(1, "contract")
+                await _seed(harness, self.headers, self.engine)
+                self.harness = harness
+                await send({"type": "lifespan.startup.complete"})
+                assert (await receive())["type"] == "lifespan.shutdown"
+            finally:
+                self.harness = None
+                self.engine.release()  # job 2 ends (it was cancelled), so the worker can stop
         await send({"type": "lifespan.shutdown.complete"})
 
 
@@ -138,7 +135,7 @@ def api_schema(
     data_dir: Path,
     engine_control: EngineControl,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[BaseSchema]:
+) -> BaseSchema:
     monkeypatch.setattr(socket, "getaddrinfo", _no_network)
     # schemathesis 4.32 names its per-operation reports through Node._nodeid, which pytest 9.2 dropped
     request.node._nodeid = request.node.nodeid
@@ -147,8 +144,8 @@ def api_schema(
     schema = schemathesis.openapi.from_asgi(
         "/openapi.json", app, config=schemathesis.Config.from_dict(CONFIG)
     )
-    schema.config.update(headers=app.headers)
-    yield schema
+    schema.config.update(headers=app.headers)  # the key exists once the lifespan has started
+    return schema
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
