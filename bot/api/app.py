@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Generator
+from typing import Any
 
 import httpx
 import uvicorn
@@ -16,7 +17,7 @@ from fastapi import FastAPI
 from bot.api import characters, jobs, me
 from bot.api.auth import Authenticator, RateLimit
 from bot.api.context import ApiContext
-from bot.api.errors import install
+from bot.api.errors import error_docs, install
 from bot.api.events import ApiEvents
 from bot.api.schemas import Health, Worker
 from bot.api.urls import TIMEOUT, UrlPolicy
@@ -113,11 +114,17 @@ def build_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.api = ctx
     install(app, ctx.retry_after)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return as_openapi_31(generate())
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(jobs.build_router(ctx))
     app.include_router(characters.build_router(ctx))
     app.include_router(me.build_router(ctx))
 
-    @app.get("/v1/health", response_model=Health, tags=["health"])
+    @app.get("/v1/health", response_model=Health, tags=["health"], responses=error_docs(500))
     async def health() -> Health:
         """No key needed: whether the model is loaded and the worker takes jobs, and the queue's length."""
         queue = ctx.services.queue
@@ -137,3 +144,16 @@ def build_app(ctx: ApiContext) -> FastAPI:
         )
 
     return app
+
+
+def as_openapi_31(doc: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI writes an event stream's ``itemSchema`` (OpenAPI 3.2) in a document that says 3.1.
+    In 3.1 the stream's ``schema`` describes one event: keep the route's own, else FastAPI's."""
+    for path in doc.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                for media_type, content in response.get("content", {}).items():
+                    if media_type == "text/event-stream" and "itemSchema" in content:
+                        item = content.pop("itemSchema")
+                        content.setdefault("schema", item)
+    return doc

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from bot.api.context import ApiContext, Ctx, Key
-from bot.api.errors import STATUS, ApiError, validation_message
+from bot.api.errors import COMMON, STATUS, ApiError, error_docs, validation_message
+from bot.api.params import CharacterName, ImageNumber
 from bot.api.schemas import (
     Added,
     Character,
     CharacterList,
     CharacterSet,
-    ErrorBody,
     NewCharacter,
     Reference,
     Rename,
@@ -28,9 +27,7 @@ from bot.characters.service import AddOutcome
 from bot.engine.uploads import check_metadata
 from storage import ApiKeyRow, CharacterRow
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 422, 429)
-}
+ERRORS = error_docs(*COMMON)
 _UPLOAD_DOCS = {
     "requestBody": {
         "required": True,
@@ -55,7 +52,7 @@ _CREATE_DOCS = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": NewCharacter.model_json_schema()},
+            "application/json": {"schema": NewCharacter.model_json_schema(), "example": {"name": "Nova"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -80,7 +77,13 @@ def build_router(ctx: ApiContext) -> APIRouter:
         rows = await ctx.services.characters.repo.list(key.user_id)
         return CharacterList(characters=[_character(c) for c in rows])
 
-    @router.post("", status_code=201, response_model=CharacterSet, openapi_extra=_CREATE_DOCS)
+    @router.post(
+        "",
+        status_code=201,
+        response_model=CharacterSet,
+        responses=error_docs(400, 404, 409, 413, 415, 503, 507),
+        openapi_extra=_CREATE_DOCS,
+    )
     async def create(request: Request, key: Key, ctx: Ctx) -> JSONResponse:
         """A new character, optionally with its first image (the primary). When that image is
         refused, the character is not kept: nothing is half-made."""
@@ -93,24 +96,30 @@ def build_router(ctx: ApiContext) -> APIRouter:
         body = await _set(ctx, key, created.character.name)
         return JSONResponse(body.model_dump(mode="json"), 201)
 
-    @router.get("/{name}", response_model=CharacterSet)
-    async def one(name: str, key: Key, ctx: Ctx) -> CharacterSet:
+    @router.get("/{name}", response_model=CharacterSet, responses=error_docs(404))
+    async def one(name: CharacterName, key: Key, ctx: Ctx) -> CharacterSet:
         """The set: each image with its quality report and its similarity to the rest."""
         return await _set(ctx, key, name)
 
-    @router.delete("/{name}", status_code=204)
-    async def delete(name: str, key: Key, ctx: Ctx) -> Response:
+    @router.delete("/{name}", status_code=204, responses=error_docs(404, 409))
+    async def delete(name: CharacterName, key: Key, ctx: Ctx) -> Response:
         await ctx.services.characters.delete(key.user_id, name)
         return Response(status_code=204)
 
-    @router.patch("/{name}", response_model=CharacterSet)
-    async def rename(name: str, body: Rename, key: Key, ctx: Ctx) -> CharacterSet:
+    @router.patch("/{name}", response_model=CharacterSet, responses=error_docs(404, 409))
+    async def rename(name: CharacterName, body: Rename, key: Key, ctx: Ctx) -> CharacterSet:
         """A new name (only its case may change, too); jobs made for it keep it."""
         _, renamed = await ctx.services.characters.rename(key.user_id, name, body.name)
         return await _set(ctx, key, renamed.name)
 
-    @router.post("/{name}/images", status_code=201, response_model=Added, openapi_extra=_UPLOAD_DOCS)
-    async def add(name: str, request: Request, key: Key, ctx: Ctx) -> JSONResponse:
+    @router.post(
+        "/{name}/images",
+        status_code=201,
+        response_model=Added,
+        responses=error_docs(400, 404, 409, 413, 503, 507),
+        openapi_extra=_UPLOAD_DOCS,
+    )
+    async def add(name: CharacterName, request: Request, key: Key, ctx: Ctx) -> JSONResponse:
         """One image. ``type=primary`` makes it the primary; without a type the first image of a set
         is the primary and later ones are references."""
         character = await ctx.services.characters.repo.resolve(key.user_id, name)
@@ -150,13 +159,15 @@ def build_router(ctx: ApiContext) -> APIRouter:
         )
         return JSONResponse(added.model_dump(), 201)
 
-    @router.post("/{name}/images/{number}/promote", response_model=CharacterSet)
-    async def promote(name: str, number: int, key: Key, ctx: Ctx) -> CharacterSet:
+    @router.post(
+        "/{name}/images/{number}/promote", response_model=CharacterSet, responses=error_docs(404, 409)
+    )
+    async def promote(name: CharacterName, number: ImageNumber, key: Key, ctx: Ctx) -> CharacterSet:
         character, _ = await ctx.services.characters.promote(key.user_id, name, number)
         return await _set(ctx, key, character.name)
 
-    @router.delete("/{name}/images/{number}", response_model=CharacterSet)
-    async def prune(name: str, number: int, key: Key, ctx: Ctx) -> CharacterSet:
+    @router.delete("/{name}/images/{number}", response_model=CharacterSet, responses=error_docs(404, 409))
+    async def prune(name: CharacterName, number: ImageNumber, key: Key, ctx: Ctx) -> CharacterSet:
         character, _ = await ctx.services.characters.prune(key.user_id, name, number)
         return await _set(ctx, key, character.name)
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bot.api.auth import Authenticator
 from bot.api.events import ApiEvents
@@ -36,7 +37,13 @@ def context(request: Request) -> ApiContext:
     return request.app.state.api  # type: ignore[no-any-return]
 
 
-async def api_key(request: Request) -> ApiKeyRow:
+# Documents the scheme in /openapi.json; ``Authenticator`` reads the header itself (401 as JSON).
+bearer = HTTPBearer(auto_error=False, description="an API key: python -m bot api-key create")
+
+
+async def api_key(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+) -> ApiKeyRow:
     """The caller's key (401 without a valid one, 429 over its rate)."""
     return await context(request).auth(request)
 

@@ -15,7 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
+from bot.api.schemas import ErrorBody
 from bot.errors import LikenessError
 from bot.explain import bug_message, explain
 from storage import StorageError
@@ -51,6 +53,55 @@ STATUS: Mapping[str, int] = {
     "unauthorized": 401,
 }
 HTTP_CODES: Mapping[int, str] = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+
+# What each error status means, for /openapi.json (``responses=error_docs(...)`` on a route).
+MEANINGS: Mapping[int, str] = {
+    400: "the request could not be read: a body that is not JSON, a file that is not an image",
+    401: "no API key, or an unknown or revoked one",
+    404: "there is no such job, output, character or image of yours",
+    409: "the request conflicts with what is there now: a running job, a taken name, a full set",
+    413: "the request is larger than its files may be",
+    415: "the body is neither JSON nor a form: see the request body's content types",
+    422: "a value is invalid, out of range or missing: the message names it",
+    429: "this key's rate, the queue or the user's quota is full: retry after Retry-After seconds",
+    500: "a bug on our side: the message gives a reference for the logs",
+    503: "the model cannot run now: it is not loaded, or ran out of memory",
+    507: "the bot's disk is full",
+}
+HEADERS: Mapping[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "always Bearer",
+            "required": True,
+            "schema": {"type": "string", "const": "Bearer"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "seconds to wait before asking again",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+COMMON = (401, 422, 429, 500)  # what any route with a key can answer
+
+
+def error_docs(*statuses: int, json: bool = False) -> dict[int | str, dict[str, Any]]:
+    """``responses`` for these statuses, each an ``ErrorBody`` with its headers. FastAPI gives a
+    ``model`` its route's media type, so a route that answers another (``/events``) passes ``json``:
+    its errors are JSON all the same."""
+    docs: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        doc: dict[str, Any] = {"description": MEANINGS[status]}
+        if json:
+            doc["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        else:
+            doc["model"] = ErrorBody
+        if status in HEADERS:
+            doc["headers"] = HEADERS[status]
+        docs[status] = doc
+    return docs
 
 
 class ApiError(Exception):
@@ -92,7 +143,10 @@ def install(app: FastAPI, retry_after: Any) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail).lower(), exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, code, str(exc.detail).lower(), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -111,6 +165,16 @@ def validation_message(errors: Any) -> str:
     if first.get("type") == "missing":
         return f"{where} is required"
     return f"{where}: {message[0].lower()}{message[1:]}" if where else message
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method of the request's path: Starlette's 405 names only the first route's, and a path
+    such as ``/v1/jobs/{job_id}`` is two routes (GET and DELETE)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _bug(request: Request, exc: BaseException) -> JSONResponse:

@@ -22,6 +22,38 @@ log = logging.getLogger(__name__)
 Event = tuple[str, Any]  # ("progress", {"step", "total"}) or ("completed", JobView)
 
 
+def _json(model: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": {"$ref": f"#/components/schemas/{model}"},
+    }
+
+
+# One event of a job's ``/events`` stream, for /openapi.json. OpenAPI 3.1 has no ``itemSchema``: an
+# event stream's ``schema`` describes one event (the fields of its ``event:``, ``data:``, ``id:`` lines).
+STREAM_EVENT: dict[str, Any] = {
+    "oneOf": [
+        {
+            "type": "object",
+            "description": "while the job waits or runs: its step",
+            "required": ["event", "data"],
+            "properties": {"event": {"const": "progress"}, "data": _json("Progress")},
+        },
+        {
+            "type": "object",
+            "description": "the job ended (the job object); the stream ends with it",
+            "required": ["event", "data", "id"],
+            "properties": {
+                "event": {"const": "completed"},
+                "data": _json("JobView"),
+                "id": {"type": "string", "description": "the job's id"},
+            },
+        },
+    ]
+}
+
+
 class ApiEvents:
     def __init__(self, views: JobViews, outbox: WebhookOutbox, sender: WebhookSender) -> None:
         self.views = views

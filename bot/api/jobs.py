@@ -6,16 +6,18 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from bot.actions.submissions import Destination
 from bot.api.context import ApiContext, Ctx, Key
-from bot.api.errors import ApiError, validation_message
+from bot.api.errors import COMMON, ApiError, error_docs, validation_message
+from bot.api.events import STREAM_EVENT
 from bot.api.job_options import JobForm, JobJson, JobOptions
-from bot.api.schemas import ErrorBody, JobAccepted, JobPage, JobView
+from bot.api.params import Before, JobId, Limit, OutputIndex
+from bot.api.schemas import JobAccepted, JobPage, JobView
 from bot.api.uploads import (
     FILE_FIELDS,
     MAX_FIELDS,
@@ -31,9 +33,7 @@ from bot.options import job_params
 from bot.running.queue import Job
 from storage import ApiKeyRow, CancelOutcome
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 422, 429)
-}
+ERRORS = error_docs(*COMMON)
 
 
 def _body_docs() -> dict[str, Any]:
@@ -43,7 +43,10 @@ def _body_docs() -> dict[str, Any]:
             "required": True,
             "content": {
                 "multipart/form-data": {"schema": JobForm.model_json_schema()},
-                "application/json": {"schema": JobJson.model_json_schema(by_alias=False)},
+                "application/json": {
+                    "schema": JobJson.model_json_schema(by_alias=False),
+                    "example": {"prompt": "a lighthouse at dusk", "aspect": "16:9", "seed": 7},
+                },
             },
         }
     }
@@ -52,7 +55,16 @@ def _body_docs() -> dict[str, Any]:
 def build_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 
-    @router.post("", status_code=202, response_model=JobAccepted, openapi_extra=_body_docs())
+    @router.post(
+        "",
+        status_code=202,
+        response_model=JobAccepted,
+        responses={
+            202: {"headers": {"Location": {"description": "the job's URL", "schema": {"type": "string"}}}},
+            **error_docs(400, 404, 409, 413, 415, 503, 507),
+        },
+        openapi_extra=_body_docs(),
+    )
     async def submit(request: Request, key: Key, ctx: Ctx) -> JSONResponse:
         """Queue a job. Multipart with the files ``image`` (or ``file``, ``reference_image``) and
         ``mask``, or JSON with ``image_url`` (or ``referenceImageUrl``) and ``mask_url``."""
@@ -86,20 +98,28 @@ def build_router(ctx: ApiContext) -> APIRouter:
     async def recent(
         key: Key,
         ctx: Ctx,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        before: Annotated[int | None, Query(ge=1, description="only jobs older than this id")] = None,
+        limit: Limit = 20,
+        before: Before = None,
     ) -> JobPage:
         """Your jobs, newest first (Discord's and the API's alike)."""
         rows = await ctx.services.jobs.user_jobs(key.user_id, limit=limit + 1, before=before)
         views = [await ctx.views.view(job) for job in rows[:limit]]
         return JobPage(jobs=views, next_before=rows[limit - 1].id if len(rows) > limit else None)
 
-    @router.get("/{job_id}", response_model=JobView)
-    async def one(job_id: int, key: Key, ctx: Ctx) -> JobView:
+    @router.get("/{job_id}", response_model=JobView, responses=error_docs(404))
+    async def one(job_id: JobId, key: Key, ctx: Ctx) -> JobView:
         return await ctx.views.view(await _own(ctx, job_id, key))
 
-    @router.post("/{job_id}/cancel", response_model=JobView)
-    async def cancel(job_id: int, key: Key, ctx: Ctx) -> JSONResponse:
+    @router.post(
+        "/{job_id}/cancel",
+        response_model=JobView,
+        responses={
+            200: {"description": "the job was queued: it is cancelled"},
+            202: {"model": JobView, "description": "the job is running: it stops at its next step"},
+            **error_docs(404, 409),
+        },
+    )
+    async def cancel(job_id: JobId, key: Key, ctx: Ctx) -> JSONResponse:
         """A queued job is cancelled at once (200); a running one stops at its next step (202)."""
         result = await ctx.services.job_actions.cancel(job_id, key.user_id)
         job = result.job or await _own(ctx, job_id, key)
@@ -107,8 +127,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
         status = 202 if result.outcome is CancelOutcome.CANCEL_RUNNING else 200
         return JSONResponse(view.model_dump(mode="json"), status)
 
-    @router.delete("/{job_id}", status_code=204)
-    async def delete(job_id: int, key: Key, ctx: Ctx) -> Response:
+    @router.delete("/{job_id}", status_code=204, responses=error_docs(404, 409))
+    async def delete(job_id: JobId, key: Key, ctx: Ctx) -> Response:
         """A finished job, its outputs and its inputs (files no other job or character uses); a job
         still queued or running is refused (409): cancel it first."""
         await ctx.services.job_actions.delete(job_id, key.user_id)
@@ -117,9 +137,12 @@ def build_router(ctx: ApiContext) -> APIRouter:
     @router.get(
         "/{job_id}/outputs/{index}",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}, "description": "the PNG with its parameters chunk"}},
+        responses={
+            200: {"content": {"image/png": {}}, "description": "the PNG with its parameters chunk"},
+            **error_docs(404),
+        },
     )
-    async def output(job_id: int, index: int, key: Key, ctx: Ctx) -> Response:
+    async def output(job_id: JobId, index: OutputIndex, key: Key, ctx: Ctx) -> Response:
         job = await _own(ctx, job_id, key)
         found = next((o for o in await ctx.services.jobs.outputs(job.id) if o.idx == index), None)
         if found is None:
@@ -134,9 +157,12 @@ def build_router(ctx: ApiContext) -> APIRouter:
     @router.get(
         "/{job_id}/structure",
         response_class=Response,
-        responses={200: {"content": {"image/png": {}}, "description": "the map the ControlNet read"}},
+        responses={
+            200: {"content": {"image/png": {}}, "description": "the map the ControlNet read"},
+            **error_docs(404),
+        },
     )
-    async def structure(job_id: int, key: Key, ctx: Ctx) -> Response:
+    async def structure(job_id: JobId, key: Key, ctx: Ctx) -> Response:
         job = await _own(ctx, job_id, key)
         if job.structure_media is None:
             raise ApiError(404, "not_found", f"job {job_id} kept no structure map")
@@ -146,7 +172,14 @@ def build_router(ctx: ApiContext) -> APIRouter:
             data, media_type="image/png", headers={"Content-Disposition": f'inline; filename="{name}"'}
         )
 
-    @router.get("/{job_id}/events", response_class=EventSourceResponse)
+    @router.get(
+        "/{job_id}/events",
+        response_class=EventSourceResponse,
+        responses={
+            200: {"content": {"text/event-stream": {"schema": STREAM_EVENT}}},
+            **error_docs(*COMMON, 404, json=True),
+        },
+    )
     async def events(job: OwnJob, ctx: Ctx) -> AsyncIterator[ServerSentEvent]:
         """Server-Sent Events: ``progress`` ({"step", "total"}) while it runs, then ``completed``
         (the job object), then the stream ends."""
@@ -207,7 +240,7 @@ async def _own(ctx: ApiContext, job_id: int, key: ApiKeyRow) -> Job:
     return await ctx.services.job_actions.own(job_id, key.user_id)
 
 
-async def own_job(job_id: int, key: Key, ctx: Ctx) -> Job:
+async def own_job(job_id: JobId, key: Key, ctx: Ctx) -> Job:
     """The caller's job ``job_id``; another user's is 404 exactly like a missing one."""
     return await _own(ctx, job_id, key)
 

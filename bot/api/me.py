@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from bot.api.context import ApiContext, Ctx, Key
-from bot.api.schemas import ErrorBody, Forgotten
+from bot.api.errors import COMMON, error_docs
+from bot.api.schemas import Forgotten
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 409, 429)}
+ERRORS = error_docs(*COMMON)
 
 
 def build_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/v1/me", tags=["me"], responses=ERRORS)
 
-    @router.delete("", response_model=Forgotten)
+    @router.delete("", response_model=Forgotten, responses=error_docs(409))
     async def forget_me(key: Key, ctx: Ctx) -> Forgotten:
         """Your characters, reference images and face embeddings, jobs, outputs and API keys. Your
         unfinished jobs are cancelled first; one that does not stop in time is 409 ``user_busy``

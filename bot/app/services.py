@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.actions.apikeys import ApiKeys
-from bot.actions.forget import Forgotten, forget
+from bot.actions.forget import STOP_WAIT, Forgotten, forget
 from bot.actions.jobs import JobActions
 from bot.actions.submissions import JobChecks, Submissions
 from bot.app.settings import Settings
@@ -48,6 +48,7 @@ class Services:
     loras: LoraLibrary  # the style LoRA folder, for listing and checks (the engine reads its own)
     keys: ApiKeys
     webhooks: WebhookOutbox
+    forget_stop_wait: float = STOP_WAIT  # how long forgetting waits for a running job to stop
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -119,7 +120,14 @@ class Services:
     async def forget(self, user_id: int) -> Forgotten:
         """Everything stored about ``user_id`` (``bot.actions.forget``), their unfinished jobs
         cancelled first: ``/forget-me``, ``DELETE /v1/me`` and ``forget-user`` all come here."""
-        return await forget(user_id, db=self.db, media=self.media, jobs=self.jobs, cancel=self.queue.cancel)
+        return await forget(
+            user_id,
+            db=self.db,
+            media=self.media,
+            jobs=self.jobs,
+            cancel=self.queue.cancel,
+            stop_wait=self.forget_stop_wait,
+        )
 
     async def load_models(self) -> None:
         """Face models, then the diffusion weights (on the worker thread, or on every Ray worker);
