@@ -334,6 +334,16 @@ class JobParams:
             hint=": 0.5–1 keeps the layout and leaves room to change it",
         )
     )
+    # A1111's count: 1 reads the text encoder's last layer (the model's own way), 2 the one before.
+    clip_skip: int | None = _param(
+        Rule(
+            "clip_skip",
+            "Read the prompt from an earlier text encoder layer, as A1111 counts: 2 suits anime models",
+            "Clip skip",
+            (1, 12),
+            whole=True,
+        )
+    )
     # A /describe job: the image's captions as four prompts, no images made (None: a generation).
     describe: str | None = _param(
         Rule(

@@ -52,6 +52,7 @@ class Generate(commands.Cog):
         lora_weight: float | None = None,
         structure: str | None = None,
         structure_weight: float | None = None,
+        clip_skip: int | None = None,
     ) -> None:
         """Every parameter after ``interaction`` is a job option: ``@declared`` gives it its range,
         choices and description, and ``job_params`` its default."""

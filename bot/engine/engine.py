@@ -44,7 +44,7 @@ from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, load_pipelines
 from bot.engine.prompts import build_prompts
-from bot.errors import Cancelled, OutOfMemory
+from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
 from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, resolve
 
@@ -256,6 +256,12 @@ class Engine:
             detailed = self.suggestions(request.image)[1]
             params = resolve(replace(params, prompt=detailed), self.defaults)  # its LoRAs already taken
             plan_warnings = (f"no prompt was given, so the image was described: “{detailed}”",)
+        deepest = self.pipes.max_clip_skip
+        if params.clip_skip is not None and params.clip_skip > deepest:
+            raise InvalidRequest(
+                f"clip_skip {params.clip_skip} goes deeper than this model's text encoder: "
+                f"choose 1–{deepest} (2 is the usual skip)"
+            )
         # 2. prepare images
         original = load_image(request.image, what="image") if request.image is not None else None
         plan = self._prepare_images(params, request, original)
@@ -410,6 +416,8 @@ class Engine:
                 negative_prompt=plan.negative or None,
                 num_inference_steps=params.steps,
                 guidance_scale=params.cfg,
+                # diffusers counts the layers skipped, A1111 the layer read: its 2 is diffusers' 1
+                clip_skip=params.clip_skip - 1 if params.clip_skip and params.clip_skip > 1 else None,
                 num_images_per_prompt=len(seeds),
                 generator=generators,
                 callback_on_step_end=on_step,

@@ -65,6 +65,14 @@ class Pipelines:
         return int(self.text.unet.config.cross_attention_dim)
 
     @property
+    def max_clip_skip(self) -> int:
+        """The deepest clip skip (A1111's count) every text encoder of the model has layers for;
+        SDXL already reads its encoders' next-to-last layer, so it has one fewer to go."""
+        encoders = [e for e in (self.text.text_encoder, getattr(self.text, "text_encoder_2", None)) if e]
+        extra = 0 if self.family is Family.SDXL else 1
+        return min(int(e.config.num_hidden_layers) + extra for e in encoders)
+
+    @property
     def tokenizers(self) -> tuple[object, ...]:
         """The tokenizers of every text encoder that reads the prompt (two on SDXL)."""
         return tuple(
@@ -265,6 +273,21 @@ def _load_folder(config: EngineConfig, dtype: torch.dtype) -> DiffusionPipeline:
         raise _missing("diffusion model", config.model, "LIKENESS_MODEL", exc) from exc
 
 
+def _keep_text_model_path(pipe: DiffusionPipeline) -> None:
+    """transformers 5.6 flattened ``CLIPTextModel`` (no ``text_model`` inside any more), but diffusers'
+    clip skip still reads ``text_encoder.text_model.final_layer_norm`` (diffusers#14124, open).
+    Point that path back at the encoder itself, outside the module tree (no parameter is seen
+    twice); a diffusers that no longer needs it, or an older transformers, finds it already there."""
+    for name in ("text_encoder", "text_encoder_2"):
+        encoder = getattr(pipe, name, None)
+        if (
+            encoder is not None
+            and not hasattr(encoder, "text_model")
+            and hasattr(encoder, "final_layer_norm")
+        ):
+            object.__setattr__(encoder, "text_model", encoder)
+
+
 def load_pipelines(config: EngineConfig) -> Pipelines:
     """Load weights once, in the target dtype; raise ``ModelUnavailable`` naming the setting to fix."""
     device, dtype = resolve_device(config.device, config.dtype)
@@ -272,6 +295,7 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
     started = time.perf_counter()
     text = load_single_file(config, dtype) if is_single_file(config.model) else _load_folder(config, dtype)
     family = family_of(text)
+    _keep_text_model_path(text)
     native = config.resolution or int(text.unet.config.sample_size * text.vae_scale_factor)
     log.info(
         "model %s: %s, %s on %s, native %d px, sampler %s, loaded in %.1f s",

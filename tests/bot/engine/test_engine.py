@@ -271,3 +271,22 @@ def test_bad_images_are_rejected_before_any_work(engine: Engine, tmp_path: Path)
     with pytest.raises(BadImage, match="40"):
         engine.generate(request(Mode.IMG2IMG, image=tiny))
     assert calls == []
+
+
+def test_clip_skip_reads_an_earlier_layer_as_a1111_counts(engine: Engine) -> None:
+    """1 is the model's own way (bit for bit); 2 reads the layer before the last, and says so in the
+    PNG; past the encoder's depth it is refused with the range this model allows."""
+    plain = engine.generate(request(Mode.TEXT))
+    one = engine.generate(request(Mode.TEXT, clip_skip=1))
+    two = engine.generate(request(Mode.TEXT, clip_skip=2))
+    assert np.array_equal(pixels(one.candidates[0].png), pixels(plain.candidates[0].png))
+    assert not np.array_equal(pixels(two.candidates[0].png), pixels(plain.candidates[0].png))
+    assert read_parameters(two.candidates[0].png)["Clip skip"] == "2"
+    assert "Clip skip" not in read_parameters(plain.candidates[0].png)
+    deepest = engine.pipes.max_clip_skip  # the tiny text encoder has 5 layers
+    assert deepest == 6
+    assert engine.generate(request(Mode.TEXT, clip_skip=deepest)).candidates
+    with pytest.raises(
+        InvalidRequest, match="clip_skip 7 goes deeper than this model's text encoder: choose 1–6"
+    ):
+        engine.generate(request(Mode.TEXT, clip_skip=7))

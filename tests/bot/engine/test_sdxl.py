@@ -123,3 +123,11 @@ def test_adapter_files_follow_the_family_unless_set() -> None:
     assert faceid == AdapterSource("h94/IP-Adapter-FaceID", "", "ip-adapter-faceid_sd15.bin")
     own = AdapterSource("/srv/adapters", "mine", "plus.safetensors")
     assert with_family_defaults(Family.SDXL, own, None) == (own, None)
+
+
+def test_clip_skip_on_both_text_encoders(sdxl: Engine) -> None:
+    """SDXL already reads the next-to-last layer of each encoder: a skip goes one further on both."""
+    plain = sdxl.generate(job_request(prompt="a lighthouse", steps=2, seed=3))
+    skipped = sdxl.generate(job_request(prompt="a lighthouse", steps=2, seed=3, clip_skip=2))
+    assert not np.array_equal(pixels(skipped.candidates[0].png), pixels(plain.candidates[0].png))
+    assert sdxl.pipes.max_clip_skip == 5  # the tiny encoders' 5 layers, one already skipped
