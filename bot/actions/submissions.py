@@ -1,7 +1,7 @@
 """Check, then submit: one path for every job, whichever entry point parsed it.
 
-The slash command, the buttons (Reroll, Vary, Fix face), the command line and later the HTTP API
-parse their own input into ``JobParams``, then come here. ``JobChecks.check`` is everything cheap,
+The slash command, the buttons (Reroll, Vary, Fix face), the command line and the HTTP API turn
+their input into ``JobParams`` (``bot.options.job_params``), then come here. ``JobChecks.check`` is everything cheap,
 before any download: the params' rules and the server's defaults, the attachments' metadata, the
 character (the user's own, not empty) and the engine's own ``check_inputs``. ``Submissions`` adds
 the queue's room to that, then ``submit`` does the expensive part (decoding and cleaning uploads,
