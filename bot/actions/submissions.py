@@ -1,11 +1,11 @@
 """Check, then submit: one path for every job, whichever entry point parsed it.
 
 The slash command, the buttons (Reroll, Vary, Fix face), the command line and the HTTP API turn
-their input into ``JobParams`` (``bot.options.job_params``), then come here. ``JobChecks.check`` is everything cheap,
-before any download: the params' rules and the server's defaults, the attachments' metadata, the
-character (the user's own, not empty) and the engine's own ``check_inputs``. ``Submissions`` adds
-the queue's room to that, then ``submit`` does the expensive part (decoding and cleaning uploads,
-reading stored files, Fix face's face analysis) and queues the job.
+their input into ``JobParams`` (``bot.options.job_params``), then come here. ``JobChecks.check``
+is everything cheap, before any download: the params' rules and the server's defaults, the
+attachments' metadata, the character (the user's own, not empty) and the engine's own
+``check_inputs``. ``Submissions`` adds the queue's room to that, then ``submit`` does the expensive
+part (decoding and cleaning uploads, reading stored files, Fix face's face analysis) and queues it.
 
 A ``Draft`` is a checked job between the two: an entry point acknowledges its user in between
 (Discord's 3-second rule), and nothing is stored until ``submit``.

@@ -42,7 +42,7 @@ from bot.engine.masks import check_mask_shape, composite, prepare_inpaint_mask
 from bot.engine.memory import is_out_of_memory
 from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
-from bot.engine.pipelines import Pipelines, load_pipelines
+from bot.engine.pipelines import Pipelines, clip_skip_path, load_pipelines
 from bot.engine.prompts import build_prompts
 from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
@@ -410,21 +410,23 @@ class Engine:
                 progress(step + 1, int(pipe.num_timesteps))
             return tensors
 
+        # diffusers counts the layers skipped, A1111 the layer read: its 2 is diffusers' 1
+        skip = params.clip_skip - 1 if params.clip_skip and params.clip_skip > 1 else None
         try:
-            output = plan.pipe(
-                prompt=plan.prompt,
-                negative_prompt=plan.negative or None,
-                num_inference_steps=params.steps,
-                guidance_scale=params.cfg,
-                # diffusers counts the layers skipped, A1111 the layer read: its 2 is diffusers' 1
-                clip_skip=params.clip_skip - 1 if params.clip_skip and params.clip_skip > 1 else None,
-                num_images_per_prompt=len(seeds),
-                generator=generators,
-                callback_on_step_end=on_step,
-                output_type="pil",
-                **plan.inputs,
-                **plan.adapters,
-            )
+            with clip_skip_path(plan.pipe, skip):
+                output = plan.pipe(
+                    prompt=plan.prompt,
+                    negative_prompt=plan.negative or None,
+                    num_inference_steps=params.steps,
+                    guidance_scale=params.cfg,
+                    clip_skip=skip,
+                    num_images_per_prompt=len(seeds),
+                    generator=generators,
+                    callback_on_step_end=on_step,
+                    output_type="pil",
+                    **plan.inputs,
+                    **plan.adapters,
+                )
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise

@@ -7,8 +7,10 @@ siblings must see its image encoder too (see ``Pipelines.ip_adapter_kwargs`` for
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -273,19 +275,29 @@ def _load_folder(config: EngineConfig, dtype: torch.dtype) -> DiffusionPipeline:
         raise _missing("diffusion model", config.model, "LIKENESS_MODEL", exc) from exc
 
 
-def _keep_text_model_path(pipe: DiffusionPipeline) -> None:
-    """transformers 5.6 flattened ``CLIPTextModel`` (no ``text_model`` inside any more), but diffusers'
-    clip skip still reads ``text_encoder.text_model.final_layer_norm`` (diffusers#14124, open).
-    Point that path back at the encoder itself, outside the module tree (no parameter is seen
-    twice); a diffusers that no longer needs it, or an older transformers, finds it already there."""
-    for name in ("text_encoder", "text_encoder_2"):
+@contextlib.contextmanager
+def clip_skip_path(pipe: DiffusionPipeline, skip: int | None) -> Iterator[None]:
+    """While a call with ``clip_skip`` runs: transformers 5.6 flattened ``CLIPTextModel`` (no
+    ``text_model`` inside), but diffusers' clip skip still reads ``text_encoder.text_model.
+    final_layer_norm`` (diffusers#14124, open). Point that path at the encoder itself for the call
+    alone, outside the module tree: LoRA loading reads ``text_model`` to choose its key layout, so it
+    must not find it at any other time. An encoder that has the path (older transformers, or a
+    diffusers that no longer needs it) is left as it is."""
+    added = []
+    for name in ("text_encoder", "text_encoder_2") if skip else ():
         encoder = getattr(pipe, name, None)
         if (
             encoder is not None
-            and not hasattr(encoder, "text_model")
             and hasattr(encoder, "final_layer_norm")
+            and not hasattr(encoder, "text_model")
         ):
             object.__setattr__(encoder, "text_model", encoder)
+            added.append(encoder)
+    try:
+        yield
+    finally:
+        for encoder in added:
+            object.__delattr__(encoder, "text_model")
 
 
 def load_pipelines(config: EngineConfig) -> Pipelines:
@@ -295,7 +307,6 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
     started = time.perf_counter()
     text = load_single_file(config, dtype) if is_single_file(config.model) else _load_folder(config, dtype)
     family = family_of(text)
-    _keep_text_model_path(text)
     native = config.resolution or int(text.unet.config.sample_size * text.vae_scale_factor)
     log.info(
         "model %s: %s, %s on %s, native %d px, sampler %s, loaded in %.1f s",
