@@ -27,6 +27,7 @@ from bot.choices import Structure
 from bot.engine.config import EngineConfig
 from bot.engine.family import CONTROLNETS
 from bot.engine.metadata import public_model_name
+from bot.engine.pickles import folder_options
 from bot.engine.pipelines import Pipelines
 from bot.engine.structure import DepthEstimator, canny_map
 from bot.errors import InvalidRequest, ModelUnavailable
@@ -137,7 +138,7 @@ class StructureControl:
         started = time.perf_counter()
         try:
             net = ControlNetModel.from_pretrained(
-                source, dtype=self.pipes.dtype, local_files_only=self.offline
+                source, dtype=self.pipes.dtype, local_files_only=self.offline, **folder_options()
             )
         except (OSError, ValueError, KeyError) as exc:
             raise ModelUnavailable(

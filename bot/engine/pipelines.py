@@ -30,6 +30,7 @@ from bot.engine.device import resolve_device
 from bot.engine.family import ADAPTERS, Family, family_of
 from bot.engine.identity import FACEID_DIM
 from bot.engine.metadata import public_model_name
+from bot.engine.pickles import folder_options, refuse_pickle, safetensors_only, unpickles_safely
 from bot.engine.quiet import quiet_loading
 from bot.engine.single_file import is_single_file, load_single_file
 from bot.errors import InvalidRequest, ModelUnavailable
@@ -145,6 +146,8 @@ class Pipelines:
 def _missing(what: str, where: str, setting: str, exc: BaseException, extra: str = "") -> ModelUnavailable:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     local = Path(where).expanduser()
+    if local.exists() and "safetensors" in reason and not unpickles_safely():
+        return ModelUnavailable(f"cannot load the {what} from {where!r}: {safetensors_only()} ({reason})")
     hint = (
         f"the folder {local} exists but is not a complete diffusers/adapter layout"
         if local.exists()
@@ -166,6 +169,10 @@ def _load_adapters(
     sources = [s for s in (plain, faceid) if s is not None]
     if not sources:
         return None, None
+    if plain is not None:
+        refuse_pickle(plain.weight_name or "", "LIKENESS_IP_ADAPTER")
+    if faceid is not None:
+        refuse_pickle(faceid.weight_name or "", "LIKENESS_FACEID_ADAPTER")
     try:
         if plain is None:
             assert faceid is not None
@@ -238,7 +245,11 @@ def _inpaint_unet(
     started = time.perf_counter()
     try:
         unet = UNet2DConditionModel.from_pretrained(
-            config.inpaint_model, subfolder="unet", dtype=dtype, local_files_only=config.offline
+            config.inpaint_model,
+            subfolder="unet",
+            dtype=dtype,
+            local_files_only=config.offline,
+            **folder_options(),
         )
     except (OSError, ValueError, KeyError) as exc:
         raise _missing("inpainting model", config.inpaint_model, "LIKENESS_INPAINT_MODEL", exc) from exc
@@ -269,7 +280,7 @@ def _load_folder(config: EngineConfig, dtype: torch.dtype) -> DiffusionPipeline:
     """A diffusers folder or a hub id (from the Hugging Face cache when offline)."""
     try:
         return AutoPipelineForText2Image.from_pretrained(
-            config.model, dtype=dtype, local_files_only=config.offline
+            config.model, dtype=dtype, local_files_only=config.offline, **folder_options()
         )
     except (OSError, ValueError, KeyError) as exc:
         raise _missing("diffusion model", config.model, "LIKENESS_MODEL", exc) from exc

@@ -4,7 +4,8 @@ The family decides the pipeline class, so it is read first: from the config's ``
 (``LIKENESS_MODEL_CONFIG``), else from the file's own keys (SDXL checkpoints hold a second text
 encoder under ``conditioner.embedders.1``). Offline, diffusers cannot fetch the config a single file
 lacks, so ``LIKENESS_MODEL_CONFIG`` names a local diffusers folder (or a hub id already cached).
-``.ckpt`` files are pickles: they load only through torch's safe (weights-only) unpickler.
+``.ckpt`` files are pickles: they load only through torch's safe (weights-only) unpickler, and only
+on a torch where it is safe (``bot.engine.pickles``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
 from bot.engine.config import EngineConfig
 from bot.engine.family import Family
+from bot.engine.pickles import refuse_pickle
 from bot.errors import ModelUnavailable
 
 SUFFIXES = (".safetensors", ".ckpt")
@@ -54,6 +56,7 @@ def load_single_file(config: EngineConfig, dtype: torch.dtype) -> Any:
         raise ModelUnavailable(
             f"LIKENESS_MODEL names the checkpoint file {path}, which does not exist: check the path"
         )
+    refuse_pickle(path.name, "LIKENESS_MODEL")
     try:
         if (
             path.suffix.lower() == ".ckpt"
