@@ -1,11 +1,11 @@
 """Jobs on a Ray cluster: one ``EngineActor`` per GPU worker, at most one job on each at a time.
 
 The queue stays here, in the coordinator (SQLite, the fair pick, restarts); Ray only runs the
-engine. ``LIKENESS_RAY_ADDRESS`` empty starts a local Ray instance (one machine, several GPUs),
-``auto`` or ``ray://host:10001`` joins a cluster. Ray restarts an actor that dies
-(``max_restarts``); the job it was running raises ``WorkerLost``, which the queue runs again once
-on any worker and then fails, like a job interrupted by a restart of the bot. A worker whose model
-fails to load is reported in ``states()``, and the others carry on.
+engine. ``LIKENESS_RAY_ADDRESS`` empty starts a local Ray instance bound to loopback (one machine,
+several GPUs; ``ray_start``), ``auto`` or ``ray://host:10001`` joins a cluster. Ray restarts an
+actor that dies (``max_restarts``); the job it was running raises ``WorkerLost``, which the queue
+runs again once on any worker and then fails, like a job interrupted by a restart of the bot. A
+worker whose model fails to load is reported in ``states()``, and the others carry on.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bot.engine.faces.types import Face
 from bot.errors import ModelUnavailable, SettingsInvalid, WorkerLost
 from bot.jobs import GenerationRequest, GenerationResult
 from bot.running.ray_actor import EngineActor, Step, payload_of
+from bot.running.ray_start import start_ray
 from bot.running.runners import ProgressHandler, RayConfig, WorkerState
 
 log = logging.getLogger(__name__)
@@ -100,10 +101,9 @@ class RayWorkers:
         self.shutdown()
 
         if not ray.is_initialized():
-            address = self.ray_config.address or None
             await asyncio.to_thread(
-                ray.init,
-                address=address,
+                start_ray,
+                self.ray_config.address or None,
                 log_to_driver=True,  # the workers' logs appear in the bot's
                 include_dashboard=False,
                 configure_logging=False,

@@ -7,16 +7,20 @@ own process) and stops them at its end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import ray
 
 from bot.errors import SettingsInvalid
+from bot.running.ray_start import LOOPBACK, start_ray
 from bot.running.ray_workers import RayFaceAnalyzer, RayWorkers, _per_gpu
 from bot.tiny import TinyBundle
 from storage import JobStatus
@@ -26,7 +30,9 @@ from tests.bot.engine.helpers import face_photo
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_instance() -> Iterator[None]:
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    start_ray(
+        None, num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False
+    )
     yield
     ray.shutdown()
 
@@ -239,3 +245,45 @@ async def test_ray_mode_without_ray_installed_says_how_to_get_it(
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails, as where it is missing
     with pytest.raises(SettingsInvalid, match=r'LIKENESS_WORKERS=ray needs Ray: pip install -e "\.\[ray\]"'):
         await workers.load()
+
+
+def test_the_local_instance_listens_on_loopback_only() -> None:
+    """Every port of the Ray processes this one started (GCS, raylet, workers, agents)."""
+    assert ray.util.get_node_ip_address() == LOOPBACK
+    listening = {
+        (child.name(), conn.laddr.ip)
+        for child in psutil.Process().children(recursive=True)
+        for conn in _connections(child)
+        if conn.status == psutil.CONN_LISTEN
+    }
+    assert {name for name, _ in listening} >= {"gcs_server", "raylet"}
+    outward = {
+        (n, ip)
+        for n, ip in listening
+        if not ipaddress.ip_address(ip).is_loopback and ip != f"::ffff:{LOOPBACK}"
+    }
+    assert not outward, f"Ray listens beyond loopback: {sorted(outward)}"
+
+
+def _connections(process: psutil.Process) -> list[Any]:
+    with contextlib.suppress(psutil.Error):
+        return process.net_connections(kind="inet")
+    return []
+
+
+async def test_the_bot_starts_its_own_instance_through_the_loopback_start(
+    tiny_bundle: TinyBundle, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str | None] = []
+
+    def started(address: str | None, **options: Any) -> None:
+        calls.append(address)
+        raise SettingsInvalid("stop here")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr("bot.running.ray_workers.start_ray", started)
+    settings = ray_settings(tiny_bundle, data_dir)
+    workers = RayWorkers(settings.engine_config, None, settings.ray_config, face_pack_url="", offline=True)
+    with pytest.raises(SettingsInvalid, match="stop here"):
+        await workers.load()
+    assert calls == [None]
