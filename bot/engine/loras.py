@@ -192,6 +192,7 @@ class ActiveLoras:
         self.library = library
         self.budget_bytes = budget_bytes
         self._loaded: OrderedDict[str, int] = OrderedDict()  # adapter name -> bytes, least recent first
+        self._names: dict[str, str] = {}  # adapter name -> the LoRA's name when it was loaded
         self.loads = 0  # LoRA files read from disk so far (switching between cached ones reads none)
         self._enabled = False
 
@@ -220,10 +221,13 @@ class ActiveLoras:
                     f"the LoRA “{lora.name}” is made for another model family ({lora.family_label}: its "
                     f"text width is {lora.cross_width}, this {family.label} model's is {cross_width})"
                 )
-        for lora in files:
-            self._load(pipe, lora, {f.name for f in files}, extra_unets)
-        names = [_adapter(lora.name) for lora in files]
-        weights = [use.weight for use in uses]
+        adapters = [self._adapter(lora) for lora in files]
+        for lora, adapter in zip(files, adapters, strict=True):
+            self._load(pipe, lora, adapter, set(adapters), extra_unets)
+        combined: dict[str, float] = {}  # two names for one file: LoRA deltas add, so the weights do
+        for adapter, use in zip(adapters, uses, strict=True):
+            combined[adapter] = combined.get(adapter, 0.0) + use.weight
+        names, weights = list(combined), list(combined.values())
         pipe.enable_lora()
         pipe.set_adapters(names, weights)
         for unet in extra_unets:  # only the adapters it has: a text-encoder-only LoRA has no UNet part
@@ -237,13 +241,19 @@ class ActiveLoras:
         self._enabled = True
         return files
 
-    def _load(self, pipe: Any, lora: LoraFile, keep: set[str], extra_unets: Sequence[Any]) -> None:
-        adapter = _adapter(lora.name)
+    def _adapter(self, lora: LoraFile) -> str:
+        """The adapter's name inside the pipelines: from the file's contents, not its name, so that
+        ``my-lora`` and ``my_lora``, or a file rewritten in place, never share a loaded adapter."""
+        return "lora_" + self.library.short_hash(lora)
+
+    def _load(
+        self, pipe: Any, lora: LoraFile, adapter: str, keep: set[str], extra_unets: Sequence[Any]
+    ) -> None:
         if adapter in self._loaded:
             self._loaded.move_to_end(adapter)
             return
         while self._loaded and sum(self._loaded.values()) + lora.size > self.budget_bytes:
-            oldest = next((a for a in self._loaded if a not in {_adapter(k) for k in keep}), None)
+            oldest = next((a for a in self._loaded if a not in keep), None)
             if oldest is None:
                 break
             pipe.delete_adapters(oldest)
@@ -251,7 +261,9 @@ class ActiveLoras:
                 if oldest in (getattr(unet, "peft_config", None) or {}):
                     unet.delete_adapters(oldest)
             del self._loaded[oldest]
-            log.info("unloaded LoRA %s (least recently used; LIKENESS_LORA_CACHE_MB)", oldest)
+            log.info(
+                "unloaded LoRA %s (least recently used; LIKENESS_LORA_CACHE_MB)", self._names.pop(oldest)
+            )
         try:
             with _only_reports_about(adapter):
                 pipe.load_lora_weights(str(lora.path), adapter_name=adapter)
@@ -275,6 +287,7 @@ class ActiveLoras:
                         unet_part, network_alphas=alphas, adapter_name=adapter, prefix="unet"
                     )
         self._loaded[adapter] = lora.size
+        self._names[adapter] = lora.name
         self.loads += 1
         log.info("loaded LoRA %s (%s, %.1f MB)", lora.name, lora.family_label, lora.size / 2**20)
 
@@ -301,11 +314,6 @@ def _only_reports_about(adapter: str) -> Iterator[None]:
         yield
     finally:
         logger.removeFilter(quiet)
-
-
-def _adapter(name: str) -> str:
-    """A LoRA's adapter name inside the pipelines (PEFT module names take no dots)."""
-    return "lora_" + "".join(c if c.isalnum() else "_" for c in name.lower())
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from bot.app.settings import load_settings
 from bot.engine.engine import Engine
@@ -22,6 +22,10 @@ from bot.errors import InvalidRequest, OutOfMemory
 from bot.params import LoraUse
 from bot.tiny import TinyBundle
 from tests.bot.engine.helpers import job_request, pixels
+
+
+def adapter_of(engine: Engine, name: str) -> str:
+    return "lora_" + engine.loras.short_hash(engine.loras.get(name))
 
 
 def lora_engine(bundle: TinyBundle, folder: Path, **config: object) -> Engine:
@@ -91,7 +95,30 @@ def test_the_least_recently_used_lora_is_unloaded_past_the_budget(
     assert small.active_loras.loads == 2
     image(small, LoraUse("ink"))  # read again
     assert small.active_loras.loads == 3
-    assert set(small.pipes.text.get_list_adapters()["unet"]) == {"lora_ink"}
+    assert set(small.pipes.text.get_list_adapters()["unet"]) == {adapter_of(small, "ink")}
+
+
+def test_names_that_look_alike_and_a_file_rewritten_in_place_get_their_own_weights(
+    engine: Engine,
+) -> None:
+    """``my-lora`` and ``my_lora`` once shared one adapter: the second job ran the first's weights
+    while its PNG named the second file's hash."""
+    folder = engine.loras.folder
+    assert folder is not None
+    ink, glow = image(engine, LoraUse("ink")), image(engine, LoraUse("glow"))
+    dash, underscore = folder / "my-lora.safetensors", folder / "my_lora.safetensors"
+    try:
+        shutil.copy(folder / "glow.safetensors", dash)
+        shutil.copy(folder / "ink.safetensors", underscore)
+        assert np.array_equal(image(engine, LoraUse("my-lora")), glow)
+        assert np.array_equal(image(engine, LoraUse("my_lora")), ink)
+        both = image(engine, LoraUse("ink", 0.25), LoraUse("my_lora", 0.5))  # one file, two names
+        assert np.array_equal(both, image(engine, LoraUse("ink", 0.75)))
+        dash.write_bytes((folder / "ink.safetensors").read_bytes())
+        assert np.array_equal(image(engine, LoraUse("my-lora")), ink)
+    finally:
+        dash.unlink(missing_ok=True)
+        underscore.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize(
@@ -128,7 +155,8 @@ def test_a_lora_that_runs_out_of_memory_says_so_and_the_engine_goes_on(
     """Not "could not be loaded": the file is fine, the device is full. Nothing half-loaded stays."""
     assert engine.loras.folder is not None
     spare = engine.loras.folder / "spare.safetensors"  # a LoRA this engine has not loaded yet
-    shutil.copy(engine.loras.folder / "glow.safetensors", spare)
+    glow = load_file(str(engine.loras.folder / "glow.safetensors"))
+    save_file({k: v * 1.5 for k, v in glow.items()}, str(spare))
     pipe = engine.pipes.text
     real = pipe.load_lora_weights
 
@@ -143,7 +171,7 @@ def test_a_lora_that_runs_out_of_memory_says_so_and_the_engine_goes_on(
         ):
             image(engine, LoraUse("spare"))
         monkeypatch.undo()
-        assert "spare" not in str(pipe.get_list_adapters())
+        assert adapter_of(engine, "spare") not in str(pipe.get_list_adapters())
         assert not np.array_equal(image(engine, LoraUse("spare")), image(engine))  # it loads once it fits
     finally:
         spare.unlink()
@@ -195,4 +223,6 @@ def test_sdxl_loras_of_both_formats(tiny_sdxl_bundle: TinyBundle, tmp_path: Path
     assert not np.array_equal(image(sdxl, LoraUse("glow")), plain)
     # Both SDXL text encoders carry the LoRA.
     adapters = sdxl.pipes.text.get_list_adapters()
-    assert {"lora_ink", "lora_glow"} <= set(adapters["text_encoder"]) & set(adapters["text_encoder_2"])
+    assert {adapter_of(sdxl, "ink"), adapter_of(sdxl, "glow")} <= set(adapters["text_encoder"]) & set(
+        adapters["text_encoder_2"]
+    )
