@@ -33,7 +33,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 WEB = ("http", "https")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Resolver = Callable[[str, int], Awaitable[list[str]]]  # (host, port) → addresses; OSError if none
+Resolver = Callable[[str, int], Awaitable[list[str]]]  # (host or IP, port) → addresses; OSError if none
 
 # IPv6 forms that carry an IPv4 address in their last 32 bits: a packet to one goes to that address.
 _WRAPPED_IPV4 = tuple(
@@ -102,12 +102,9 @@ async def check_url(url: str, policy: UrlPolicy, what: str, *, schemes: Collecti
         raise UrlRefused(f"the {what} must be an {wanted} URL")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        addresses = [ipaddress.ip_address(parsed.host)]
-    except ValueError:
-        try:
-            addresses = [ipaddress.ip_address(a) for a in await policy.resolve(parsed.host, port)]
-        except (OSError, ValueError):
-            raise UrlRefused(f"the {what}'s host “{parsed.host}” does not resolve") from None
+        addresses = [ipaddress.ip_address(a) for a in await policy.resolve(parsed.host, port)]
+    except (OSError, ValueError):
+        raise UrlRefused(f"the {what}'s host “{parsed.host}” does not resolve") from None
     for address in addresses:
         if not policy.allow_private and not is_public(address):
             raise UrlRefused(

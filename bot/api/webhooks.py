@@ -144,7 +144,7 @@ class WebhookSender:
             for delivery in await self.outbox.due(BATCH, skip=self._claimed):
                 if self._closing:
                     break
-                key = _receiver(delivery.url)
+                key = _origin(delivery.url)
                 lane = self._lanes.get(key)
                 if lane is None:
                     if len(self._lanes) >= self.receivers:
@@ -252,12 +252,8 @@ def _redirect(target: httpx.URL, response: httpx.Response) -> str:
         return "a redirect"
 
 
-def _receiver(url: str) -> str:
-    """The lane a URL's deliveries share: its origin (an unparseable one shares a lane of its own)."""
-    return _origin(url)
-
-
 def _origin(url: str) -> str:
+    """A delivery's receiver: its lane's key, and what log lines name."""
     try:
         return origin(httpx.URL(url))
     except (httpx.InvalidURL, TypeError):
