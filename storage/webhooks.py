@@ -4,7 +4,7 @@ delivered or given up, so a delivery survives a restart and no event is sent for
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from storage.db import Database
@@ -39,22 +39,24 @@ class WebhookOutbox:
         )
         return result.rowcount == 1
 
-    async def due(self, limit: int = 20) -> list[WebhookDelivery]:
-        """Deliveries whose time has come, oldest first."""
+    async def due(self, limit: int = 20, skip: Collection[int] = ()) -> list[WebhookDelivery]:
+        """Deliveries whose time has come, oldest first; ``skip``: ids already being sent."""
         rows = await self._db.fetchall(
             "SELECT w.id, w.job_id, w.event, w.url, w.body, w.attempts, w.created_at, "
             "CASE WHEN k.revoked_at IS NULL THEN k.webhook_secret END "
             "FROM webhook_deliveries AS w JOIN api_keys AS k ON k.id = w.api_key_id "
             "WHERE w.delivered_at IS NULL AND w.gave_up_at IS NULL AND w.next_at <= ? "
-            "ORDER BY w.next_at, w.id LIMIT ?",
-            (self._clock(), limit),
+            f"AND w.id NOT IN ({_marks(skip)}) ORDER BY w.next_at, w.id LIMIT ?",
+            (self._clock(), *skip, limit),
         )
         return [WebhookDelivery(*r) for r in rows]
 
-    async def next_due(self) -> float | None:
-        """When the soonest pending delivery is due (unix seconds); None when nothing is pending."""
+    async def next_due(self, skip: Collection[int] = ()) -> float | None:
+        """When the soonest pending delivery not in ``skip`` is due (unix seconds); None when none is."""
         value = await self._db.fetchval(
-            "SELECT MIN(next_at) FROM webhook_deliveries WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+            "SELECT MIN(next_at) FROM webhook_deliveries WHERE delivered_at IS NULL AND gave_up_at IS NULL "
+            f"AND id NOT IN ({_marks(skip)})",
+            tuple(skip),
         )
         return None if value is None else float(value)
 
@@ -98,3 +100,7 @@ class WebhookOutbox:
             (*_FINISHED, event, limit),
         )
         return [r[0] for r in rows]
+
+
+def _marks(ids: Collection[int]) -> str:
+    return ", ".join("?" * len(ids))

@@ -27,7 +27,7 @@ from bot.app.services import Services
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE = 20.0  # seconds a webhook being sent may take to finish when the API stops
+STOP_GRACE = 20.0  # seconds the webhooks being sent may take to finish when the API stops (> their DEADLINE)
 
 
 class Api:

@@ -72,7 +72,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         values = options.values()
         params = job_params(values, image=image is not None)
         if options.webhook is not None:
-            await check_url(options.webhook, ctx.policy, "webhook")
+            await check_url(options.webhook, ctx.policy, "webhook", schemes=ctx.policy.webhook_schemes)
         submissions = ctx.services.submissions
         draft = await submissions.check(
             key.user_id,

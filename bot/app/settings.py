@@ -151,7 +151,8 @@ class Settings(BaseSettings):
     api_rate_limit: int = Field(default=120, ge=1, le=100_000, description="requests per minute per key")
     api_allow_private_urls: bool = Field(
         default=False,
-        description="let image_url and webhook reach loopback and private addresses (tests, a LAN)",
+        description="let image_url and webhook reach loopback and private addresses, and webhooks use http "
+        "(tests, a LAN)",
     )
     webhook_max_tries: int = Field(default=8, ge=1, le=50, description="tries per webhook delivery")
 

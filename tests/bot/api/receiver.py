@@ -1,5 +1,6 @@
 """A local web server on 127.0.0.1 for the API tests: a webhook receiver that records what it gets
-(and answers what the test says), and images to fetch by URL, with redirects and oversize bodies."""
+(and answers what the test says, or drips its answer), and images to fetch by URL, with redirects
+and oversize bodies."""
 
 from __future__ import annotations
 
@@ -46,7 +47,19 @@ def _app(receiver: Receiver) -> web.Application:
         return web.Response(body=receiver.files[name], content_type="image/png")
 
     async def redirect(request: web.Request) -> web.Response:
-        raise web.HTTPFound(request.query["to"])
+        status = int(request.query.get("status", "302"))
+        return web.Response(status=status, headers={"Location": request.query["to"]})
+
+    async def drip(request: web.Request) -> web.StreamResponse:
+        """Records the hook, then answers 200 a byte at a time, each well inside any read timeout."""
+        await hook(request)
+        response = web.StreamResponse(status=200)
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(600):
+                await response.write(b" ")
+                await asyncio.sleep(0.1)
+        return response
 
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "image/png"})
@@ -61,6 +74,7 @@ def _app(receiver: Receiver) -> web.Application:
     app.router.add_get("/files/{name}", file)
     app.router.add_get("/redirect", redirect)
     app.router.add_post("/redirect", redirect)
+    app.router.add_post("/drip", drip)
     app.router.add_get("/endless", endless)
     return app
 

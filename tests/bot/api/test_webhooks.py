@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from bot.api.urls import UrlPolicy, UrlRefused, check_url
+from bot.api.urls import UrlPolicy, UrlRefused, check_url, get
 from bot.tiny import TinyBundle
 from tests.bot.api.harness import api_settings, photo, running_api
+from tests.bot.api.names import resolver
 from tests.bot.api.receiver import running_receiver
 from tests.bot.engine.helpers import box_mask, png_bytes
 from tests.cogs.harness import EngineControl
@@ -157,7 +159,7 @@ async def test_other_urls_are_refused(url: str, message: str) -> None:
         await check_url(url, UrlPolicy(), "image_url")
 
 
-async def test_the_api_refuses_private_urls_and_rechecks_redirects(
+async def test_the_api_refuses_private_urls_and_allows_them_when_set(
     tiny_bundle: TinyBundle, data_dir: Path
 ) -> None:
     async with running_receiver() as receiver:
@@ -165,7 +167,7 @@ async def test_the_api_refuses_private_urls_and_rechecks_redirects(
         async with running_api(api_settings(tiny_bundle, data_dir)) as api:
             key = await api.key(1)
             for fields in (
-                {"prompt": "a cat", "webhook": f"{receiver.base}/hook"},
+                {"prompt": "a cat", "webhook": f"{receiver.base.replace('http:', 'https:')}/hook"},
                 {"prompt": "a cat", "image_url": f"{receiver.base}/files/cat.png"},
                 {"prompt": "a cat", "referenceImageUrl": "http://169.254.169.254/latest"},
             ):
@@ -211,18 +213,28 @@ async def test_the_api_refuses_private_urls_and_rechecks_redirects(
                 "/v1/jobs", json={"prompt": "a cat", "image_url": f"{receiver.base}/endless"}, headers=key
             )
             assert huge.status_code == 400 and "is over 25 MiB" in huge.json()["error"]["message"]
-        # Allowed to reach loopback, a redirect to a private address is still checked at its hop.
-        import httpx
 
-        from bot.api.urls import send
 
-        async with httpx.AsyncClient() as client:
-            with pytest.raises(UrlRefused, match="private"):
-                await send(
-                    client,
-                    "GET",
-                    f"{receiver.base}/redirect?to=http://10.1.2.3/x.png",
-                    UrlPolicy(allow_private=False),
-                    "image_url",
-                    max_bytes=1000,
-                )
+async def test_a_public_host_that_redirects_to_loopback_is_refused_at_the_hop() -> None:
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        if request.url.host == "public.example":
+            return httpx.Response(302, headers={"location": "http://127.0.0.1:8080/cat.png"})
+        return httpx.Response(200, content=photo())  # what loopback would hand out
+
+    public = UrlPolicy(resolve=resolver({"public.example": "93.184.215.14"}))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        with pytest.raises(UrlRefused, match=r"“127\.0\.0\.1” is a private"):
+            await get(client, "https://public.example/cat.png", public, "image_url", max_bytes=2**20)
+    assert asked == ["https://public.example/cat.png"]  # the first hop was fetched; the second never
+
+
+async def test_the_api_refuses_an_http_webhook(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    async with running_api(api_settings(tiny_bundle, data_dir)) as api:
+        key = await api.key(1)
+        refused = await api.submit(key, prompt="a cat", webhook="http://hooks.example/hook")
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["message"] == "the webhook must be an https:// URL"
+        assert await api.services.jobs.user_jobs(1) == []

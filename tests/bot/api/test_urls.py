@@ -1,0 +1,61 @@
+"""The URL rules (SSRF) without DNS: names resolve through an injected resolver, so a test can make
+a name look public; IPv4 addresses wrapped in IPv6 are judged as the IPv4 address they reach."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.api.urls import UrlPolicy, UrlRefused, check_url
+from tests.bot.api.names import resolver
+
+WRAPPING_PRIVATE = [
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:a00:1::",  # 6to4 of 10.0.0.1
+    "::7f00:1",  # IPv4-compatible 127.0.0.1
+    "::c0a8:101",  # IPv4-compatible 192.168.1.1
+    "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo: a relayed tunnel, refused whatever it wraps
+    "64:ff9b:1::808:808",  # local-use NAT64: its prefix and so its IPv4 address are the network's
+]
+WRAPPING_PUBLIC = ["64:ff9b::808:808", "2002:808:808::1", "::808:808", "::ffff:8.8.8.8"]
+
+
+@pytest.mark.parametrize("address", WRAPPING_PRIVATE)
+async def test_a_private_ipv4_address_wrapped_in_ipv6_is_refused(address: str) -> None:
+    with pytest.raises(UrlRefused, match="private, loopback or link-local"):
+        await check_url(f"https://[{address}]/hook", UrlPolicy(), "webhook")
+    by_name = UrlPolicy(resolve=resolver({"tunnel.example": address}))
+    with pytest.raises(UrlRefused, match=r"“tunnel\.example” is a private"):
+        await check_url("https://tunnel.example/hook", by_name, "webhook")
+
+
+@pytest.mark.parametrize("address", WRAPPING_PUBLIC)
+async def test_a_public_ipv4_address_wrapped_in_ipv6_passes(address: str) -> None:
+    by_name = UrlPolicy(resolve=resolver({"tunnel.example": address}))
+    assert (await check_url("https://tunnel.example/hook", by_name, "webhook")).host == "tunnel.example"
+
+
+async def test_webhooks_must_be_https_unless_private_urls_are_allowed() -> None:
+    public = UrlPolicy(resolve=resolver({"hooks.example": "93.184.215.14"}))
+    with pytest.raises(UrlRefused, match=r"^the webhook must be an https:// URL$"):
+        await check_url("http://hooks.example/hook", public, "webhook", schemes=public.webhook_schemes)
+    await check_url("https://hooks.example/hook", public, "webhook", schemes=public.webhook_schemes)
+    lan = UrlPolicy(allow_private=True, resolve=public.resolve)
+    await check_url("http://hooks.example/hook", lan, "webhook", schemes=lan.webhook_schemes)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:PASSWORD@10.0.0.1/hook?token=SECRET",
+        "https://user:PASSWORD@nowhere.example/hook?token=SECRET",
+        "ftp://user:PASSWORD@example.com/hook?token=SECRET",
+        "https://[::1/hook?token=SECRET&PASSWORD",
+    ],
+)
+async def test_a_refusal_names_the_host_never_the_rest_of_the_url(url: str) -> None:
+    with pytest.raises(UrlRefused) as refused:
+        await check_url(url, UrlPolicy(resolve=resolver({})), "webhook")
+    assert "SECRET" not in str(refused.value) and "PASSWORD" not in str(refused.value)
