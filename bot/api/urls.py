@@ -29,6 +29,7 @@ from bot.errors import BadImage, InvalidRequest
 
 MAX_REDIRECTS = 3
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+FETCH_DEADLINE = 30.0  # seconds for a whole image fetch, redirects and a dripping body included
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 WEB = ("http", "https")
 
@@ -165,12 +166,19 @@ async def get(
 
 
 async def fetch_image(
-    client: httpx.AsyncClient, url: str, policy: UrlPolicy, what: str, max_bytes: int
+    client: httpx.AsyncClient,
+    url: str,
+    policy: UrlPolicy,
+    what: str,
+    max_bytes: int,
+    deadline: float = FETCH_DEADLINE,
 ) -> bytes:
-    """An image by URL, for a job; every failure as a message its client can act on."""
+    """An image by URL, for a job; every failure as a message its client can act on. The
+    ``deadline`` bounds the whole fetch: read timeouts alone let a server drip bytes for hours."""
     try:
-        response, body = await get(client, url, policy, what, max_bytes=max_bytes)
-    except httpx.TimeoutException:
+        async with asyncio.timeout(deadline):
+            response, body = await get(client, url, policy, what, max_bytes=max_bytes)
+    except (httpx.TimeoutException, TimeoutError):
         raise BadImage(f"fetching the {what} timed out: give a faster URL, or upload the file") from None
     except httpx.HTTPError as exc:
         raise BadImage(f"could not fetch the {what}: {type(exc).__name__}") from None

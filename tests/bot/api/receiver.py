@@ -61,6 +61,16 @@ def _app(receiver: Receiver) -> web.Application:
                 await asyncio.sleep(0.1)
         return response
 
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        """An image answered a byte every 0.1 s: no read ever times out, the whole takes a minute."""
+        response = web.StreamResponse(headers={"content-type": "image/png"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(600):
+                await response.write(b"\0")
+                await asyncio.sleep(0.1)
+        return response
+
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "image/png"})
         await response.prepare(request)
@@ -76,6 +86,7 @@ def _app(receiver: Receiver) -> web.Application:
     app.router.add_post("/redirect", redirect)
     app.router.add_post("/drip", drip)
     app.router.add_get("/endless", endless)
+    app.router.add_get("/trickle", trickle)
     return app
 
 

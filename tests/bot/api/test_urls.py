@@ -3,10 +3,15 @@ a name look public; IPv4 addresses wrapped in IPv6 are judged as the IPv4 addres
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import pytest
 
-from bot.api.urls import UrlPolicy, UrlRefused, check_url
+from bot.api.urls import UrlPolicy, UrlRefused, check_url, fetch_image
+from bot.errors import BadImage
 from tests.bot.api.names import resolver
+from tests.bot.api.receiver import running_receiver
 
 WRAPPING_PRIVATE = [
     "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
@@ -59,3 +64,14 @@ async def test_a_refusal_names_the_host_never_the_rest_of_the_url(url: str) -> N
     with pytest.raises(UrlRefused) as refused:
         await check_url(url, UrlPolicy(resolve=resolver({})), "webhook")
     assert "SECRET" not in str(refused.value) and "PASSWORD" not in str(refused.value)
+
+
+async def test_an_image_fetch_that_trickles_ends_at_its_deadline() -> None:
+    """Each byte comes well inside the read timeout; only the fetch's own deadline stops it."""
+    async with running_receiver() as receiver, httpx.AsyncClient() as client:
+        started = time.monotonic()
+        with pytest.raises(BadImage, match="fetching the image_url timed out"):
+            await fetch_image(
+                client, f"{receiver.base}/trickle", UrlPolicy(allow_private=True), "image_url", 2**20, 1.0
+            )
+        assert time.monotonic() - started < 5
