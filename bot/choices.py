@@ -57,3 +57,29 @@ class DescribeDetail(StrEnum):
 
 
 DESCRIBE_DETAILS: tuple[str, ...] = tuple(d.value for d in DescribeDetail)
+
+
+SAMPLER_SCHEDULES: dict[str, tuple[str, ...]] = {
+    "DPM++ 2M": ("Karras", "Uniform", "Exponential", "SGM Uniform"),
+    "DPM++ 2M SDE": ("Exponential", "Uniform", "Karras", "SGM Uniform"),
+    "DPM++ SDE": ("Karras", "Uniform", "Exponential", "SGM Uniform"),
+    "Euler": ("Uniform", "Karras", "Exponential", "SGM Uniform"),
+    "Euler a": ("Uniform", "SGM Uniform"),
+    "Heun": ("Uniform", "Karras", "Exponential", "SGM Uniform"),
+    "LMS": ("Uniform", "Karras", "Exponential", "SGM Uniform"),
+    "DPM2": ("Uniform", "Karras", "Exponential", "SGM Uniform"),
+    "DPM2 a": ("Uniform", "Karras", "Exponential", "SGM Uniform"),
+    "UniPC": ("Uniform", "Karras", "Exponential", "SGM Uniform"),
+    "DDIM": ("Uniform", "SGM Uniform"),
+    "PLMS": ("Uniform",),
+    "LCM": ("Uniform", "SGM Uniform"),
+}
+"""The samplers by their A1111 names, each with the schedule types it takes, its automatic one
+first (A1111's: Karras for DPM++ 2M and DPM++ SDE, Exponential for DPM++ 2M SDE, else the
+model's own spacing). ``bot.engine.samplers`` maps each pair to a diffusers scheduler."""
+
+SAMPLERS: tuple[str, ...] = tuple(SAMPLER_SCHEDULES)
+DEFAULT_SAMPLER = "DPM++ 2M"  # A1111's default since 1.6 (then "DPM++ 2M Karras")
+AUTOMATIC = "Automatic"
+SCHEDULES: tuple[str, ...] = (AUTOMATIC, "Uniform", "Karras", "Exponential", "SGM Uniform")
+"""A1111's schedule types offered here; Automatic is the sampler's own (the first it takes)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.choices import SAMPLER_SCHEDULES, SAMPLERS, SCHEDULES
 from bot.params import (
     DEFAULT_LORA_WEIGHT,
     LORA_WEIGHT_RANGE,
@@ -100,3 +101,25 @@ def job_params(values: Mapping[str, Any], *, image: bool) -> JobParams:
             **{field: given(option) for option, field in _FACE.items()},
         ),
     )
+
+
+# A1111 before 1.9 named a sampler and its schedule as one ("DPM++ 2M Karras"), as model pages and
+# Civitai still do; the slash command takes that form in its one sampler option.
+SAMPLER_NAMES: tuple[str, ...] = tuple(
+    name
+    for sampler, schedules in SAMPLER_SCHEDULES.items()
+    for name in (sampler, *(f"{sampler} {s}" for s in schedules))
+)
+
+
+def split_sampler(text: str) -> tuple[str, str | None]:
+    """``"DPM++ 2M Karras"`` as ``("DPM++ 2M", "Karras")``, any letter case; a name no sampler
+    starts is returned whole, for the sampler's own check to refuse with the names it takes."""
+    typed = " ".join(text.split())
+    for sampler in sorted(SAMPLERS, key=len, reverse=True):  # "DPM2 a" before "DPM2"
+        if typed.lower() == sampler.lower():
+            return sampler, None
+        if typed.lower().startswith(sampler.lower() + " "):
+            rest = typed[len(sampler) + 1 :]
+            return sampler, next((s for s in SCHEDULES if s.lower() == rest.lower()), rest)
+    return typed, None

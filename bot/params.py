@@ -24,9 +24,14 @@ from typing import Any
 
 from bot.choices import (
     ASPECT_RATIOS,
+    AUTOMATIC,
+    DEFAULT_SAMPLER,
     DESCRIBE_DETAILS,
     IDENTITY_MODES,
     OUTPAINT_TARGETS,
+    SAMPLER_SCHEDULES,
+    SAMPLERS,
+    SCHEDULES,
     STRUCTURES,
     STYLE_NAMES,
     IdentityMode,
@@ -344,6 +349,23 @@ class JobParams:
             whole=True,
         )
     )
+    # By A1111's names; the server's default sampler, and the sampler's own schedule, when left out.
+    sampler: str | None = _param(
+        Rule(
+            "sampler",
+            "The sampling method, by its A1111 name; the server's default when left out",
+            "Sampler",
+            choices=SAMPLERS,
+        )
+    )
+    schedule: str | None = _param(
+        Rule(
+            "schedule",
+            "How the noise levels are spaced (A1111's schedule type); the sampler's own when left out",
+            "Schedule type",
+            choices=SCHEDULES,
+        )
+    )
     # A /describe job: the image's captions as four prompts, no images made (None: a generation).
     describe: str | None = _param(
         Rule(
@@ -385,6 +407,7 @@ class Defaults:
     # The operator's styles (``LIKENESS_STYLE_LORAS``): a name and the LoRAs it adds. A preset's name
     # adds its LoRAs to its prompt template; a new name is LoRAs alone.
     styles: Mapping[str, tuple[LoraUse, ...]] = field(default_factory=dict)
+    sampler: str = DEFAULT_SAMPLER  # LIKENESS_DEFAULT_SAMPLER
 
     @property
     def style_names(self) -> tuple[str, ...]:
@@ -452,6 +475,7 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
                 f"max_tries {face.max_tries} is over this bot's retry budget of {budget}: "
                 f"choose {budget} or fewer"
             )
+    filled["sampler"], filled["schedule"] = _sampling(params, defaults)
     if params.structure is None and params.structure_weight is not None:
         raise InvalidRequest("structure_weight needs a structure: choose structure canny or depth")
     if params.structure is not None and params.structure_weight is None:
@@ -460,6 +484,20 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
     resolved = replace(params, **{**filled, "prompt": prompt, "face": face})
     _check_strength(resolved)
     return resolved
+
+
+def _sampling(params: JobParams, defaults: Defaults) -> tuple[str, str]:
+    """The sampler and the schedule type it runs with: Automatic, or none, is the sampler's own."""
+    sampler = params.sampler or defaults.sampler
+    taken = SAMPLER_SCHEDULES[sampler]
+    if params.schedule in (None, AUTOMATIC):
+        return sampler, taken[0]
+    if params.schedule not in taken:
+        raise InvalidRequest(
+            f"the {sampler} sampler does not take the {params.schedule} schedule: choose "
+            f"{', '.join((AUTOMATIC, *taken))}"
+        )
+    return sampler, params.schedule
 
 
 def _style_loras(params: JobParams, tagged: tuple[LoraUse, ...], defaults: Defaults) -> tuple[LoraUse, ...]:

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.client import LikenessBot
-from bot.options import job_params
+from bot.options import SAMPLER_NAMES, job_params
 from cogs.utils.attachments import fetch, upload_info
 from cogs.utils.interactions import defer_public, destination_of
 from cogs.utils.options import declared, job_values
@@ -53,6 +53,7 @@ class Generate(commands.Cog):
         structure: str | None = None,
         structure_weight: float | None = None,
         clip_skip: int | None = None,
+        sampler: str | None = None,
     ) -> None:
         """Every parameter after ``interaction`` is a job option: ``@declared`` gives it its range,
         choices and description, and ``job_params`` its default."""
@@ -102,6 +103,14 @@ class Generate(commands.Cog):
         ]
         head = f"LoRAs for this {family.label} model" if family is not None else "LoRAs"
         await tell(interaction, "\n".join([f"{head} (use: lora:NAME:WEIGHT or <lora:NAME:WEIGHT>):", *lines]))
+
+    @generate.autocomplete("sampler")
+    async def sampler_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Each sampler, alone and with each schedule type it takes ("DPM++ 2M Karras")."""
+        typed = current.lower()
+        return [app_commands.Choice(name=n, value=n) for n in SAMPLER_NAMES if typed in n.lower()][:25]
 
     @generate.autocomplete("style")
     async def style_choices(

@@ -18,16 +18,18 @@ from bot.cli import build_parser
 from bot.options import FILES, OPTIONS, VALUES
 from bot.rules import Kind, Rule
 from bot.tiny import TinyBundle
+from cogs.utils.options import AUTOCOMPLETED, FOLDED, SAMPLER_HELP
 from tests.bot.api.harness import api_settings, running_api
 from tests.cogs.harness import bot_settings, running_bot
 from tests.fakediscord import FakeDiscord
 
 # What an entry point has that is not a job option, and the job options it offers elsewhere.
 DISCORD_ONLY: set[str] = set()
-DISCORD_ELSEWHERE = {"describe"}  # the /describe command
+DISCORD_ELSEWHERE = {"describe", "schedule"}  # the /describe command; after the sampler's name
 API_ONLY = {"webhook"}
 API_JSON_FILES = {"image": "image_url", "mask": "mask_url"}  # JSON bodies name a URL, not a file
 CLI_ONLY = {"help", "user", "out"}
+AUTOCOMPLETED_BY_COG = {"style", "lora", "character"}  # names the bot knows: its LoRAs, your characters
 
 DISCORD_TYPES = {Kind.TEXT: 3, Kind.WHOLE: 4, Kind.NUMBER: 10, Kind.FILE: 11}
 JSON_TYPES = {Kind.TEXT: "string", Kind.WHOLE: "integer", Kind.NUMBER: "number"}
@@ -41,18 +43,21 @@ def discord_view(option: dict[str, Any]) -> dict[str, Any]:
         "bounds": (option.get("min_value"), option.get("max_value")),
         "length": (option.get("min_length"), option.get("max_length")),
         "choices": [(c["name"], c["value"]) for c in option.get("choices", [])],
+        "autocomplete": option.get("autocomplete", False),
         "description": option["description"],
     }
 
 
 def declared_discord(rule: Rule) -> dict[str, Any]:
+    completed = rule.option in AUTOCOMPLETED
     return {
         "type": DISCORD_TYPES[rule.kind],
         "required": False,
         "bounds": rule.bounds or (None, None),
         "length": rule.length if rule.length and rule.bounds is None else (None, None),
-        "choices": [(rule.label_of(c), c) for c in rule.choices or ()],
-        "description": rule.described,
+        "choices": [] if completed else [(rule.label_of(c), c) for c in rule.choices or ()],
+        "autocomplete": completed or rule.option in AUTOCOMPLETED_BY_COG,
+        "description": SAMPLER_HELP if rule.option == "sampler" else rule.described,
     }
 
 
@@ -68,6 +73,7 @@ async def test_the_slash_command_registers_every_option_as_declared(
     }
     assert set(registered) - set(expected) == DISCORD_ONLY
     assert set(expected) - set(registered) == set()
+    assert set(FOLDED) <= DISCORD_ELSEWHERE and set(FOLDED.values()) <= set(registered)
     for name in expected:
         assert registered[name] == expected[name], name
     # Left out, every option is None in the callback, and ``job_params`` fills in its default.

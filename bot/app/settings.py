@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.choices import Structure
+from bot.choices import DEFAULT_SAMPLER, SAMPLERS, Structure
 from bot.engine.config import AdapterSource, EngineConfig
 from bot.engine.downloads import DEFAULT_FACE_PACK_URL
 from bot.engine.faces.factory import FaceConfig
@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     )
 
     default_steps: int = Field(default=DEFAULT_STEPS, ge=STEPS_RANGE[0], le=STEPS_RANGE[1])
+    default_sampler: str = Field(
+        default=DEFAULT_SAMPLER, description="the sampler, by its A1111 name, of a job that names none"
+    )
     min_identity: float | None = Field(
         default=None,
         ge=MIN_IDENTITY_RANGE[0],
@@ -167,6 +170,13 @@ class Settings(BaseSettings):
     @property
     def styles(self) -> dict[str, tuple[LoraUse, ...]]:
         return {name.strip(): parse_loras(loras) for name, loras in self.style_loras.items()}
+
+    @field_validator("default_sampler")
+    @classmethod
+    def _a_sampler(cls, value: str) -> str:
+        if value not in SAMPLERS:
+            raise ValueError(f"unknown sampler {value!r}: choose one of {', '.join(SAMPLERS)}")
+        return value
 
     @field_validator("resolution")
     @classmethod
@@ -238,6 +248,7 @@ class Settings(BaseSettings):
         """What a job gets where it leaves a value out, and the retry budget it may not exceed."""
         return Defaults(
             steps=self.default_steps,
+            sampler=self.default_sampler,
             min_identity=self.min_identity,
             max_tries=self.max_tries,
             tries_budget=self.max_tries,

@@ -32,6 +32,7 @@ class Capabilities:
     family: Family | None = None
     structures: frozenset[str] = frozenset()  # the structures with a ControlNet configured
     describe: bool = False  # a captioning model is configured (/describe, a prompt left to the image)
+    lcm_model: bool = False  # the model is a latent consistency model (its name says LCM)
 
     @classmethod
     def of(cls, config: EngineConfig) -> Capabilities:
@@ -41,6 +42,21 @@ class Capabilities:
             faceid,
             structures=config.structures,
             describe=config.caption_model is not None,
+            lcm_model=is_lcm(config.model),
+        )
+
+
+def is_lcm(name: str) -> bool:
+    """Whether a model or LoRA is named as a latent consistency one (lcm-lora-sdv1-5, LCM_Dreamshaper)."""
+    return "lcm" in name.lower()
+
+
+def check_sampler(params: JobParams, caps: Capabilities) -> None:
+    """LCM's few steps need a model distilled for them: an LCM model, or an LCM LoRA in the job."""
+    if params.sampler == "LCM" and not caps.lcm_model and not any(is_lcm(u.name) for u in params.loras):
+        raise InvalidRequest(
+            "the LCM sampler needs an LCM model or LoRA (such as lcm-lora-sdv1-5, whose name says lcm): "
+            "add one, or choose another sampler"
         )
 
 
@@ -74,6 +90,7 @@ def check_inputs(
             "an image was given without a mode that uses it: choose img2img, "
             "image_prompt, inpaint or outpaint, or a structure to keep its composition"
         )
+    check_sampler(params, caps)
     if params.structure is not None:
         check_structure(params.structure, caps, image=image)
     if mode is Mode.INPAINT and not mask:

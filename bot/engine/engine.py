@@ -44,6 +44,8 @@ from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, clip_skip_path, load_pipelines
 from bot.engine.prompts import build_prompts
+from bot.engine.samplers import build_scheduler
+from bot.engine.samplers import using as using_scheduler
 from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
 from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, resolve
@@ -412,8 +414,10 @@ class Engine:
 
         # diffusers counts the layers skipped, A1111 the layer read: its 2 is diffusers' 1
         skip = params.clip_skip - 1 if params.clip_skip and params.clip_skip > 1 else None
+        assert params.sampler is not None  # resolve fills it
+        scheduler = build_scheduler(self.pipes.scheduler_config, params.sampler, params.schedule, seeds[0])
         try:
-            with clip_skip_path(plan.pipe, skip):
+            with clip_skip_path(plan.pipe, skip), using_scheduler(plan.pipe, scheduler):
                 output = plan.pipe(
                     prompt=plan.prompt,
                     negative_prompt=plan.negative or None,
@@ -514,7 +518,6 @@ class Engine:
             seed=out.seed,
             size=image.size,
             model=self.model_name,
-            sampler=self.pipes.sampler,
             extra=extra,
         )
         return Candidate(

@@ -47,8 +47,8 @@ def public_model_name(model: str) -> str:
     return name
 
 
-# Written first, in A1111's order, with the engine's own Sampler, Size and Model between them.
-_CORE = ("Steps", "CFG scale", "Seed")
+# Written first, in A1111's order, with the engine's own Size and Model between them.
+_CORE = ("Steps", "Sampler", "Schedule type", "CFG scale", "Seed")
 
 
 def format_parameters(
@@ -57,7 +57,6 @@ def format_parameters(
     seed: int,
     size: tuple[int, int],
     model: str,
-    sampler: str,
     extra: dict[str, str] | None = None,
 ) -> str:
     """Render the three-line A1111 layout: prompt, negative prompt, comma-separated settings.
@@ -66,7 +65,8 @@ def format_parameters(
     option appears here without a change to this function."""
     fields: dict[str, str] = {
         "Steps": str(params.steps),
-        "Sampler": sampler,
+        "Sampler": str(params.sampler),
+        "Schedule type": str(params.schedule),
         "CFG scale": f"{params.cfg:g}",
         "Seed": str(seed),
         "Size": f"{size[0]}x{size[1]}",

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,7 +85,13 @@ class Pipelines:
 
     @property
     def sampler(self) -> str:
+        """The model's own scheduler class (a job runs the one its sampler names)."""
         return type(self.text.scheduler).__name__
+
+    @property
+    def scheduler_config(self) -> Any:
+        """The model's own scheduler config, which every job's sampler is built on."""
+        return self.text.scheduler.config
 
     @property
     def modules(self) -> dict[str, torch.nn.Module]:

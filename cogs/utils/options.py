@@ -5,6 +5,10 @@ The command keeps its explicit signature, as discord.py wants (``cfg: float | No
 ``app_commands.Range``), its choices with their labels and its description, through discord.py's
 own ``describe`` and ``choices``. Apply it below ``@app_commands.command``. Every option is left
 out as None, and ``bot.options.job_params`` fills in its default, as for the CLI and the API.
+
+Discord allows 25 options a command, so the sampler option also takes the schedule type after
+the name, as A1111's older names and model pages write it ("DPM++ 2M Karras"): too many pairs for
+fixed choices, so it is autocompleted (``SAMPLER_NAMES``) and split here.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from typing import Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.options import OPTIONS, VALUES
+from bot.options import OPTIONS, VALUES, split_sampler
 from bot.rules import Kind, Rule
 
 F = TypeVar("F", bound=Callable[..., Any])
+FOLDED = {"schedule": "sampler"}  # an option taken inside another one in Discord
+AUTOCOMPLETED = frozenset({"sampler"})  # choices too many for Discord's 25: completed as typed
+SAMPLER_HELP = "The sampler by its A1111 name, its schedule type after it if you like: DPM++ 2M Karras"
 _TYPES: dict[Kind, type] = {Kind.TEXT: str, Kind.WHOLE: int, Kind.NUMBER: float}
 
 
@@ -33,9 +40,12 @@ def declared(func: F) -> F:
         if parameters[name].default is not inspect.Parameter.empty:
             annotation = annotation | None
         func.__annotations__[name] = annotation
-    choices = {n: choices_of(OPTIONS[n]) for n in names if OPTIONS[n].choices is not None}
+    choices = {
+        n: choices_of(OPTIONS[n]) for n in names if OPTIONS[n].choices is not None and n not in AUTOCOMPLETED
+    }
     func = app_commands.choices(**choices)(func)
-    return app_commands.describe(**{n: OPTIONS[n].described for n in names})(func)
+    described = {n: SAMPLER_HELP if n == "sampler" else OPTIONS[n].described for n in names}
+    return app_commands.describe(**described)(func)
 
 
 def _annotation(rule: Rule) -> Any:
@@ -56,5 +66,9 @@ def choices_of(rule: Rule) -> list[app_commands.Choice[str]]:
 
 
 def job_values(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The callback's arguments (its ``locals()``) that are job option values, by option name."""
-    return {name: value for name, value in arguments.items() if name in VALUES}
+    """The callback's arguments (its ``locals()``) that are job option values, by option name, with
+    the folded ones taken out of the option that holds them."""
+    values = {name: value for name, value in arguments.items() if name in VALUES}
+    if values.get("sampler"):
+        values["sampler"], values["schedule"] = split_sampler(values["sampler"])
+    return values

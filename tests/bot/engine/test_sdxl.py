@@ -65,7 +65,12 @@ def test_every_mode_runs(sdxl: Engine, source: Path, tmp_path: Path, mode: Mode)
     result = sdxl.generate(job_request(prompt="a lighthouse", mode=mode, steps=STEPS, seed=8, **inputs))
     [candidate] = result.candidates
     fields = read_parameters(candidate.png)
-    assert (fields["Mode"], fields["Seed"], fields["Sampler"]) == (mode.value, "8", "EulerDiscreteScheduler")
+    assert (fields["Mode"], fields["Seed"], fields["Sampler"], fields["Schedule type"]) == (
+        mode.value,
+        "8",
+        "DPM++ 2M",
+        "Karras",
+    )
     if mode is Mode.INPAINT:  # back onto the photo at its own size, untouched far from the mask
         assert (candidate.width, candidate.height) == (96, 64)
         out, original = pixels(candidate.png).astype(int), np.asarray(gradient_image(96, 64)).astype(int)
