@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.errors import Gone, InvalidRequest
 from storage import ApiKeyRepository, ApiKeyRow
@@ -26,7 +26,7 @@ class NewKey:
     """A key just made: ``key`` is shown to its owner once and never again."""
 
     row: ApiKeyRow
-    key: str
+    key: str = field(repr=False)
 
     @property
     def webhook_secret(self) -> str:
