@@ -66,6 +66,11 @@ class ApiKeys:
             return None
         return row
 
+    async def holds(self, key_id: int) -> bool:
+        """Whether a key authenticated earlier still works: not revoked, not forgotten with its user."""
+        row = await self.repo.get(key_id)
+        return row is not None and row.active
+
     async def list(self, user_id: int) -> list[ApiKeyRow]:
         return await self.repo.list(user_id)
 
