@@ -21,8 +21,8 @@ _lock = threading.Lock()
 _secrets: tuple[str, ...] = ()
 
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#'\"<>]*@")
-# A query attached to a URL or path (``what?`` in prose has nothing after it): each value masked.
-_QUERY = re.compile(r"(?<=[^\s?])\?(?P<query>[^\s#'\"<>]+)")
+# A query attached to a URL's path or host (not ``what?`` in prose, nor SQL's ``(?, ?)``): each value masked.
+_QUERY = re.compile(r"(?<=[\w/.~%-])\?(?P<query>[^\s#'\"<>]+)")
 # Discord's interaction and webhook routes carry their token as the segment after the id.
 _WEBHOOK_PATH = re.compile(r"(?P<head>/(?:webhooks|interactions)/[^/\s?#'\"<>]+/)[^/\s?#'\"<>]+")
 _AUTHORIZATION = re.compile(
@@ -31,6 +31,8 @@ _AUTHORIZATION = re.compile(
 _BEARER = re.compile(r"(?P<head>\bbearer\s+)[^\s'\",;}]+", re.I)
 _API_KEY = re.compile(r"(?<![A-Za-z0-9])(?P<head>lk_)[A-Za-z0-9_-]+")
 _WEBHOOK_SECRET = re.compile(r"(?<![A-Za-z0-9])(?P<head>whsec_)[A-Za-z0-9+/=_-]+")
+# Discord's interaction tokens wherever they stand alone (a positional SQL parameter): "interaction:…".
+_INTERACTION_TOKEN = re.compile(r"(?<![A-Za-z0-9])aW50ZXJhY3Rpb24[^\s'\",;&)}\]/?#]*")
 # A Discord bot token (and any JWT alike): three base64url parts joined by dots.
 _DOTTED_TOKEN = re.compile(r"(?<![\w-])[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
 # ``token=…``, ``'token': '…'``, ``"webhook_secret": "…"`` in reprs and JSON (a gateway event's
@@ -61,7 +63,7 @@ def redact(text: str) -> str:
     text = _QUERY.sub(_masked_query, text)
     for pattern in _HEADED:
         text = pattern.sub(lambda m: m["head"] + MASK, text)
-    return _DOTTED_TOKEN.sub(MASK, text)
+    return _DOTTED_TOKEN.sub(MASK, _INTERACTION_TOKEN.sub(MASK, text))
 
 
 def _masked_query(match: re.Match[str]) -> str:

@@ -9,9 +9,13 @@ from hypothesis import strategies as st
 from bot import redact
 from bot.redact import add_secret
 
-# What a URL, a header or a token can carry unescaped (RFC 3986 unreserved), and base64 for whsec_.
+# What a URL, a header or a token can carry unescaped (RFC 3986 unreserved); lk_ keys are base64url,
+# whsec_ secrets base64.
 URL_SAFE = st.text(
     st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"), min_size=8
+)
+BASE64URL = st.text(
+    st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), min_size=8
 )
 BASE64 = st.text(
     st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="), min_size=8
@@ -34,9 +38,8 @@ TEMPLATES = (
     "Authorization: Bot {s}",
     "401 for Bearer {s}",
     "Job(id=3, interaction_token='{s}', status=running)",
-    "key lk_{s} used",
-    "api_key=lk_{s}",
     "password={s}",
+    "executing UPDATE jobs SET message_id = ? WHERE token = ?, (7, 'aW50ZXJhY3Rpb24{s}')",
 )
 
 
@@ -44,6 +47,11 @@ TEMPLATES = (
 def test_no_secret_survives_where_logs_carry_them(template: str, secret: str) -> None:
     assume(secret not in template.format(s=""))  # a "secret" that is the line's own words proves nothing
     assert secret not in redact.redact(template.format(s=secret))
+
+
+@given(secret=BASE64URL, before=st.sampled_from(["key ", "(", "'", "api_key=", "Bearer "]))
+def test_no_api_key_survives(secret: str, before: str) -> None:
+    assert secret not in redact.redact(f"{before}lk_{secret} used")
 
 
 @given(secret=BASE64, before=st.sampled_from(["secret ", "(", "'", "signing with "]))
@@ -94,8 +102,8 @@ def test_a_discord_token_is_masked_by_its_shape(parts: tuple[str, str, str]) -> 
         ),
         ("Authorization: Bearer lk_abcdefghij", "Authorization: Bearer ***"),
         (
-            "job 3 token_expires_at=5 max_tokens=3 bulk_insert what?",
-            "job 3 token_expires_at=5 max_tokens=3 bulk_insert what?",
+            "job 3 token_expires_at=5 max_tokens=3 bulk_insert what? SELECT id WHERE a IN (?, ?) AND b = ?",
+            "job 3 token_expires_at=5 max_tokens=3 bulk_insert what? SELECT id WHERE a IN (?, ?) AND b = ?",
         ),
     ],
     ids=["httpx", "discord.py", "header", "no secret"],

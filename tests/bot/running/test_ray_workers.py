@@ -7,6 +7,7 @@ own process) and stops them at its end.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import ray
 
+from bot import logs
 from bot.errors import SettingsInvalid
 from bot.running.ray_workers import RayFaceAnalyzer, RayWorkers, _per_gpu
 from bot.tiny import TinyBundle
@@ -239,3 +241,29 @@ async def test_ray_mode_without_ray_installed_says_how_to_get_it(
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails, as where it is missing
     with pytest.raises(SettingsInvalid, match=r'LIKENESS_WORKERS=ray needs Ray: pip install -e "\.\[ray\]"'):
         await workers.load()
+
+
+def _log_in_the_worker(actor: Any, line: str) -> tuple[str, int, int]:
+    """Run in the actor's process: a line logged there, through a handler added after start-up."""
+    import io
+    import logging
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger().addHandler(handler)
+    try:
+        logging.getLogger("bot.engine").warning(line)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return stream.getvalue(), logging.getLogger().level, logging.getLogger("httpx").getEffectiveLevel()
+
+
+async def test_a_worker_redacts_its_own_log(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    """A worker is another process: its lines reach the coordinator's log as text, past the
+    coordinator's filter, so the actor sets up the same redaction (at the coordinator's level)."""
+    async with running_api(ray_settings(tiny_bundle, data_dir, ray_workers=1)) as api:
+        actor = runner(api).actors()[0]
+        line = "GET https://alice:pw-s3cret@files.example/a.png?X-Amz-Signature=s1gnature"
+        text, level, http_level = await actor.__ray_call__.remote(_log_in_the_worker, line)
+        assert text == "GET https://***@files.example/a.png?X-Amz-Signature=***\n"
+        assert level == logs.current().level and http_level == logging.WARNING
