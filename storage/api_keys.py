@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from storage.db import Database
 
@@ -17,7 +17,7 @@ class ApiKeyRow:
     user_id: int
     name: str
     prefix: str  # the key's first characters: enough to tell keys apart, useless to an attacker
-    webhook_secret: str
+    webhook_secret: str = field(repr=False)
     created_at: float
     last_used_at: float | None
     revoked_at: float | None

@@ -73,7 +73,7 @@ class NewJob(Generic[P]):
     message_id: int | None = None
     upload_limit: int | None = None  # bytes the queuing interaction may upload
     api_key_id: int | None = None  # the API key that queued it (None: Discord or the command line)
-    webhook_url: str | None = None  # an API job's webhook
+    webhook_url: str | None = field(default=None, repr=False)  # an API job's webhook: may carry a token
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "origin", JobOrigin(self.origin))
@@ -122,7 +122,7 @@ class JobRow(Generic[P]):
     tries: int | None = None  # generation rounds run, set by mark_done
     upload_limit: int | None = None
     api_key_id: int | None = None
-    webhook_url: str | None = None
+    webhook_url: str | None = field(default=None, repr=False)
     structure_media: str | None = None  # the structure map a ControlNet read, stored with the outputs
     suggestions: tuple[str, ...] = ()  # a /describe job's prompts, decoded from their JSON list
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from storage.db import Database
 
@@ -17,11 +17,12 @@ class WebhookDelivery:
     id: int
     job_id: int
     event: str
-    url: str
+    url: str = field(repr=False)  # a client's URL: may carry ?token=… or user:pass@
     body: str
     attempts: int
     created_at: float
-    secret: str | None  # the key's webhook secret; None once the key is revoked (nothing is sent)
+    # the key's webhook secret; None once the key is revoked (nothing is sent)
+    secret: str | None = field(repr=False)
 
 
 class WebhookOutbox:

@@ -65,6 +65,7 @@ def test_no_layer_imports_the_one_above(package: str, forbidden: tuple[str, ...]
 # Plain data (the error ladder, params and their choices, the engine's requests) is the floor.
 BOT_LAYERS: tuple[tuple[str, ...], ...] = (
     ("bot.errors", "bot.choices", "bot.rules", "bot.params", "bot.options", "bot.jobs", "bot.explain"),
+    ("bot.redact", "bot.logs"),  # what every process's logging masks
     ("bot.engine",),
     ("bot.running",),  # the queue and where jobs run: the local thread, Ray
     ("bot.characters",),  # reference sets and the faces they hold

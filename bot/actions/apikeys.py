@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.errors import Gone, InvalidRequest
 from storage import ApiKeyRepository, ApiKeyRow
@@ -26,7 +26,7 @@ class NewKey:
     """A key just made: ``key`` is shown to its owner once and never again."""
 
     row: ApiKeyRow
-    key: str
+    key: str = field(repr=False)
 
     @property
     def webhook_secret(self) -> str:
@@ -65,6 +65,11 @@ class ApiKeys:
         if row is None or not row.active or not secrets.compare_digest(row.prefix, key[:10]):
             return None
         return row
+
+    async def holds(self, key_id: int) -> bool:
+        """Whether a key authenticated earlier still works: not revoked, not forgotten with its user."""
+        row = await self.repo.get(key_id)
+        return row is not None and row.active
 
     async def list(self, user_id: int) -> list[ApiKeyRow]:
         return await self.repo.list(user_id)

@@ -76,7 +76,7 @@ class Destination:
     message_id: int | None = None
     upload_limit: int | None = None
     api_key_id: int | None = None
-    webhook_url: str | None = None
+    webhook_url: str | None = field(default=None, repr=False)
 
 
 class JobChecks:

@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import Any
 
 from bot.api.views import JobViews
@@ -20,6 +21,7 @@ from storage import WebhookOutbox
 log = logging.getLogger(__name__)
 
 Event = tuple[str, Any]  # ("progress", {"step", "total"}) or ("completed", JobView)
+KEY_CHECK = 2.0  # seconds between checks that an open stream's key still holds
 
 
 def _json(model: str) -> dict[str, Any]:
@@ -118,6 +120,25 @@ class ApiEvents:
             streams.discard(queue)
             if not streams:
                 self._streams.pop(job_id, None)
+
+    @staticmethod
+    async def while_key_holds(
+        queue: asyncio.Queue[Event], holds: Callable[[], Awaitable[bool]]
+    ) -> AsyncGenerator[Event, None]:
+        """The stream's events until its key no longer holds (revoked, or its user forgotten,
+        perhaps by another process: so asked of the database every ``KEY_CHECK`` seconds, however
+        many events arrive meanwhile)."""
+        next_check = time.monotonic() + KEY_CHECK
+        while True:
+            if time.monotonic() >= next_check:
+                if not await holds():
+                    return
+                next_check = time.monotonic() + KEY_CHECK
+            try:
+                event = await asyncio.wait_for(queue.get(), next_check - time.monotonic())
+            except TimeoutError:
+                continue
+            yield event
 
     def _publish(self, job_id: int, event: Event) -> None:
         for queue in self._streams.get(job_id, ()):

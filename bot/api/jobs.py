@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -180,9 +181,10 @@ def build_router(ctx: ApiContext) -> APIRouter:
             **error_docs(*COMMON, 404, json=True),
         },
     )
-    async def events(job: OwnJob, ctx: Ctx) -> AsyncIterator[ServerSentEvent]:
+    async def events(job: OwnJob, key: Key, ctx: Ctx) -> AsyncIterator[ServerSentEvent]:
         """Server-Sent Events: ``progress`` ({"step", "total"}) while it runs, then ``completed``
-        (the job object), then the stream ends."""
+        (the job object), then the stream ends. It ends too within seconds of its key's revocation
+        (reconnecting then gets 401)."""
         with ctx.events.stream(job.id) as queue:
             current = await ctx.services.jobs.get(
                 job.id
@@ -193,14 +195,15 @@ def build_router(ctx: ApiContext) -> APIRouter:
                 return
             step, total = ctx.views.progress.get(job.id, (0, job.params.steps or 0))
             yield ServerSentEvent(data={"step": step, "total": total}, event="progress")
-            while True:
-                kind, payload = await queue.get()
-                if kind == "completed":
-                    yield ServerSentEvent(
-                        data=payload.model_dump(mode="json"), event="completed", id=str(job.id)
-                    )
-                    return
-                yield ServerSentEvent(data=payload, event="progress")
+            holding = ctx.events.while_key_holds(queue, lambda: ctx.services.keys.holds(key.id))
+            async with contextlib.aclosing(holding) as stream:
+                async for kind, payload in stream:
+                    if kind == "completed":
+                        yield ServerSentEvent(
+                            data=payload.model_dump(mode="json"), event="completed", id=str(job.id)
+                        )
+                        return
+                    yield ServerSentEvent(data=payload, event="progress")
 
     return router
 

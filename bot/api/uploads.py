@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -26,7 +26,7 @@ class Upload:
 
     what: str
     file: UploadFile | None = None
-    url: str | None = None
+    url: str | None = field(default=None, repr=False)  # image_url: may carry credentials
 
     @property
     def info(self) -> UploadInfo:

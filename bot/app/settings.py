@@ -133,6 +133,10 @@ class Settings(BaseSettings):
         default=1024, ge=0, le=10_000_000, description="free-disk floor: nothing new is written below it"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_http: bool = Field(
+        default=False,
+        description="log every outgoing HTTP request (httpx, httpcore; URLs redacted); off: their warnings",
+    )
 
     workers: Literal["local", "ray"] = Field(
         default="local", description="where jobs run: this process's worker thread, or Ray actors"

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot import logs
 from bot.cli import api, describe, faces, fetch, forget, generate, run, tiny
 from bot.explain import explain
 
@@ -36,11 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else getattr(args, "log_level", logging.WARNING),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(logging.DEBUG if args.verbose else getattr(args, "log_level", logging.WARNING))
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

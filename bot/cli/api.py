@@ -47,8 +47,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def handle_serve(args: argparse.Namespace) -> int:
     from bot.app.settings import load_settings
+    from bot.cli import log_settings
 
     settings = load_settings(args.env_file)
+    log_settings.apply(settings, verbose=args.verbose)
     port = args.port or settings.api_port or 8765
     if not 1 <= port <= 65535:
         raise SettingsInvalid(f"--port must be 1–65535 (got {port})")

@@ -30,10 +30,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def handle(args: argparse.Namespace) -> int:
     from bot.app.settings import load_settings
+    from bot.cli import log_settings
 
     settings = load_settings(args.env_file)
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         raise SettingsInvalid(TOKEN_HELP)
+    log_settings.apply(settings, verbose=args.verbose)
     run_bot(settings)
     return 0
 
@@ -71,5 +73,4 @@ async def serve(settings: Settings, **bot_options: object) -> None:
 
 
 def run_bot(settings: Settings) -> None:
-    logging.getLogger().setLevel(settings.log_level)
     asyncio.run(serve(settings))

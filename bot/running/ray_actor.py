@@ -23,6 +23,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot import logs
 from bot.engine.checks import Capabilities
 from bot.engine.config import EngineConfig
 from bot.engine.downloads import ensure_face_pack
@@ -62,7 +63,9 @@ class EngineActor:
         face_pack_url: str,
         offline: bool,
         threads: int | None,
+        log: logs.LogSetup,
     ) -> None:
+        logs.configure(log.level, http=log.http)  # its own process: the coordinator's filter is not here
         if threads:
             import torch
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot import logs
 from bot.engine.checks import Capabilities
 from bot.engine.config import EngineConfig
 from bot.engine.faces.factory import FaceConfig
@@ -119,7 +120,8 @@ class RayWorkers:
             raise ModelUnavailable(f"no Ray worker could load the model ({errors})")
 
     def _start_actor(self, index: int) -> Any:
-        """One engine actor: its GPU share, Ray's restarts, a second thread for cancel calls."""
+        """One engine actor: its GPU share, Ray's restarts, a second thread for cancel calls, and the
+        coordinator's log level (its logs, redacted in its process, reach the coordinator's)."""
         import ray
 
         config = self.ray_config
@@ -131,7 +133,9 @@ class RayWorkers:
             max_task_retries=0,  # the queue decides what runs again, not Ray
             max_concurrency=3,  # a job, its cancel, a face analysis
         )
-        return remote.remote(self.engine_config, self.face_config, self.face_pack_url, self.offline, threads)
+        return remote.remote(
+            self.engine_config, self.face_config, self.face_pack_url, self.offline, threads, logs.current()
+        )
 
     @staticmethod
     async def _ask_describe(worker: _Worker) -> Description:

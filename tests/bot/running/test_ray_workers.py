@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,6 +20,7 @@ import psutil
 import pytest
 import ray
 
+from bot import logs
 from bot.errors import SettingsInvalid
 from bot.running.ray_start import LOOPBACK, start_ray
 from bot.running.ray_workers import RayFaceAnalyzer, RayWorkers, _per_gpu
@@ -287,3 +289,29 @@ async def test_the_bot_starts_its_own_instance_through_the_loopback_start(
     with pytest.raises(SettingsInvalid, match="stop here"):
         await workers.load()
     assert calls == [None]
+
+
+def _log_in_the_worker(actor: Any, line: str) -> tuple[str, int, int]:
+    """Run in the actor's process: a line logged there, through a handler added after start-up."""
+    import io
+    import logging
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger().addHandler(handler)
+    try:
+        logging.getLogger("bot.engine").warning(line)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return stream.getvalue(), logging.getLogger().level, logging.getLogger("httpx").getEffectiveLevel()
+
+
+async def test_a_worker_redacts_its_own_log(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    """A worker is another process: its lines reach the coordinator's log as text, past the
+    coordinator's filter, so the actor sets up the same redaction (at the coordinator's level)."""
+    async with running_api(ray_settings(tiny_bundle, data_dir, ray_workers=1)) as api:
+        actor = runner(api).actors()[0]
+        line = "GET https://alice:pw-s3cret@files.example/a.png?X-Amz-Signature=s1gnature"
+        text, level, http_level = await actor.__ray_call__.remote(_log_in_the_worker, line)
+        assert text == "GET https://***@files.example/a.png?X-Amz-Signature=***\n"
+        assert level == logs.current().level and http_level == logging.WARNING
