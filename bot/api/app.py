@@ -16,10 +16,12 @@ from fastapi import FastAPI
 
 from bot.api import characters, jobs, me
 from bot.api.auth import Authenticator, RateLimit
+from bot.api.body_limit import BodyLimit
 from bot.api.context import ApiContext
 from bot.api.errors import error_docs, install
 from bot.api.events import ApiEvents
 from bot.api.schemas import Health, Worker
+from bot.api.uploads import MULTIPART_LIMIT
 from bot.api.urls import TIMEOUT, UrlPolicy
 from bot.api.views import JobViews
 from bot.api.webhooks import WebhookSender
@@ -113,6 +115,7 @@ def build_app(ctx: ApiContext) -> FastAPI:
         version="1",
     )
     app.state.api = ctx
+    app.add_middleware(BodyLimit, multipart=MULTIPART_LIMIT)
     install(app, ctx.retry_after)
     generate = app.openapi
 

@@ -60,7 +60,8 @@ MEANINGS: Mapping[int, str] = {
     401: "no API key, or an unknown or revoked one",
     404: "there is no such job, output, character or image of yours",
     409: "the request conflicts with what is there now: a running job, a taken name, a full set",
-    413: "the request is larger than its files may be",
+    413: "the body is over the route's limit (counted as it arrives): each file at most 25 MiB, "
+    "a body without files 1 MiB",
     415: "the body is neither JSON nor a form: see the request body's content types",
     422: "a value is invalid, out of range or missing: the message names it",
     429: "this key's rate, the queue or the user's quota is full: retry after Retry-After seconds",
