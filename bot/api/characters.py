@@ -25,6 +25,8 @@ from bot.api.uploads import IMAGE_FIELDS, Upload, form_image, read_form, split_f
 from bot.api.views import iso
 from bot.characters.service import AddOutcome
 from bot.engine.uploads import check_metadata
+from bot.errors import Busy
+from bot.running.decodes import RETRY_AFTER
 from storage import ApiKeyRow, CharacterRow
 
 ERRORS = error_docs(*COMMON)
@@ -217,7 +219,8 @@ async def _add(
 
 def _raise_refused(outcome: AddOutcome) -> None:
     code = outcome.code or "reference_refused"
-    raise ApiError(STATUS.get(code, 422), code, outcome.error or "the image was refused")
+    headers = {"Retry-After": str(RETRY_AFTER)} if code == Busy.code else None
+    raise ApiError(STATUS.get(code, 422), code, outcome.error or "the image was refused", headers)
 
 
 def _flag(value: str | None) -> bool:

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
         le=MAX_TRIES_RANGE[1],
         description="retry budget: the most generation rounds one face-locked job may take",
     )
+    decode_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="uploads decoded at once (a 40 MP one holds about 310 MB); others wait, then busy",
+    )
     queue_per_user: int = Field(default=3, ge=1, le=100)
     queue_total: int = Field(default=50, ge=1, le=10_000)
     history_days: float = Field(default=7.0, gt=0)
