@@ -155,6 +155,15 @@ class Settings(BaseSettings):
         default=None, description="the API's address as clients reach it (output URLs in webhooks)"
     )
     api_rate_limit: int = Field(default=120, ge=1, le=100_000, description="requests per minute per key")
+    api_user_rate_limit: int = Field(
+        default=240, ge=1, le=100_000, description="requests per minute per user, all their keys together"
+    )
+    api_auth_failures: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="unknown or revoked keys per client address in 10 minutes; past them it is refused",
+    )
     api_allow_private_urls: bool = Field(
         default=False,
         description="let image_url and webhook reach loopback and private addresses (tests, a LAN)",
