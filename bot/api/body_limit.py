@@ -40,7 +40,7 @@ def too_large_message(limit: int, declared: int | None = None) -> str:
         if limit > JSON_LIMIT
         else "a body without files carries options and URLs, not images"
     )
-    return f"the request {size} the {limit / 2**20:g} MiB this request may send: {rule}"
+    return f"the request {size} the {limit / 2**20:g} MiB this route takes: {rule}"
 
 
 def limit_body(scope: MutableMapping[str, Any], limit: int) -> None:

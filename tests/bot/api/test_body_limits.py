@@ -70,7 +70,7 @@ async def test_a_chunked_multipart_job_past_the_cap_gets_413(tiny_bundle: TinyBu
         stream = multipart_file(MULTIPART_LIMIT + 8 * CHUNK)
         message = await assert_refused(api, data_dir, "/v1/jobs", stream, MULTIPART)
         assert message == (
-            "the request is over the 51 MiB this request may send: each file may be at most 25 MiB"
+            "the request is over the 51 MiB this route takes: each file may be at most 25 MiB"
         )
 
 
@@ -109,7 +109,7 @@ async def test_an_oversized_url_encoded_form_gets_413(tiny_bundle: TinyBundle, d
         declared = await api.client.post("/v1/jobs", data={"prompt": "x" * (2 * JSON_LIMIT)}, headers=key)
         assert (
             declared.status_code == 413
-            and "is 2.0 MiB, over the 1 MiB" in declared.json()["error"]["message"]
+            and "is 2.0 MiB, over the 1 MiB this route takes" in declared.json()["error"]["message"]
         )
         assert await api.services.jobs.user_jobs(1) == []
 
