@@ -69,9 +69,7 @@ async def test_a_chunked_multipart_job_past_the_cap_gets_413(tiny_bundle: TinyBu
     async with running_api(api_settings(tiny_bundle, data_dir), start_queue=False) as api:
         stream = multipart_file(MULTIPART_LIMIT + 8 * CHUNK)
         message = await assert_refused(api, data_dir, "/v1/jobs", stream, MULTIPART)
-        assert message == (
-            "the request is over the 51 MiB this route takes: each file may be at most 25 MiB"
-        )
+        assert message == ("the request is over the 51 MiB this route takes: each file may be at most 25 MiB")
 
 
 async def test_a_reference_upload_has_the_cap_of_one_file(tiny_bundle: TinyBundle, data_dir: Path) -> None:
