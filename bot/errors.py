@@ -154,6 +154,19 @@ class CharacterEmpty(LikenessError):
         )
 
 
+class Busy(LikenessError):
+    """Too many uploads are being decoded at once (``bot.running.decodes``): nothing was stored."""
+
+    code = "busy"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            "the bot is busy reading other people's images: nothing was kept, "
+            f"send it again in {retry_after} seconds"
+        )
+
+
 class ModelsNotLoaded(Exception):
     """The worker could not load the weights; the dispatcher keeps trying (never shown to a user)."""
 

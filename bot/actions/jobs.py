@@ -1,5 +1,5 @@
-"""Cancel and delete a job: one policy each, whichever entry point asks (a slash command, a button,
-the HTTP API), so the outcomes read the same everywhere.
+"""Cancel and delete a job, and who sees its structure map: one policy each, whichever entry point
+asks (a slash command, a button, the HTTP API), so the outcomes read the same everywhere.
 
 - Another user's job is the same as a missing one: ``JobNotFound`` ("you have no job N"), the API's
   404. Job ids are sequential; answering "not yours" would say which exist.
@@ -8,15 +8,18 @@ the HTTP API), so the outcomes read the same everywhere.
 - Delete removes a finished job with its outputs and the files nothing else uses. A job that has not
   finished is refused (``JobQueued``, ``JobRunning``: cancel it first), so nothing a worker reads or
   writes disappears under it, and every job's end reaches its message and webhook.
+- A structure map is drawn from the job's source picture. From the owner's own upload it is the
+  owner's alone, as the upload is (the rule Reroll keeps too); from a posted output (Vary, Fix face,
+  a reroll of those) anyone who sees the result may see it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.errors import JobFinished, JobNotFound, JobQueued, JobRunning
+from bot.errors import JobFinished, JobNotFound, JobQueued, JobRunning, NotAllowed
 from bot.params import JobParams
-from storage import CancelOutcome, CancelResult, JobStatus
+from storage import CancelOutcome, CancelResult, JobOrigin, JobStatus
 
 if TYPE_CHECKING:
     from bot.running.queue import Job, JobQueue
@@ -52,6 +55,29 @@ class JobActions:
             _check_finished(current)
             raise JobRunning(job_id)
         return job
+
+    async def check_structure_viewer(self, job: Job, user_id: int) -> None:
+        """``NotAllowed`` unless ``user_id`` may see the job's structure map (see the module's rule)."""
+        if user_id != job.user_id and not await self._source_is_output(job):
+            raise NotAllowed(
+                f"the structure map of job {job.id} was drawn from a picture its owner uploaded, "
+                "so only they can see it"
+            )
+
+    async def _source_is_output(self, job: Job) -> bool:
+        """Whether the job's source picture is a job's output: Vary and Fix face start from one, and a
+        reroll keeps its parent's source (a parent gone since: not known, so not)."""
+        for _ in range(_MAX_REROLLS):
+            if job.origin is not JobOrigin.REROLL:
+                return job.origin in (JobOrigin.VARY, JobOrigin.FIX_FACE)
+            parent = await self.repo.get(job.parent_job_id) if job.parent_job_id is not None else None
+            if parent is None or parent.input_media != job.input_media:
+                return False
+            job = parent
+        return False
+
+
+_MAX_REROLLS = 100  # rerolls of rerolls followed back to their source
 
 
 def _check_finished(job: Job) -> None:

@@ -30,6 +30,7 @@ from bot.params import Defaults, JobParams, Mode, resolve
 from storage import CharacterRepository, JobOrigin, MediaStore, NewJob, OutputRow
 
 if TYPE_CHECKING:  # the command line checks jobs without loading torch
+    from bot.running.decodes import DecodePool
     from bot.running.queue import Job, JobQueue, Ticket
     from bot.running.worker import GpuWorker
 
@@ -152,8 +153,12 @@ class JobChecks:
 class Submissions:
     """Jobs into the queue, checked once, from any entry point."""
 
-    def __init__(self, checks: JobChecks, queue: JobQueue, media: MediaStore, worker: GpuWorker) -> None:
+    def __init__(
+        self, checks: JobChecks, queue: JobQueue, media: MediaStore, worker: GpuWorker, decodes: DecodePool
+    ) -> None:
+        """``decodes`` decodes uploads (a bounded pool: ``Busy`` past it), before any row exists."""
         self.checks = checks
+        self.decodes = decodes
         self.queue = queue
         self.media = media
         self.worker = worker
@@ -260,8 +265,8 @@ class Submissions:
     async def submit(
         self, draft: Draft, destination: Destination, *, image: bytes | None = None, mask: bytes | None = None
     ) -> Ticket:
-        """Queue the draft: ``image``/``mask`` are a new job's uploads, decoded and cleaned here (off the
-        event loop); a derived job's stored files are read. Nothing is stored when anything fails."""
+        """Queue the draft: ``image``/``mask`` are a new job's uploads, decoded and cleaned here (on the
+        decode pool); a derived job's stored files are read. Nothing is stored when anything fails."""
         image_file, mask_file = await self._inputs(draft, image, mask)
         fields = NewJob(
             user_id=draft.user_id,
@@ -285,7 +290,7 @@ class Submissions:
         self, draft: Draft, image: bytes | None, mask: bytes | None
     ) -> tuple[tuple[bytes, str] | None, tuple[bytes, str] | None]:
         if image is not None:
-            picture, drawn = await asyncio.to_thread(check_uploads, draft.params, image, mask)
+            picture, drawn = await self.decodes.run(check_uploads, draft.params, image, mask)
             return (picture.file if picture else None), (drawn.file if drawn else None)
         image_file = await self._read(draft.image)
         mask_file = await self._read(draft.mask)
@@ -296,7 +301,7 @@ class Submissions:
 
     async def _face_mask(self, user_id: int, image: bytes) -> bytes:
         """A mask over the picture's largest face; the analysis counts as ``user_id``'s work in flight."""
-        picture = await asyncio.to_thread(load_image, image, what="image")
+        picture = await self.decodes.run(load_image, image, what="image")
         async with self.queue.in_flight.analysis(user_id):
             faces = await self.worker.call(self.worker.face_analyzer.analyze, picture)
         if not faces:

@@ -12,14 +12,17 @@ from typing import Any
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from bot.api import characters, jobs, me
-from bot.api.auth import Authenticator, RateLimit
+from bot.api.auth import Authenticator
+from bot.api.body_limit import BodyLimit
 from bot.api.context import ApiContext
 from bot.api.errors import error_docs, install
 from bot.api.events import ApiEvents
+from bot.api.limits import FailedAuths, RateLimit
 from bot.api.schemas import Health, Worker
+from bot.api.uploads import MULTIPART_LIMIT
 from bot.api.urls import TIMEOUT, UrlPolicy
 from bot.api.views import JobViews
 from bot.api.webhooks import WebhookSender
@@ -49,7 +52,12 @@ class Api:
             services=services,
             views=views,
             events=ApiEvents(views, services.webhooks, sender),
-            auth=Authenticator(services.keys, RateLimit(settings.api_rate_limit)),
+            auth=Authenticator(
+                services.keys,
+                RateLimit(settings.api_rate_limit),
+                RateLimit(settings.api_user_rate_limit),
+                FailedAuths(settings.api_auth_failures),
+            ),
             client=client,
             policy=policy,
         )
@@ -113,6 +121,7 @@ def build_app(ctx: ApiContext) -> FastAPI:
         version="1",
     )
     app.state.api = ctx
+    app.add_middleware(BodyLimit, multipart=MULTIPART_LIMIT)
     install(app, ctx.retry_after)
     generate = app.openapi
 
@@ -124,23 +133,36 @@ def build_app(ctx: ApiContext) -> FastAPI:
     app.include_router(characters.build_router(ctx))
     app.include_router(me.build_router(ctx))
 
-    @app.get("/v1/health", response_model=Health, tags=["health"], responses=error_docs(500))
-    async def health() -> Health:
-        """No key needed: whether the model is loaded and the worker takes jobs, and the queue's length."""
+    @app.get(
+        "/v1/health",
+        response_model=Health,
+        tags=["health"],
+        responses=error_docs(401, 429, 500),
+        openapi_extra={"security": [{}, {"HTTPBearer": []}]},  # a key is optional here
+    )
+    async def health(request: Request) -> Health:
+        """No key needed: whether the model is loaded and the worker takes jobs, the queue's length and
+        the workers counted. With a key (a wrong one is 401), also why the worker is down and each
+        worker by name with its error: those name hosts, processes and paths."""
+        detailed = "authorization" in request.headers
+        if detailed:
+            await ctx.auth(request)
         queue = ctx.services.queue
         status = await queue.status()
         down = queue.health
         loaded = ctx.services.runner.loaded
+        states = ctx.services.runner.states()
         return Health(
             ok=loaded and down is None,
             model_loaded=loaded,
             worker_alive=down is None,
-            worker_down_reason=None if down is None else down.reason,
             queue_length=status.length,
-            workers=[
-                Worker(name=w.name, ready=w.ready, busy=w.busy, error=w.error)
-                for w in ctx.services.runner.states()
-            ],
+            workers_ready=sum(1 for w in states if w.ready),
+            workers_total=len(states),
+            worker_down_reason=down.reason if detailed and down is not None else None,
+            workers=[Worker(name=w.name, ready=w.ready, busy=w.busy, error=w.error) for w in states]
+            if detailed
+            else None,
         )
 
     return app

@@ -21,10 +21,12 @@ from bot.api.schemas import (
     Reference,
     Rename,
 )
-from bot.api.uploads import IMAGE_FIELDS, Upload, check_body_size, form_image, split_form
+from bot.api.uploads import IMAGE_FIELDS, Upload, form_image, read_form, split_form
 from bot.api.views import iso
 from bot.characters.service import AddOutcome
 from bot.engine.uploads import check_metadata
+from bot.errors import Busy
+from bot.running.decodes import RETRY_AFTER
 from storage import ApiKeyRow, CharacterRow
 
 ERRORS = error_docs(*COMMON)
@@ -106,7 +108,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         await ctx.services.characters.delete(key.user_id, name)
         return Response(status_code=204)
 
-    @router.patch("/{name}", response_model=CharacterSet, responses=error_docs(404, 409))
+    @router.patch("/{name}", response_model=CharacterSet, responses=error_docs(404, 409, 413))
     async def rename(name: CharacterName, body: Rename, key: Key, ctx: Ctx) -> CharacterSet:
         """A new name (only its case may change, too); jobs made for it keep it."""
         _, renamed = await ctx.services.characters.rename(key.user_id, name, body.name)
@@ -123,8 +125,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         """One image. ``type=primary`` makes it the primary; without a type the first image of a set
         is the primary and later ones are references."""
         character = await ctx.services.characters.repo.resolve(key.user_id, name)
-        check_body_size(request, files=1)
-        fields, files = split_form(await request.form(max_files=1, max_fields=8))
+        fields, files = split_form(await read_form(request, files=1, fields=8))
         unknown = sorted(set(fields) - {"type", "force"})
         if unknown:
             raise ApiError(
@@ -191,8 +192,7 @@ async def _read_create(request: Request) -> tuple[_CreateFields, Upload | None]:
             raise ApiError(422, "invalid_request", message) from None
         return _CreateFields(body.name, False), None
     if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        check_body_size(request, files=1)
-        fields, files = split_form(await request.form(max_files=1, max_fields=8))
+        fields, files = split_form(await read_form(request, files=1, fields=8))
         unknown = sorted(set(fields) - {"name", "force"})
         if unknown:
             raise ApiError(
@@ -219,7 +219,8 @@ async def _add(
 
 def _raise_refused(outcome: AddOutcome) -> None:
     code = outcome.code or "reference_refused"
-    raise ApiError(STATUS.get(code, 422), code, outcome.error or "the image was refused")
+    headers = {"Retry-After": str(RETRY_AFTER)} if code == Busy.code else None
+    raise ApiError(STATUS.get(code, 422), code, outcome.error or "the image was refused", headers)
 
 
 def _flag(value: str | None) -> bool:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from bot.api.schemas import ErrorBody
-from bot.errors import LikenessError
+from bot.errors import Busy, LikenessError
 from bot.explain import bug_message, explain
 from storage import StorageError
 
@@ -50,6 +50,7 @@ STATUS: Mapping[str, int] = {
     "face_lock_unavailable": 503,
     "model_unavailable": 503,
     "out_of_memory": 503,
+    "busy": 503,
     "unauthorized": 401,
 }
 HTTP_CODES: Mapping[int, str] = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
@@ -60,12 +61,14 @@ MEANINGS: Mapping[int, str] = {
     401: "no API key, or an unknown or revoked one",
     404: "there is no such job, output, character or image of yours",
     409: "the request conflicts with what is there now: a running job, a taken name, a full set",
-    413: "the request is larger than its files may be",
+    413: "the body is over the route's limit (counted as it arrives): each file at most 25 MiB, "
+    "a body without files 1 MiB",
     415: "the body is neither JSON nor a form: see the request body's content types",
     422: "a value is invalid, out of range or missing: the message names it",
     429: "this key's rate, the queue or the user's quota is full: retry after Retry-After seconds",
     500: "a bug on our side: the message gives a reference for the logs",
-    503: "the model cannot run now: it is not loaded, or ran out of memory",
+    503: "the model cannot run now (it is not loaded, or ran out of memory), or the bot is busy "
+    "reading other uploads: then retry after Retry-After seconds",
     507: "the bot's disk is full",
 }
 HEADERS: Mapping[int, dict[str, Any]] = {
@@ -80,6 +83,13 @@ HEADERS: Mapping[int, dict[str, Any]] = {
         "Retry-After": {
             "description": "seconds to wait before asking again",
             "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "when the bot is busy reading other uploads: seconds to wait",
+            "required": False,
             "schema": {"type": "integer", "minimum": 1},
         }
     },
@@ -134,6 +144,8 @@ def install(app: FastAPI, retry_after: Any) -> None:
             return _bug(request, exc)
         status = STATUS.get(explained.code, 400)
         headers = {"Retry-After": str(await retry_after())} if status == 429 else {}
+        if isinstance(exc, Busy):
+            headers = {"Retry-After": str(exc.retry_after)}
         return error_response(status, explained.code, explained.message, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -19,15 +19,7 @@ from bot.api.events import STREAM_EVENT
 from bot.api.job_options import JobForm, JobJson, JobOptions
 from bot.api.params import Before, JobId, Limit, OutputIndex
 from bot.api.schemas import JobAccepted, JobPage, JobView
-from bot.api.uploads import (
-    FILE_FIELDS,
-    MAX_FIELDS,
-    Upload,
-    check_body_size,
-    form_image,
-    split_form,
-    url_upload,
-)
+from bot.api.uploads import JOB_FILES, MAX_FIELDS, Upload, form_image, read_form, split_form, url_upload
 from bot.api.urls import check_url
 from bot.api.views import STATES, iso
 from bot.options import job_params
@@ -225,8 +217,7 @@ async def _read_job(request: Request, ctx: ApiContext) -> tuple[JobOptions, Uplo
         mask = await url_upload(ctx, body_json.mask_url, "mask")
         return body_json, image, mask
     if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        check_body_size(request, files=2)
-        form = await request.form(max_files=len(FILE_FIELDS), max_fields=MAX_FIELDS)
+        form = await read_form(request, files=JOB_FILES, fields=MAX_FIELDS)
         fields, files = split_form(form)
         try:
             options = JobOptions.model_validate(fields)

@@ -128,9 +128,14 @@ class Worker(BaseModel):
 
 
 class Health(BaseModel):
+    """Open to anyone; the reasons and the workers' names and errors (which may name paths and hosts)
+    only with a key."""
+
     ok: bool
     model_loaded: bool
     worker_alive: bool
-    worker_down_reason: str | None
     queue_length: int
-    workers: list[Worker]
+    workers_ready: int = Field(description="GPU workers that take jobs")
+    workers_total: int
+    worker_down_reason: str | None = Field(description="with a key: why the worker takes no jobs")
+    workers: list[Worker] | None = Field(description="with a key: each GPU worker; null without one")

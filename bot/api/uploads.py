@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
+from bot.api.body_limit import limit_body
 from bot.api.context import ApiContext
-from bot.api.errors import ApiError
 from bot.api.urls import check_url, fetch_image
 from bot.engine.uploads import MAX_UPLOAD_BYTES, UploadInfo
 from bot.errors import BadImage, InvalidRequest
@@ -17,7 +17,17 @@ from bot.errors import BadImage, InvalidRequest
 IMAGE_FIELDS = ("image", "file", "reference_image")
 FILE_FIELDS = (*IMAGE_FIELDS, "mask")
 MAX_FIELDS = 64
+MAX_FIELD_BYTES = 64 * 1024  # one value of a form (a prompt is at most 1000 characters)
 FORM_OVERHEAD = 1024 * 1024  # the fields and multipart framing around the files
+
+
+def upload_limit(files: int) -> int:
+    """The most a multipart body with ``files`` files at their limit may be."""
+    return files * MAX_UPLOAD_BYTES + FORM_OVERHEAD
+
+
+JOB_FILES = 2  # a job's image and mask
+MULTIPART_LIMIT = upload_limit(JOB_FILES)  # the largest form any route takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +54,12 @@ class Upload:
         return await fetch_image(ctx.client, self.url, ctx.policy, self.what, MAX_UPLOAD_BYTES)
 
 
-def check_body_size(request: Request, files: int) -> None:
-    """Refuse a body larger than ``files`` uploads at the limit before it is parsed (and spooled)."""
-    declared = request.headers.get("content-length", "")
-    limit = files * MAX_UPLOAD_BYTES + FORM_OVERHEAD
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(
-            413,
-            "too_large",
-            f"the request is {int(declared) / 2**20:.1f} MiB; its files may be at most "
-            f"{MAX_UPLOAD_BYTES // 2**20} MiB each",
-        )
+async def read_form(request: Request, *, files: int, fields: int) -> FormData:
+    """The form, its body capped at ``files`` uploads at their limit (counted as it arrives, see
+    ``bot.api.body_limit``) and its parts counted: at most ``files`` files and ``fields`` values of
+    ``MAX_FIELD_BYTES`` each (Starlette answers 400 naming the limit past them)."""
+    limit_body(request.scope, upload_limit(files))
+    return await request.form(max_files=files, max_fields=fields, max_part_size=MAX_FIELD_BYTES)
 
 
 def split_form(form: FormData) -> tuple[dict[str, str], dict[str, UploadFile]]:

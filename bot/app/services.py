@@ -15,6 +15,7 @@ from bot.characters.identity import IdentitySource
 from bot.characters.service import CharacterService
 from bot.engine.loras import LoraLibrary
 from bot.params import PARAMS_CODEC, JobParams
+from bot.running.decodes import DecodePool
 from bot.running.inflight import WorkInFlight
 from bot.running.queue import JobQueue
 from bot.running.ray_workers import RayWorkers  # imports Ray itself only when it is used
@@ -48,6 +49,7 @@ class Services:
     loras: LoraLibrary  # the style LoRA folder, for listing and checks (the engine reads its own)
     keys: ApiKeys
     webhooks: WebhookOutbox
+    decodes: DecodePool  # uploads' decodes, bounded before any queue slot
     forget_stop_wait: float = STOP_WAIT  # how long forgetting waits for a running job to stop
 
     @classmethod
@@ -89,9 +91,11 @@ class Services:
             max_stored_bytes=settings.max_stored_bytes,
             in_flight=in_flight,
         )
+        decodes = DecodePool(settings.decode_workers)
         characters = CharacterService(
             character_repo,
             worker,
+            decodes=decodes,
             backend=settings.face_backend,
             max_stored_bytes=settings.max_stored_bytes,
             max_characters=settings.max_characters,
@@ -99,7 +103,7 @@ class Services:
         )
         loras = LoraLibrary(settings.lora_dir)
         checks = JobChecks(settings.defaults, lambda: runner.capabilities, character_repo, identity, loras)
-        submissions = Submissions(checks, queue, media, worker)
+        submissions = Submissions(checks, queue, media, worker, decodes)
         keys = ApiKeys(ApiKeyRepository(db))
         return cls(
             settings,
@@ -115,6 +119,7 @@ class Services:
             loras,
             keys,
             WebhookOutbox(db),
+            decodes,
         )
 
     async def forget(self, user_id: int) -> Forgotten:
@@ -144,5 +149,6 @@ class Services:
         await self.queue.stop()
         await self.db.close()
         self.worker.shutdown()
+        self.decodes.shutdown()
         if self.runner is not self.worker:
             self.runner.shutdown()

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         le=MAX_TRIES_RANGE[1],
         description="retry budget: the most generation rounds one face-locked job may take",
     )
+    decode_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="uploads decoded at once (a 40 MP one holds about 310 MB); others wait, then busy",
+    )
     queue_per_user: int = Field(default=3, ge=1, le=100)
     queue_total: int = Field(default=50, ge=1, le=10_000)
     history_days: float = Field(default=7.0, gt=0)
@@ -156,6 +162,15 @@ class Settings(BaseSettings):
         default=None, description="the API's address as clients reach it (output URLs in webhooks)"
     )
     api_rate_limit: int = Field(default=120, ge=1, le=100_000, description="requests per minute per key")
+    api_user_rate_limit: int = Field(
+        default=240, ge=1, le=100_000, description="requests per minute per user, all their keys together"
+    )
+    api_auth_failures: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="unknown or revoked keys per client address in 10 minutes; past them it is refused",
+    )
     api_allow_private_urls: bool = Field(
         default=False,
         description="let image_url and webhook reach loopback and private addresses, and webhooks use http "

@@ -24,6 +24,7 @@ from bot.engine.images import load_image
 from bot.engine.uploads import check_image
 from bot.errors import LikenessError, ReferenceRefused
 from bot.explain import explain
+from bot.running.decodes import DecodePool
 from bot.running.inflight import WorkInFlight
 from bot.running.worker import GpuWorker
 from storage import (
@@ -78,12 +79,14 @@ class CharacterService:
         max_stored_bytes: int | None = None,
         max_characters: int | None = None,
         in_flight: WorkInFlight | None = None,
+        decodes: DecodePool | None = None,
     ) -> None:
         """``backend`` names the face backend whose embeddings are compared; ``max_stored_bytes`` is
         the per-user storage quota, ``max_characters`` how many sets a user may keep; ``in_flight``
         counts each face analysis against its user's work limit (None: unbounded, for the operator's
-        command line)."""
+        command line); ``decodes`` decodes uploads (None: the default thread pool, unbounded)."""
         self.repo = repo
+        self.decodes = decodes
         self.max_characters = max_characters
         self.worker = worker
         self.backend = backend
@@ -161,7 +164,10 @@ class CharacterService:
     async def _add_one(
         self, user_id: int, character: CharacterRow, filename: str, data: bytes, force: bool
     ) -> AddOutcome:
-        checked = await asyncio.to_thread(check_image, data, "reference")
+        if self.decodes is None:
+            checked = await asyncio.to_thread(check_image, data, "reference")
+        else:
+            checked = await self.decodes.run(check_image, data, "reference")
         refs = await self.repo.references(user_id, character.id)
         # Room first (quota, disk): the analysis is the expensive part.
         await self.repo.check_room(

@@ -51,6 +51,8 @@ NOT_A_PICTURE = "send a PNG, JPEG, WebP or GIF image"
 
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_STRIP_PIXELS = 2**18  # converted at a time from 16 bits: its table lookup indexes with 8-byte ints (2 MB)
+_SIXTEEN_TO_EIGHT = ((np.arange(65536, dtype=np.uint32) + 128) // 257).astype(np.uint8)  # round(v / 257)
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 # warnings.catch_warnings() swaps process-wide filters; serialise our own uses of it.
 _OPEN_LOCK = threading.Lock()
@@ -232,12 +234,14 @@ def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> tuple[
             "upload the original file again"
         ) from exc
 
+    source_format = image.format or ""
     try:
-        upright = ImageOps.exif_transpose(image)
+        # In place: an upright picture is not copied, and a turned one is one more picture only
+        # while it turns (a copy returned would keep both for the caller's whole conversion).
+        ImageOps.exif_transpose(image, in_place=True)
     except Exception as exc:  # broken EXIF should not cost the user their picture
         log.warning("ignoring unreadable EXIF orientation in %s: %s", what, exc)
-        upright = image
-    return upright, image.format or ""
+    return image, source_format
 
 
 def _open_header(fp: IO[bytes], *, what: str) -> Image.Image:
@@ -273,6 +277,8 @@ def _has_alpha(image: Image.Image) -> bool:
 def _convert(image: Image.Image, mode: str, *, what: str) -> Image.Image:
     if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
         image = _to_8bit_grey(image)
+        if image.mode == mode:
+            return image
     try:
         return image.convert(mode)
     except (ValueError, OSError) as exc:
@@ -300,13 +306,31 @@ def _to_8bit_grey(image: Image.Image) -> Image.Image:
     """Scale 16-bit (and 32-bit int / float) greyscale to 8 bits instead of clipping at 255.
 
     Mode "I" is assumed to hold 16-bit data (what 16-bit PNG and TIFF decode to); "F" is
-    taken as 0–1 when it fits there, otherwise 0–255.
+    taken as 0–1 when it fits there, otherwise 0–255. Converted a strip of rows at a time, 16-bit
+    values through a table: beyond the picture and its 8-bit copy (40 MP: 80 + 40 MB) only a strip
+    is held, where whole-picture float64 arrays took about 600 MB.
     """
-    values = np.asarray(image).astype(np.float64)
-    if image.mode == "F":
-        scale = 255.0 if values.size and np.nanmax(values) <= 1.0 else 1.0
-        values = np.nan_to_num(values) * scale
-    else:
-        values = values / 257.0
-    grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    return Image.fromarray(grey, "L")
+    w, h = image.size
+    grey = Image.new("L", image.size)
+    scale = 255.0 if image.mode == "F" and _float_max(image) <= 1.0 else 1.0
+    rows = max(1, _STRIP_PIXELS // w)
+    for top in range(0, h, rows):
+        box = (0, top, w, min(h, top + rows))
+        values = np.asarray(image.crop(box))
+        if image.mode == "F":
+            strip = np.clip(np.rint(np.nan_to_num(values) * np.float32(scale)), 0, 255).astype(np.uint8)
+        else:  # 16-bit: every value has its 8-bit level in the table ("I" clipped to 16 bits first)
+            strip = _SIXTEEN_TO_EIGHT[np.clip(values, 0, 65535) if image.mode == "I" else values]
+        grey.paste(Image.fromarray(strip, "L"), box)
+    return grey
+
+
+def _float_max(image: Image.Image) -> float:
+    """The largest value of an "F" picture, NaN ignored (``getextrema`` does not skip NaN)."""
+    w, h = image.size
+    top, rows = -np.inf, max(1, _STRIP_PIXELS // w)
+    for row in range(0, h, rows):
+        values = np.asarray(image.crop((0, row, w, min(h, row + rows))))
+        if values.size and not np.isnan(values).all():
+            top = max(top, float(np.nanmax(values)))
+    return top

@@ -208,7 +208,8 @@ class UseSuggestionAsNew(JobButton, action="usenew", per_output=True):
 
 
 class ShowStructure(JobButton, action="structure"):
-    """The edge or depth map the ControlNet kept, so the user sees what was held fixed."""
+    """The edge or depth map the ControlNet kept, so the user sees what was held fixed; drawn from
+    the owner's own upload, it is the owner's alone (``JobActions.check_structure_viewer``)."""
 
     label = "Show structure"
 
@@ -216,6 +217,7 @@ class ShowStructure(JobButton, action="structure"):
         sha, params = job.structure_media, job.params
         if sha is None:
             raise Gone(f"job {job.id} kept no structure map")
+        await bot.services.job_actions.check_structure_viewer(job, interaction.user.id)
         try:
             data = await asyncio.to_thread(bot.services.media.read, sha, "png")
         except OSError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,31 @@ async def test_below_the_disk_floor_nothing_is_fetched_or_stored(
     assert cdn_gets(fake, upload) == 0
     assert disk in face.content and "#1" not in face.content
     assert rows == [] and media_files(data_dir) == []
+
+
+async def test_uploads_past_the_decode_pool_are_told_the_bot_is_busy(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    """/generate's image and /character add's photo: a private "busy, send it again", nothing kept."""
+    fake = fake_discord
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir, decode_workers=1)) as bot:
+        made = await character(fake, None, "create", {"name": "Mara"})
+        assert "Created **Mara**" in made.content
+        bot.services.decodes.wait = 0.2
+        release = threading.Event()
+        held = asyncio.create_task(bot.services.decodes.run(release.wait, 10))  # another upload
+        try:
+            before = media_files(data_dir)
+            refused = await generate(fake, None, "a fox", image=png_attachment(fake))
+            busy = (
+                "the bot is busy reading other people's images: nothing was kept, send it again in 5 seconds"
+            )
+            assert await private_error(fake, refused) == busy
+            added = await character(fake, None, "add", {"name": "Mara", "image": attach(fake, face_photo(1))})
+            assert busy in added.content
+            assert await jobs(bot) == [] and media_files(data_dir) == before
+            [mara] = await bot.services.characters.repo.list(fake.user.id)
+            assert mara.image_count == 0
+        finally:
+            release.set()
+            await held

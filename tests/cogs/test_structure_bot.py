@@ -73,3 +73,35 @@ async def test_bad_structure_requests_are_refused_before_queueing(
             refused = await generate(fake, None, "x", **options)
             assert expected in await private_error(fake, refused), options
         assert await jobs(bot) == [] and media_files(data_dir) == before
+
+
+async def test_show_structure_from_an_upload_is_the_owners_alone(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    """The map drawn from Alice's upload is hers, as the upload is; a Vary of her posted output
+    draws its map from that output, so anyone who sees the result may see it."""
+    fake = fake_discord
+    alice, bob = fake.user, fake.add_user("bob")
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir, queue_per_user=5)) as bot:
+        call = await generate(fake, alice, "a castle", image=png_attachment(fake, 96, 64), structure="canny")
+        message = await result_message(call)
+        [job] = await jobs(bot)
+        refused = await ephemeral_reply(await fake.click(bob, message, f"lk:structure:{job.id}"))
+        assert refused.content == (
+            f"the structure map of job {job.id} was drawn from a picture its owner uploaded, "
+            "so only they can see it"
+        )
+        assert not refused.files
+        shown = await ephemeral_reply(await fake.click(alice, message, f"lk:structure:{job.id}"))
+        assert shown.files and shown.content.startswith(f"The canny map job {job.id} kept")
+
+        varied = await result_message(await fake.click(bob, message, f"lk:vary:{job.id}:0"))
+        vary_job = (await jobs(bot))[-1]
+        assert vary_job.user_id == bob.id and vary_job.structure_media is not None
+        seen = await ephemeral_reply(await fake.click(alice, varied, f"lk:structure:{vary_job.id}"))
+        assert seen.files and seen.content.startswith(f"The canny map job {vary_job.id} kept")
+        again = await result_message(await fake.click(bob, varied, f"lk:reroll:{vary_job.id}"))
+        reroll_job = (await jobs(bot))[-1]
+        assert reroll_job.parent_job_id == vary_job.id  # it keeps the Vary's source: the posted output
+        kept = await ephemeral_reply(await fake.click(alice, again, f"lk:structure:{reroll_job.id}"))
+        assert kept.files

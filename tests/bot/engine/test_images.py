@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from bot.engine.images import (
     fit_to_budget,
     load_image,
     load_mask,
+    open_upload,
     size_for_aspect,
 )
 from bot.errors import BadImage, InvalidRequest
@@ -379,3 +381,20 @@ def test_eight_bit_composite_matches_the_exact_formula(mode: str) -> None:
     if mode != "P":  # the palette's alphas are approximations of 0 and 255
         assert np.array_equal(got[:8], np.full_like(got[:8], 255))
         assert np.array_equal(got[8:16], np.asarray(image.convert("RGB"))[8:16])
+
+
+def test_sixteen_bit_greyscale_is_converted_without_wide_arrays() -> None:
+    """A 16-bit picture is scaled to 8 bits through a table, a strip at a time: numpy holds less
+    than a byte per pixel at once (float64 copies of the whole picture took 24)."""
+    ramp = np.arange(4000 * 1000, dtype=np.uint32).reshape(1000, 4000) % 65536
+    data = encode(Image.fromarray(ramp.astype(np.uint16)))
+    tracemalloc.start()
+    try:
+        grey, _ = open_upload(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert grey.mode == "L"
+    assert peak < 4000 * 1000, f"{peak / 2**20:.1f} MB"
+    expected = np.clip(np.rint(ramp / 257.0), 0, 255).astype(np.uint8)
+    assert np.array_equal(np.asarray(grey), expected)

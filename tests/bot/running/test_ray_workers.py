@@ -83,8 +83,8 @@ async def test_jobs_from_several_users_run_two_at_a_time(tiny_bundle: TinyBundle
         rows = [await api.services.jobs.get(job_id) for job_id in ids]
         assert all(r is not None and r.status is JobStatus.DONE and r.attempts == 1 for r in rows)
         assert overlap(rows[0], rows[1])  # two workers: the first two ran at the same time
-        health = (await api.client.get("/v1/health")).json()
-        assert health["ok"] and len(health["workers"]) == 2
+        health = (await api.client.get("/v1/health", headers=keys[0])).json()
+        assert health["ok"] and len(health["workers"]) == 2 and health["workers_ready"] == 2
 
 
 async def test_faces_are_analysed_on_the_workers_and_face_lock_runs_there(
