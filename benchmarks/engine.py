@@ -60,6 +60,8 @@ from bot.app.settings import load_settings
 from bot.engine.engine import Engine
 from bot.engine.images import size_for_aspect
 from bot.engine.pipelines import Pipelines
+from bot.engine.samplers import build_scheduler
+from bot.engine.samplers import using as using_scheduler
 from bot.errors import InvalidRequest, ModelUnavailable, SettingsInvalid
 from bot.jobs import GenerationRequest, GenerationResult
 from bot.params import DEFAULT_CFG, DEFAULT_STRENGTH, JobParams, Mode
@@ -299,17 +301,20 @@ def bare_job(engine: Engine, request: GenerationRequest) -> Job:
 
     def call() -> list[Image.Image]:
         generators = [torch.Generator("cpu").manual_seed(seed + k) for k in range(count)]
-        return plan.pipe(
-            prompt=plan.prompt,
-            negative_prompt=plan.negative or None,
-            num_inference_steps=params.steps,
-            guidance_scale=params.cfg,
-            num_images_per_prompt=count,
-            generator=generators,
-            output_type="pil",
-            **plan.inputs,
-            **plan.adapters,
-        ).images
+        assert params.sampler is not None
+        scheduler = build_scheduler(engine.pipes.scheduler_config, params.sampler, params.schedule, seed)
+        with using_scheduler(plan.pipe, scheduler):  # the job's sampler, as the engine runs it
+            return plan.pipe(
+                prompt=plan.prompt,
+                negative_prompt=plan.negative or None,
+                num_inference_steps=params.steps,
+                guidance_scale=params.cfg,
+                num_images_per_prompt=count,
+                generator=generators,
+                output_type="pil",
+                **plan.inputs,
+                **plan.adapters,
+            ).images
 
     return call
 

@@ -66,8 +66,8 @@ def test_bad_values_read_as_declared(values: dict[str, object], message: str) ->
 
 
 def test_a_value_for_no_option_is_a_bug_not_a_user_error() -> None:
-    with pytest.raises(ValueError, match="not job options: sampler"):
-        job_params({"prompt": "x", "sampler": "Euler a"}, image=False)
+    with pytest.raises(ValueError, match="not job options: scheduler"):
+        job_params({"prompt": "x", "scheduler": "Euler a"}, image=False)
     with pytest.raises(ValueError, match="not job options: image"):  # files are not values
         job_params({"prompt": "x", "image": b""}, image=True)
 

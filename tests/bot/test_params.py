@@ -153,10 +153,12 @@ def test_shown_lists_the_settings_of_the_jobs_mode() -> None:
         "candidates",
         "aspect",
         "style",
+        "sampler",
+        "schedule",
     ]
-    assert names(params()) == ["steps", "cfg", "seed", "candidates", "strength"]
-    assert names(params(mode=Mode.IMAGE_PROMPT))[-2:] == ["image_weight", "aspect"]
-    assert names(params(mode=Mode.OUTPAINT))[-2:] == ["strength", "expand"]
+    assert names(params()) == ["steps", "cfg", "seed", "candidates", "strength", "sampler", "schedule"]
+    assert names(params(mode=Mode.IMAGE_PROMPT))[-4:-2] == ["image_weight", "aspect"]
+    assert names(params(mode=Mode.OUTPAINT))[-4:-2] == ["strength", "expand"]
 
 
 # -- as columns ---------------------------------------------------------------------------------------

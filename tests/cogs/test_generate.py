@@ -135,5 +135,5 @@ async def test_an_sdxl_model_serves_the_same_commands(
         results = {mode: await result_message(call) for mode, call in calls.items()}
     for mode, message in results.items():
         fields = read_parameters(message.files[0].data)
-        assert fields["Mode"] == mode and fields["Sampler"] == "EulerDiscreteScheduler"
+        assert fields["Mode"] == mode and fields["Sampler"] == "DPM++ 2M"
     assert read_parameters(results["text"].files[0].data)["Face lock"] == "FaceID"

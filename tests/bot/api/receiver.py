@@ -53,23 +53,11 @@ def _app(receiver: Receiver) -> web.Application:
     async def drip(request: web.Request) -> web.StreamResponse:
         """Records the hook, then answers 200 a byte at a time, each well inside any read timeout."""
         await hook(request)
-        response = web.StreamResponse(status=200)
-        await response.prepare(request)
-        with contextlib.suppress(ConnectionError):
-            for _ in range(600):
-                await response.write(b" ")
-                await asyncio.sleep(0.1)
-        return response
+        return await _dribble(request, web.StreamResponse(status=200), b" ")
 
     async def trickle(request: web.Request) -> web.StreamResponse:
-        """An image answered a byte every 0.1 s: no read ever times out, the whole takes a minute."""
-        response = web.StreamResponse(headers={"content-type": "image/png"})
-        await response.prepare(request)
-        with contextlib.suppress(ConnectionError):
-            for _ in range(600):
-                await response.write(b"\0")
-                await asyncio.sleep(0.1)
-        return response
+        """An image answered a byte at a time: no read ever times out, the whole takes a minute."""
+        return await _dribble(request, web.StreamResponse(headers={"content-type": "image/png"}), b"\0")
 
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "image/png"})
@@ -88,6 +76,16 @@ def _app(receiver: Receiver) -> web.Application:
     app.router.add_get("/endless", endless)
     app.router.add_get("/trickle", trickle)
     return app
+
+
+async def _dribble(request: web.Request, response: web.StreamResponse, byte: bytes) -> web.StreamResponse:
+    """One byte every 0.1 s for a minute, or until the client hangs up."""
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionError):
+        for _ in range(600):
+            await response.write(byte)
+            await asyncio.sleep(0.1)
+    return response
 
 
 @contextlib.asynccontextmanager

@@ -176,11 +176,11 @@ async def test_a_worker_that_cannot_load_is_reported_and_the_other_carries_on(
 
     monkeypatch.setattr(RayWorkers, "_start_actor", second_has_no_model)
     async with running_api(ray_settings(tiny_bundle, data_dir)) as api:
-        health = (await api.client.get("/v1/health")).json()
+        key = await api.key(1)
+        health = (await api.client.get("/v1/health", headers=key)).json()  # the details need a key
         assert health["ok"] and health["model_loaded"]
         broken = [w for w in health["workers"] if not w["ready"]]
         assert len(broken) == 1 and "no-such-model" in broken[0]["error"], health["workers"]
-        key = await api.key(1)
         ids = [(await api.submit(key, prompt=f"job {i}", steps=4)).json()["id"] for i in range(3)]
         for job_id in ids:
             assert (await api.wait_for(key, job_id, "succeeded", "failed"))["status"] == "succeeded"
