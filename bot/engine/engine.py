@@ -35,6 +35,7 @@ from bot.engine.control import StructureControl
 from bot.engine.describe import prompts_for
 from bot.engine.device import release_memory
 from bot.engine.faces.types import FaceAnalyzer
+from bot.engine.hashes import checkpoint_hash
 from bot.engine.identity import character_vector, decode_identity, faceid_input, rank_key, score_candidates
 from bot.engine.images import fit_to_budget, limit_side, load_image, load_mask, size_for_aspect
 from bot.engine.loras import ActiveLoras, LoraFile, LoraLibrary
@@ -113,8 +114,10 @@ class Engine:
         styles: Mapping[str, tuple[LoraUse, ...]] | None = None,
         structure: StructureControl | None = None,
         captioner: Captioner | None = None,
+        model_hash: str | None = None,
     ) -> None:
         self.pipes = pipes
+        self.model_hash = model_hash  # A1111's, of a checkpoint file; None for a folder or hub id
         self.captioner = captioner  # /describe, and a prompt left to the image; None: off
         self.structure = structure  # the ControlNets; None: structure control off
         self.model_name = public_model_name(model_name)  # a hub id or a folder's name, never a path
@@ -145,6 +148,7 @@ class Engine:
             config.styles,
             structure,
             captioner,
+            checkpoint_hash(config.model),
         )
 
     @property
@@ -509,16 +513,18 @@ class Engine:
             extra["Identity"] = "no face" if out.score is None else f"{out.score:.2f}"
         if plan.control_model is not None:
             extra["Structure model"] = plan.control_model
-        if plan.loras:
-            hashes = (f"{lora.name}: {self.loras.short_hash(lora)}" for lora in plan.loras)
-            extra["Lora hashes"] = ", ".join(hashes)
+        loras = {lora.name: self.loras.short_hash(lora) for lora in plan.loras}
+        if loras:
+            extra["Lora hashes"] = ", ".join(f"{name}: {digest}" for name, digest in loras.items())
         image = out.image
         parameters = format_parameters(
             params,
             seed=out.seed,
             size=image.size,
             model=self.model_name,
+            model_hash=self.model_hash,
             extra=extra,
+            hashes={f"lora:{name}": digest for name, digest in loras.items()},
         )
         return Candidate(
             encode_png(image, parameters), out.seed, image.width, image.height, parameters, out.score

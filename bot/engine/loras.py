@@ -14,7 +14,6 @@ Two formats, both as model sites and diffusers write them: kohya/A1111 (``lora_u
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.family import Family
+from bot.engine.hashes import short_hash
 from bot.engine.memory import is_out_of_memory
 from bot.errors import InvalidRequest, OutOfMemory
 from bot.params import LoraUse
@@ -43,7 +43,6 @@ SDXL_MARKERS = (
 )
 # Widths of cross-attention inputs (a LoRA on attn2's to_k reads them): the real models' text widths.
 CROSS_WIDTHS = {768: Family.SD15, 2048: Family.SDXL}
-HASH_CHARS = 12  # A1111's short hash: the first 12 hex digits of the file's sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +122,13 @@ class LoraLibrary:
         return files
 
     def short_hash(self, lora: LoraFile) -> str:
-        """A1111's short hash of the file (read once per file version)."""
+        """A1111's short hash of the file (``bot.engine.hashes``; read once per file version)."""
         stat = lora.path.stat()
         key = (lora.path, stat.st_size, stat.st_mtime_ns)
         with self._lock:
             cached = self._hashes.get(key)
         if cached is None:
-            digest = hashlib.sha256()
-            with lora.path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            cached = digest.hexdigest()[:HASH_CHARS]
+            cached = short_hash(lora.path)
             with self._lock:
                 self._hashes[key] = cached
         return cached

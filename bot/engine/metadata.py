@@ -12,6 +12,7 @@ from PIL import Image, PngImagePlugin
 from bot.params import JobParams, shown, value_text
 
 PARAMETERS_KEY = "parameters"
+HASHES = "Hashes"
 # One "Key: value" of the settings line; a quoted value may hold commas (A1111's own parser).
 _SETTING = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 LOCAL_MODEL = "local model"  # when a local path has no usable last part
@@ -57,7 +58,9 @@ def format_parameters(
     seed: int,
     size: tuple[int, int],
     model: str,
+    model_hash: str | None = None,
     extra: dict[str, str] | None = None,
+    hashes: dict[str, str] | None = None,
 ) -> str:
     """Render the three-line A1111 layout: prompt, negative prompt, comma-separated settings.
 
@@ -70,6 +73,7 @@ def format_parameters(
         "CFG scale": f"{params.cfg:g}",
         "Seed": str(seed),
         "Size": f"{size[0]}x{size[1]}",
+        **({"Model hash": model_hash} if model_hash else {}),
         "Model": model,
         "Mode": params.mode.value,
     }
@@ -78,6 +82,9 @@ def format_parameters(
             fields[rule.png] = value_text(value)
     fields.update(extra or {})
     settings = ", ".join(f"{key}: {_quote(value)}" for key, value in fields.items())
+    resources = {**({"model": model_hash} if model_hash else {}), **(hashes or {})}
+    if resources:  # Civitai's field, read by PNG readers that split the rest on commas: JSON, unquoted
+        settings += f", {HASHES}: {json.dumps(resources, ensure_ascii=False)}"
     prompt = ", ".join([params.prompt, *(use.tag for use in params.loras)])  # A1111 keeps LoRAs in the prompt
     return f"{prompt}\nNegative prompt: {params.negative}\n{settings}"
 
@@ -104,6 +111,9 @@ def read_parameters(png: bytes) -> dict[str, str]:
         return {}
     prompt, negative_line, settings = text.rsplit("\n", 2)
     fields = {"prompt": prompt, "negative": negative_line.removeprefix("Negative prompt: ")}
+    settings, _, resources = settings.partition(f", {HASHES}: {{")
+    if resources:
+        fields[HASHES] = "{" + resources
     for match in _SETTING.finditer(settings):
         key, value = match.group(1), match.group(2).strip()
         fields[key] = json.loads(value) if value.startswith('"') else value

@@ -4,6 +4,7 @@ combining, caching, and every bad file refused with its reason."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -76,12 +77,18 @@ def test_the_png_records_the_loras_with_their_hashes(engine: Engine) -> None:
     )
     fields = read_parameters(result.candidates[0].png)
     assert fields["prompt"] == "a cat, <lora:glow:1>, <lora:ink:0.8>"
-    digest = {
-        n: hashlib.sha256((engine.loras.folder / f"{n}.safetensors").read_bytes()).hexdigest()[:12]
-        for n in ("glow", "ink")
-    }
+    digest = {n: addnet_hash(engine.loras.folder / f"{n}.safetensors") for n in ("glow", "ink")}
     assert fields["Lora hashes"] == f"glow: {digest['glow']}, ink: {digest['ink']}"
+    assert json.loads(fields["Hashes"]) == {"lora:glow": digest["glow"], "lora:ink": digest["ink"]}
     assert result.params.prompt == "a cat" and result.params.loras == (LoraUse("glow"), LoraUse("ink", 0.8))
+
+
+def addnet_hash(path: Path) -> str:
+    """A1111's LoRA hash (Civitai's AutoV3): the sha256 of what follows the safetensors header, so
+    the file's metadata does not count."""
+    data = path.read_bytes()
+    header = int.from_bytes(data[:8], "little")
+    return hashlib.sha256(data[8 + header :]).hexdigest()[:12]
 
 
 def test_the_least_recently_used_lora_is_unloaded_past_the_budget(
