@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     inpaint_model: str | None = Field(
         default=None, description="an inpainting model (hub id or diffusers folder) for inpaint and outpaint"
     )
+    vae: str = Field(
+        default="",
+        description="another VAE (hub id, folder or file); empty: the model's own "
+        "(madebyollin/sdxl-vae-fp16-fix is the usual one for SDXL in float16)",
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
     resolution: int | None = Field(default=None, ge=64, le=2048, description="override native size")
@@ -296,6 +301,7 @@ class Settings(BaseSettings):
             model_config=self.checkpoint_config,
             offline=self.offline,
             inpaint_model=self.inpaint_model,
+            vae=self.vae.strip() if self.vae.strip().lower() not in DISABLED else None,
             device=self.device,
             dtype=self.dtype,
             resolution=self.resolution,

@@ -30,6 +30,7 @@ class EngineConfig:
     model_config: str | None = None  # a single file's diffusers config: a local folder or a cached hub id
     offline: bool = False  # nothing is downloaded: the hub's files come from its local cache or not at all
     inpaint_model: str | None = None  # a dedicated inpainting model (its 9-channel UNet), hub id or folder
+    vae: str | None = None  # another VAE: a hub id, a folder or one file; None: the model's own
     device: str = "auto"
     dtype: str = "auto"
     resolution: int | None = None

@@ -120,6 +120,8 @@ def fetch_all(
     for what, source in (("IP-Adapter", plain), ("IP-Adapter FaceID", faceid)):
         if source is not None:
             note(_fetch_adapter(what, source))
+    if engine.vae is not None:
+        note(_fetch_model("VAE", engine.vae, ["*.json", "*.safetensors", "vae/*"]))
     if engine.inpaint_model is not None:  # only its UNet is used
         note(_fetch_model("inpainting model", engine.inpaint_model, ["model_index.json", "unet/*"]))
     for kind, where in engine.controlnets.items():

@@ -513,6 +513,11 @@ class Engine:
             extra["Identity"] = "no face" if out.score is None else f"{out.score:.2f}"
         if plan.control_model is not None:
             extra["Structure model"] = plan.control_model
+        vae = self.pipes.vae
+        if vae is not None:
+            extra["VAE"] = vae.name
+            if vae.hash is not None:
+                extra["VAE hash"] = vae.hash
         loras = {lora.name: self.loras.short_hash(lora) for lora in plan.loras}
         if loras:
             extra["Lora hashes"] = ", ".join(f"{name}: {digest}" for name, digest in loras.items())

@@ -17,6 +17,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MODEL_HASH_CHARS = 10
+WEIGHT_FILES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 SHORT_HASH_CHARS = 12
 _BLOCK = 1 << 20
 
@@ -34,10 +35,10 @@ def sha256_of(path: Path, *, after_header: bool = False) -> str:
 
 
 def checkpoint_hash(model: str) -> str | None:
-    """``Model hash`` of a checkpoint file; None for a diffusers folder or hub id, which A1111
+    """``Model hash`` (or ``VAE hash``) of a weights file; None for a diffusers folder or hub id, which A1111
     cannot load and model sites do not hash. Read once, at load (a few seconds per GB)."""
     path = Path(model).expanduser()
-    if not (path.is_file() and path.suffix.lower() in (".safetensors", ".ckpt")):
+    if not (path.is_file() and path.suffix.lower() in WEIGHT_FILES):
         return None
     started = time.perf_counter()
     digest = sha256_of(path)[:MODEL_HASH_CHARS]

@@ -34,6 +34,7 @@ from bot.engine.metadata import public_model_name
 from bot.engine.pickles import folder_options, refuse_pickle, safetensors_only, unpickles_safely
 from bot.engine.quiet import quiet_loading
 from bot.engine.single_file import is_single_file, load_single_file
+from bot.engine.vae import VaeChoice, load_vae
 from bot.errors import InvalidRequest, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Pipelines:
     ip_embed_dim: int | None  # None when no image-prompt adapter is loaded
     faceid_dim: int | None = None  # None when no IP-Adapter FaceID is loaded
     family: Family = Family.SD15
+    vae: VaeChoice | None = None  # LIKENESS_VAE, when it replaces the model's own
 
     @property
     def extra_unets(self) -> tuple[torch.nn.Module, ...]:
@@ -347,6 +349,9 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
             faceid.weight_name if faceid is not None else "off",
             time.perf_counter() - started,
         )
+    vae = None
+    if config.vae is not None:  # before the other modes are made from it: they decode with it too
+        text.vae, vae = load_vae(config, text, dtype)
     if device.type != "cpu":  # weights load on the cpu; moving them there again only warns
         text.to(device)
     img2img = AutoPipelineForImage2Image.from_pipe(text)
@@ -358,4 +363,4 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
         inpaint = AutoPipelineForInpainting.from_pipe(text)
     for pipe in (text, img2img, inpaint):
         pipe.set_progress_bar_config(disable=True)
-    return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim, face_dim, family)
+    return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim, face_dim, family, vae)

@@ -28,6 +28,8 @@ SINGLE_FILE = "single-file.safetensors"
 DEPTH_DIR = "depth"  # a tiny Depth Anything V2 (transformers), for structure depth
 CAPTION_DIR = "florence-2"  # a tiny Florence-2 with its processor, for /describe
 INPAINT_DIR = "sd-inpaint"  # a dedicated inpainting model's UNet (9 input channels), not in tiny.env
+VAE_DIR = "vae"  # another VAE of the model's architecture, for LIKENESS_VAE (tests set it)
+VAE_FILE = "vae.safetensors"  # the same VAE as one file in the LDM layout
 # Named here: inside TinyBundle, ``sd`` would be its own field, not the module.
 SD_NATIVE_RESOLUTION = sd.NATIVE_RESOLUTION
 
@@ -48,6 +50,8 @@ class TinyBundle:
     lora_dir: Path
     single_file: Path  # the same weights as one checkpoint in the original (LDM/SGM) key layout
     inpaint_model: Path  # an inpainting model for LIKENESS_INPAINT_MODEL (tests set it; tiny.env does not)
+    vae: Path  # another VAE, a diffusers folder, for LIKENESS_VAE (tests set it; tiny.env does not)
+    vae_file: Path  # the same VAE as one LDM-layout file
     family: Family = Family.SD15
     native_resolution: int = SD_NATIVE_RESOLUTION
     settings: dict[str, str] = field(default_factory=dict)
@@ -90,6 +94,8 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         lora_dir=root / LORA_DIR,
         single_file=root / SINGLE_FILE,
         inpaint_model=root / INPAINT_DIR,
+        vae=root / VAE_DIR,
+        vae_file=root / VAE_FILE,
         family=family,
         settings=settings,
     )
@@ -119,6 +125,16 @@ def _inpainting_unet(unet: Any) -> Any:
         return UNet2DConditionModel(**{**config, "in_channels": 9})
 
 
+def _other_vae(vae: Any) -> Any:
+    """The model's VAE architecture with weights of its own, so a test can tell which one decoded."""
+    from diffusers import AutoencoderKL
+
+    config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        return AutoencoderKL(**config)
+
+
 def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None], scale: str) -> None:
     """Write every component into `staging`; the env file already names the final paths."""
     report(f"building {scale} {final.family.label} pipeline")
@@ -136,6 +152,10 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None],
         single_file.save_single_file(pipe, staging / SINGLE_FILE)
         report("building a tiny inpainting model (9-channel UNet)")
         _inpainting_unet(pipe.unet).save_pretrained(staging / INPAINT_DIR / "unet", safe_serialization=True)
+        report("building another VAE, as a folder and as one file")
+        vae = _other_vae(pipe.vae)
+        vae.save_pretrained(staging / VAE_DIR, safe_serialization=True)
+        single_file.save_vae_file(vae, staging / VAE_FILE)
     report(f"building {scale} canny and depth ControlNets")
     if scale == "full":  # one real-size ControlNet is what a benchmark times; depth shares its weights
         canny = controlnets.save_controlnets(pipe, staging, ("canny",))["canny"]

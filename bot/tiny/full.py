@@ -30,8 +30,9 @@ logger = logging.getLogger(__name__)
 CLIP_VOCAB = 49408  # the real tokenizer's size: the embedding table is as large as the real one's
 
 
-def _vae(sample_size: int) -> AutoencoderKL:
+def _vae(sample_size: int, scaling_factor: float = 0.18215) -> AutoencoderKL:
     return AutoencoderKL(
+        scaling_factor=scaling_factor,  # the real configs' (SD 1.5 0.18215, SDXL 0.13025)
         block_out_channels=[128, 256, 512, 512],
         in_channels=3,
         out_channels=3,
@@ -115,7 +116,7 @@ def build_full_sdxl() -> StableDiffusionXLPipeline:
     scheduler = sdxl.build_scheduler()
     big_g = _text(1280, 32, 20, 5120, tokenizer_2, projection_dim=1280, hidden_act="gelu")
     return StableDiffusionXLPipeline(
-        vae=_vae(1024),
+        vae=_vae(1024, 0.13025),
         text_encoder=CLIPTextModel(_text(768, 12, 12, 3072, tokenizer, hidden_act="quick_gelu")),
         text_encoder_2=CLIPTextModelWithProjection(big_g),
         tokenizer=tokenizer,

@@ -94,9 +94,14 @@ def build_scheduler() -> DDIMScheduler:
     )
 
 
-def build_tiny_vae() -> AutoencoderKL:
-    """Two-level VAE (diffusers' test config): latents at half the image size, 4 channels."""
+VAE_SCALE = 0.18215  # the latents' scaling: SD 1.5's VAE config says so, SDXL's 0.13025
+
+
+def build_tiny_vae(scaling_factor: float = VAE_SCALE) -> AutoencoderKL:
+    """Two-level VAE (diffusers' test config): latents at half the image size, 4 channels; the
+    family's scaling factor, as the real configs have it (a VAE's family is read from it)."""
     return AutoencoderKL(
+        scaling_factor=scaling_factor,
         block_out_channels=[32, 64],
         in_channels=3,
         out_channels=3,

@@ -16,6 +16,8 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 
 from bot.tiny.sd import MODEL_MAX_LENGTH, SAMPLE_SIZE, build_tiny_vae, build_tokenizer
 
+SDXL_VAE_SCALE = 0.13025  # stabilityai/stable-diffusion-xl-base-1.0's vae/config.json
+
 logger = logging.getLogger(__name__)
 
 ENCODER_WIDTHS = (32, 48)  # CLIP-L and OpenCLIP bigG stand-ins: hidden size and projection each
@@ -76,7 +78,7 @@ def build_tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
     first, second = (_text_config(width, len(tokenizer), *ids) for width in ENCODER_WIDTHS)
     scheduler = build_scheduler()
     return StableDiffusionXLPipeline(
-        vae=build_tiny_vae(),
+        vae=build_tiny_vae(SDXL_VAE_SCALE),
         text_encoder=CLIPTextModel(first),
         text_encoder_2=CLIPTextModelWithProjection(second),
         tokenizer=tokenizer,

@@ -146,18 +146,32 @@ def open_clip_state(encoder: Any) -> dict[str, torch.Tensor]:
     return out
 
 
+def vae_state(vae: Any) -> dict[str, torch.Tensor]:
+    """A diffusers VAE in the LDM layout, as a standalone VAE file (``vae-ft-mse-….safetensors``)
+    holds it, and a checkpoint under ``first_stage_model.``."""
+    weights = vae.state_dict()
+    state: dict[str, torch.Tensor] = {}
+    for name, ldm in vae_keys(vae).items():
+        tensor = weights[name]
+        if ".mid.attn_1." in ldm and ldm.endswith(".weight") and tensor.ndim == 2:
+            tensor = tensor[:, :, None, None]  # LDM's attention projections are 1×1 convolutions
+        state[ldm] = tensor.detach().contiguous()
+    return state
+
+
+def save_vae_file(vae: Any, path: Path) -> Path:
+    save_file(vae_state(vae), str(path))
+    return path
+
+
 def single_file_state(pipe: Any) -> dict[str, torch.Tensor]:
     """The whole pipeline (UNet, VAE, text encoders) as one LDM/SGM-layout state dict."""
     state: dict[str, torch.Tensor] = {}
     unet = pipe.unet.state_dict()
     for name, ldm in unet_keys(pipe.unet).items():
         state["model.diffusion_model." + ldm] = unet[name]
-    vae = pipe.vae.state_dict()
-    for name, ldm in vae_keys(pipe.vae).items():
-        tensor = vae[name]
-        if ".mid.attn_1." in ldm and ldm.endswith(".weight") and tensor.ndim == 2:
-            tensor = tensor[:, :, None, None]  # LDM's attention projections are 1×1 convolutions
-        state["first_stage_model." + ldm] = tensor
+    for name, tensor in vae_state(pipe.vae).items():
+        state["first_stage_model." + name] = tensor
     if family_of(pipe) is Family.SDXL:
         for name, tensor in pipe.text_encoder.state_dict().items():
             state["conditioner.embedders.0.transformer." + _text_model_key(name)] = tensor

@@ -112,6 +112,7 @@ def test_fetch_models_warms_the_machine_and_says_where(
     monkeypatch.setenv("LIKENESS_FACE_MODEL_DIR", str(data / "models" / "tinypack"))
     monkeypatch.setenv("LIKENESS_FACE_PACK_URL", zoo)
     monkeypatch.setenv("LIKENESS_INPAINT_MODEL", str(tiny_bundle.inpaint_model))
+    monkeypatch.setenv("LIKENESS_VAE", str(tiny_bundle.vae))
     env = ["--env-file", str(tiny_bundle.env_file)]
     assert main([*env, "fetch-models"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -119,6 +120,7 @@ def test_fetch_models_warms_the_machine_and_says_where(
         f"diffusion model: {tiny_bundle.sd} (local)",
         f"IP-Adapter: {tiny_bundle.ip_adapter} (local)",
         f"IP-Adapter FaceID: {tiny_bundle.faceid_adapter} (local)",
+        f"VAE: {tiny_bundle.vae} (local)",
         f"inpainting model: {tiny_bundle.inpaint_model} (local)",
         f"canny ControlNet: {tiny_bundle.root / 'controlnet-canny'} (local)",
         f"depth ControlNet: {tiny_bundle.root / 'controlnet-depth'} (local)",
