@@ -15,7 +15,7 @@ from cogs.utils.attachments import fetch, upload_info
 from cogs.utils.interactions import defer_public, destination_of
 from cogs.utils.options import declared, job_values
 from cogs.utils.replies import tell
-from cogs.utils.texts import lora_line
+from cogs.utils.texts import embedding_line, lora_line
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +90,26 @@ class Generate(commands.Cog):
             if name.lower().startswith(typed)
         ][:25]
 
-    @app_commands.command(name="loras", description="The style LoRAs this bot has, with their model family")
+    @app_commands.command(
+        name="loras", description="The style LoRAs and embeddings this bot has, with their model family"
+    )
     async def loras(self, interaction: discord.Interaction) -> None:
         library = self.bot.services.loras
-        if not library.enabled:
-            await tell(interaction, "LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)")
-            return
-        files = await asyncio.to_thread(library.files)
         family = self.bot.services.runner.capabilities.family
-        lines = [lora_line(f, family) for f in files] or [
-            "no LoRAs yet: the operator adds .safetensors files"
-        ]
-        head = f"LoRAs for this {family.label} model" if family is not None else "LoRAs"
-        await tell(interaction, "\n".join([f"{head} (use: lora:NAME:WEIGHT or <lora:NAME:WEIGHT>):", *lines]))
+        if library.enabled:
+            files = await asyncio.to_thread(library.files)
+            head = f"LoRAs for this {family.label} model" if family is not None else "LoRAs"
+            lines = [f"{head} (use: lora:NAME:WEIGHT or <lora:NAME:WEIGHT>):"]
+            lines += [lora_line(f, family) for f in files] or [
+                "no LoRAs yet: the operator adds .safetensors files"
+            ]
+        else:
+            lines = ["LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)"]
+        embeddings = await asyncio.to_thread(self.bot.services.embeddings.files)
+        if embeddings:
+            lines.append("Embeddings (write the name in the prompt or the negative, as in A1111):")
+            lines += [embedding_line(e, family) for e in embeddings]
+        await tell(interaction, "\n".join(lines))
 
     @generate.autocomplete("sampler")
     async def sampler_choices(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from bot.characters.identity import IdentitySource
 from bot.engine.checks import Capabilities, check_inputs
+from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.images import load_image
 from bot.engine.loras import LoraLibrary
 from bot.engine.masks import face_mask
@@ -90,6 +91,7 @@ class JobChecks:
         characters: CharacterRepository | None = None,
         identity: IdentitySource | None = None,
         loras: LoraLibrary | None = None,
+        embeddings: EmbeddingLibrary | None = None,
     ) -> None:
         """``capabilities`` says what the engine can do now (its family once the model is loaded)."""
         self.defaults = defaults
@@ -97,6 +99,7 @@ class JobChecks:
         self.characters = characters
         self.identity = identity
         self.loras = loras
+        self.embeddings = embeddings
 
     async def check(
         self,
@@ -146,7 +149,15 @@ class JobChecks:
         image: bool,
         mask: bool,
     ) -> Checked:
-        check_inputs(params, self.capabilities(), image=image, mask=mask, identity=identity, loras=self.loras)
+        check_inputs(
+            params,
+            self.capabilities(),
+            image=image,
+            mask=mask,
+            identity=identity,
+            loras=self.loras,
+            embeddings=self.embeddings,
+        )
         return Checked(params, character_id, identity)
 
 

@@ -13,6 +13,7 @@ from bot.actions.submissions import JobChecks, Submissions
 from bot.app.settings import Settings
 from bot.characters.identity import IdentitySource
 from bot.characters.service import CharacterService
+from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.loras import LoraLibrary
 from bot.params import PARAMS_CODEC, JobParams
 from bot.running.decodes import DecodePool
@@ -50,6 +51,7 @@ class Services:
     keys: ApiKeys
     webhooks: WebhookOutbox
     decodes: DecodePool  # uploads' decodes, bounded before any queue slot
+    embeddings: EmbeddingLibrary  # the textual-inversion folder, for listing and checks
     forget_stop_wait: float = STOP_WAIT  # how long forgetting waits for a running job to stop
 
     @classmethod
@@ -102,7 +104,10 @@ class Services:
             in_flight=in_flight,
         )
         loras = LoraLibrary(settings.lora_dir)
-        checks = JobChecks(settings.defaults, lambda: runner.capabilities, character_repo, identity, loras)
+        embeddings = EmbeddingLibrary(settings.embedding_dir)
+        checks = JobChecks(
+            settings.defaults, lambda: runner.capabilities, character_repo, identity, loras, embeddings
+        )
         submissions = Submissions(checks, queue, media, worker, decodes)
         keys = ApiKeys(ApiKeyRepository(db))
         return cls(
@@ -120,6 +125,7 @@ class Services:
             keys,
             WebhookOutbox(db),
             decodes,
+            embeddings,
         )
 
     async def forget(self, user_id: int) -> Forgotten:

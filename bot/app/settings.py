@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     lora_dir: Path | None = Field(
         default=None, description="folder of style LoRAs (.safetensors); empty: off"
     )
+    embedding_dir: Path | None = Field(
+        default=None, description="folder of textual-inversion embeddings (.safetensors, .pt); empty: off"
+    )
     lora_cache_mb: int = Field(default=1024, ge=1, le=1_000_000, description="MB of LoRAs kept loaded")
     style_loras: dict[str, str] = Field(
         default_factory=dict,
@@ -308,6 +311,7 @@ class Settings(BaseSettings):
             ip_adapter=ip,
             faceid_adapter=faceid,
             lora_dir=self.lora_dir,
+            embedding_dir=self.embedding_dir,
             lora_cache_bytes=self.lora_cache_mb * MB,
             styles=self.styles,
             controlnets=self.controlnets,

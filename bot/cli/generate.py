@@ -97,21 +97,25 @@ async def _check(params: JobParams, settings: Settings, args: argparse.Namespace
     """``JobChecks`` as a Discord job gets them; a character is read from the bot's database."""
     from bot.characters.identity import IdentitySource
     from bot.engine.checks import Capabilities
+    from bot.engine.embeddings import EmbeddingLibrary
     from bot.engine.loras import LoraLibrary
     from storage import CharacterRepository, Database, MediaStore
 
     image, mask = _info(args.image, "image"), _info(args.mask, "mask")
     capabilities = Capabilities.of(settings.engine_config)
     loras = LoraLibrary(settings.lora_dir)
+    embeddings = EmbeddingLibrary(settings.embedding_dir)
     if args.character is None:
-        return await JobChecks(settings.defaults, lambda: capabilities, loras=loras).check(
-            0, params, image=image, mask=mask
-        )
+        return await JobChecks(
+            settings.defaults, lambda: capabilities, loras=loras, embeddings=embeddings
+        ).check(0, params, image=image, mask=mask)
     db = await Database.open(settings.database_path)
     try:
         media = MediaStore(settings.media_dir)
         repo = CharacterRepository(db, media)
-        checks = JobChecks(settings.defaults, lambda: capabilities, repo, IdentitySource(repo, media), loras)
+        checks = JobChecks(
+            settings.defaults, lambda: capabilities, repo, IdentitySource(repo, media), loras, embeddings
+        )
         return await checks.check(args.user, params, character=args.character, image=image, mask=mask)
     finally:
         await db.close()

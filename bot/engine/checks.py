@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from bot.choices import Structure
 from bot.engine.config import EngineConfig
+from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.family import Family
 from bot.engine.identity import FACEID_DIM, decode_identity
 from bot.engine.loras import LoraLibrary
@@ -75,6 +76,7 @@ def check_inputs(
     mask: bool,
     identity: Identity | None,
     loras: LoraLibrary | None = None,
+    embeddings: EmbeddingLibrary | None = None,
 ) -> FaceRoute | None:
     """Raise ``InvalidRequest`` naming the fix when the inputs cannot make this job; else how face
     lock runs (None without face lock). ``loras`` is the LoRA folder the job's LoRAs must be in."""
@@ -105,6 +107,8 @@ def check_inputs(
         if loras is None or not loras.enabled:
             raise InvalidRequest("LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)")
         loras.check(params.loras, caps.family)
+    if embeddings is not None:
+        embeddings.check((params.prompt, params.negative), caps.family)
     return face_route(params, caps, identity)
 
 

@@ -37,6 +37,7 @@ class EngineConfig:
     ip_adapter: AdapterSource | None = None
     faceid_adapter: AdapterSource | None = None
     lora_dir: Path | None = None  # the operator's folder of style LoRAs; None: LoRAs off
+    embedding_dir: Path | None = None  # textual-inversion embeddings, used by name in prompts
     lora_cache_bytes: int = DEFAULT_LORA_CACHE_BYTES
     styles: Mapping[str, tuple[LoraUse, ...]] = field(default_factory=dict)  # the operator's style LoRAs
     # Structure control: a ControlNet per structure (hub id, folder, or "auto": the family's common

@@ -34,6 +34,7 @@ from bot.engine.config import DEFAULT_LORA_CACHE_BYTES, EngineConfig
 from bot.engine.control import StructureControl
 from bot.engine.describe import prompts_for
 from bot.engine.device import release_memory
+from bot.engine.embeddings import ActiveEmbeddings, Embedding, EmbeddingLibrary
 from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.hashes import checkpoint_hash
 from bot.engine.identity import character_vector, decode_identity, faceid_input, rank_key, score_candidates
@@ -77,6 +78,7 @@ class Plan:
     face: FaceRoute | None = None
     character: np.ndarray | None = None  # what candidates' faces are scored against; None: unscored
     loras: list[LoraFile] = field(default_factory=list)  # active for this job, in the params' order
+    embeddings: list[Embedding] = field(default_factory=list)  # named in the prompt or the negative
     original: Image.Image | None = None  # inpaint/outpaint: the picture the result goes back onto
     blend: Image.Image | None = None
     warnings: tuple[str, ...] = ()
@@ -115,6 +117,7 @@ class Engine:
         structure: StructureControl | None = None,
         captioner: Captioner | None = None,
         model_hash: str | None = None,
+        embeddings: EmbeddingLibrary | None = None,
     ) -> None:
         self.pipes = pipes
         self.model_hash = model_hash  # A1111's, of a checkpoint file; None for a folder or hub id
@@ -127,6 +130,8 @@ class Engine:
             styles=styles or {}
         )  # the engine's own; the server's budget is not its to apply
         self.active_loras = ActiveLoras(self.loras, lora_cache_bytes)
+        self.embeddings = embeddings or EmbeddingLibrary(None)
+        self.active_embeddings = ActiveEmbeddings(self.embeddings)
         self._busy = threading.Lock()
 
     @classmethod
@@ -149,6 +154,7 @@ class Engine:
             structure,
             captioner,
             checkpoint_hash(config.model),
+            EmbeddingLibrary(config.embedding_dir),
         )
 
     @property
@@ -256,6 +262,7 @@ class Engine:
             mask=request.mask is not None,
             identity=request.identity,
             loras=self.loras,
+            embeddings=self.embeddings,
         )
         plan_warnings: tuple[str, ...] = ()
         if params.described:
@@ -280,6 +287,9 @@ class Engine:
         pipes = self.pipes
         plan.loras = self.active_loras.activate(
             pipes.text, params.loras, pipes.family, pipes.cross_width, pipes.extra_unets
+        )
+        plan.embeddings = self.active_embeddings.activate(
+            pipes.text, (params.prompt, params.negative), pipes.family
         )
         plan.prompt, plan.negative, prompt_notes = build_prompts(pipes.tokenizers, params)
         plan.warnings += prompt_notes
@@ -521,6 +531,9 @@ class Engine:
         loras = {lora.name: self.loras.short_hash(lora) for lora in plan.loras}
         if loras:
             extra["Lora hashes"] = ", ".join(f"{name}: {digest}" for name, digest in loras.items())
+        embeddings = {e.name: self.embeddings.short_hash(e) for e in plan.embeddings}
+        if embeddings:
+            extra["TI hashes"] = ", ".join(f"{name}: {digest}" for name, digest in embeddings.items())
         image = out.image
         parameters = format_parameters(
             params,
@@ -529,7 +542,10 @@ class Engine:
             model=self.model_name,
             model_hash=self.model_hash,
             extra=extra,
-            hashes={f"lora:{name}": digest for name, digest in loras.items()},
+            hashes={
+                **{f"embed:{name}": digest for name, digest in embeddings.items()},
+                **{f"lora:{name}": digest for name, digest in loras.items()},
+            },
         )
         return Candidate(
             encode_png(image, parameters), out.seed, image.width, image.height, parameters, out.score

@@ -14,7 +14,18 @@ from typing import Any
 import torch
 
 from bot.engine.family import Family
-from bot.tiny import controlnets, face_pack, full, ip_adapter, loras, sd, sdxl, single_file, vision
+from bot.tiny import (
+    controlnets,
+    embeddings,
+    face_pack,
+    full,
+    ip_adapter,
+    loras,
+    sd,
+    sdxl,
+    single_file,
+    vision,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +35,7 @@ IP_ADAPTER_DIR = "ip-adapter"
 FACEID_DIR = "ip-adapter-faceid"
 FACE_PACK_DIR = Path("faces") / "tiny"
 LORA_DIR = "loras"
+EMBEDDING_DIR = "embeddings"  # textual inversions in A1111's layouts (bot.tiny.embeddings)
 SINGLE_FILE = "single-file.safetensors"
 DEPTH_DIR = "depth"  # a tiny Depth Anything V2 (transformers), for structure depth
 CAPTION_DIR = "florence-2"  # a tiny Florence-2 with its processor, for /describe
@@ -48,6 +60,7 @@ class TinyBundle:
     face_model_dir: Path
     env_file: Path
     lora_dir: Path
+    embedding_dir: Path
     single_file: Path  # the same weights as one checkpoint in the original (LDM/SGM) key layout
     inpaint_model: Path  # an inpainting model for LIKENESS_INPAINT_MODEL (tests set it; tiny.env does not)
     vae: Path  # another VAE, a diffusers folder, for LIKENESS_VAE (tests set it; tiny.env does not)
@@ -75,6 +88,7 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         "LIKENESS_FACE_MODEL_DIR": str(faces),
         "LIKENESS_FACE_DET_SIZE": str(face_pack.DET_INPUT_SIZE),
         "LIKENESS_LORA_DIR": str(root / LORA_DIR),
+        "LIKENESS_EMBEDDING_DIR": str(root / EMBEDDING_DIR),
         "LIKENESS_CONTROLNET_CANNY": str(root / "controlnet-canny"),
         "LIKENESS_CONTROLNET_DEPTH": str(root / "controlnet-depth"),
         "LIKENESS_DEPTH_MODEL": str(root / DEPTH_DIR),
@@ -92,6 +106,7 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         face_model_dir=faces,
         env_file=root / ENV_FILE,
         lora_dir=root / LORA_DIR,
+        embedding_dir=root / EMBEDDING_DIR,
         single_file=root / SINGLE_FILE,
         inpaint_model=root / INPAINT_DIR,
         vae=root / VAE_DIR,
@@ -167,6 +182,8 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None],
     vision.save_tiny_florence(staging / CAPTION_DIR, scale)
     report("building tiny style LoRAs (kohya and diffusers formats)")
     loras.save_loras(pipe, staging / LORA_DIR)
+    report("building tiny textual-inversion embeddings (A1111's layouts)")
+    embeddings.save_embeddings(pipe, staging / EMBEDDING_DIR)
     report("building synthetic insightface face pack")
     face_pack.save_face_pack(staging / FACE_PACK_DIR)
     _write_env(staging / ENV_FILE, final.settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import discord
 
 from bot.choices import IdentityMode
+from bot.engine.embeddings import Embedding
 from bot.engine.family import Family
 from bot.engine.loras import LoraFile
 from bot.params import JobParams, shown, value_text
@@ -150,6 +151,15 @@ def lora_line(lora: LoraFile, family: Family | None) -> str:
         return f"{name}: cannot be used ({lora.problem})"
     fits = "" if family is None or lora.family in (None, family) else f" (not for this {family.label} model)"
     return f"{name}: {lora.family_label}, {lora.size / 2**20:.1f} MB{fits}"
+
+
+def embedding_line(embedding: Embedding, family: Family | None) -> str:
+    """One embedding of /loras: its name and family, or why it cannot be used."""
+    name = f"• **{discord.utils.escape_markdown(embedding.name)}**"
+    if embedding.problem is not None:
+        return f"{name}: cannot be used ({embedding.problem})"
+    fits = "" if family in (None, embedding.family) else f" (not for this {family.label} model)"
+    return f"{name}: {embedding.family.label}, {len(embedding.vectors[0])} vectors{fits}"
 
 
 def _clip(text: str, limit: int) -> str:

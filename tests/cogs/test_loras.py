@@ -3,10 +3,12 @@ refusals before anything is queued."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from bot.engine.metadata import read_parameters
 from bot.tiny import TinyBundle
+from bot.tiny.embeddings import STYLE
 from tests.cogs.harness import (
     bot_settings,
     ephemeral_reply,
@@ -58,7 +60,7 @@ async def test_without_a_lora_folder_loras_are_off(
     fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path
 ) -> None:
     fake = fake_discord
-    async with running_bot(fake, bot_settings(tiny_bundle, data_dir, lora_dir=None)):
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir, lora_dir=None, embedding_dir=None)):
         said = await ephemeral_reply(await fake.slash(None, "loras", {}))
         assert said.content == "LoRAs are not set up on this bot (the operator sets LIKENESS_LORA_DIR)"
         refused = await generate(fake, None, "x", lora="ink")
@@ -80,3 +82,28 @@ async def test_a_server_style_can_mean_a_lora(
             (await result_message(await generate(fake, None, "a harbour", style="cartoon"))).files[0].data
         )
         assert cartoon["prompt"] == "a harbour, <lora:glow:0.5>" and cartoon["Style"] == "cartoon"
+
+
+async def test_embeddings_are_listed_used_by_name_and_recorded(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, tiny_sdxl_bundle: TinyBundle, data_dir: Path
+) -> None:
+    fake = fake_discord
+    folder = data_dir.parent / "embeddings"  # its own copy: the test adds a file
+    shutil.copytree(tiny_bundle.embedding_dir, folder)
+    async with running_bot(
+        fake, bot_settings(tiny_bundle, data_dir, lora_dir=None, embedding_dir=folder)
+    ) as bot:
+        listing = await ephemeral_reply(await fake.slash(None, "loras", {}))
+        assert "Embeddings (write the name in the prompt or the negative, as in A1111):" in listing.content
+        assert f"• **{STYLE}**: SD 1.5, 2 vectors" in listing.content
+        message = await result_message(
+            await generate(fake, None, "a lighthouse", negative=f"{STYLE}", seed=3)
+        )
+        fields = read_parameters(message.files[0].data)
+        assert fields["negative"] == STYLE and fields["TI hashes"].startswith(f"{STYLE}: ")
+        foreign = folder / "xlstyle.safetensors"
+        shutil.copy(tiny_sdxl_bundle.embedding_dir / f"{STYLE}.safetensors", foreign)
+        refused = await generate(fake, None, "a lighthouse, xlstyle")
+        said = await private_error(fake, refused)
+        assert "the embedding “xlstyle” is made for SDXL, but this bot runs an SD 1.5 model" in said
+        assert len(await jobs(bot)) == 1
