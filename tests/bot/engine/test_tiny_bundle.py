@@ -34,6 +34,7 @@ EXPECTED_KEYS = {
     "LIKENESS_FACE_DET_SIZE",
     "LIKENESS_DEVICE",
     "LIKENESS_LORA_DIR",
+    "LIKENESS_EMBEDDING_DIR",
     "LIKENESS_CONTROLNET_CANNY",
     "LIKENESS_CONTROLNET_DEPTH",
     "LIKENESS_DEPTH_MODEL",
@@ -94,6 +95,7 @@ def test_env_file_lists_every_setting_with_existing_paths(tiny_bundle: TinyBundl
         "LIKENESS_FACEID_ADAPTER",
         "LIKENESS_FACE_MODEL_DIR",
         "LIKENESS_LORA_DIR",
+        "LIKENESS_EMBEDDING_DIR",
         "LIKENESS_CONTROLNET_CANNY",
         "LIKENESS_CONTROLNET_DEPTH",
         "LIKENESS_DEPTH_MODEL",
@@ -114,6 +116,10 @@ def test_env_file_lists_every_setting_with_existing_paths(tiny_bundle: TinyBundl
     assert sorted(p.name for p in Path(env["LIKENESS_LORA_DIR"]).iterdir()) == [
         "glow.safetensors",
         "ink.safetensors",
+    ]
+    assert sorted(p.name for p in Path(env["LIKENESS_EMBEDDING_DIR"]).iterdir()) == [
+        "tinynoop.safetensors",
+        "tinystyle.pt",
     ]
     assert sorted(p.name for p in Path(env["LIKENESS_FACE_MODEL_DIR"]).glob("*.onnx")) == [
         "det_tiny.onnx",
