@@ -12,9 +12,7 @@ embedding whose widths do not fit the model's text encoders (the other family) i
 from __future__ import annotations
 
 import logging
-import os
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 import torch
 
 from bot.engine.family import Family
+from bot.engine.folders import WeightFolder
 from bot.engine.hashes import SHORT_HASH_CHARS, sha256_of
 from bot.engine.pickles import refuse_pickle
 from bot.errors import InvalidRequest, ModelUnavailable
@@ -51,31 +50,10 @@ class EmbeddingLibrary:
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
-        self._files: dict[Path, tuple[tuple[int, int], Embedding]] = {}
-        self._hashes: dict[tuple[Path, int, int], str] = {}
-        self._lock = threading.Lock()
+        self._folder = WeightFolder(folder, SUFFIXES, lambda path, _size: _read(path), _whole_hash)
 
     def files(self) -> list[Embedding]:
-        if self.folder is None or not self.folder.is_dir():
-            return []
-        found: list[Embedding] = []
-        with self._lock:
-            seen: set[Path] = set()
-            for entry in sorted(os.scandir(self.folder), key=lambda e: e.name.lower()):
-                path = Path(entry.path)
-                if path.suffix.lower() not in SUFFIXES or not entry.is_file():
-                    continue
-                stat = entry.stat()
-                version = (stat.st_size, stat.st_mtime_ns)
-                cached = self._files.get(path)
-                if cached is None or cached[0] != version:
-                    cached = (version, _read(path))
-                    self._files[path] = cached
-                seen.add(path)
-                found.append(cached[1])
-            for gone in set(self._files) - seen:
-                del self._files[gone]
-        return found
+        return self._folder.files()
 
     def used(self, *texts: str) -> list[Embedding]:
         """The embeddings these prompts name, each once, in folder order."""
@@ -97,15 +75,7 @@ class EmbeddingLibrary:
 
     def short_hash(self, embedding: Embedding) -> str:
         """A1111's ``TI hashes`` value: the whole file's sha256, 12 digits (read once per version)."""
-        stat = embedding.path.stat()
-        key = (embedding.path, stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            cached = self._hashes.get(key)
-        if cached is None:
-            cached = sha256_of(embedding.path)[:SHORT_HASH_CHARS]
-            with self._lock:
-                self._hashes[key] = cached
-        return cached
+        return self._folder.hash(embedding.path)
 
 
 class ActiveEmbeddings:
@@ -145,6 +115,10 @@ class ActiveEmbeddings:
             count = int(embedding.vectors[0].shape[0])
             log.info("loaded embedding %s (%s, %d vectors)", embedding.name, embedding.family.label, count)
         return used
+
+
+def _whole_hash(path: Path) -> str:
+    return sha256_of(path)[:SHORT_HASH_CHARS]
 
 
 def _tokens(embedding: Embedding) -> list[str]:

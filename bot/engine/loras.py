@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.family import Family
+from bot.engine.folders import WeightFolder
 from bot.engine.hashes import short_hash
 from bot.engine.memory import is_out_of_memory
 from bot.errors import InvalidRequest, OutOfMemory
@@ -66,9 +65,7 @@ class LoraLibrary:
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
-        self._files: dict[Path, tuple[tuple[int, int], LoraFile]] = {}
-        self._hashes: dict[tuple[Path, int, int], str] = {}
-        self._lock = threading.Lock()  # the worker thread and the event loop both read it
+        self._folder = WeightFolder(folder, (SUFFIX,), _read_header, short_hash)
 
     @property
     def enabled(self) -> bool:
@@ -76,26 +73,7 @@ class LoraLibrary:
 
     def files(self) -> list[LoraFile]:
         """Every ``.safetensors`` file of the folder, by name; headers are read once per version."""
-        if self.folder is None or not self.folder.is_dir():
-            return []
-        found: list[LoraFile] = []
-        with self._lock:
-            seen: set[Path] = set()
-            for entry in sorted(os.scandir(self.folder), key=lambda e: e.name.lower()):
-                if not entry.name.endswith(SUFFIX) or not entry.is_file():
-                    continue
-                path = Path(entry.path)
-                stat = entry.stat()
-                version = (stat.st_size, stat.st_mtime_ns)
-                cached = self._files.get(path)
-                if cached is None or cached[0] != version:
-                    cached = (version, _read_header(path, stat.st_size))
-                    self._files[path] = cached
-                seen.add(path)
-                found.append(cached[1])
-            for gone in set(self._files) - seen:
-                del self._files[gone]
-        return found
+        return self._folder.files()
 
     def get(self, name: str) -> LoraFile:
         """The LoRA called ``name`` (case-insensitive), or ``InvalidRequest`` saying what exists."""
@@ -123,15 +101,7 @@ class LoraLibrary:
 
     def short_hash(self, lora: LoraFile) -> str:
         """A1111's short hash of the file (``bot.engine.hashes``; read once per file version)."""
-        stat = lora.path.stat()
-        key = (lora.path, stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            cached = self._hashes.get(key)
-        if cached is None:
-            cached = short_hash(lora.path)
-            with self._lock:
-                self._hashes[key] = cached
-        return cached
+        return self._folder.hash(lora.path)
 
 
 def _read_header(path: Path, size: int) -> LoraFile:
