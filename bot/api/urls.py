@@ -7,10 +7,10 @@ cap and timeouts. ``allow_private`` lifts the address rule and lets webhooks use
 Messages and log lines name a URL by its origin (scheme, host, port) only: a URL's userinfo, path
 and query may hold credentials (``?token=``, presigned signatures).
 
-The check resolves the name, then httpx resolves it again to connect: a DNS server that answers
-differently the second time (rebinding) is not caught. Run the bot where its own network holds
-nothing a client must not reach, or behind an egress proxy, when that matters. (``request`` is the
-one place a checked URL is connected to, so pinning the checked address belongs there.)
+The connection goes to the address the check approved (``pinned``), not to the name: a DNS server
+that answers a public address to the check and a private one to a second lookup (rebinding) is
+not asked again. The name stays in ``Host`` and in TLS, whose certificate is checked against it.
+A redirect is checked and pinned again. ``request`` is the one place a checked URL is connected to.
 """
 
 from __future__ import annotations
@@ -94,6 +94,14 @@ def is_public(address: IPAddress) -> bool:
 
 async def check_url(url: str, policy: UrlPolicy, what: str, *, schemes: Collection[str] = WEB) -> httpx.URL:
     """The URL parsed, once its scheme and every address its host resolves to pass."""
+    return (await _approved(url, policy, what, schemes))[0]
+
+
+async def _approved(
+    url: str, policy: UrlPolicy, what: str, schemes: Collection[str]
+) -> tuple[httpx.URL, IPAddress]:
+    """The URL parsed, and the address its connection must go to (the first its host resolved to),
+    once its scheme and every address pass."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
@@ -112,7 +120,17 @@ async def check_url(url: str, policy: UrlPolicy, what: str, *, schemes: Collecti
                 f"the {what}'s host “{parsed.host}” is a private, loopback or link-local address "
                 f"({address}): give a public URL"
             )
-    return parsed
+    if not addresses:
+        raise UrlRefused(f"the {what}'s host “{parsed.host}” does not resolve")
+    return parsed, addresses[0]
+
+
+def pinned(url: httpx.URL, address: IPAddress) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+    """The request aimed at ``address`` itself, so that no second lookup (DNS rebinding) can send
+    it elsewhere: the URL with the address as its host, the name in ``Host``, and for https the name
+    as the TLS server name, which the certificate is verified against."""
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    return url.copy_with(host=str(address)), {"host": url.netloc.decode("ascii")}, extensions
 
 
 @contextlib.asynccontextmanager
@@ -127,10 +145,17 @@ async def request(
     content: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[httpx.URL, httpx.Response]]:
-    """One request to a checked URL, its answer streamed; a redirect is returned, not followed."""
-    target = await check_url(url, policy, what, schemes=schemes)
-    async with client.stream(method, target, content=content, headers=headers) as response:
+    """One request to a checked URL, sent to the address that passed the check; its answer
+    streamed; a redirect is returned, not followed."""
+    target, address = await _approved(url, policy, what, schemes)
+    aimed, host, extensions = pinned(target, address)
+    request = client.build_request(method, aimed, content=content, headers={**(headers or {}), **host})
+    request.extensions.update(extensions)
+    response = await client.send(request, stream=True)
+    try:
         yield target, response
+    finally:
+        await response.aclose()
 
 
 async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:

@@ -4,11 +4,12 @@ a name look public; IPv4 addresses wrapped in IPv6 are judged as the IPv4 addres
 from __future__ import annotations
 
 import time
+from ipaddress import ip_address
 
 import httpx
 import pytest
 
-from bot.api.urls import UrlPolicy, UrlRefused, check_url, fetch_image
+from bot.api.urls import UrlPolicy, UrlRefused, check_url, fetch_image, pinned, request
 from bot.errors import BadImage
 from tests.bot.api.names import resolver
 from tests.bot.api.receiver import running_receiver
@@ -75,3 +76,34 @@ async def test_an_image_fetch_that_trickles_ends_at_its_deadline() -> None:
                 client, f"{receiver.base}/trickle", UrlPolicy(allow_private=True), "image_url", 2**20, 1.0
             )
         assert time.monotonic() - started < 5
+
+
+async def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_reached() -> None:
+    """The check's lookup says public; any later lookup (httpx's own, before) says loopback, where a
+    receiver listens. The connection goes to the approved address, so loopback never hears of it."""
+    answers = iter(["93.184.215.14", "127.0.0.1"])  # a public address, then the rebound answer
+    asked: list[str] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return [next(answers)]
+
+    policy = UrlPolicy(resolve=rebinding)
+    async with running_receiver() as receiver, httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as client:
+        port = httpx.URL(receiver.base).port
+        with pytest.raises(httpx.TransportError):
+            async with request(
+                client, "POST", f"http://localhost:{port}/hook", policy, "webhook", content=b"{}"
+            ):
+                pass
+    assert receiver.hooks == [] and asked == ["localhost"]
+
+
+def test_a_pinned_https_request_keeps_the_name_for_tls_and_the_host_header() -> None:
+    url, headers, extensions = pinned(
+        httpx.URL("https://hooks.example:8443/h?token=x"), ip_address("2001:db8::5")
+    )
+    assert str(url) == "https://[2001:db8::5]:8443/h?token=x"
+    assert headers == {"host": "hooks.example:8443"} and extensions == {"sni_hostname": "hooks.example"}
+    plain, _, none = pinned(httpx.URL("http://hooks.example/h"), ip_address("93.184.215.14"))
+    assert str(plain) == "http://93.184.215.14/h" and none == {}

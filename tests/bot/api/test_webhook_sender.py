@@ -128,7 +128,11 @@ async def test_an_http_webhook_is_refused_at_send_time_unless_private_urls_are_a
         delivered = await outbox.add("https://hooks.example/hook", "job.started")
         await s.send_due()
         assert (await outbox.settled(delivered))["delivered_at"] is not None
-        assert [str(r.url) for r in asked] == ["https://hooks.example/hook"]
+        # sent to the address the check approved, the name kept for the receiver and for TLS
+        assert [(str(r.url), r.headers["host"]) for r in asked] == [
+            ("https://93.184.215.14/hook", "hooks.example")
+        ]
+        assert asked[0].extensions["sni_hostname"] == "hooks.example"
 
 
 async def test_no_secret_of_a_webhook_url_reaches_last_error_or_the_logs(

@@ -219,8 +219,8 @@ async def test_a_public_host_that_redirects_to_loopback_is_refused_at_the_hop() 
     asked: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
-        asked.append(str(request.url))
-        if request.url.host == "public.example":
+        asked.append(request.headers["host"] + request.url.path)
+        if request.headers["host"] == "public.example":
             return httpx.Response(302, headers={"location": "http://127.0.0.1:8080/cat.png"})
         return httpx.Response(200, content=photo())  # what loopback would hand out
 
@@ -228,7 +228,7 @@ async def test_a_public_host_that_redirects_to_loopback_is_refused_at_the_hop() 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
         with pytest.raises(UrlRefused, match=r"“127\.0\.0\.1” is a private"):
             await get(client, "https://public.example/cat.png", public, "image_url", max_bytes=2**20)
-    assert asked == ["https://public.example/cat.png"]  # the first hop was fetched; the second never
+    assert asked == ["public.example/cat.png"]  # the first hop was fetched; the second never
 
 
 async def test_the_api_refuses_an_http_webhook(tiny_bundle: TinyBundle, data_dir: Path) -> None:
