@@ -42,7 +42,7 @@ def checkpoint_hash(model: str) -> str | None:
         return None
     started = time.perf_counter()
     digest = sha256_of(path)[:MODEL_HASH_CHARS]
-    log.info("model hash %s of %s, read in %.1f s", digest, path.name, time.perf_counter() - started)
+    log.info("A1111 hash %s of %s, read in %.1f s", digest, path.name, time.perf_counter() - started)
     return digest
 
 

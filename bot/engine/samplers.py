@@ -72,8 +72,7 @@ def build_scheduler(model_config: Mapping[str, Any], sampler: str, schedule: str
     extra = {k: v for k, v in {**options, **spacing}.items() if k in accepted}
     if "noise_sampler_seed" in accepted:  # DPM++ SDE draws its Brownian noise from a seed of its own
         extra["noise_sampler_seed"] = seed
-    with _quiet_config():
-        return cls.from_config({k: v for k, v in base.items() if k in accepted}, **extra)
+    return cls.from_config({k: v for k, v in base.items() if k in accepted}, **extra)
 
 
 @contextlib.contextmanager
@@ -85,16 +84,3 @@ def using(pipe: Any, scheduler: Any) -> Iterator[None]:
         yield
     finally:
         pipe.scheduler = own
-
-
-@contextlib.contextmanager
-def _quiet_config() -> Iterator[None]:
-    """diffusers warns of each config key another scheduler class does not take; they are dropped
-    above, but a class may still name a renamed one: nothing the operator can act on."""
-    logger = logging.getLogger("diffusers.configuration_utils")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
