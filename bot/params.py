@@ -366,6 +366,16 @@ class JobParams:
             choices=SCHEDULES,
         )
     )
+    # The checkpoint by its LIKENESS_MODELS name; the server's default model when left out. The engine
+    # writes it as the PNG's Model itself (with its hash), so it has no PNG key of its own here.
+    model: str | None = _param(
+        Rule(
+            "model",
+            "The checkpoint, by the name /models lists; the server's default when left out",
+            None,
+            length=(1, 64),
+        )
+    )
     # A /describe job: the image's captions as four prompts, no images made (None: a generation).
     describe: str | None = _param(
         Rule(
@@ -408,6 +418,8 @@ class Defaults:
     # adds its LoRAs to its prompt template; a new name is LoRAs alone.
     styles: Mapping[str, tuple[LoraUse, ...]] = field(default_factory=dict)
     sampler: str = DEFAULT_SAMPLER  # LIKENESS_DEFAULT_SAMPLER
+    model: str | None = None  # LIKENESS_DEFAULT_MODEL (None: the engine's own)
+    clip_skips: Mapping[str, int] = field(default_factory=dict)  # each model's own default clip skip
 
     @property
     def style_names(self) -> tuple[str, ...]:
@@ -476,6 +488,9 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
                 f"choose {budget} or fewer"
             )
     filled["sampler"], filled["schedule"] = _sampling(params, defaults)
+    filled["model"] = params.model or defaults.model
+    if filled["clip_skip"] is None and filled["model"] is not None:
+        filled["clip_skip"] = defaults.clip_skips.get(filled["model"])
     if params.structure is None and params.structure_weight is not None:
         raise InvalidRequest("structure_weight needs a structure: choose structure canny or depth")
     if params.structure is not None and params.structure_weight is None:

@@ -15,7 +15,7 @@ from cogs.utils.attachments import fetch, upload_info
 from cogs.utils.interactions import defer_public, destination_of
 from cogs.utils.options import declared, job_values
 from cogs.utils.replies import tell
-from cogs.utils.texts import embedding_line, lora_line
+from cogs.utils.texts import embedding_line, lora_line, models_text
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,11 @@ class Generate(commands.Cog):
         max_tries: int | None = None,
         identity_mode: str | None = None,
         lora: str | None = None,
-        lora_weight: float | None = None,
         structure: str | None = None,
         structure_weight: float | None = None,
         clip_skip: int | None = None,
         sampler: str | None = None,
+        model: str | None = None,
     ) -> None:
         """Every parameter after ``interaction`` is a job option: ``@declared`` gives it its range,
         choices and description, and ``job_params`` its default."""
@@ -110,6 +110,21 @@ class Generate(commands.Cog):
             lines.append("Embeddings (write the name in the prompt or the negative, as in A1111):")
             lines += [embedding_line(e, family) for e in embeddings]
         await tell(interaction, "\n".join(lines))
+
+    @generate.autocomplete("model")
+    async def model_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The configured checkpoints (LIKENESS_MODELS), the default first."""
+        models = self.bot.services.runner.models
+        names = sorted(models.names, key=lambda n: n != models.default)
+        typed = current.lower()
+        return [app_commands.Choice(name=n, value=n) for n in names if typed in n.lower()][:25]
+
+    @app_commands.command(name="models", description="The checkpoints this bot offers, and which are loaded")
+    async def models(self, interaction: discord.Interaction) -> None:
+        runner = self.bot.services.runner
+        await tell(interaction, models_text(runner.model_states(), runner.models.budget.label))
 
     @generate.autocomplete("sampler")
     async def sampler_choices(

@@ -14,18 +14,19 @@ so the order survives restarts and never depends on clock resolution.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import json
 import logging
 import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Generic
 
 from storage.db import Database
 from storage.errors import QueueFull
+from storage.fair import Head, next_warm, pick
 from storage.media import MediaStore, PutResult, normalize_ext
 from storage.media_rows import FileSpec, MediaKey, MediaRows
 from storage.rows import (
@@ -60,19 +61,25 @@ SELECT (SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'ru
        (SELECT COUNT(*) FROM jobs INDEXED BY jobs_queued WHERE status = 'queued') AS total_queued
 """
 
-# The fair pick, in SQL. fair_order() must simulate exactly this rule.
+# Each user's head (their oldest queued job) in the fair order; fair_order() simulates the same rule.
+_HEADS = """
+SELECT q.first_id AS id, q.user_id, COALESCE(j.model, :default) AS model,
+       COALESCE(s.served_seq, 0) AS served_seq
+FROM (
+    SELECT user_id, MIN(id) AS first_id FROM jobs INDEXED BY jobs_queued_by_user
+    WHERE status = 'queued' GROUP BY user_id
+) AS q
+JOIN jobs AS j ON j.id = q.first_id
+LEFT JOIN user_last_served AS s ON s.user_id = q.user_id
+ORDER BY COALESCE(s.served_seq, 0), q.first_id
+"""
+_ROUND = """
+SELECT (SELECT COALESCE(MAX(served_seq), 0) FROM user_last_served) AS newest,
+       (SELECT seq FROM fair_round WHERE id = 1) AS round
+"""
 _CLAIM = """
 UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now
-WHERE id = (
-    SELECT q.first_id
-    FROM (
-        SELECT user_id, MIN(id) AS first_id FROM jobs INDEXED BY jobs_queued_by_user
-        WHERE status = 'queued' GROUP BY user_id
-    ) AS q
-    LEFT JOIN user_last_served AS s ON s.user_id = q.user_id
-    ORDER BY COALESCE(s.served_seq, 0), q.first_id
-    LIMIT 1
-) AND status = 'queued'
+WHERE id = :id AND status = 'queued'
 {returning}
 """
 _MARK_SERVED = """
@@ -81,10 +88,12 @@ VALUES (:user_id, (SELECT COALESCE(MAX(served_seq), 0) + 1 FROM user_last_served
 ON CONFLICT (user_id) DO UPDATE SET served_seq = excluded.served_seq, served_at = excluded.served_at
 """
 _QUEUE_SNAPSHOT = """
-SELECT j.id, j.user_id, j.status, s.served_seq FROM jobs AS j INDEXED BY jobs_running
+SELECT j.id, j.user_id, j.status, s.served_seq, COALESCE(j.model, :default) AS model
+FROM jobs AS j INDEXED BY jobs_running
 LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'running'
 UNION ALL
-SELECT j.id, j.user_id, j.status, s.served_seq FROM jobs AS j INDEXED BY jobs_queued
+SELECT j.id, j.user_id, j.status, s.served_seq, COALESCE(j.model, :default) AS model
+FROM jobs AS j INDEXED BY jobs_queued
 LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'queued'
 """
 _INSERT_OUTPUTS = (
@@ -236,47 +245,76 @@ class JobRepository(Generic[P]):
 
     # -- the fair queue -----------------------------------------------------------------------
 
-    async def claim_next(self) -> JobRow[P] | None:
-        """Take the next job by the fair rule and mark it running; None when nothing is queued."""
+    async def claim_next(
+        self, warm: Sequence[str] = (), default_model: str | None = None
+    ) -> JobRow[P] | None:
+        """Take the next job by the fair rule and mark it running; None when nothing is queued.
+
+        ``warm``: the models loaded where the job would run; within a round their jobs go first
+        (``storage.fair``). A job naming no model runs on ``default_model``."""
         now = self._clock()
         async with self._db.transaction():
-            row = await self._db.fetchone(self._claim, {"now": now})
-            if row is None:
+            rows = await self._db.fetchall(_HEADS, {"default": default_model})
+            if not rows:
                 return None
+            state = await self._db.fetchone(_ROUND)
+            assert state is not None, "migration 0012 made the round's row"
+            heads = [Head(r["id"], r["user_id"], r["model"], r["served_seq"]) for r in rows]
+            choice = pick(heads, warm, round_seq=state["round"], newest_seq=state["newest"])
+            if choice.round_seq != state["round"]:
+                await self._db.execute("UPDATE fair_round SET seq = ? WHERE id = 1", (choice.round_seq,))
+            if choice.chosen is not heads[0]:
+                log.info(
+                    "job %d (model %s) goes before job %d (model %s) in this round: its model is loaded",
+                    choice.chosen.job_id,
+                    choice.chosen.model,
+                    heads[0].job_id,
+                    heads[0].model,
+                )
+            row = await self._db.fetchone(self._claim, {"now": now, "id": choice.chosen.job_id})
+            assert row is not None, "the head was read in this transaction"
             await self._db.fetchall(_MARK_SERVED, {"user_id": row["user_id"], "now": now})
         job = self._row(row)
         log.debug("claimed job %d (user %d, attempt %d)", job.id, job.user_id, job.attempts)
         return job
 
-    async def fair_order(self) -> list[QueueEntry]:
-        """Running jobs (position 0) then every queued job in the order ``claim_next`` takes them.
+    async def fair_order(
+        self, warm: Sequence[str] = (), default_model: str | None = None, keep: int = 1
+    ) -> list[QueueEntry]:
+        """Running jobs (position 0) then every queued job in the order ``claim_next`` takes them,
+        were the loaded models to change only as the jobs ahead need them (``keep`` at once).
 
-        Simulates the SQL rule from one consistent snapshot: O(n log users).
-        """
-        rows = await self._db.fetchall(_QUEUE_SNAPSHOT)
+        Simulates the SQL rule from one consistent snapshot."""
+        async with self._db.transaction():
+            rows = await self._db.fetchall(_QUEUE_SNAPSHOT, {"default": default_model})
+            state = await self._db.fetchone(_ROUND)
+        assert state is not None, "migration 0012 made the round's row"
         running = sorted((r for r in rows if r["status"] == "running"), key=lambda r: r["id"])
         entries = [QueueEntry(r["id"], r["user_id"], JobStatus.RUNNING, 0) for r in running]
-        per_user: dict[int, deque[int]] = {}
-        last_seq: dict[int, int] = {}
-        max_seq = 0
+        per_user: dict[int, deque[Head]] = {}
         for r in sorted((r for r in rows if r["status"] == "queued"), key=lambda r: r["id"]):
-            per_user.setdefault(r["user_id"], deque()).append(r["id"])
-            last_seq[r["user_id"]] = r["served_seq"] or 0
+            per_user.setdefault(r["user_id"], deque()).append(
+                Head(r["id"], r["user_id"], r["model"], r["served_seq"] or 0)
+            )
         # After a serve, SQL gives the user MAX(served_seq)+1; only the order relative to the users
         # still waiting matters, so counting on from the snapshot's maximum is equivalent.
-        max_seq = max((r["served_seq"] or 0 for r in rows), default=0)
-        heap = [(last_seq[user], ids[0], user) for user, ids in per_user.items()]
-        heapq.heapify(heap)
+        newest, round_seq = state["newest"], state["round"]
+        loaded: list[str | None] = list(warm)
         position = 0
-        while heap:
-            _, job_id, user = heapq.heappop(heap)
+        while per_user:
+            heads = sorted((jobs[0] for jobs in per_user.values()), key=lambda h: (h.served_seq, h.job_id))
+            choice = pick(heads, loaded, round_seq=round_seq, newest_seq=newest)
+            chosen, round_seq = choice.chosen, choice.round_seq
             position += 1
-            entries.append(QueueEntry(job_id, user, JobStatus.QUEUED, position))
-            ids = per_user[user]
-            ids.popleft()
-            if ids:
-                max_seq += 1
-                heapq.heappush(heap, (max_seq, ids[0], user))
+            entries.append(QueueEntry(chosen.job_id, chosen.user_id, JobStatus.QUEUED, position))
+            loaded = next_warm(loaded, chosen.model, keep)
+            jobs = per_user[chosen.user_id]
+            jobs.popleft()
+            newest += 1
+            if jobs:
+                jobs[0] = replace(jobs[0], served_seq=newest)
+            else:
+                del per_user[chosen.user_id]
         return entries
 
     # -- results ------------------------------------------------------------------------------

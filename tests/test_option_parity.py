@@ -25,11 +25,12 @@ from tests.fakediscord import FakeDiscord
 
 # What an entry point has that is not a job option, and the job options it offers elsewhere.
 DISCORD_ONLY: set[str] = set()
-DISCORD_ELSEWHERE = {"describe", "schedule"}  # the /describe command; after the sampler's name
+# the /describe command; after the sampler's name; in the lora option as NAME:WEIGHT (25 options a command)
+DISCORD_ELSEWHERE = {"describe", "schedule", "lora_weight"}
 API_ONLY = {"webhook"}
 API_JSON_FILES = {"image": "image_url", "mask": "mask_url"}  # JSON bodies name a URL, not a file
 CLI_ONLY = {"help", "user", "out"}
-AUTOCOMPLETED_BY_COG = {"style", "lora", "character"}  # names the bot knows: its LoRAs, your characters
+AUTOCOMPLETED_BY_COG = {"style", "lora", "character", "model"}  # names the bot knows: LoRAs, characters
 
 DISCORD_TYPES = {Kind.TEXT: 3, Kind.WHOLE: 4, Kind.NUMBER: 10, Kind.FILE: 11}
 JSON_TYPES = {Kind.TEXT: "string", Kind.WHOLE: "integer", Kind.NUMBER: "number"}

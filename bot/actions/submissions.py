@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.characters.identity import IdentitySource
-from bot.engine.checks import Capabilities, check_inputs
+from bot.engine.checks import Capabilities, check_inputs, check_model
+from bot.engine.config import ModelsConfig
 from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.images import load_image
 from bot.engine.loras import LoraLibrary
@@ -87,13 +88,16 @@ class JobChecks:
     def __init__(
         self,
         defaults: Defaults,
-        capabilities: Callable[[], Capabilities],
+        capabilities: Callable[[str | None], Capabilities],
         characters: CharacterRepository | None = None,
         identity: IdentitySource | None = None,
         loras: LoraLibrary | None = None,
         embeddings: EmbeddingLibrary | None = None,
+        models: ModelsConfig | None = None,
     ) -> None:
-        """``capabilities`` says what the engine can do now (its family once the model is loaded)."""
+        """``capabilities`` says what a model's engine can do now (its family once it has loaded);
+        ``models``: the checkpoints a job may name."""
+        self.models = models
         self.defaults = defaults
         self.capabilities = capabilities
         self.characters = characters
@@ -149,9 +153,11 @@ class JobChecks:
         image: bool,
         mask: bool,
     ) -> Checked:
+        if self.models is not None:
+            check_model(self.models, params.model)
         check_inputs(
             params,
-            self.capabilities(),
+            self.capabilities(params.model),
             image=image,
             mask=mask,
             identity=identity,

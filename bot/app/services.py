@@ -13,6 +13,7 @@ from bot.actions.submissions import JobChecks, Submissions
 from bot.app.settings import Settings
 from bot.characters.identity import IdentitySource
 from bot.characters.service import CharacterService
+from bot.engine.checks import model_problems
 from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.loras import LoraLibrary
 from bot.params import PARAMS_CODEC, JobParams
@@ -65,8 +66,11 @@ class Services:
         jobs = JobRepository(db, media, params=PARAMS_CODEC, min_free_bytes=floor)
         character_repo = CharacterRepository(db, media, min_free_bytes=floor)
         identity = IdentitySource(character_repo, media)
+        models = settings.models_config
+        for problem in model_problems(models):
+            log.warning("%s", problem)
         worker = GpuWorker(
-            settings.engine_config,
+            models,
             settings.face_config,
             face_pack_url=settings.face_pack_url,
             offline=settings.offline,
@@ -75,7 +79,7 @@ class Services:
         if settings.workers == "ray":
             worker = GpuWorker(None, None)  # its thread calls the workers' face analysis
             runner = RayWorkers(
-                settings.engine_config,
+                models,
                 settings.face_config,
                 settings.ray_config,
                 face_pack_url=settings.face_pack_url,
@@ -106,7 +110,7 @@ class Services:
         loras = LoraLibrary(settings.lora_dir)
         embeddings = EmbeddingLibrary(settings.embedding_dir)
         checks = JobChecks(
-            settings.defaults, lambda: runner.capabilities, character_repo, identity, loras, embeddings
+            settings.defaults, runner.capabilities_for, character_repo, identity, loras, embeddings, models
         )
         submissions = Submissions(checks, queue, media, worker, decodes)
         keys = ApiKeys(ApiKeyRepository(db))

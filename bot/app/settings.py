@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.app.models import model_budget, model_entry
 from bot.choices import DEFAULT_SAMPLER, SAMPLERS, Structure
-from bot.engine.config import AdapterSource, EngineConfig
+from bot.engine.config import AdapterSource, EngineConfig, ModelsConfig
 from bot.engine.downloads import DEFAULT_FACE_PACK_URL
 from bot.engine.faces.factory import FaceConfig
 from bot.errors import SettingsInvalid
@@ -50,6 +53,18 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     model: str = DEFAULT_MODEL
+    models: dict[str, str | dict[str, Any]] = Field(
+        default_factory=dict,
+        description='several checkpoints, chosen per job by name, as JSON: {"photo": "org/model", '
+        '"anime": {"model": "/models/anime.safetensors", "clip_skip": 2, "vae": "…"}}; empty: LIKENESS_MODEL',
+    )
+    default_model: str | None = Field(
+        default=None, description="the LIKENESS_MODELS name a job that names none runs on; empty: the first"
+    )
+    model_cache: str = Field(
+        default="1",
+        description="models kept loaded, the least recently used dropped first: a count (2) or MB (12000MB)",
+    )
     # LIKENESS_MODEL_CONFIG (``model_config`` is pydantic's own name, so the field is called otherwise)
     checkpoint_config: str | None = Field(
         default=None,
@@ -198,6 +213,19 @@ class Settings(BaseSettings):
     def styles(self) -> dict[str, tuple[LoraUse, ...]]:
         return {name.strip(): parse_loras(loras) for name, loras in self.style_loras.items()}
 
+    @field_validator("models")
+    @classmethod
+    def _models_parse(cls, value: dict[str, str | dict[str, Any]]) -> dict[str, str | dict[str, Any]]:
+        for name, spec in value.items():
+            model_entry(name, spec)
+        return value
+
+    @field_validator("model_cache")
+    @classmethod
+    def _cache_parse(cls, value: str) -> str:
+        model_budget(value)
+        return value
+
     @field_validator("default_sampler")
     @classmethod
     def _a_sampler(cls, value: str) -> str:
@@ -273,6 +301,7 @@ class Settings(BaseSettings):
     @property
     def defaults(self) -> Defaults:
         """What a job gets where it leaves a value out, and the retry budget it may not exceed."""
+        models = self.models_config
         return Defaults(
             steps=self.default_steps,
             sampler=self.default_sampler,
@@ -280,6 +309,8 @@ class Settings(BaseSettings):
             max_tries=self.max_tries,
             tries_budget=self.max_tries,
             styles=self.styles,
+            model=models.default,
+            clip_skips={n: c.clip_skip for n, c in models.models.items() if c.clip_skip is not None},
         )
 
     @property
@@ -289,22 +320,66 @@ class Settings(BaseSettings):
 
     @property
     def engine_config(self) -> EngineConfig:
+        """The default model's configuration (the only one without ``LIKENESS_MODELS``)."""
+        return self.models_config.default_config
+
+    @property
+    def models_config(self) -> ModelsConfig:
+        """Every model jobs may choose, each with the settings it overrides applied."""
+        budget = model_budget(self.model_cache)
+        if not self.models:
+            return replace(ModelsConfig.single(self._engine_config({})), budget=budget)
+        configs = {name: self._engine_config(model_entry(name, spec)) for name, spec in self.models.items()}
+        configs = {name: replace(config, name=name) for name, config in configs.items()}
+        default = self.default_model or next(iter(configs))
+        if default not in configs:
+            raise SettingsInvalid(
+                f"invalid setting LIKENESS_DEFAULT_MODEL={default!r}: choose one of {', '.join(configs)}"
+            )
+        return ModelsConfig(configs, default, budget)
+
+    def _engine_config(self, given: Mapping[str, Any]) -> EngineConfig:
+        """One model's configuration: the bot-wide settings, with what its LIKENESS_MODELS entry sets."""
+
+        def value(key: str, default: Any) -> Any:
+            return given.get(key, default)
+
+        def enabled(where: str) -> bool:
+            return where.strip().lower() not in DISABLED
+
+        ip_where = value("ip_adapter", self.ip_adapter)
         ip = (
-            AdapterSource(self.ip_adapter, self.ip_adapter_subfolder, self.ip_adapter_weight)
-            if self.ip_adapter_enabled
+            AdapterSource(
+                ip_where,
+                value("ip_adapter_subfolder", self.ip_adapter_subfolder),
+                value("ip_adapter_weight", self.ip_adapter_weight),
+            )
+            if enabled(ip_where)
             else None
         )
+        faceid_where = value("faceid_adapter", self.faceid_adapter)
         faceid = (
-            AdapterSource(self.faceid_adapter, self.faceid_subfolder, self.faceid_weight)
-            if self.faceid_enabled
+            AdapterSource(
+                faceid_where,
+                value("faceid_subfolder", self.faceid_subfolder),
+                value("faceid_weight", self.faceid_weight),
+            )
+            if enabled(faceid_where)
             else None
         )
+        controlnets: dict[str, str] = {
+            str(kind): where.strip()
+            for kind in (Structure.CANNY, Structure.DEPTH)
+            if enabled(where := value(f"controlnet_{kind}", getattr(self, f"controlnet_{kind}")))
+        }
+        vae = value("vae", self.vae).strip()
         return EngineConfig(
-            model=self.model,
-            model_config=self.checkpoint_config,
+            model=value("model", self.model),
+            model_config=value("config", self.checkpoint_config),
             offline=self.offline,
-            inpaint_model=self.inpaint_model,
-            vae=self.vae.strip() if self.vae.strip().lower() not in DISABLED else None,
+            inpaint_model=value("inpaint_model", self.inpaint_model),
+            vae=vae if enabled(vae) else None,
+            clip_skip=value("clip_skip", None),
             device=self.device,
             dtype=self.dtype,
             resolution=self.resolution,
@@ -314,7 +389,7 @@ class Settings(BaseSettings):
             embedding_dir=self.embedding_dir,
             lora_cache_bytes=self.lora_cache_mb * MB,
             styles=self.styles,
-            controlnets=self.controlnets,
+            controlnets=controlnets,
             depth_model=self.depth_model_enabled,
             caption_model=self.caption_model_enabled,
         )

@@ -59,7 +59,7 @@ def handle(args: argparse.Namespace) -> int:
     analyzer = None
     if checked.params.face is not None:
         analyzer = settings.face_config.load()
-    engine = Engine.load(settings.engine_config, face_analyzer=analyzer)
+    engine = Engine.load(settings.models_config.config(checked.params.model), face_analyzer=analyzer)
     request = GenerationRequest(checked.params, args.image, args.mask, checked.identity)
     with tqdm(
         total=checked.params.steps,
@@ -102,19 +102,23 @@ async def _check(params: JobParams, settings: Settings, args: argparse.Namespace
     from storage import CharacterRepository, Database, MediaStore
 
     image, mask = _info(args.image, "image"), _info(args.mask, "mask")
-    capabilities = Capabilities.of(settings.engine_config)
+    models = settings.models_config
     loras = LoraLibrary(settings.lora_dir)
     embeddings = EmbeddingLibrary(settings.embedding_dir)
+
+    def capabilities(model: str | None) -> Capabilities:
+        return Capabilities.of(models.config(model))
+
     if args.character is None:
         return await JobChecks(
-            settings.defaults, lambda: capabilities, loras=loras, embeddings=embeddings
+            settings.defaults, capabilities, loras=loras, embeddings=embeddings, models=models
         ).check(0, params, image=image, mask=mask)
     db = await Database.open(settings.database_path)
     try:
         media = MediaStore(settings.media_dir)
         repo = CharacterRepository(db, media)
         checks = JobChecks(
-            settings.defaults, lambda: capabilities, repo, IdentitySource(repo, media), loras, embeddings
+            settings.defaults, capabilities, repo, IdentitySource(repo, media), loras, embeddings, models
         )
         return await checks.check(args.user, params, character=args.character, image=image, mask=mask)
     finally:

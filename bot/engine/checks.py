@@ -9,15 +9,18 @@ configuration before any weight is loaded.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from bot.choices import Structure
-from bot.engine.config import EngineConfig
+from bot.engine.config import EngineConfig, ModelsConfig
 from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.family import Family
 from bot.engine.identity import FACEID_DIM, decode_identity
 from bot.engine.loras import LoraLibrary
+from bot.engine.metadata import public_model_name
 from bot.errors import InvalidRequest
 from bot.jobs import Identity
 from bot.params import MAX_IDENTITY_REFERENCES, JobParams, Mode
@@ -45,6 +48,41 @@ class Capabilities:
             describe=config.caption_model is not None,
             lcm_model=is_lcm(config.model),
         )
+
+
+def check_model(models: ModelsConfig, name: str | None) -> str:
+    """The model a job runs on, by name; an unknown name, or a model whose local files are gone, is
+    refused before the job is queued."""
+    name = models.check(name)
+    where = models.models[name].model
+    if looks_local(where) and not Path(where).expanduser().exists():
+        raise InvalidRequest(
+            f"model {name} cannot run: its files are missing ({public_model_name(where)}); "
+            "the operator fixes LIKENESS_MODELS"
+        )
+    return name
+
+
+def model_problems(models: ModelsConfig) -> list[str]:
+    """One line per configured model that cannot run as things are (logged at start; its jobs refused)."""
+    problems = []
+    for name in models.names:
+        try:
+            check_model(models, name)
+        except InvalidRequest as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def looks_local(where: str) -> bool:
+    """A path rather than a hub id: absolute, relative with a dot, a weights file, or on disk."""
+    text = where.strip()
+    return (
+        text.startswith(("/", ".", "~", "\\"))
+        or re.match(r"[A-Za-z]:[\\/]", text) is not None
+        or text.lower().endswith((".safetensors", ".ckpt"))
+        or Path(text).expanduser().exists()
+    )
 
 
 def is_lcm(name: str) -> bool:

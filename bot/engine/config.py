@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.choices import Structure
+from bot.engine.metadata import public_model_name
+from bot.errors import InvalidRequest
 from bot.params import LoraUse
 
 
@@ -45,8 +47,68 @@ class EngineConfig:
     controlnets: Mapping[str, str] = field(default_factory=dict)
     depth_model: str | None = None
     caption_model: str | None = None  # Florence-2 for /describe (hub id or folder); None: describe off
+    name: str = ""  # the name jobs choose it by (LIKENESS_MODELS); "": the model's public name
+    clip_skip: int | None = None  # the model's own default clip skip (A1111's count), e.g. 2 for anime
 
     @property
     def structures(self) -> frozenset[str]:
         """The structures jobs may ask for: those with a ControlNet (and, for depth, a depth model)."""
         return frozenset(k for k in self.controlnets if k != Structure.DEPTH or self.depth_model is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelBudget:
+    """How many models stay loaded (``LIKENESS_MODEL_CACHE``): a count, or megabytes of weights."""
+
+    count: int | None = 1
+    bytes: int | None = None
+
+    def over(self, loaded: int, held: int) -> bool:
+        """Whether ``loaded`` models holding ``held`` bytes are more than the budget keeps."""
+        if self.bytes is not None:
+            return held > self.bytes
+        return loaded > (self.count or 1)
+
+    @property
+    def label(self) -> str:
+        if self.bytes is not None:
+            return f"{self.bytes // 2**20} MB"
+        return f"{self.count or 1} model{'s' if (self.count or 1) != 1 else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsConfig:
+    """The checkpoints jobs choose by name (``LIKENESS_MODELS``), in the operator's order, the one a
+    job that names none runs on, and how many stay loaded. One ``LIKENESS_MODEL`` is a set of one."""
+
+    models: Mapping[str, EngineConfig]
+    default: str
+    budget: ModelBudget = ModelBudget()
+
+    def __post_init__(self) -> None:
+        if self.default not in self.models:
+            raise ValueError(f"the default model {self.default!r} is not among {list(self.models)}")
+
+    @classmethod
+    def single(cls, config: EngineConfig) -> ModelsConfig:
+        name = config.name or public_model_name(config.model)
+        return cls({name: replace(config, name=name)}, name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.models)
+
+    def check(self, name: str | None) -> str:
+        """The model a job runs on: ``name``, or the default; an unknown name lists the valid ones."""
+        if name is None or name == self.default:
+            return self.default
+        if name not in self.models:
+            raise InvalidRequest(f"unknown model {name!r}: choose one of {', '.join(self.models)}")
+        return name
+
+    def config(self, name: str | None) -> EngineConfig:
+        return self.models[self.check(name)]
+
+    @property
+    def default_config(self) -> EngineConfig:
+        return self.models[self.default]

@@ -25,6 +25,7 @@ from PIL import Image
 
 from bot.choices import Structure
 from bot.engine.config import EngineConfig
+from bot.engine.device import tensor_bytes
 from bot.engine.family import CONTROLNETS
 from bot.engine.metadata import public_model_name
 from bot.engine.pickles import folder_options
@@ -54,7 +55,8 @@ def setting_of(kind: str) -> str:
 class StructureControl:
     """The configured ControlNets and depth model of one engine, each loaded once on first use."""
 
-    def __init__(self, config: EngineConfig, pipes: Pipelines) -> None:
+    def __init__(self, config: EngineConfig, pipes: Pipelines, depth: DepthEstimator | None = None) -> None:
+        """``depth``: another model's depth estimator to share (the same ``depth_model``, loaded once)."""
         self.pipes = pipes
         self.offline = config.offline
         family = CONTROLNETS[pipes.family]
@@ -64,13 +66,20 @@ class StructureControl:
             if kind in config.structures
         }
         self.depth = (
-            DepthEstimator(config.depth_model, str(pipes.device), config.offline)
-            if config.depth_model is not None
-            else None
+            None
+            if config.depth_model is None
+            else depth
+            if depth is not None and depth.model == config.depth_model
+            else DepthEstimator(config.depth_model, str(pipes.device), config.offline)
         )
         self._nets: dict[str, ControlNetModel] = {}
         self._derived: dict[tuple[str, str], DiffusionPipeline] = {}
         self._lock = threading.Lock()
+
+    @property
+    def weight_bytes(self) -> int:
+        """The ControlNets loaded so far (the depth model is shared between models, so not counted)."""
+        return tensor_bytes(self._nets.values())
 
     def model_name(self, kind: str) -> str:
         """The ControlNet's public name, as the PNG's parameters record it."""

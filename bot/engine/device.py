@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import torch
 
@@ -46,3 +47,13 @@ def release_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps":
         torch.mps.empty_cache()
+
+
+def tensor_bytes(modules: Iterable[torch.nn.Module]) -> int:
+    """The bytes the modules' parameters and buffers hold, each tensor counted once however many
+    modules share it (the modes' pipelines share one set of weights)."""
+    seen: dict[int, int] = {}
+    for module in modules:
+        for tensor in (*module.parameters(), *module.buffers()):
+            seen.setdefault(tensor.data_ptr(), tensor.numel() * tensor.element_size())
+    return sum(seen.values())

@@ -48,6 +48,7 @@ from bot.engine.pipelines import Pipelines, clip_skip_path, load_pipelines
 from bot.engine.prompts import build_prompts
 from bot.engine.samplers import build_scheduler
 from bot.engine.samplers import using as using_scheduler
+from bot.engine.structure import DepthEstimator
 from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
 from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, resolve
@@ -120,6 +121,7 @@ class Engine:
         embeddings: EmbeddingLibrary | None = None,
     ) -> None:
         self.pipes = pipes
+        self.clip_skip: int | None = None  # the model's own default (LIKENESS_MODELS), when a job gives none
         self.model_hash = model_hash  # A1111's, of a checkpoint file; None for a folder or hub id
         self.captioner = captioner  # /describe, and a prompt left to the image; None: off
         self.structure = structure  # the ControlNets; None: structure control off
@@ -135,18 +137,26 @@ class Engine:
         self._busy = threading.Lock()
 
     @classmethod
-    def load(cls, config: EngineConfig, face_analyzer: FaceAnalyzer | None = None) -> Engine:
+    def load(
+        cls,
+        config: EngineConfig,
+        face_analyzer: FaceAnalyzer | None = None,
+        *,
+        captioner: Captioner | None = None,
+        depth: DepthEstimator | None = None,
+    ) -> Engine:
+        """Load ``config``'s model. ``captioner`` and ``depth``: another model's, shared when they are
+        the models this configuration names (they do not depend on the checkpoint)."""
         library = LoraLibrary(config.lora_dir)
         pipes = load_pipelines(config)
-        structure = StructureControl(config, pipes) if config.structures else None
-        captioner = (
-            Captioner(config.caption_model, str(pipes.device), config.offline, pipes.dtype)
-            if config.caption_model
-            else None
-        )
-        return cls(
+        structure = StructureControl(config, pipes, depth) if config.structures else None
+        if config.caption_model is None:
+            captioner = None
+        elif captioner is None or captioner.model != config.caption_model:
+            captioner = Captioner(config.caption_model, str(pipes.device), config.offline, pipes.dtype)
+        engine = cls(
             pipes,
-            config.model,
+            config.name or config.model,
             face_analyzer,
             library,
             config.lora_cache_bytes,
@@ -156,6 +166,14 @@ class Engine:
             checkpoint_hash(config.model),
             EmbeddingLibrary(config.embedding_dir),
         )
+        engine.clip_skip = config.clip_skip
+        return engine
+
+    @property
+    def weight_bytes(self) -> int:
+        """The memory its weights hold (every distinct tensor of its pipelines, adapters and
+        ControlNets included): what ``LIKENESS_MODEL_CACHE`` in megabytes counts."""
+        return self.pipes.weight_bytes + (self.structure.weight_bytes if self.structure is not None else 0)
 
     @property
     def native(self) -> int:
@@ -255,6 +273,8 @@ class Engine:
         """Everything a job needs before its first denoising step, checked and prepared."""
         # 1. check inputs; a prompt left out is written from the image once the job is known to run
         params = resolve(request.params, self.defaults)
+        if params.clip_skip is None and self.clip_skip is not None:
+            params = replace(params, clip_skip=self.clip_skip)
         face = check_inputs(
             params,
             self.capabilities,

@@ -27,7 +27,7 @@ from diffusers import (
 from PIL import Image
 
 from bot.engine.config import AdapterSource, EngineConfig
-from bot.engine.device import resolve_device
+from bot.engine.device import resolve_device, tensor_bytes
 from bot.engine.family import ADAPTERS, Family, family_of
 from bot.engine.identity import FACEID_DIM
 from bot.engine.metadata import public_model_name
@@ -94,6 +94,16 @@ class Pipelines:
     def scheduler_config(self) -> Any:
         """The model's own scheduler config, which every job's sampler is built on."""
         return self.text.scheduler.config
+
+    @property
+    def weight_bytes(self) -> int:
+        """Every distinct weight of the three pipelines: the shared ones once, an inpainting UNet too."""
+        return tensor_bytes(
+            m
+            for pipe in (self.text, self.inpaint)
+            for m in pipe.components.values()
+            if isinstance(m, torch.nn.Module)
+        )
 
     @property
     def modules(self) -> dict[str, torch.nn.Module]:

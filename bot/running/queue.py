@@ -245,7 +245,10 @@ class JobQueue:
         return result
 
     async def status(self) -> QueueStatus:
-        entries = tuple(await self.repo.fair_order())
+        models = self.worker.models
+        entries = tuple(
+            await self.repo.fair_order(self.worker.warm(), models.default, models.budget.count or 1)
+        )
         durations = await self.repo.recent_durations()
         per_job = statistics.median(durations) if durations else DEFAULT_JOB_SECONDS
         return QueueStatus(entries, len(entries), per_job, self._health, tuple(self.worker.states()))
@@ -300,10 +303,11 @@ class JobQueue:
             if len(self._running) >= self.slots and not self._unsettled:
                 await self._slot_free.wait()
             return
-        job = await self.repo.claim_next()
+        warm, default = self.worker.warm(), self.worker.models.default
+        job = await self.repo.claim_next(warm, default)
         if job is None:
             self._wake.clear()
-            job = await self.repo.claim_next()  # a submit may have landed before clear()
+            job = await self.repo.claim_next(warm, default)  # a submit may have landed before clear()
         self._up()
         if job is None:
             await self._wake.wait()

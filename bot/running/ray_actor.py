@@ -25,11 +25,12 @@ from PIL import Image
 
 from bot import logs
 from bot.engine.checks import Capabilities
-from bot.engine.config import EngineConfig
+from bot.engine.config import ModelsConfig
 from bot.engine.downloads import ensure_face_pack
-from bot.engine.engine import Engine
 from bot.engine.faces.factory import FaceConfig
 from bot.engine.faces.types import Face
+from bot.engine.family import Family
+from bot.engine.shelf import ModelShelf
 from bot.jobs import GenerationRequest, GenerationResult, Identity
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,23 @@ class Step:
     total: int
 
 
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """Sent before each result: the models the worker holds now, least recently used first, and the
+    family of each (the coordinator routes the next jobs by it)."""
+
+    models: tuple[str, ...]
+    families: dict[str, Family]
+
+
 class EngineActor:
-    """Wrapped by ``ray.remote`` in ``bot.ray_workers``; importable without Ray."""
+    """Wrapped by ``ray.remote`` in ``bot.ray_workers``; importable without Ray. Holds the
+    configured models as the local worker does (``ModelShelf``): the default at start, the others
+    when a job first names them."""
 
     def __init__(
         self,
-        engine: EngineConfig,
+        models: ModelsConfig,
         faces: FaceConfig | None,
         face_pack_url: str,
         offline: bool,
@@ -74,14 +86,20 @@ class EngineActor:
         if faces is not None:
             ensure_face_pack(faces, face_pack_url, offline)
             self.faces = faces.load()
-        self.engine = Engine.load(engine, self.faces)
+        self.shelf = ModelShelf(models, self.faces)
+        self.shelf.engine(models.default)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._cancels: dict[str, threading.Event] = {}
 
     def describe(self) -> tuple[str, Capabilities, tuple[str, int] | None]:
-        """Its name, what its engine can do, and its face analysis (backend, dimension) if any."""
+        """Its name, what its default model can do, and its face analysis (backend, dimension) if any."""
         faces = None if self.faces is None else (self.faces.backend, self.faces.dim)
-        return self.name, self.engine.capabilities, faces
+        return self.name, self.shelf.capabilities(None), faces
+
+    def holding(self) -> Holding:
+        shelf = self.shelf
+        families = {n: f for n in shelf.loaded if (f := shelf.family(n)) is not None}
+        return Holding(shelf.loaded, families)
 
     def analyze(self, image: Image.Image) -> list[Face]:
         """Face analysis for the coordinator (character references, Fix face) on this worker's GPU."""
@@ -89,7 +107,7 @@ class EngineActor:
             raise RuntimeError("this worker has no face analysis configured")
         return self.faces.analyze(image)
 
-    def generate(self, key: str, payload: Payload) -> Iterator[Step | GenerationResult]:
+    def generate(self, key: str, payload: Payload) -> Iterator[Step | Holding | GenerationResult]:
         cancel = self._cancels.setdefault(key, threading.Event())
         steps: queue.Queue[Any] = queue.Queue()
         outcome: list[Any] = []
@@ -100,7 +118,7 @@ class EngineActor:
                 def run() -> None:
                     try:
                         outcome.append(
-                            self.engine.generate(request, lambda d, t: steps.put(Step(d, t)), cancel)
+                            self.shelf.generate(request, lambda d, t: steps.put(Step(d, t)), cancel)
                         )
                     except BaseException as exc:  # re-raised below, in the generator's own thread
                         outcome.append(exc)
@@ -118,6 +136,7 @@ class EngineActor:
                 thread.join()
         finally:
             self._cancels.pop(key, None)
+        yield self.holding()  # a model loaded for a job that failed is held all the same
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
         yield outcome[0]

@@ -15,21 +15,22 @@ import contextlib
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PIL import Image
 
 from bot import logs
 from bot.engine.checks import Capabilities
-from bot.engine.config import EngineConfig
+from bot.engine.config import EngineConfig, ModelsConfig
 from bot.engine.faces.factory import FaceConfig
 from bot.engine.faces.types import Face
+from bot.engine.family import Family
 from bot.errors import ModelUnavailable, SettingsInvalid, WorkerLost
 from bot.jobs import GenerationRequest, GenerationResult
-from bot.running.ray_actor import EngineActor, Step, payload_of
+from bot.running.ray_actor import EngineActor, Holding, Step, payload_of
 from bot.running.ray_start import start_ray
-from bot.running.runners import ProgressHandler, RayConfig, WorkerState
+from bot.running.runners import ModelState, ProgressHandler, RayConfig, WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -51,30 +52,32 @@ class _Worker:
     busy: bool = False
     restarting: bool = False  # died mid-job; Ray is bringing it back
     error: str | None = None
+    models: tuple[str, ...] = ()  # the models it holds, least recently used first
 
 
 class RayWorkers:
     def __init__(
         self,
-        engine: EngineConfig,
+        models: ModelsConfig | EngineConfig,
         faces: FaceConfig | None,
         ray: RayConfig,
         *,
         face_pack_url: str,
         offline: bool,
     ) -> None:
-        self.engine_config = engine
+        self.models_config = ModelsConfig.single(models) if isinstance(models, EngineConfig) else models
         self.face_config = faces
         self.ray_config = ray
         self.face_pack_url = face_pack_url
         self.offline = offline
         self.slots = ray.workers or 1
         self._workers: list[_Worker] = []
-        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()  # ready workers with no job
+        self._freed = asyncio.Event()  # set when a worker becomes ready or finishes a job
         self._checks: set[asyncio.Task[None]] = set()
         self._turn = 0  # face analyses go round the workers
         self._faces: tuple[str, int] | None = None  # the workers' face analysis: backend, dimension
-        self._capabilities: Capabilities | None = None
+        self._capabilities: Capabilities | None = None  # the default model's, from the first worker
+        self._families: dict[str, Family] = {}  # each model's, once some worker has loaded it
 
     # -- start-up -------------------------------------------------------------------------------
     @property
@@ -82,8 +85,38 @@ class RayWorkers:
         return any(w.ready or w.restarting for w in self._workers)
 
     @property
+    def models(self) -> ModelsConfig:
+        return self.models_config
+
+    @property
     def capabilities(self) -> Capabilities:
-        return self._capabilities or Capabilities.of(self.engine_config)
+        return self.capabilities_for(None)
+
+    def capabilities_for(self, model: str | None) -> Capabilities:
+        """Every worker runs the same configuration, so one worker's answer holds for all."""
+        name = self.models.check(model)
+        if name == self.models.default and self._capabilities is not None:
+            return self._capabilities
+        known = Capabilities.of(self.models.models[name])
+        family = self._families.get(name)
+        return known if family is None else replace(known, family=family)
+
+    def warm(self) -> tuple[str, ...]:
+        """The models held by a worker free to take a job now."""
+        held = [m for w in self._workers if w.ready and not w.busy for m in w.models]
+        return tuple(dict.fromkeys(held))
+
+    def model_states(self) -> list[ModelState]:
+        ready = [w for w in self._workers if w.ready]
+        return [
+            ModelState(
+                name,
+                family.label if (family := self._families.get(name)) is not None else None,
+                sum(name in w.models for w in ready),
+                name == self.models.default,
+            )
+            for name in self.models.names
+        ]
 
     async def load(self) -> None:
         """Join (or start) Ray, start the actors, wait for each to load its engine; at least one must.
@@ -134,7 +167,7 @@ class RayWorkers:
             max_concurrency=3,  # a job, its cancel, a face analysis
         )
         return remote.remote(
-            self.engine_config, self.face_config, self.face_pack_url, self.offline, threads, logs.current()
+            self.models, self.face_config, self.face_pack_url, self.offline, threads, logs.current()
         )
 
     @staticmethod
@@ -158,10 +191,13 @@ class RayWorkers:
             log.error("Ray worker %d %s: %s", worker.index, after, worker.error)
             return
         self._capabilities = self._capabilities or capabilities
+        if capabilities.family is not None:
+            self._families[self.models.default] = capabilities.family
         self._faces = self._faces or faces
         worker.ready, worker.restarting, worker.error = True, False, None
+        worker.models = (self.models.default,)  # a restarted actor loads the default again
         log.info("Ray worker %d ready on %s", worker.index, worker.name)
-        self._idle.put_nowait(worker)
+        self._freed.set()
 
     def _lost(self, worker: _Worker) -> None:
         """A worker died mid-job: out of the pool until Ray has restarted it (or given up on it)."""
@@ -174,9 +210,10 @@ class RayWorkers:
     async def generate(
         self, request: GenerationRequest, on_progress: ProgressHandler | None, cancel: threading.Event
     ) -> GenerationResult:
-        """Run on the next free worker; progress and cancel cross to it while the job runs."""
+        """Run on a free worker, one holding the job's model first; progress and cancel cross to it
+        while the job runs."""
         payload = await asyncio.to_thread(payload_of, request)
-        worker = await self._next_idle()
+        worker = await self._next_idle(self.models.check(request.params.model))
         worker.busy = True
         key = uuid.uuid4().hex
         watcher = asyncio.create_task(self._watch(worker, key, cancel))
@@ -188,20 +225,21 @@ class RayWorkers:
         finally:
             watcher.cancel()
             worker.busy = False
-            if worker.ready:
-                self._idle.put_nowait(worker)
+            self._freed.set()
 
-    async def _next_idle(self) -> _Worker:
-        """The next free worker; none left alive gives the job back (the dispatcher then loads anew)."""
+    async def _next_idle(self, model: str) -> _Worker:
+        """A free worker, one that holds ``model`` first, else the one holding fewest models (its
+        cache has room, or it drops the least); none left alive gives the job back (the dispatcher
+        then loads anew)."""
         while True:
             if not self.loaded:
                 raise WorkerLost("no GPU worker is running")
-            try:
-                worker = await asyncio.wait_for(self._idle.get(), IDLE_CHECK)
-            except TimeoutError:
-                continue
-            if worker.ready and worker in self._workers:  # not one replaced by a new load()
-                return worker
+            free = [w for w in self._workers if w.ready and not w.busy]
+            if free:
+                return min(free, key=lambda w: (model not in w.models, len(w.models), w.index))
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), IDLE_CHECK)
 
     async def _run(
         self, worker: _Worker, key: str, payload: Any, on_progress: ProgressHandler | None
@@ -215,6 +253,9 @@ class RayWorkers:
                 if isinstance(item, Step):
                     if on_progress is not None:
                         on_progress(item.done, item.total)
+                elif isinstance(item, Holding):
+                    worker.models = item.models
+                    self._families.update(item.families)
                 else:
                     return item  # type: ignore[no-any-return]
         except ray.exceptions.RayTaskError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.engine.checks import Capabilities
+from bot.engine.config import ModelsConfig
 from bot.jobs import GenerationRequest, GenerationResult
 
 ProgressHandler = Callable[[int, int], None]
@@ -26,6 +27,16 @@ class WorkerState:
     ready: bool
     busy: bool = False
     error: str | None = None  # why it is not ready (its model failed to load, it died)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelState:
+    """One configured checkpoint as ``/models`` shows it."""
+
+    name: str
+    family: str | None  # "SD 1.5", "SDXL"; None until it has loaded once
+    loaded: int  # how many workers hold it now (the local worker: 0 or 1)
+    default: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +54,21 @@ class JobRunner(Protocol):
     slots: int  # jobs that may run at once
 
     @property
+    def models(self) -> ModelsConfig:
+        """The checkpoints jobs choose from."""
+        ...
+
+    @property
     def loaded(self) -> bool: ...
     @property
     def capabilities(self) -> Capabilities: ...
+    def capabilities_for(self, model: str | None) -> Capabilities: ...
+    def warm(self) -> tuple[str, ...]:
+        """The models loaded where a job could start now, least recently used first (the queue
+        prefers their jobs, within one pass)."""
+        ...
+
+    def model_states(self) -> list[ModelState]: ...
     async def load(self) -> object: ...
     async def generate(
         self, request: GenerationRequest, on_progress: ProgressHandler | None, cancel: threading.Event

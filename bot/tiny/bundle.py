@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -42,6 +43,9 @@ CAPTION_DIR = "florence-2"  # a tiny Florence-2 with its processor, for /describ
 INPAINT_DIR = "sd-inpaint"  # a dedicated inpainting model's UNet (9 input channels), not in tiny.env
 VAE_DIR = "vae"  # another VAE of the model's architecture, for LIKENESS_VAE (tests set it)
 VAE_FILE = "vae.safetensors"  # the same VAE as one file in the LDM layout
+OTHER_DIR = "other-family"  # a tiny model of the other family, the second of LIKENESS_MODELS
+MODELS_ENV = "models.env"  # tiny.env, with LIKENESS_MODELS naming both families' models
+MODEL_NAMES = {Family.SD15: "tiny-sd15", Family.SDXL: "tiny-sdxl"}
 # Named here: inside TinyBundle, ``sd`` would be its own field, not the module.
 SD_NATIVE_RESOLUTION = sd.NATIVE_RESOLUTION
 
@@ -65,6 +69,8 @@ class TinyBundle:
     inpaint_model: Path  # an inpainting model for LIKENESS_INPAINT_MODEL (tests set it; tiny.env does not)
     vae: Path  # another VAE, a diffusers folder, for LIKENESS_VAE (tests set it; tiny.env does not)
     vae_file: Path  # the same VAE as one LDM-layout file
+    other_model: Path  # a tiny model of the other family (its adapters and ControlNets are not built)
+    models_env: Path  # the settings with both models named (LIKENESS_MODELS), this family's the default
     family: Family = Family.SD15
     native_resolution: int = SD_NATIVE_RESOLUTION
     settings: dict[str, str] = field(default_factory=dict)
@@ -111,9 +117,24 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         inpaint_model=root / INPAINT_DIR,
         vae=root / VAE_DIR,
         vae_file=root / VAE_FILE,
+        other_model=root / OTHER_DIR,
+        models_env=root / MODELS_ENV,
         family=family,
         settings=settings,
     )
+
+
+def models_settings(bundle: TinyBundle) -> dict[str, str]:
+    """``bundle``'s settings with its two models named: its own family's, the default, and the
+    other family's, whose adapters and ControlNets (this bundle's are of the first family) are off
+    and whose clip skip defaults to 2 (a model's own default, as anime checkpoints have)."""
+    other = Family.SDXL if bundle.family is Family.SD15 else Family.SD15
+    off = dict.fromkeys(("ip_adapter", "faceid_adapter", "controlnet_canny", "controlnet_depth"), "none")
+    models = {
+        MODEL_NAMES[bundle.family]: str(bundle.sd),
+        MODEL_NAMES[other]: {"model": str(bundle.other_model), **off, "clip_skip": 2},
+    }
+    return {**bundle.settings, "LIKENESS_MODELS": json.dumps(models)}
 
 
 def _write_env(path: Path, settings: dict[str, str]) -> None:
@@ -171,6 +192,12 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None],
         vae = _other_vae(pipe.vae)
         vae.save_pretrained(staging / VAE_DIR, safe_serialization=True)
         single_file.save_vae_file(vae, staging / VAE_FILE)
+        report(f"building a tiny model of the other family, for {MODELS_ENV}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1)
+            other = _pipeline(Family.SDXL if final.family is Family.SD15 else Family.SD15, scale)
+        other.save_pretrained(staging / OTHER_DIR, safe_serialization=True)
+        _write_env(staging / MODELS_ENV, models_settings(final))
     report(f"building {scale} canny and depth ControlNets")
     if scale == "full":  # one real-size ControlNet is what a benchmark times; depth shares its weights
         canny = controlnets.save_controlnets(pipe, staging, ("canny",))["canny"]

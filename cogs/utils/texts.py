@@ -10,6 +10,7 @@ from bot.engine.family import Family
 from bot.engine.loras import LoraFile
 from bot.params import JobParams, shown, value_text
 from bot.running.queue import Job
+from bot.running.runners import ModelState
 from storage import CancelOutcome, JobStatus, OutputRow
 
 BAR_WIDTH = 12
@@ -160,6 +161,22 @@ def embedding_line(embedding: Embedding, family: Family | None) -> str:
         return f"{name}: cannot be used ({embedding.problem})"
     fits = "" if family in (None, embedding.family) else f" (not for this {family.label} model)"
     return f"{name}: {embedding.family.label}, {len(embedding.vectors[0])} vectors{fits}"
+
+
+def models_text(states: list[ModelState], budget: str) -> str:
+    """``/models``: each checkpoint with its family and whether it is loaded, the default marked."""
+    lines = [f"Models (choose with model:NAME; {budget} kept loaded, the least recently used dropped):"]
+    for state in states:
+        family = state.family or "family known once loaded"
+        where = (
+            "loaded"
+            if state.loaded == 1
+            else f"loaded on {state.loaded} workers"
+            if state.loaded
+            else "not loaded"
+        )
+        lines.append(f"• **{state.name}**{' (default)' if state.default else ''}: {family}, {where}")
+    return "\n".join(lines)
 
 
 def _clip(text: str, limit: int) -> str:

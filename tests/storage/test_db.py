@@ -197,9 +197,9 @@ async def test_media_references_list_matches_the_schema(db: Database) -> None:
 async def test_hot_queries_use_their_indexes(db: Database) -> None:
     """The queue queries must stay on their partial indexes (INDEXED BY fails if one vanishes)."""
     for sql, params, expected in [
-        (jobs_module._CLAIM.format(returning="RETURNING id"), {"now": 0.0}, {"jobs_queued_by_user"}),
+        (jobs_module._HEADS, {"default": None}, {"jobs_queued_by_user"}),
         (jobs_module._COUNT_ACTIVE, (1,), {"jobs_by_user_status", "jobs_queued"}),
-        (jobs_module._QUEUE_SNAPSHOT, (), {"jobs_running", "jobs_queued"}),
+        (jobs_module._QUEUE_SNAPSHOT, {"default": None}, {"jobs_running", "jobs_queued"}),
     ]:
         plan = " | ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, params))
         used = {word for word in plan.replace("(", " ").split() if word.startswith("jobs_")}
