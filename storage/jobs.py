@@ -87,12 +87,17 @@ INSERT INTO user_last_served (user_id, served_seq, served_at)
 VALUES (:user_id, (SELECT COALESCE(MAX(served_seq), 0) + 1 FROM user_last_served), :now)
 ON CONFLICT (user_id) DO UPDATE SET served_seq = excluded.served_seq, served_at = excluded.served_at
 """
+# One statement, so one consistent snapshot that even a write lock held elsewhere does not block.
 _QUEUE_SNAPSHOT = """
-SELECT j.id, j.user_id, j.status, s.served_seq, COALESCE(j.model, :default) AS model
+SELECT j.id, j.user_id, j.status, s.served_seq, COALESCE(j.model, :default) AS model,
+       (SELECT COALESCE(MAX(served_seq), 0) FROM user_last_served) AS newest,
+       (SELECT seq FROM fair_round WHERE id = 1) AS round
 FROM jobs AS j INDEXED BY jobs_running
 LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'running'
 UNION ALL
-SELECT j.id, j.user_id, j.status, s.served_seq, COALESCE(j.model, :default) AS model
+SELECT j.id, j.user_id, j.status, s.served_seq, COALESCE(j.model, :default) AS model,
+       (SELECT COALESCE(MAX(served_seq), 0) FROM user_last_served) AS newest,
+       (SELECT seq FROM fair_round WHERE id = 1) AS round
 FROM jobs AS j INDEXED BY jobs_queued
 LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'queued'
 """
@@ -285,10 +290,7 @@ class JobRepository(Generic[P]):
         were the loaded models to change only as the jobs ahead need them (``keep`` at once).
 
         Simulates the SQL rule from one consistent snapshot."""
-        async with self._db.transaction():
-            rows = await self._db.fetchall(_QUEUE_SNAPSHOT, {"default": default_model})
-            state = await self._db.fetchone(_ROUND)
-        assert state is not None, "migration 0012 made the round's row"
+        rows = await self._db.fetchall(_QUEUE_SNAPSHOT, {"default": default_model})
         running = sorted((r for r in rows if r["status"] == "running"), key=lambda r: r["id"])
         entries = [QueueEntry(r["id"], r["user_id"], JobStatus.RUNNING, 0) for r in running]
         per_user: dict[int, deque[Head]] = {}
@@ -298,7 +300,7 @@ class JobRepository(Generic[P]):
             )
         # After a serve, SQL gives the user MAX(served_seq)+1; only the order relative to the users
         # still waiting matters, so counting on from the snapshot's maximum is equivalent.
-        newest, round_seq = state["newest"], state["round"]
+        newest, round_seq = (rows[0]["newest"], rows[0]["round"]) if rows else (0, 0)
         loaded: list[str | None] = list(warm)
         position = 0
         while per_user:

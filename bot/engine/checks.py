@@ -21,7 +21,7 @@ from bot.engine.family import Family
 from bot.engine.identity import FACEID_DIM, decode_identity
 from bot.engine.loras import LoraLibrary
 from bot.engine.metadata import public_model_name
-from bot.errors import InvalidRequest
+from bot.errors import InvalidRequest, ModelUnavailable
 from bot.jobs import Identity
 from bot.params import MAX_IDENTITY_REFERENCES, JobParams, Mode
 
@@ -56,9 +56,9 @@ def check_model(models: ModelsConfig, name: str | None) -> str:
     name = models.check(name)
     where = models.models[name].model
     if looks_local(where) and not Path(where).expanduser().exists():
-        raise InvalidRequest(
+        raise ModelUnavailable(
             f"model {name} cannot run: its files are missing ({public_model_name(where)}); "
-            "the operator fixes LIKENESS_MODELS"
+            f"the operator fixes {models.setting}"
         )
     return name
 
@@ -69,7 +69,7 @@ def model_problems(models: ModelsConfig) -> list[str]:
     for name in models.names:
         try:
             check_model(models, name)
-        except InvalidRequest as exc:
+        except ModelUnavailable as exc:
             problems.append(str(exc))
     return problems
 

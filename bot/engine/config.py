@@ -84,6 +84,7 @@ class ModelsConfig:
     models: Mapping[str, EngineConfig]
     default: str
     budget: ModelBudget = ModelBudget()
+    setting: str = "LIKENESS_MODELS"  # where the operator names them (messages point there)
 
     def __post_init__(self) -> None:
         if self.default not in self.models:
@@ -92,7 +93,7 @@ class ModelsConfig:
     @classmethod
     def single(cls, config: EngineConfig) -> ModelsConfig:
         name = config.name or public_model_name(config.model)
-        return cls({name: replace(config, name=name)}, name)
+        return cls({name: replace(config, name=name)}, name, setting="LIKENESS_MODEL")
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from bot.engine.captions import Captioner
-from bot.engine.checks import Capabilities
+from bot.engine.checks import Capabilities, check_model
 from bot.engine.config import ModelsConfig
 from bot.engine.device import release_memory
 from bot.engine.engine import CancelFlag, Engine, ProgressFn
@@ -68,6 +68,7 @@ class ModelShelf:
         if engine is not None:
             self._engines.move_to_end(name)
             return engine
+        check_model(self.models, name)  # files gone since the job was queued: keep what is loaded
         self._make_room(name)
         started = time.perf_counter()
         engine = self._load(

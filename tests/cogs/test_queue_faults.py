@@ -180,12 +180,12 @@ async def test_the_dispatcher_survives_a_failing_claim_and_is_restarted_after_a_
         faults: list[BaseException] = [sqlite3.OperationalError("disk I/O error"), Crash("boom")]
         downs: list[str] = []
 
-        async def claim_next() -> object:
+        async def claim_next(*args: object) -> object:
             if faults:
                 raise faults.pop(0)
             if bot.services.queue.health is not None:
                 downs.append(bot.services.queue.health.reason)
-            return await real_claim()
+            return await real_claim(*args)  # type: ignore[arg-type]
 
         monkeypatch.setattr(repo, "claim_next", claim_next)
         inter = await generate(fake, None, "survives two faults")

@@ -3,6 +3,8 @@ still served once per round, and ``fair_order`` forecasts the claims exactly."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,7 +28,7 @@ async def run_all(repo: JobRepository, warm: str | None, default: str = "a") -> 
 
 def swaps(order: list[tuple[int, str]], warm: str | None) -> int:
     models = [warm, *(m for _, m in order)] if warm else [m for _, m in order]
-    return sum(1 for before, after in zip(models, models[1:], strict=False) if before != after)
+    return sum(1 for before, after in itertools.pairwise(models) if before != after)
 
 
 async def test_the_loaded_models_jobs_go_first_within_the_round(repo: JobRepository) -> None:
@@ -105,6 +107,6 @@ async def test_every_user_is_served_once_per_round_and_the_forecast_is_exact(
     # And between two turns of one user, no other user has more than two.
     for user in {u for u, _ in jobs}:
         turns = [p for p, i in enumerate(claimed) if ids[i][0] == user]
-        for start, end in zip(turns, turns[1:], strict=False):
+        for start, end in itertools.pairwise(turns):
             between = [ids[claimed[p]][0] for p in range(start + 1, end)]
             assert all(between.count(other) <= 2 for other in set(between))
