@@ -49,7 +49,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
             },
             **error_docs(401, 429),
         },
-        openapi_extra={"security": [{}, {"MetricsKey": []}]},  # a key only when the operator set one
+        # added to the dependency's {"MetricsKey": []}: a key only when the operator set one
+        openapi_extra={"security": [{}]},
     )
     async def metrics(
         request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(metrics_key)]
