@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from collections.abc import Generator
 from typing import Any
@@ -29,6 +28,7 @@ from bot.api.urls import TIMEOUT, UrlPolicy
 from bot.api.views import JobViews
 from bot.api.webhooks import WebhookSender
 from bot.app.services import Services
+from bot.metrics.server import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Api:
         config = uvicorn.Config(
             self.app, host=host, port=port, log_config=None, lifespan="off", access_log=False
         )
-        if self.services.settings.metrics_key is None and not _loopback(host):
+        if self.services.settings.metrics_key is None and not is_loopback(host):
             log.warning(
                 "GET /metrics is open to whoever reaches %s: set LIKENESS_METRICS_KEY to need a key", host
             )
@@ -175,13 +175,6 @@ def build_app(ctx: ApiContext) -> FastAPI:
         )
 
     return app
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def as_openapi_31(doc: dict[str, Any]) -> dict[str, Any]:

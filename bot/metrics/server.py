@@ -4,6 +4,7 @@ faces a network). It checks no key: it listens on ``LIKENESS_METRICS_HOST``, 127
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from wsgiref.simple_server import WSGIServer
@@ -24,7 +25,10 @@ class MetricsServer:
     def start(cls, registry: CollectorRegistry, host: str, port: int) -> MetricsServer:
         """Listening once this returns; raises ``OSError`` when the address cannot be bound."""
         server, thread = start_http_server(port, addr=host, registry=registry)
-        log.info("metrics on http://%s:%d/metrics", host, server.server_port)
+        bound = server.server_port
+        log.info("metrics on http://%s:%d/metrics", host, bound)
+        if not is_loopback(host):
+            log.warning("the metrics on %s:%d check no key: anyone who reaches it reads them", host, bound)
         return cls(server, thread)
 
     @property
@@ -35,3 +39,11 @@ class MetricsServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(STOP_WAIT)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine reaches ``host`` (an address, or ``localhost``)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

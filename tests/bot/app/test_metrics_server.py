@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app.services import Services
 from bot.app.settings import load_settings
 from bot.errors import SettingsInvalid
+from bot.metrics.server import is_loopback
 from bot.params import JobParams, resolve
 from bot.tiny import TinyBundle
 from storage import NewJob
@@ -84,3 +85,9 @@ def test_the_metrics_key_is_never_shown_in_an_error(tiny_bundle: TinyBundle) -> 
     with pytest.raises(SettingsInvalid) as refused:
         load_settings(tiny_bundle.env_file, metrics_key="hunter2")
     assert "hunter2" not in str(refused.value) and "at least 16 characters" in str(refused.value)
+
+
+def test_only_loopback_counts_as_private() -> None:
+    """What decides the warnings that metrics are open to a network."""
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.4", "metrics.example"))
