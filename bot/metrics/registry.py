@@ -40,6 +40,9 @@ SIMILARITY_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 class Metrics:
+    """The instruments, one set per ``Services``; ``watch`` ties them to the queue, the API's
+    middleware and webhook sender report through ``request_answered`` and ``webhook_tried``."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # CPU seconds, memory, open files (Linux)
