@@ -68,6 +68,7 @@ BOT_LAYERS: tuple[tuple[str, ...], ...] = (
     ("bot.redact", "bot.logs"),  # what every process's logging masks
     ("bot.engine",),
     ("bot.running",),  # the queue and where jobs run: the local thread, Ray
+    ("bot.metrics",),  # what the queue and workers report to Prometheus (the API adds its requests)
     ("bot.characters",),  # reference sets and the faces they hold
     ("bot.actions",),  # what users do: submit, cancel, delete, forget, API keys
     ("bot.app",),  # settings, the object graph, the Discord client

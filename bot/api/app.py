@@ -14,19 +14,21 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 
-from bot.api import characters, jobs, me
+from bot.api import characters, jobs, me, prometheus
 from bot.api.auth import Authenticator
 from bot.api.body_limit import BodyLimit
 from bot.api.context import ApiContext
 from bot.api.errors import error_docs, install
 from bot.api.events import ApiEvents
 from bot.api.limits import FailedAuths, RateLimit
+from bot.api.prometheus import RequestMetrics
 from bot.api.schemas import Health, Worker
 from bot.api.uploads import MULTIPART_LIMIT
 from bot.api.urls import TIMEOUT, UrlPolicy
 from bot.api.views import JobViews
 from bot.api.webhooks import WebhookSender
 from bot.app.services import Services
+from bot.metrics.server import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Api:
             policy,
             max_tries=settings.webhook_max_tries,
             base_delay=webhook_base_delay,
+            on_outcome=services.metrics.webhook_tried,
         )
         self.services = services
         self.sender = sender
@@ -88,6 +91,10 @@ class Api:
         config = uvicorn.Config(
             self.app, host=host, port=port, log_config=None, lifespan="off", access_log=False
         )
+        if self.services.settings.metrics_key is None and not is_loopback(host):
+            log.warning(
+                "GET /metrics is open to whoever reaches %s: set LIKENESS_METRICS_KEY to need a key", host
+            )
         server = _Server(config)
         task = asyncio.create_task(server.serve(), name="likeness-api")
         try:
@@ -122,6 +129,7 @@ def build_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.api = ctx
     app.add_middleware(BodyLimit, multipart=MULTIPART_LIMIT)
+    app.add_middleware(RequestMetrics, metrics=ctx.services.metrics)  # outermost: sees BodyLimit's 413s too
     install(app, ctx.retry_after)
     generate = app.openapi
 
@@ -132,6 +140,7 @@ def build_app(ctx: ApiContext) -> FastAPI:
     app.include_router(jobs.build_router(ctx))
     app.include_router(characters.build_router(ctx))
     app.include_router(me.build_router(ctx))
+    app.include_router(prometheus.build_router(ctx))
 
     @app.get(
         "/v1/health",

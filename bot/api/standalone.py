@@ -16,6 +16,7 @@ async def serve_alone(
     """Open the services, load the models, start the queue and serve until cancelled."""
     services = await Services.open(settings)
     try:
+        services.serve_metrics()  # LIKENESS_METRICS_PORT too, when set: GET /metrics is on the API anyway
         await services.load_models()
         api = Api(services)
         await api.start()

@@ -25,6 +25,7 @@ import hmac
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -32,6 +33,7 @@ import httpx
 from bot.actions.apikeys import SECRET_PREFIX
 from bot.api.urls import UrlPolicy, origin, read_capped, request
 from bot.errors import LikenessError
+from bot.metrics.labels import WebhookOutcome
 from storage import WebhookDelivery, WebhookOutbox
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,10 @@ class WebhookSender:
         max_delay: float = 3600.0,
         deadline: float = DEADLINE,
         receivers: int = RECEIVERS,
+        on_outcome: Callable[[WebhookOutcome], None] | None = None,
     ) -> None:
-        """Try ``n`` waits ``base_delay × 4**(n-1)`` seconds after the one before, at most ``max_delay``."""
+        """Try ``n`` waits ``base_delay × 4**(n-1)`` seconds after the one before, at most ``max_delay``.
+        ``on_outcome`` hears what each try came to (the metrics), once it is recorded."""
         self.outbox = outbox
         self.client = client
         self.policy = policy
@@ -91,6 +95,7 @@ class WebhookSender:
         self.max_delay = max_delay
         self.deadline = deadline
         self.receivers = receivers
+        self.on_outcome = on_outcome
         self._wake = asyncio.Event()
         self._closing = False
         self._lanes: dict[str, _Lane] = {}
@@ -177,11 +182,13 @@ class WebhookSender:
     async def _deliver(self, delivery: WebhookDelivery) -> None:
         if delivery.secret is None:
             await self.outbox.give_up(delivery.id, "the API key was revoked")
+            self._heard(WebhookOutcome.GIVEN_UP)
             return
         error = await self._try(delivery, delivery.secret)
         where = _origin(delivery.url)
         if error is None:
             await self.outbox.delivered(delivery.id)
+            self._heard(WebhookOutcome.DELIVERED)
             log.info("webhook %s for job %d delivered to %s", delivery.event, delivery.job_id, where)
             return
         tries = delivery.attempts + 1
@@ -195,6 +202,7 @@ class WebhookSender:
                 error,
             )
             await self.outbox.give_up(delivery.id, error)
+            self._heard(WebhookOutcome.GIVEN_UP)
         else:
             delay = min(self.max_delay, self.base_delay * 4 ** (tries - 1))
             log.info(
@@ -206,6 +214,11 @@ class WebhookSender:
                 delay,
             )
             await self.outbox.retry_later(delivery.id, delay, error)
+            self._heard(WebhookOutcome.RETRYING)
+
+    def _heard(self, outcome: WebhookOutcome) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
 
     async def _try(self, delivery: WebhookDelivery, secret: str) -> str | None:
         """One POST within the deadline: None when accepted, else why not (never the URL itself)."""

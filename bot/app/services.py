@@ -16,6 +16,9 @@ from bot.characters.service import CharacterService
 from bot.engine.checks import model_problems
 from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.loras import LoraLibrary
+from bot.errors import SettingsInvalid
+from bot.metrics.registry import Metrics
+from bot.metrics.server import MetricsServer
 from bot.params import PARAMS_CODEC, JobParams
 from bot.running.decodes import DecodePool
 from bot.running.inflight import WorkInFlight
@@ -53,7 +56,9 @@ class Services:
     webhooks: WebhookOutbox
     decodes: DecodePool  # uploads' decodes, bounded before any queue slot
     embeddings: EmbeddingLibrary  # the textual-inversion folder, for listing and checks
+    metrics: Metrics  # this process's Prometheus registry: the queue's events and state, the API's
     forget_stop_wait: float = STOP_WAIT  # how long forgetting waits for a running job to stop
+    metrics_server: MetricsServer | None = None  # LIKENESS_METRICS_PORT's, once serve_metrics ran
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -97,6 +102,8 @@ class Services:
             max_stored_bytes=settings.max_stored_bytes,
             in_flight=in_flight,
         )
+        metrics = Metrics()
+        metrics.watch(queue)  # the first listener: counted whichever entry point runs the queue
         decodes = DecodePool(settings.decode_workers)
         characters = CharacterService(
             character_repo,
@@ -130,6 +137,7 @@ class Services:
             WebhookOutbox(db),
             decodes,
             embeddings,
+            metrics,
         )
 
     async def forget(self, user_id: int) -> Forgotten:
@@ -144,6 +152,21 @@ class Services:
             stop_wait=self.forget_stop_wait,
         )
 
+    def serve_metrics(self) -> None:
+        """With ``LIKENESS_METRICS_PORT`` set, serve the metrics on it (``bot.metrics.server``), so a
+        bot without the HTTP API has them too; started before the models load, so a scrape sees the
+        load. An address that cannot be bound stops start-up, naming the setting."""
+        port = self.settings.metrics_port
+        if port is None or self.metrics_server is not None:
+            return
+        host = self.settings.metrics_host
+        try:
+            self.metrics_server = MetricsServer.start(self.metrics.registry, host, port)
+        except OSError as exc:
+            raise SettingsInvalid(
+                f"LIKENESS_METRICS_PORT={port}: cannot listen on {host}:{port} ({exc.strerror or exc})"
+            ) from None
+
     async def load_models(self) -> None:
         """Face models, then the diffusion weights (on the worker thread, or on every Ray worker);
         missing ones stop start-up."""
@@ -156,6 +179,8 @@ class Services:
             self.worker.use_faces(self.runner.face_analyzer())
 
     async def close(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         await self.queue.stop()
         await self.db.close()
         self.worker.shutdown()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +29,7 @@ from bot.params import (
 from bot.running.runners import RayConfig
 
 MB = 2**20  # the settings' MB, as storage counts them
+METRICS_KEY_MIN = 16  # characters: a key guessed online through 429s would take forever
 DISABLED = frozenset({"", "none", "off", "false", "0"})
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
@@ -201,6 +202,19 @@ class Settings(BaseSettings):
     )
     webhook_max_tries: int = Field(default=8, ge=1, le=50, description="tries per webhook delivery")
 
+    metrics_key: SecretStr | None = Field(
+        default=None,
+        description="the bearer token GET /metrics needs; empty: the route is open on the API's address",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="serve the metrics alone on this port (no key checked: keep it on loopback; 0: any "
+        "free port); empty: off",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="address LIKENESS_METRICS_PORT listens on")
+
     @field_validator("style_loras")
     @classmethod
     def _style_loras_parse(cls, value: dict[str, str]) -> dict[str, str]:
@@ -225,6 +239,19 @@ class Settings(BaseSettings):
     def _cache_parse(cls, value: str) -> str:
         model_budget(value)
         return value
+
+    @field_validator("metrics_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        if len(key) < METRICS_KEY_MIN:
+            raise ValueError(
+                f"must be at least {METRICS_KEY_MIN} characters: "
+                "python -c 'import secrets; print(secrets.token_urlsafe())' makes one"
+            )
+        return SecretStr(key)
 
     @field_validator("default_sampler")
     @classmethod
@@ -410,5 +437,11 @@ def load_settings(env_file: Path | str | None = ".env", **overrides: Any) -> Set
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        value = first.get("input")
+        value = "***" if field in _SECRETS else first.get("input")
         raise SettingsInvalid(f"invalid setting {_env_name(field)}={value!r}: {first['msg']}") from None
+
+
+_SECRETS = frozenset(
+    name for name, info in Settings.model_fields.items() if SecretStr in get_args(info.annotation)
+)
+"""Settings whose value an error line never shows."""

@@ -58,6 +58,7 @@ class GpuWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="likeness-gpu")
         self._shelf: ModelShelf | None = None
         self._analyzer: FaceAnalyzer | None = None
+        self._generating = 0  # jobs in generate(): busy in states() (/v1/health, the metrics)
 
     @property
     def models(self) -> ModelsConfig:
@@ -159,7 +160,11 @@ class GpuWorker:
             if on_progress is not None:
                 loop.call_soon_threadsafe(on_progress, step, total)
 
-        return await self.call(shelf.generate, request, progress, cancel)
+        self._generating += 1
+        try:
+            return await self.call(shelf.generate, request, progress, cancel)
+        finally:
+            self._generating -= 1
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
         """Run model work (face analysis, loading) on the worker thread, in queue order."""
@@ -167,7 +172,7 @@ class GpuWorker:
         return await loop.run_in_executor(self._executor, fn, *args)
 
     def states(self) -> list[WorkerState]:
-        return [WorkerState("local", self.loaded)]
+        return [WorkerState("local", self.loaded, busy=self._generating > 0)]
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
