@@ -1,0 +1,160 @@
+# ruff: noqa: E402  (sys.path is fixed before the imports; see benchmarks/engine.py)
+"""Several checkpoints: what a swap costs, what two loaded models hold, and what the fair queue's
+model rounds save. Prints Markdown tables (paste into docs).
+
+1. swap: the first load of each model, then a swap back to one dropped a moment ago (its files in
+   the operating system's cache, as on a bot that swaps often), through ``ModelShelf``;
+2. memory: the process's resident memory and the weights counted by the shelf, with one and with
+   two models loaded (``LIKENESS_MODEL_CACHE=2``);
+3. the queue: swaps made by the round rule against plain round-robin, for a few user mixes.
+
+    python benchmarks/models.py [--scale tiny|full] [--threads N]
+
+``--scale full`` builds both families' real architectures with random weights (speed and memory do
+not depend on the weights): an SD 1.5 (about 4 GB in float32) and an SDXL (about 14 GB), so it needs
+some 20 GB of memory and disk; ``tiny`` runs anywhere in seconds. Adapters, ControlNets and the
+captioner are off, so a swap is the checkpoint's own cost.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import platform
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import torch
+from tqdm import tqdm
+
+from bot.engine.config import EngineConfig, ModelBudget, ModelsConfig
+from bot.engine.family import Family
+from bot.engine.shelf import ModelShelf
+from bot.params import PARAMS_CODEC, JobParams
+from bot.tiny import full, sd, sdxl
+from storage import Database, JobRepository, MediaStore, NewJob
+
+MB = 2**20
+NAMES = {Family.SD15: "sd15", Family.SDXL: "sdxl"}
+
+
+def build(root: Path, scale: str) -> ModelsConfig:
+    """Both families' pipelines saved as diffusers folders, named sd15 and sdxl."""
+    builders: dict[Family, Callable[[], Any]] = (
+        {Family.SD15: full.build_full_sd15, Family.SDXL: full.build_full_sdxl}
+        if scale == "full"
+        else {Family.SD15: sd.build_tiny_pipeline, Family.SDXL: sdxl.build_tiny_sdxl_pipeline}
+    )
+    configs = {}
+    for family, make in tqdm(builders.items(), desc="building", unit="model", file=sys.stderr):
+        torch.manual_seed(0)
+        pipe = make()
+        pipe.save_pretrained(root / NAMES[family], safe_serialization=True)
+        del pipe
+        gc.collect()
+        name = NAMES[family]
+        configs[name] = EngineConfig(model=str(root / name), device="cpu", name=name)
+    return ModelsConfig(configs, "sd15")
+
+
+def rss() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def swap_table(models: ModelsConfig) -> list[str]:
+    shelf = ModelShelf(models)  # a budget of one: each load drops the other first
+    rows = ["| load | model | seconds | weights MB |", "|---|---|---:|---:|"]
+    for label, name in (
+        ("first", "sd15"),
+        ("first (drops sd15)", "sdxl"),
+        ("swap back", "sd15"),
+        ("swap back", "sdxl"),
+    ):
+        engine = shelf.engine(name)
+        rows.append(f"| {label} | {name} | {shelf.last_load_seconds:.2f} | {engine.weight_bytes // MB} |")
+    return rows
+
+
+def memory_table(models: ModelsConfig) -> list[str]:
+    gc.collect()
+    base = rss()
+    shelf = ModelShelf(ModelsConfig(models.models, models.default, ModelBudget(count=2)))
+    rows = ["| loaded | resident MB (over the start) | weights MB |", "|---|---:|---:|"]
+    shelf.engine("sd15")
+    gc.collect()
+    rows.append(f"| sd15 | {(rss() - base) // MB} | {shelf.engine('sd15').weight_bytes // MB} |")
+    shelf.engine("sdxl")
+    gc.collect()
+    held = sum(shelf.engine(n).weight_bytes for n in shelf.loaded)
+    rows.append(f"| sd15 + sdxl | {(rss() - base) // MB} | {held // MB} |")
+    return rows
+
+
+MIXES: dict[str, dict[int, Sequence[str]]] = {
+    "3 users, one each, a b a": {1: "aaaa", 2: "bbbb", 3: "aaaa"},
+    "3 users, each alternating": {1: "abab", 2: "baba", 3: "abab"},
+    "6 users, 2 want b": {1: "aaaa", 2: "aaaa", 3: "bbbb", 4: "aaaa", 5: "bbbb", 6: "aaaa"},
+}
+
+
+async def queue_table(root: Path) -> list[str]:
+    rows = ["| users and models | jobs | swaps, round-robin | swaps, rounds |", "|---|---:|---:|---:|"]
+    for label, wants in MIXES.items():
+        counts = []
+        for prefer in (False, True):
+            folder = root / f"q-{len(rows)}-{prefer}"
+            async with await Database.open(folder / "db.sqlite3") as db:
+                repo = JobRepository(db, MediaStore(folder / "media"), params=PARAMS_CODEC)
+                for turn in range(max(len(w) for w in wants.values())):
+                    for user, models in wants.items():
+                        params = JobParams(prompt="x", seed=1, steps=1, model=models[turn])
+                        await repo.create_job(NewJob(user, params), per_user_limit=99, total_limit=999)
+                loaded, swaps, jobs = ["a"], 0, 0
+                while (job := await repo.claim_next(loaded if prefer else [], "a")) is not None:
+                    model = job.params.model or "a"
+                    swaps += model != loaded[0]
+                    loaded, jobs = [model], jobs + 1
+                counts.append(swaps)
+        rows.append(f"| {label} | {jobs} | {counts[0]} | {counts[1]} |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=["tiny", "full"], default="tiny")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="likeness-models-bench-") as tmp:
+        root = Path(tmp)
+        models = build(root, args.scale)
+        print(
+            f"{args.scale} SD 1.5 and SDXL, float32 on the CPU, torch {torch.__version__} on "
+            f"{args.threads} thread(s), {platform.processor() or 'cpu'}\n"
+        )
+        print("\n".join(swap_table(models)) + "\n")
+        print("\n".join(memory_table(models)) + "\n")
+        print("\n".join(asyncio.run(queue_table(root))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
