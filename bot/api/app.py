@@ -14,7 +14,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 
-from bot.api import characters, jobs, me, prometheus
+from bot.api import characters, jobs, me, models, prometheus
 from bot.api.auth import Authenticator
 from bot.api.body_limit import BodyLimit
 from bot.api.context import ApiContext
@@ -140,6 +140,7 @@ def build_app(ctx: ApiContext) -> FastAPI:
     app.include_router(jobs.build_router(ctx))
     app.include_router(characters.build_router(ctx))
     app.include_router(me.build_router(ctx))
+    app.include_router(models.build_router(ctx))
     app.include_router(prometheus.build_router(ctx))
 
     @app.get(

@@ -106,6 +106,18 @@ class Added(BaseModel):
     warnings: list[str]
 
 
+class ModelInfo(BaseModel):
+    name: str = Field(description="what a job's model option takes")
+    family: str | None = Field(description="SD 1.5 or SDXL; null until the model has loaded once")
+    loaded: int = Field(description="workers holding it now")
+    default: bool = Field(description="the model of a job that names none")
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+    kept_loaded: str = Field(description="how many models stay loaded (LIKENESS_MODEL_CACHE)")
+
+
 class Forgotten(BaseModel):
     """What ``DELETE /v1/me`` deleted."""
 
