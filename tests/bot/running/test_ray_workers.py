@@ -21,6 +21,7 @@ import pytest
 import ray
 
 from bot import logs
+from bot.app.settings import load_settings
 from bot.errors import SettingsInvalid
 from bot.running.ray_start import LOOPBACK, start_ray
 from bot.running.ray_workers import RayFaceAnalyzer, RayWorkers, _per_gpu
@@ -315,3 +316,20 @@ async def test_a_worker_redacts_its_own_log(tiny_bundle: TinyBundle, data_dir: P
         text, level, http_level = await actor.__ray_call__.remote(_log_in_the_worker, line)
         assert text == "GET https://***@files.example/a.png?X-Amz-Signature=***\n"
         assert level == logs.current().level and http_level == logging.WARNING
+
+
+async def test_a_job_goes_to_the_worker_that_holds_its_model(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    """Each worker loads a model on demand (one kept); the next job for it goes to the one holding it."""
+    settings = ray_settings(tiny_bundle, data_dir, models=load_settings(tiny_bundle.models_env).models)
+    async with running_api(settings) as api:
+        key = await api.key(1)
+        loaded = {s.name: s.loaded for s in runner(api).model_states()}
+        assert loaded == {"tiny-sd15": 2, "tiny-sdxl": 0}
+        for _ in range(2):
+            job_id = (await api.submit(key, prompt="a lighthouse", model="tiny-sdxl", steps=2)).json()["id"]
+            job = await api.wait_for(key, job_id, "succeeded", "failed")
+            assert job["status"] == "succeeded", job
+        states = {s.name: (s.loaded, s.family) for s in runner(api).model_states()}
+        # The second job ran where the first had loaded SDXL: one worker each, no second swap.
+        assert states == {"tiny-sd15": (1, "SD 1.5"), "tiny-sdxl": (1, "SDXL")}
+        assert runner(api).capabilities_for("tiny-sdxl").family is not None
