@@ -80,7 +80,8 @@ def prompt_embeddings(
         states = [_encode(pipe, reader, prompt) for reader in readers]
         arguments: dict[str, torch.Tensor] = {}
         if negative is not None:
-            against = [_reader(t, e, None, sdxl) for t, e in pairs]
+            # the negative at the model's own layer: without a skip, the same readers (one empty prompt)
+            against = readers if skip is None else [_reader(t, e, None, sdxl) for t, e in pairs]
             negatives = [_encode(pipe, reader, negative) for reader in against]
             for i in range(len(pairs)):
                 states[i], negatives[i] = _padded(states[i], readers[i], negatives[i], against[i])
