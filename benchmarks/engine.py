@@ -305,8 +305,7 @@ def bare_job(engine: Engine, request: GenerationRequest) -> Job:
         scheduler = build_scheduler(engine.pipes.scheduler_config, params.sampler, params.schedule, seed)
         with using_scheduler(plan.pipe, scheduler):  # the job's sampler, as the engine runs it
             return plan.pipe(
-                prompt=plan.prompt,
-                negative_prompt=plan.negative or None,
+                **plan.conditioning,  # the prompt as text, or its weighted embeddings
                 num_inference_steps=params.steps,
                 guidance_scale=params.cfg,
                 num_images_per_prompt=count,
@@ -357,7 +356,7 @@ def _stage_targets(engine: Engine) -> list[tuple[object, str, str]]:
         (engine_module, "resolve", "check"),
         (engine_module, "check_inputs", "check"),
         (Engine, "_prepare_images", "prepare images"),
-        (engine_module, "build_prompts", "prompt check"),
+        (engine_module, "prompt_arguments", "prompt"),
         (Pipelines, "ip_adapter_kwargs", "IP zero embeds"),
         (Engine, "_denoise", "denoise"),
         *((cls, "__call__", "pipeline call") for cls in pipe_classes),
@@ -400,7 +399,7 @@ def breakdown_table(rows: Sequence[OverheadRow]) -> str:
         return s["total"] - sum(s.get(k, 0.0) for k in ("plan", "denoise", "encode"))
 
     def plan_rest(s: dict[str, float]) -> float:
-        named = ("check", "prepare images", "prompt check", "IP zero embeds")
+        named = ("check", "prepare images", "prompt", "IP zero embeds")
         return s["plan"] - sum(s.get(k, 0.0) for k in named)
 
     def denoise_rest(s: dict[str, float]) -> float:
@@ -415,7 +414,7 @@ def breakdown_table(rows: Sequence[OverheadRow]) -> str:
             "engine's own ms",
             "1. check",
             "2. prepare images",
-            "4. prompt check",
+            "4. prompt",
             "4. IP embeds",
             "plan: rest",
             "5. denoise: rest",
@@ -434,7 +433,7 @@ def breakdown_table(rows: Sequence[OverheadRow]) -> str:
                 ms(r.stages, own_seconds),
                 ms(r.stages, stage("check")),
                 ms(r.stages, stage("prepare images")),
-                ms(r.stages, stage("prompt check")),
+                ms(r.stages, stage("prompt")),
                 ms(r.stages, stage("IP zero embeds")),
                 ms(r.stages, plan_rest),
                 ms(r.stages, denoise_rest),
@@ -453,7 +452,8 @@ def breakdown_table(rows: Sequence[OverheadRow]) -> str:
         "engine's call differs only by its per-step callback, so a gap there is that callback or the "
         "machine. engine's own = generate − pipeline call. The numbers are the steps of Engine.generate: "
         "1. check = resolve + check_inputs; 2. prepare images = decode + fit the upload (+ mask, outpaint "
-        "canvas); 4. prompt check = tokenising for the truncation warning; 4. IP embeds = "
+        "canvas); 4. prompt = A1111's syntax parsed, the text tokenised to see that it fits one chunk, and "
+        "the weighted embeddings when it needs them; 4. IP embeds = "
         "Pipelines.ip_adapter_kwargs (the bare call is given the same embeddings); plan: rest = face lock "
         "and the plan itself; 5. denoise: rest = generators + argument set-up + safety flags, besides the "
         "pipeline call and the composite onto the original; 7. encode = parameters text + PNG encode; "

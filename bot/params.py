@@ -37,6 +37,7 @@ from bot.choices import (
     IdentityMode,
 )
 from bot.errors import InvalidRequest
+from bot.prompt_syntax import parse
 from bot.rules import Rule
 
 
@@ -472,6 +473,7 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
         raise InvalidRequest(f"the prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
     if len(params.negative) > MAX_PROMPT_CHARS:
         raise InvalidRequest(f"the negative prompt is over {MAX_PROMPT_CHARS} characters")
+    _check_syntax(params)
     mode = params.mode
     filled = _fill(params, mode, {"steps": defaults.steps})
     if filled["seed"] is None:
@@ -499,6 +501,13 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
     resolved = replace(params, **{**filled, "prompt": prompt, "face": face})
     _check_strength(resolved)
     return resolved
+
+
+def _check_syntax(params: JobParams) -> None:
+    """A1111's prompt syntax, its brackets balanced; the LoRA tags are blanked rather than cut, so
+    a message's character positions are the prompt's as written."""
+    parse(_LORA_TAG.sub(lambda tag: " " * len(tag.group(0)), params.prompt))
+    parse(params.negative, "negative prompt")
 
 
 def _sampling(params: JobParams, defaults: Defaults) -> tuple[str, str]:

@@ -15,7 +15,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the engine may import from the project: itself and the plain-data modules it is handed.
-ENGINE_MAY_IMPORT = ("bot.engine", "bot.errors", "bot.jobs", "bot.params", "bot.rules", "bot.choices")
+ENGINE_MAY_IMPORT = (
+    "bot.engine",
+    "bot.errors",
+    "bot.jobs",
+    "bot.params",
+    "bot.rules",
+    "bot.choices",
+    "bot.prompt_syntax",
+)
 # Never in the engine: the Discord client, the database, the settings (the engine gets plain config).
 ENGINE_NEVER = ("discord", "aiosqlite", "storage", "bot.app.settings", "pydantic_settings", "cogs")
 
@@ -64,7 +72,16 @@ def test_no_layer_imports_the_one_above(package: str, forbidden: tuple[str, ...]
 # Inside bot/, lowest first: a package may import its own layer and those below it, never one above.
 # Plain data (the error ladder, params and their choices, the engine's requests) is the floor.
 BOT_LAYERS: tuple[tuple[str, ...], ...] = (
-    ("bot.errors", "bot.choices", "bot.rules", "bot.params", "bot.options", "bot.jobs", "bot.explain"),
+    (
+        "bot.errors",
+        "bot.choices",
+        "bot.rules",
+        "bot.prompt_syntax",
+        "bot.params",
+        "bot.options",
+        "bot.jobs",
+        "bot.explain",
+    ),
     ("bot.redact", "bot.logs"),  # what every process's logging masks
     ("bot.engine",),
     ("bot.running",),  # the queue and where jobs run: the local thread, Ray
@@ -139,4 +156,13 @@ def test_params_are_pure_data() -> None:
     heavy = ("PIL", "numpy", "torch", "diffusers", "transformers", "discord", "aiosqlite", "storage")
     assert {m for m in loaded if within(m, heavy)} == set()
     project = {m for m in loaded if within(m, ("bot", "cogs"))}
-    assert project <= {"bot", "bot.params", "bot.options", "bot.rules", "bot.errors", "bot.choices"}
+    plain = {
+        "bot",
+        "bot.params",
+        "bot.options",
+        "bot.rules",
+        "bot.errors",
+        "bot.choices",
+        "bot.prompt_syntax",
+    }
+    assert project <= plain

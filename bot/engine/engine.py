@@ -5,7 +5,7 @@
 1. check inputs      the params' rules and defaults, then the engine's ``check_inputs``
 2. prepare images    the mode's pipeline, its image and mask arguments, the size, the structure map
 3. face lock         FaceID tokens, or the primary reference as an image prompt
-4. encode prompt     style preset, the job's LoRAs, truncation notes, the IP-Adapter embeddings
+4. encode prompt     style preset, the job's LoRAs, A1111's weights and chunks, the IP-Adapter embeddings
 5. denoise           one batch of seeds through the pipeline, back onto the original's pixels
 6. keep the best     score the faces, remake those below ``min_identity`` (bounded), best first
 7. encode            each kept image as a PNG carrying its parameters
@@ -45,7 +45,7 @@ from bot.engine.memory import is_out_of_memory
 from bot.engine.metadata import encode_png, format_parameters, public_model_name
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, clip_skip_path, load_pipelines
-from bot.engine.prompts import build_prompts
+from bot.engine.prompts import build_prompts, prompt_arguments
 from bot.engine.samplers import build_scheduler
 from bot.engine.samplers import using as using_scheduler
 from bot.engine.structure import DepthEstimator
@@ -73,8 +73,9 @@ class Plan:
     pipe: Any
     inputs: dict[str, Any]  # the pipeline's image, mask, size and strength arguments
     size: tuple[int, int]
-    prompt: str = ""
+    prompt: str = ""  # styled, as written (A1111's syntax in it)
     negative: str = ""
+    conditioning: dict[str, Any] = field(default_factory=dict)  # the pipeline's prompt arguments
     adapters: dict[str, Any] = field(default_factory=dict)  # IP-Adapter embeddings, one per adapter
     face: FaceRoute | None = None
     character: np.ndarray | None = None  # what candidates' faces are scored against; None: unscored
@@ -311,8 +312,8 @@ class Engine:
         plan.embeddings = self.active_embeddings.activate(
             pipes.text, (params.prompt, params.negative), pipes.family
         )
-        plan.prompt, plan.negative, prompt_notes = build_prompts(pipes.tokenizers, params)
-        plan.warnings += prompt_notes
+        plan.prompt, plan.negative = build_prompts(params)
+        plan.conditioning = prompt_arguments(plan.pipe, plan.prompt, plan.negative, _clip_skip(params))
         plan.adapters = self.pipes.ip_adapter_kwargs(
             reference,
             weight,
@@ -446,18 +447,15 @@ class Engine:
                 progress(step + 1, int(pipe.num_timesteps))
             return tensors
 
-        # diffusers counts the layers skipped, A1111 the layer read: its 2 is diffusers' 1
-        skip = params.clip_skip - 1 if params.clip_skip and params.clip_skip > 1 else None
         assert params.sampler is not None  # resolve fills it
         scheduler = build_scheduler(self.pipes.scheduler_config, params.sampler, params.schedule, seeds[0])
         try:
+            skip = plan.conditioning.get("clip_skip")  # the text's: embeddings already read their layer
             with clip_skip_path(plan.pipe, skip), using_scheduler(plan.pipe, scheduler):
                 output = plan.pipe(
-                    prompt=plan.prompt,
-                    negative_prompt=plan.negative or None,
+                    **plan.conditioning,
                     num_inference_steps=params.steps,
                     guidance_scale=params.cfg,
-                    clip_skip=skip,
                     num_images_per_prompt=len(seeds),
                     generator=generators,
                     callback_on_step_end=on_step,
@@ -593,6 +591,11 @@ def _reference_image(source: Any, what: str) -> Image.Image:
     image = load_image(source, what=what)
     image.thumbnail((REFERENCE_SIDE, REFERENCE_SIDE))
     return image
+
+
+def _clip_skip(params: JobParams) -> int | None:
+    """diffusers counts the layers skipped, A1111 the layer read: its 2 is diffusers' 1."""
+    return params.clip_skip - 1 if params.clip_skip and params.clip_skip > 1 else None
 
 
 def _best(pool: list[_Output], count: int) -> list[_Output]:

@@ -79,13 +79,6 @@ class Pipelines:
         return min(int(e.config.num_hidden_layers) + extra for e in encoders)
 
     @property
-    def tokenizers(self) -> tuple[object, ...]:
-        """The tokenizers of every text encoder that reads the prompt (two on SDXL)."""
-        return tuple(
-            t for t in (self.text.tokenizer, getattr(self.text, "tokenizer_2", None)) if t is not None
-        )
-
-    @property
     def sampler(self) -> str:
         """The model's own scheduler class (a job runs the one its sampler names)."""
         return type(self.text.scheduler).__name__

@@ -1,41 +1,49 @@
-"""Turn the user's prompt into what the text encoder reads, and say when it will not read all of it."""
+"""Turn the user's prompt into the pipeline's prompt arguments, in A1111's syntax.
+
+A prompt and negative that weight nothing, BREAK nowhere and fit one chunk go to the pipeline as
+text, so diffusers encodes them as it always has (the same pixels as before weights existed, and
+``(word:1)`` reads as ``word``). Anything else goes as embeddings from ``bot.engine.weighting``:
+weighted, and as long as the prompt is, in 75-token chunks, so nothing is cut.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from bot.engine.styles import STYLES
+from bot.engine.weighting import prompt_embeddings
 from bot.params import JobParams
+from bot.prompt_syntax import parse, plain_text
 
 
-def build_prompts(tokenizers: Sequence[Any], params: JobParams) -> tuple[str, str, tuple[str, ...]]:
-    """Apply the style preset; warn (not fail) when a text encoder will cut the prompt.
-
-    SDXL reads the prompt with both its encoders (``prompt_2`` defaults to the prompt); a part cut by
-    either is ignored by it, so each prompt is reported once, for the tokenizer that keeps least."""
+def build_prompts(params: JobParams) -> tuple[str, str]:
+    """The prompt and negative with the style preset applied (an operator's own style,
+    ``LIKENESS_STYLE_LORAS``, may be LoRAs alone and change no text)."""
     prompt, negative = params.prompt, params.negative
-    if params.style in STYLES:  # an operator's own style (LIKENESS_STYLE_LORAS) may be LoRAs alone
+    if params.style in STYLES:
         prompt, negative = STYLES[params.style].apply(prompt, negative)
-    warnings = []
-    for text, what in ((prompt, "prompt"), (negative, "negative prompt")):
-        cut = [w for w in (_truncation(t, text, what) for t in tokenizers if t is not None) if w]
-        if cut:
-            warnings.append(max(cut, key=len))
-    return prompt, negative, tuple(warnings)
+    return prompt, negative
 
 
-def _truncation(tokenizer: Any, text: str, what: str) -> str | None:
-    if tokenizer is None or not text:
-        return None
-    limit = int(tokenizer.model_max_length)
-    ids = tokenizer(text, truncation=False, add_special_tokens=True).input_ids
-    if len(ids) <= limit:
-        return None
-    # The last kept position holds the end token, so the text ends at limit - 2 real tokens.
-    dropped = tokenizer.decode(ids[limit - 1 : -1]).strip()
-    preview = dropped if len(dropped) <= 60 else dropped[:57] + "…"
-    return (
-        f"the {what} is {len(ids) - 2} tokens; the model reads only {limit - 2}, "
-        f"so this part is ignored: “{preview}”"
-    )
+def prompt_arguments(pipe: Any, prompt: str, negative: str, clip_skip: int | None) -> dict[str, Any]:
+    """The pipeline's prompt keywords: text when it reads as plain text in one chunk, embeddings
+    otherwise. ``clip_skip`` is diffusers' (A1111's less one)."""
+    segments, against = parse(prompt), parse(negative, "negative prompt")
+    text, negative_text = plain_text(segments), plain_text(against)
+    if text is not None and negative_text is not None and _fits(pipe, text) and _fits(pipe, negative_text):
+        return {"prompt": text, "negative_prompt": negative_text or None, "clip_skip": clip_skip}
+    # an empty negative is diffusers' to make, as with text: SDXL models zero it out
+    zeros = negative_text == "" and bool(pipe.config.get("force_zeros_for_empty_prompt", False))
+    return prompt_embeddings(pipe, segments, None if zeros else against, clip_skip)
+
+
+def _fits(pipe: Any, text: str) -> bool:
+    """Whether every text encoder reads all of ``text`` in one 77-token window (after diffusers
+    spells out multi-vector embeddings, as its own encoding does)."""
+    for tokenizer in (pipe.tokenizer, getattr(pipe, "tokenizer_2", None)):
+        if tokenizer is None:
+            continue
+        spelled = pipe.maybe_convert_prompt(text, tokenizer)
+        if len(tokenizer(spelled, truncation=False).input_ids) > tokenizer.model_max_length:
+            return False
+    return True

@@ -5,6 +5,9 @@ Each filter drops one known message and nothing else, so a new warning from a li
   (what this project uses; torchvision cannot be installed beside the CPU torch build);
 - diffusers 0.42, after ``load_ip_adapter``: "modules … that should be kept in float32: []", said
   even when that list is empty and the model already is in its target dtype;
+- transformers, on the first prompt over 77 tokens: "Token indices sequence length is longer than the
+  specified maximum … will result in indexing errors"; a long prompt is read in 77-token chunks
+  (``bot.engine.weighting``), never as one sequence;
 - peft, on every LoRA after the first: "Already found a `peft_config` … multiple adapters": several
   adapters side by side is how LoRAs are kept loaded here (``bot.engine.loras``).
 Library progress bars are switched off while models load: the bot logs one line per model instead.
@@ -26,6 +29,9 @@ class _Drop(logging.Filter):
 
 
 logging.getLogger("transformers.utils.import_utils").addFilter(_Drop("requires torchvision (not installed)"))
+logging.getLogger("transformers.tokenization_utils_base").addFilter(
+    _Drop("Token indices sequence length is longer than the specified maximum sequence length")
+)
 logging.getLogger("diffusers.models.modeling_utils").addFilter(_Drop("should be kept in float32: []."))
 warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute", category=UserWarning)
 

@@ -4,8 +4,8 @@ A captioning model says what is in the picture; it does not write prompts. This 
 captions (short, detailed, more detailed) into a short prompt, a detailed one, and two variants that
 keep the subject and change the style and the lighting. The prompts follow the model family: SDXL
 reads natural sentences best; SD 1.5, trained on alt text, reads a sentence followed by a comma list
-of tags best. No attention weights such as ``(word:1.2)``: the engine does not parse them, so CLIP
-would read the brackets and numbers as words.
+of tags best. No attention weights such as ``(word:1.2)``: a caption's own brackets are escaped,
+so the engine reads them as written, not as weights.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from bot.engine.family import Family
+from bot.prompt_syntax import escape
 
 MAX_WORDS = 55  # CLIP reads 75 tokens; about this many words of plain English fit with room to spare
 
@@ -72,7 +73,8 @@ def _for_family(text: str, family: Family) -> str:
 
 
 def _clean(caption: str) -> str:
-    """Model output as prose: no task tokens or markup, one space, no "The image shows" opener."""
+    """Model output as prose: no task tokens or markup, one space, no "The image shows" opener, its
+    brackets escaped (A1111's syntax would read them as weights, an unpaired one as a mistake)."""
     text = re.sub(r"</?[a-z_]+>|<[^>]*>", " ", caption)
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(
@@ -82,7 +84,7 @@ def _clean(caption: str) -> str:
         flags=re.I,
     )
     text = text.strip(" .")
-    return text if re.search(r"\w", text) else ""  # punctuation alone is no caption
+    return escape(text) if re.search(r"\w", text) else ""  # punctuation alone is no caption
 
 
 def _first_sentence(text: str) -> str:

@@ -87,6 +87,7 @@ async def test_a_checked_job_is_queued_resolved_and_announced(services: Services
     [
         (JobParams("x", mode=Mode.IMG2IMG, strength=2.0), {"image": PHOTO_INFO}, InvalidRequest),
         (JobParams("x", mode=Mode.IMG2IMG), {}, InvalidRequest),
+        (JobParams("(masterpiece:1.2, x"), {}, InvalidRequest),  # an unbalanced bracket, before the queue
         (JobParams("x", mode=Mode.IMG2IMG), {"image": UploadInfo("a.txt", "text/plain", 9)}, BadImage),
         (JobParams("x", mode=Mode.IMG2IMG), {"image": UploadInfo("a.png", "image/png", 2**30)}, BadImage),
         (JobParams("x", face=FaceLock()), {"character": "Nobody"}, CharacterNotFound),

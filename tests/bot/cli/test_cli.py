@@ -72,6 +72,7 @@ def test_generate_subprocess_writes_pngs_and_prints_paths(tiny_bundle: TinyBundl
         (["--strength", "1.5"], "strength must be between 0 and 1"),
         (["--candidates", "9"], "candidates must be between 1 and 4"),
         (["--steps", "2", "--strength", "0.3"], "no denoising step runs"),
+        (["--negative", "blurry)"], "the negative prompt has a “)” at character 7 that closes no “(”"),
     ],
 )
 def test_generate_bad_input_is_one_line_and_exit_2(

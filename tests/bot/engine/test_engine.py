@@ -214,13 +214,6 @@ def test_cancel_stops_at_the_next_step(engine: Engine) -> None:
     assert steps == [1, 2]
 
 
-def test_long_prompt_warns_about_truncation(engine: Engine) -> None:
-    result = engine.generate(request(Mode.TEXT, prompt="a castle on a hill " * 20))
-    assert any("ignored" in w for w in result.warnings)
-    short = engine.generate(request(Mode.TEXT, prompt="a castle"))
-    assert not short.warnings
-
-
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

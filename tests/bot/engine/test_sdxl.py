@@ -18,6 +18,7 @@ from bot.engine.identity import encode_identity
 from bot.engine.images import size_for_aspect
 from bot.engine.metadata import read_parameters
 from bot.engine.pipelines import with_family_defaults
+from bot.engine.prompts import prompt_arguments
 from bot.params import Mode
 from bot.tiny import TinyBundle
 from tests.bot.engine.helpers import box_mask, gradient_image, job_request, pixels, save
@@ -49,7 +50,7 @@ def test_the_family_is_read_from_the_model(sdxl: Engine) -> None:
     assert type(sdxl.pipes.text).__name__ == "StableDiffusionXLPipeline"
     assert type(sdxl.pipes.inpaint).__name__ == "StableDiffusionXLInpaintPipeline"
     assert sdxl.pipes.img2img.unet is sdxl.pipes.text.unet  # from_pipe shares the weights
-    assert len(sdxl.pipes.tokenizers) == 2
+    assert sdxl.pipes.text.tokenizer_2 is not None  # both encoders read the prompt
     assert sdxl.capabilities.image_prompt and sdxl.capabilities.faceid_dim == 512
 
 
@@ -113,9 +114,14 @@ def test_new_images_use_the_sdxl_buckets() -> None:
     assert size_for_aspect("16:9", 512, Family.SD15) == (680, 384)  # the pixel budget, as before
 
 
-def test_a_long_prompt_is_reported_once_for_both_encoders(sdxl: Engine) -> None:
-    result = sdxl.generate(job_request(prompt="a castle on a hill " * 20, steps=2, seed=1))
-    assert sum("ignored" in w for w in result.warnings) == 1
+def test_a_long_prompt_is_read_whole_by_both_encoders(sdxl: Engine) -> None:
+    """Nothing is cut, so nothing is reported: both encoders read all four 75-token chunks."""
+    prompt = "a castle on a hill " * 20  # 280 tokens
+    assert not sdxl.generate(job_request(prompt=prompt, steps=2, seed=1)).warnings
+    pipe = sdxl.pipes.text
+    embeds = prompt_arguments(pipe, prompt, "", None)["prompt_embeds"]
+    width = pipe.text_encoder.config.hidden_size + pipe.text_encoder_2.config.hidden_size
+    assert tuple(embeds.shape) == (1, 4 * 77, width)
 
 
 def test_adapter_files_follow_the_family_unless_set() -> None:

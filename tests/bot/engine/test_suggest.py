@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from bot.engine.family import Family
 from bot.engine.suggest import MAX_WORDS, SD15_TAGS, Captions, suggest
+from bot.prompt_syntax import parse, plain_text
 
 CAPTIONS = Captions(
     short="<CAPTION>A woman with red hair standing on a beach.",
@@ -52,3 +53,14 @@ def test_any_model_output_gives_four_non_empty_prompts(
     prompts = suggest(Captions(short, detailed, more), family)
     assert len(prompts) == 4
     assert all(p.prompt.strip() and len(p.prompt.split()) <= MAX_WORDS + 30 for p in prompts)
+    for p in prompts:
+        parse(p.prompt)  # A1111's syntax reads every one: no bracket of a caption is left unpaired
+
+
+def test_a_captions_brackets_are_read_as_written() -> None:
+    """A prompt reads brackets as weights: a caption's own are escaped, so the engine reads them as
+    the caption wrote them."""
+    odd = Captions("a man (left) and a dog]", "a man (left) and a dog]", "")
+    short = suggest(odd, Family.SDXL)[0].prompt
+    assert short == r"A man \(left\) and a dog\]."
+    assert plain_text(parse(short)) == "A man (left) and a dog]."
