@@ -8,9 +8,12 @@ model rounds save. Prints Markdown tables (paste into docs).
    been read (safetensors maps the files, so a model's pages are resident only once a job has read
    them), and the weights counted by the shelf, with one and with two models loaded
    (``LIKENESS_MODEL_CACHE=2``);
-3. the queue: swaps made by the round rule against plain round-robin, for a few user mixes.
+3. the queue: swaps made by the round rule against plain round-robin, for a few user mixes;
+4. prompt weighting: the conditioning of a plain, a weighted and a long prompt (with a negative)
+   against one denoising step at native size, per family (``--weights-family`` picks; the SDXL
+   step at full size takes a minute on a CPU).
 
-    python benchmarks/models.py [--scale tiny|full] [--threads N]
+    python benchmarks/models.py [--scale tiny|full] [--threads N] [--weights-family sd15|sdxl|both]
 
 ``--scale full`` builds both families' real architectures with random weights (speed and memory do
 not depend on the weights): an SD 1.5 (about 4 GB in float32) and an SDXL (about 14 GB), so it needs
@@ -34,6 +37,7 @@ import logging
 import os
 import platform
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,6 +48,7 @@ from tqdm import tqdm
 
 from bot.engine.config import EngineConfig, ModelBudget, ModelsConfig
 from bot.engine.family import Family
+from bot.engine.prompts import prompt_arguments
 from bot.engine.shelf import ModelShelf
 from bot.params import PARAMS_CODEC, JobParams
 from bot.tiny import full, sd, sdxl
@@ -150,10 +155,64 @@ async def queue_table(root: Path) -> list[str]:
     return rows
 
 
+WEIGHTED = "a (red:1.3) apple on a ((wooden)) table, [blurry], soft light"
+LONG = ", ".join(["a lighthouse on a cliff at dusk with gulls and waves"] * 12)  # about 130 tokens
+
+
+def median_seconds(run: Callable[[], object], repeats: int = 5) -> float:
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def weighting_table(shelf: ModelShelf, names: Sequence[str]) -> list[str]:
+    rows = [
+        "| family | prompt | conditioning ms | over plain text, ms | one step ms | over plain, % of a step |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        rows += _weighting_rows(name, shelf.engine(name))
+    return rows
+
+
+def _weighting_rows(name: str, engine: Any) -> list[str]:
+    pipe, side = engine.pipes.text, engine.native
+
+    def plain() -> object:
+        with torch.no_grad():
+            return pipe.encode_prompt(
+                prompt="a red apple", device=pipe.device, num_images_per_prompt=1,
+                do_classifier_free_guidance=True, negative_prompt="lowres",
+            )  # fmt: skip
+
+    def steps(count: int) -> float:
+        def run() -> object:
+            return pipe(prompt="x", num_inference_steps=count, width=side, height=side, output_type="latent")
+
+        return median_seconds(run, repeats=1)
+
+    step = (steps(3) - steps(1)) / 2
+    base = median_seconds(plain)
+    rows = [f"| {name} | plain (text path) | {base * 1000:.1f} | 0 | {step * 1000:.0f} | 0 |"]
+    for label, text in (("weighted", WEIGHTED), ("long, 2 chunks", LONG)):
+        seconds = median_seconds(lambda t=text: prompt_arguments(pipe, t, "lowres", None))
+        extra = seconds - base
+        rows.append(
+            f"| {name} | {label} | {seconds * 1000:.1f} | {extra * 1000:.1f} | {step * 1000:.0f} | "
+            f"{100 * extra / step:.2f} |"
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=["tiny", "full"], default="tiny")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--weights-family", choices=["sd15", "sdxl", "both"], default="both")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -166,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("\n".join(swap_table(models)) + "\n")
         print("\n".join(memory_table(models)) + "\n")
-        print("\n".join(asyncio.run(queue_table(root))))
+        print("\n".join(asyncio.run(queue_table(root))) + "\n")
+        names = ["sd15", "sdxl"] if args.weights_family == "both" else [args.weights_family]
+        print("\n".join(weighting_table(ModelShelf(models), names)))
     return 0
 
 
