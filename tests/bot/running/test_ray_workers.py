@@ -168,12 +168,14 @@ async def test_a_worker_that_cannot_load_is_reported_and_the_other_carries_on(
     def second_has_no_model(self: RayWorkers, index: int) -> Any:
         if index != 1:
             return start(self, index)
-        good = self.engine_config
-        self.engine_config = replace(good, model=str(data_dir / "no-such-model"))
+        good = self.models_config
+        default = good.default_config
+        missing = replace(default, model=str(data_dir / "no-such-model"))
+        self.models_config = replace(good, models={**good.models, good.default: missing})
         try:
             return start(self, index)  # a real load in the actor, of a folder missing on its node
         finally:
-            self.engine_config = good
+            self.models_config = good
 
     monkeypatch.setattr(RayWorkers, "_start_actor", second_has_no_model)
     async with running_api(ray_settings(tiny_bundle, data_dir)) as api:
