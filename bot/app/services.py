@@ -69,6 +69,7 @@ class Services:
             settings.engine_config,
             settings.face_config,
             face_pack_url=settings.face_pack_url,
+            face_pack_sha256=settings.face_pack_sha256,
             offline=settings.offline,
         )
         runner: JobRunner = worker
@@ -80,6 +81,7 @@ class Services:
                 settings.ray_config,
                 face_pack_url=settings.face_pack_url,
                 offline=settings.offline,
+                face_pack_sha256=settings.face_pack_sha256,
             )
         # One count of each user's GPU work: jobs (in the database) and face analyses (in memory).
         in_flight = WorkInFlight(settings.queue_per_user, jobs.active_jobs)

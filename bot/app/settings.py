@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,6 +114,11 @@ class Settings(BaseSettings):
     face_pack_url: str = Field(
         default=DEFAULT_FACE_PACK_URL, description="where a missing insightface pack is downloaded from"
     )
+    face_pack_sha256: str | None = Field(
+        default=None,
+        description="the sha256 the face pack's zip must have (buffalo_l and antelopev2 from insightface's "
+        "release are pinned already); for a mirror or another pack",
+    )
 
     default_steps: int = Field(default=DEFAULT_STEPS, ge=STEPS_RANGE[0], le=STEPS_RANGE[1])
     default_sampler: str = Field(
@@ -203,6 +209,16 @@ class Settings(BaseSettings):
     def _a_sampler(cls, value: str) -> str:
         if value not in SAMPLERS:
             raise ValueError(f"unknown sampler {value!r}: choose one of {', '.join(SAMPLERS)}")
+        return value
+
+    @field_validator("face_pack_sha256")
+    @classmethod
+    def _a_sha256(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("must be a sha256: 64 hexadecimal digits")
         return value
 
     @field_validator("resolution")
