@@ -32,9 +32,9 @@ from bot.errors import ModelUnavailable
 log = logging.getLogger(__name__)
 
 DEFAULT_FACE_PACK_URL = "https://github.com/deepinsight/insightface/releases/download/model-zoo/"
-# The sha256 of each insightface release zip whose bytes are known, by the URL it is fetched from.
-# The same files are served under the release's older tag, v0.7. Each value is the one public
-# download scripts and model lists pin independently of each other (Visionatrix's
+# The sha256 of each insightface release zip whose bytes are known, by the URL it is fetched from
+# (the same files are served under the release's older tag, v0.7). Each is the value that several
+# unrelated public download scripts and model lists pin, for either tag (Visionatrix's
 # visionatrix/basic_node_list.py among them, over Hugging Face mirrors of the same zips); sizes:
 # buffalo_l 288,621,354 bytes, antelopev2 360,662,982.
 _KNOWN_PACKS = {
