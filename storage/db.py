@@ -15,7 +15,7 @@ import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from importlib.abc import Traversable
@@ -26,6 +26,7 @@ from typing import Any, NamedTuple, Self
 import aiosqlite
 
 from storage.errors import MigrationError
+from storage.filelock import exclusive_lock
 from storage.permissions import FILE_MODE, create_private_file, make_private_dirs, tighten
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,22 @@ NO_FOREIGN_KEYS_MARKER = "-- migrate: foreign_keys=off"
 # bring back rows whose files are gone. FULL fsyncs the WAL at each commit; the bot commits a few
 # times per job, which costs nothing next to a generation.
 SYNCHRONOUS = "FULL"
+# This connection's own settings; busy_timeout first, so everything after it waits for a writer.
 PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=5000",
     "PRAGMA foreign_keys=ON",
     f"PRAGMA synchronous={SYNCHRONOUS}",
-    "PRAGMA busy_timeout=5000",
 )
+# Stored in the database file; switching to WAL needs the database to itself, so it runs under
+# the migration lock (two processes switching at once get "database is locked").
+JOURNAL_PRAGMA = "PRAGMA journal_mode=WAL"
 # SQLite gives these the database file's own mode when it creates them.
 SIDE_FILES = ("-wal", "-shm", "-journal")
+# Beside the database: held while one process checks and applies the migrations (storage.filelock).
+LOCK_SUFFIX = ".migrate.lock"
+# How long a process waits for another one's migrations before it gives up and names the holder:
+# every migration so far takes well under a second; a minute means that process is stuck.
+MIGRATION_LOCK_TIMEOUT = 60.0
 
 
 class ExecResult(NamedTuple):
@@ -93,9 +102,12 @@ def load_migrations(source: Traversable | Path) -> list[Migration]:
 class Database:
     """Async SQLite handle. Open with ``await Database.open(path)`` or ``async with``."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Path, *, lock_timeout: float = MIGRATION_LOCK_TIMEOUT
+    ) -> None:
         self._conn = conn
         self.path = path
+        self.lock_timeout = lock_timeout
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
         self._lock_depth = 0
@@ -105,9 +117,20 @@ class Database:
     # -- lifecycle -------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: Path, *, migrations: Traversable | Path | None = None) -> Database:
+    async def open(
+        cls,
+        path: Path,
+        *,
+        migrations: Traversable | Path | None = None,
+        lock_timeout: float | None = None,
+    ) -> Database:
         """Connect, set PRAGMAs and apply pending migrations. Missing parent folders are created
-        0700; the file is created 0600 before SQLite opens it (and an older, looser one tightened)."""
+        0700; the file is created 0600 before SQLite opens it (and an older, looser one tightened).
+
+        Processes opening one database at once (a setup script's CLI calls, the bot and a CLI after
+        an upgrade) take turns on the migration lock: the first migrates, the others then find
+        nothing to do. One that waits over ``lock_timeout`` seconds (default
+        ``MIGRATION_LOCK_TIMEOUT``) raises ``LockTimeout`` naming the holder."""
         path = Path(path)
         make_private_dirs(path.parent)
         create_private_file(path)
@@ -115,13 +138,15 @@ class Database:
             tighten(path.with_name(path.name + suffix), FILE_MODE)
         # isolation_level=None: the sqlite3 module must not open transactions behind our back.
         conn = await aiosqlite.connect(path, isolation_level=None)
-        db = cls(conn, path)
+        db = cls(conn, path, lock_timeout=MIGRATION_LOCK_TIMEOUT if lock_timeout is None else lock_timeout)
         try:
             conn.row_factory = aiosqlite.Row
             for pragma in PRAGMAS:
                 await conn.execute_fetchall(pragma)
-            await db._check_pragmas()
-            await db.migrate(default_migrations() if migrations is None else migrations)
+            async with db._migration_lock():
+                await conn.execute_fetchall(JOURNAL_PRAGMA)
+                await db._check_pragmas()
+                await db._migrate_locked(default_migrations() if migrations is None else migrations)
         except BaseException:
             await conn.close()
             raise
@@ -262,8 +287,22 @@ class Database:
     async def schema_version(self) -> int:
         return int(await self.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + LOCK_SUFFIX)
+
+    def _migration_lock(self) -> AbstractAsyncContextManager[None]:
+        return exclusive_lock(self.lock_path, timeout=self.lock_timeout, purpose="migrating the database")
+
     async def migrate(self, source: Traversable | Path) -> list[str]:
-        """Apply pending migrations in order, each in its own transaction; returns file names."""
+        """Apply pending migrations in order, each in its own transaction; returns file names.
+
+        Under the migration lock, and what is applied is read only once it is held: a version
+        read before would let two processes apply the same file (the second one failing)."""
+        async with self._migration_lock():
+            return await self._migrate_locked(source)
+
+    async def _migrate_locked(self, source: Traversable | Path) -> list[str]:
         migrations = load_migrations(source)
         async with self.locked():
             await self._raw(
@@ -282,12 +321,13 @@ class Database:
             for migration in migrations:
                 if migration.version in applied:
                     continue
-                await self._apply(migration)
+                await self._apply(migration, max(applied, default=0))
+                applied.add(migration.version)
                 done.append(migration.filename)
                 log.info("applied migration %s", migration.filename)
             return done
 
-    async def _apply(self, migration: Migration) -> None:
+    async def _apply(self, migration: Migration, current: int) -> None:
         fk_off = migration.foreign_keys_off
         if fk_off:
             await self._raw("PRAGMA foreign_keys=OFF")
@@ -307,7 +347,10 @@ class Database:
         except BaseException as err:
             await self._rollback_quietly()
             if isinstance(err, sqlite3.Error):
-                raise MigrationError(migration.filename, f"{type(err).__name__}: {err}") from err
+                raise MigrationError(
+                    migration.filename,
+                    f"{type(err).__name__}: {err} (rolled back; the schema stays at version {current})",
+                ) from err
             raise
         finally:
             if fk_off:

@@ -26,6 +26,21 @@ class MigrationError(StorageError):
         self.filename = filename
 
 
+class LockTimeout(StorageError):
+    """Another process held a lock file longer than this one would wait (a long migration, or a
+    process stuck while holding it); ``holder`` is what the holder wrote in the file, if anything."""
+
+    def __init__(self, path: str, waited: float, holder: str | None) -> None:
+        who = f"held by {holder}" if holder else "held by another process"
+        super().__init__(
+            f"gave up after {waited:g} s waiting for {path} ({who}): "
+            "let that process finish, or stop it, and try again"
+        )
+        self.path = path
+        self.waited = waited
+        self.holder = holder
+
+
 # -- limits -----------------------------------------------------------------------------------------
 
 

@@ -78,6 +78,7 @@ class Services:
             models,
             settings.face_config,
             face_pack_url=settings.face_pack_url,
+            face_pack_sha256=settings.face_pack_sha256,
             offline=settings.offline,
         )
         runner: JobRunner = worker
@@ -89,6 +90,7 @@ class Services:
                 settings.ray_config,
                 face_pack_url=settings.face_pack_url,
                 offline=settings.offline,
+                face_pack_sha256=settings.face_pack_sha256,
             )
         # One count of each user's GPU work: jobs (in the database) and face analyses (in memory).
         in_flight = WorkInFlight(settings.queue_per_user, jobs.active_jobs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -128,6 +129,11 @@ class Settings(BaseSettings):
     face_det_size: int = Field(default=640, ge=64, le=2048)
     face_pack_url: str = Field(
         default=DEFAULT_FACE_PACK_URL, description="where a missing insightface pack is downloaded from"
+    )
+    face_pack_sha256: str | None = Field(
+        default=None,
+        description="the sha256 the face pack's zip must have (buffalo_l and antelopev2 from insightface's "
+        "release are pinned already); for a mirror or another pack",
     )
 
     default_steps: int = Field(default=DEFAULT_STEPS, ge=STEPS_RANGE[0], le=STEPS_RANGE[1])
@@ -258,6 +264,16 @@ class Settings(BaseSettings):
     def _a_sampler(cls, value: str) -> str:
         if value not in SAMPLERS:
             raise ValueError(f"unknown sampler {value!r}: choose one of {', '.join(SAMPLERS)}")
+        return value
+
+    @field_validator("face_pack_sha256")
+    @classmethod
+    def _a_sha256(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("must be a sha256: 64 hexadecimal digits")
         return value
 
     @field_validator("resolution")

@@ -1,4 +1,6 @@
-"""Command-line entry: one subcommand per module; user errors become one line and exit code 2."""
+"""Command-line entry: one subcommand per module; user errors become one line and exit code 2, a
+database that cannot be opened (a failing migration, another process's migration lock) one line
+and exit code 4."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from collections.abc import Sequence
 from bot import logs
 from bot.cli import api, describe, faces, fetch, forget, generate, run, tiny
 from bot.explain import explain
+from storage import LockTimeout, MigrationError
 
 EXIT_BAD_INPUT = 2
 EXIT_MODEL_MISSING = 3
+EXIT_DATABASE = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -43,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except (MigrationError, LockTimeout) as exc:
+        # The operator's to fix, not a bug: the file and SQLite's words say it all (-v: the traceback).
+        logging.getLogger(__name__).debug("the database could not be opened", exc_info=True)
+        print(f"error: cannot open the database: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_DATABASE
     except Exception as exc:
         explained = explain(exc)
         if explained is None:

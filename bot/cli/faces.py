@@ -44,7 +44,10 @@ async def _recompute(settings: Settings) -> tuple[int, int, int]:
     db = await Database.open(settings.database_path)
     # No diffusion model: only faces are analysed.
     worker = GpuWorker(
-        faces=settings.face_config, face_pack_url=settings.face_pack_url, offline=settings.offline
+        faces=settings.face_config,
+        face_pack_url=settings.face_pack_url,
+        face_pack_sha256=settings.face_pack_sha256,
+        offline=settings.offline,
     )
     try:
         media = MediaStore(settings.media_dir)

@@ -31,5 +31,11 @@ def handle(args: argparse.Namespace) -> int:
     def report(item: Fetched) -> None:
         print(f"{item.what}: {item.where} ({item.note})", flush=True)
 
-    fetch_all(settings.engine_config, settings.face_config, settings.face_pack_url, report)
+    fetch_all(
+        settings.engine_config,
+        settings.face_config,
+        settings.face_pack_url,
+        report,
+        face_pack_sha256=settings.face_pack_sha256,
+    )
     return 0

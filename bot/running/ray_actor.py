@@ -76,6 +76,7 @@ class EngineActor:
         offline: bool,
         threads: int | None,
         log: logs.LogSetup,
+        face_pack_sha256: str | None = None,
     ) -> None:
         logs.configure(log.level, http=log.http)  # its own process: the coordinator's filter is not here
         if threads:
@@ -84,7 +85,7 @@ class EngineActor:
             torch.set_num_threads(threads)
         self.faces = None
         if faces is not None:
-            ensure_face_pack(faces, face_pack_url, offline)
+            ensure_face_pack(faces, face_pack_url, offline, face_pack_sha256)
             self.faces = faces.load()
         self.shelf = ModelShelf(models, self.faces)
         self.shelf.engine(models.default)

@@ -64,11 +64,13 @@ class RayWorkers:
         *,
         face_pack_url: str,
         offline: bool,
+        face_pack_sha256: str | None = None,
     ) -> None:
         self.models_config = ModelsConfig.single(models) if isinstance(models, EngineConfig) else models
         self.face_config = faces
         self.ray_config = ray
         self.face_pack_url = face_pack_url
+        self.face_pack_sha256 = face_pack_sha256
         self.offline = offline
         self.slots = ray.workers or 1
         self._workers: list[_Worker] = []
@@ -167,7 +169,13 @@ class RayWorkers:
             max_concurrency=3,  # a job, its cancel, a face analysis
         )
         return remote.remote(
-            self.models, self.face_config, self.face_pack_url, self.offline, threads, logs.current()
+            self.models,
+            self.face_config,
+            self.face_pack_url,
+            self.offline,
+            threads,
+            logs.current(),
+            face_pack_sha256=self.face_pack_sha256,
         )
 
     @staticmethod

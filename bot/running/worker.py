@@ -48,12 +48,15 @@ class GpuWorker:
         faces: FaceConfig | None = None,
         *,
         face_pack_url: str = DEFAULT_FACE_PACK_URL,
+        face_pack_sha256: str | None = None,
         offline: bool = False,
     ) -> None:
-        """A missing insightface pack is downloaded from ``face_pack_url`` first, unless ``offline``."""
+        """A missing insightface pack is downloaded from ``face_pack_url`` first, unless ``offline``
+        (checked against ``face_pack_sha256``, else the pin of a known pack)."""
         self.models_config = ModelsConfig.single(models) if isinstance(models, EngineConfig) else models
         self.face_config = faces
         self.face_pack_url = face_pack_url
+        self.face_pack_sha256 = face_pack_sha256
         self.offline = offline
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="likeness-gpu")
         self._shelf: ModelShelf | None = None
@@ -122,7 +125,9 @@ class GpuWorker:
         if self._analyzer is None:
             if self.face_config is None:
                 raise RuntimeError("no face backend is configured")
-            await self.call(ensure_face_pack, self.face_config, self.face_pack_url, self.offline)
+            await self.call(
+                ensure_face_pack, self.face_config, self.face_pack_url, self.offline, self.face_pack_sha256
+            )
             started = time.perf_counter()
             self._analyzer = await self.call(self.face_config.load)
             providers = getattr(self._analyzer, "providers", None) or ("CPU",)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import http.server
 import logging
 import threading
@@ -17,14 +18,16 @@ import pytest
 from bot.app.services import Services
 from bot.app.settings import Settings, load_settings
 from bot.cli import main
+from bot.engine import downloads
+from bot.engine.downloads import DEFAULT_FACE_PACK_URL, FACE_PACK_SHA256, download_face_pack, has_face_pack
 from bot.engine.faces.insightface_backend import InsightFaceAnalyzer
-from bot.errors import ModelUnavailable
+from bot.errors import ModelUnavailable, SettingsInvalid
 from bot.tiny import TinyBundle
 
 
 @pytest.fixture(scope="module")
-def zoo(tiny_bundle: TinyBundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """http://127.0.0.1:PORT/ serving tinypack.zip (files at the top) and nested.zip (one folder)."""
+def zoo_root(tiny_bundle: TinyBundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tinypack.zip (files at the top) and nested.zip (one folder), as the zoo serves them."""
     root = tmp_path_factory.mktemp("zoo")
     models = sorted(tiny_bundle.face_model_dir.glob("*.onnx"))
     with zipfile.ZipFile(root / "tinypack.zip", "w") as flat:
@@ -33,7 +36,13 @@ def zoo(tiny_bundle: TinyBundle, tmp_path_factory: pytest.TempPathFactory) -> It
     with zipfile.ZipFile(root / "nested.zip", "w") as nested:
         for onnx in models:
             nested.write(onnx, f"nested/{onnx.name}")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def zoo(zoo_root: Path) -> Iterator[str]:
+    """http://127.0.0.1:PORT/ serving ``zoo_root``."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(zoo_root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -149,3 +158,92 @@ def test_fetch_models_warms_the_machine_and_says_where(
     monkeypatch.setenv("LIKENESS_OFFLINE", "1")
     assert main([*env, "fetch-models"]) == 2
     assert "LIKENESS_OFFLINE=1 forbids downloads" in capsys.readouterr().err
+
+
+# -- pinned sha256 ----------------------------------------------------------------------------------
+
+
+def served_sha256(zoo_root: Path, name: str) -> str:
+    return hashlib.sha256((zoo_root / f"{name}.zip").read_bytes()).hexdigest()
+
+
+def leftovers(models: Path) -> list[str]:
+    return sorted(p.name for p in models.iterdir()) if models.exists() else []
+
+
+def test_the_known_packs_are_pinned_for_both_release_tags() -> None:
+    for release in (
+        DEFAULT_FACE_PACK_URL,
+        "https://github.com/deepinsight/insightface/releases/download/v0.7/",
+    ):
+        assert FACE_PACK_SHA256[f"{release}buffalo_l.zip"] == (
+            "80ffe37d8a5940d59a7384c201a2a38d4741f2f3c51eef46ebb28218a7b0ca2f"
+        )
+        assert FACE_PACK_SHA256[f"{release}antelopev2.zip"] == (
+            "8e182f14fc6e80b3bfa375b33eb6cff7ee05d8ef7633e738d1c89021dcf0c5c5"
+        )
+
+
+def test_a_zip_that_matches_its_pin_is_unpacked(
+    tmp_path: Path,
+    zoo: str,
+    zoo_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    digest = served_sha256(zoo_root, "nested")
+    monkeypatch.setitem(FACE_PACK_SHA256, f"{zoo}nested.zip", digest)
+    folder = tmp_path / "models" / "nested"
+    with caplog.at_level(logging.INFO, logger="bot.engine.downloads"):
+        assert download_face_pack(folder, zoo) == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["det_tiny.onnx", "rec_tiny.onnx"]
+    assert leftovers(tmp_path / "models") == ["nested"]
+    assert f"face pack nested.zip matches its pinned sha256 {digest}" in caplog.text
+
+
+@pytest.mark.parametrize("pinned_by", ["table", "operator"])
+def test_a_zip_that_does_not_match_is_never_opened_and_leaves_nothing(
+    tmp_path: Path, zoo: str, zoo_root: Path, monkeypatch: pytest.MonkeyPatch, pinned_by: str
+) -> None:
+    wrong = "ab" * 32
+    operator_pin = wrong if pinned_by == "operator" else None
+    if pinned_by == "table":
+        monkeypatch.setitem(FACE_PACK_SHA256, f"{zoo}tinypack.zip", wrong)
+    else:  # the operator's pin wins over the table's
+        monkeypatch.setitem(FACE_PACK_SHA256, f"{zoo}tinypack.zip", served_sha256(zoo_root, "tinypack"))
+    opened: list[object] = []
+    monkeypatch.setattr(downloads.zipfile, "ZipFile", lambda *a, **k: opened.append(a))
+    folder = tmp_path / "models" / "tinypack"
+    with pytest.raises(ModelUnavailable) as raised:
+        download_face_pack(folder, zoo, operator_pin)
+    assert str(raised.value).startswith(
+        f"the face pack tinypack.zip from {zoo}tinypack.zip is not the file pinned for it "
+        f"(sha256 {served_sha256(zoo_root, 'tinypack')}, expected {wrong}); nothing was unpacked"
+    )
+    assert opened == []
+    assert leftovers(tmp_path / "models") == []  # no pack, no staging folder, no zip
+
+
+def test_the_operators_pin_is_checked_at_start_up(tiny_bundle: TinyBundle, tmp_path: Path, zoo: str) -> None:
+    data = tmp_path / "data"
+    settings = settings_for(tiny_bundle, data, "tinypack", zoo, face_pack_sha256="CD" * 32)
+    assert settings.face_pack_sha256 == "cd" * 32
+    with pytest.raises(ModelUnavailable, match=rf"tinypack\.zip .* expected {'cd' * 32}\)"):
+        asyncio.run(start(settings))
+    assert leftovers(data / "models") == []
+
+
+def test_a_zip_with_no_pin_is_used_and_its_hash_logged(
+    tmp_path: Path, zoo: str, zoo_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "models" / "tinypack"
+    with caplog.at_level(logging.WARNING, logger="bot.engine.downloads"):
+        download_face_pack(folder, zoo)
+    assert has_face_pack(folder)
+    assert f"no sha256 is pinned for it; its sha256 is {served_sha256(zoo_root, 'tinypack')}" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["abc", "g" * 64, "a" * 63])
+def test_a_pin_that_is_not_a_sha256_is_refused(tiny_bundle: TinyBundle, tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsInvalid, match="LIKENESS_FACE_PACK_SHA256"):
+        load_settings(tiny_bundle.env_file, data_dir=tmp_path, face_pack_sha256=value)
