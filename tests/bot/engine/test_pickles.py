@@ -24,7 +24,7 @@ REFUSED = r"torch 2\.5\.1 .*CVE-2025-32434"
 
 
 def config_of(bundle: TinyBundle, **changes: object) -> EngineConfig:
-    return replace(load_settings(bundle.env_file).engine_config, **changes)  # type: ignore[arg-type]
+    return replace(load_settings(bundle.env_file).engine_config, **{"name": "", **changes})  # type: ignore[arg-type]
 
 
 @pytest.fixture

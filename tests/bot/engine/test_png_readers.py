@@ -27,6 +27,7 @@ def test_a_third_party_reader_finds_every_setting(tiny_bundle: TinyBundle) -> No
         model=str(tiny_bundle.single_file),
         model_config=str(tiny_bundle.sd),
         offline=True,
+        name="",  # named after its file, as a one-model setup of it would be
     )
     engine = Engine.load(config)
     request = job_request(

@@ -25,7 +25,7 @@ from tests.bot.engine.helpers import gradient_image, job_request, pixels, save
 
 
 def config_of(bundle: TinyBundle, **changes: object) -> EngineConfig:
-    return replace(load_settings(bundle.env_file).engine_config, **changes)  # type: ignore[arg-type]
+    return replace(load_settings(bundle.env_file).engine_config, **{"name": "", **changes})  # type: ignore[arg-type]
 
 
 def outputs(engine: Engine, source: Path) -> list[np.ndarray]:
