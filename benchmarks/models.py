@@ -37,7 +37,6 @@ import logging
 import os
 import platform
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,6 +45,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import torch
 from tqdm import tqdm
 
+from benchmarks.structure import timed
 from bot.engine.config import EngineConfig, ModelBudget, ModelsConfig
 from bot.engine.family import Family
 from bot.engine.prompts import prompt_arguments
@@ -160,13 +160,7 @@ LONG = ", ".join(["a lighthouse on a cliff at dusk with gulls and waves"] * 12) 
 
 
 def median_seconds(run: Callable[[], object], repeats: int = 5) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return sorted(times)[len(times) // 2]
+    return timed(run, repeats)
 
 
 def weighting_table(shelf: ModelShelf, names: Sequence[str]) -> list[str]:
