@@ -14,6 +14,7 @@ model rounds save. Prints Markdown tables (paste into docs).
    step at full size takes a minute on a CPU).
 
     python benchmarks/models.py [--scale tiny|full] [--threads N] [--weights-family sd15|sdxl|both]
+        [--only-weighting]
 
 ``--scale full`` builds both families' real architectures with random weights (speed and memory do
 not depend on the weights): an SD 1.5 (about 4 GB in float32) and an SDXL (about 14 GB), so it needs
@@ -58,15 +59,17 @@ MB = 2**20
 NAMES = {Family.SD15: "sd15", Family.SDXL: "sdxl"}
 
 
-def build(root: Path, scale: str) -> ModelsConfig:
-    """Both families' pipelines saved as diffusers folders, named sd15 and sdxl."""
+def build(root: Path, scale: str, only: Sequence[str] = ("sd15", "sdxl")) -> ModelsConfig:
+    """The families' pipelines (both unless ``only`` says) saved as diffusers folders, named sd15
+    and sdxl."""
     builders: dict[Family, Callable[[], Any]] = (
         {Family.SD15: full.build_full_sd15, Family.SDXL: full.build_full_sdxl}
         if scale == "full"
         else {Family.SD15: sd.build_tiny_pipeline, Family.SDXL: sdxl.build_tiny_sdxl_pipeline}
     )
     configs = {}
-    for family, make in tqdm(builders.items(), desc="building", unit="model", file=sys.stderr):
+    chosen = {family: make for family, make in builders.items() if NAMES[family] in only}
+    for family, make in tqdm(chosen.items(), desc="building", unit="model", file=sys.stderr):
         torch.manual_seed(0)
         pipe = make()
         pipe.save_pretrained(root / NAMES[family], safe_serialization=True)
@@ -74,7 +77,7 @@ def build(root: Path, scale: str) -> ModelsConfig:
         gc.collect()
         name = NAMES[family]
         configs[name] = EngineConfig(model=str(root / name), device="cpu", name=name)
-    return ModelsConfig(configs, "sd15")
+    return ModelsConfig(configs, next(iter(configs)))
 
 
 def rss() -> int:
@@ -155,8 +158,9 @@ async def queue_table(root: Path) -> list[str]:
     return rows
 
 
-WEIGHTED = "a (red:1.3) apple on a ((wooden)) table, [blurry], soft light"
-LONG = ", ".join(["a lighthouse on a cliff at dusk with gulls and waves"] * 12)  # about 130 tokens
+UP = "a (red:1.3) apple on a ((wooden)) table, soft light"  # weights above 1 only
+WEIGHTED = UP + ", [blurry]"  # and one down-weighted fragment: compel encodes the prompt without it
+LONG = ", ".join(["a lighthouse on a cliff at dusk with gulls and waves"] * 12)  # 130 CLIP tokens
 
 
 def median_seconds(run: Callable[[], object], repeats: int = 5) -> float:
@@ -192,8 +196,12 @@ def _weighting_rows(name: str, engine: Any) -> list[str]:
     step = (steps(3) - steps(1)) / 2
     base = median_seconds(plain)
     rows = [f"| {name} | plain (text path) | {base * 1000:.1f} | 0 | {step * 1000:.0f} | 0 |"]
-    for label, text in (("weighted", WEIGHTED), ("long, 2 chunks", LONG)):
-        seconds = median_seconds(lambda t=text: prompt_arguments(pipe, t, "lowres", None))
+    empties = engine.empty_prompts.under(())  # as the engine passes it: warm after the first job
+    prompt_arguments(pipe, UP, "lowres", None, empties)
+    chunks = -(-(len(pipe.tokenizer(LONG).input_ids) - 2) // 75)  # the bundle's tokenizer: a byte a token
+    cases = (("weighted, up only", UP), ("weighted, one down", WEIGHTED), (f"long, {chunks} chunks", LONG))
+    for label, text in cases:
+        seconds = median_seconds(lambda t=text: prompt_arguments(pipe, t, "lowres", None, empties))
         extra = seconds - base
         rows.append(
             f"| {name} | {label} | {seconds * 1000:.1f} | {extra * 1000:.1f} | {step * 1000:.0f} | "
@@ -207,20 +215,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=["tiny", "full"], default="tiny")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--weights-family", choices=["sd15", "sdxl", "both"], default="both")
+    parser.add_argument("--only-weighting", action="store_true", help="only the prompt-weighting table")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="likeness-models-bench-") as tmp:
         root = Path(tmp)
-        models = build(root, args.scale)
+        names = ["sd15", "sdxl"] if args.weights_family == "both" else [args.weights_family]
+        models = build(root, args.scale, names if args.only_weighting else ("sd15", "sdxl"))
         print(
             f"{args.scale} SD 1.5 and SDXL, float32 on the CPU, torch {torch.__version__} on "
             f"{args.threads} thread(s), {platform.processor() or 'cpu'}\n"
         )
-        print("\n".join(swap_table(models)) + "\n")
-        print("\n".join(memory_table(models)) + "\n")
-        print("\n".join(asyncio.run(queue_table(root))) + "\n")
-        names = ["sd15", "sdxl"] if args.weights_family == "both" else [args.weights_family]
+        if not args.only_weighting:
+            print("\n".join(swap_table(models)) + "\n")
+            print("\n".join(memory_table(models)) + "\n")
+            print("\n".join(asyncio.run(queue_table(root))) + "\n")
         print("\n".join(weighting_table(ModelShelf(models), names)))
     return 0
 

@@ -49,6 +49,7 @@ from bot.engine.prompts import build_prompts, prompt_arguments
 from bot.engine.samplers import build_scheduler
 from bot.engine.samplers import using as using_scheduler
 from bot.engine.structure import DepthEstimator
+from bot.engine.weighting import EmptyPrompts
 from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
 from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, resolve
@@ -135,6 +136,7 @@ class Engine:
         self.active_loras = ActiveLoras(self.loras, lora_cache_bytes)
         self.embeddings = embeddings or EmbeddingLibrary(None)
         self.active_embeddings = ActiveEmbeddings(self.embeddings)
+        self.empty_prompts = EmptyPrompts()
         self._busy = threading.Lock()
 
     @classmethod
@@ -313,7 +315,13 @@ class Engine:
             pipes.text, (params.prompt, params.negative), pipes.family
         )
         plan.prompt, plan.negative = build_prompts(params)
-        plan.conditioning = prompt_arguments(plan.pipe, plan.prompt, plan.negative, _clip_skip(params))
+        plan.conditioning = prompt_arguments(
+            plan.pipe,
+            plan.prompt,
+            plan.negative,
+            _clip_skip(params),
+            self.empty_prompts.under(self.active_loras.state),
+        )
         plan.adapters = self.pipes.ip_adapter_kwargs(
             reference,
             weight,

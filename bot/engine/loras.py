@@ -160,6 +160,7 @@ class ActiveLoras:
         self._names: dict[str, str] = {}  # adapter name -> the LoRA's name when it was loaded
         self.loads = 0  # LoRA files read from disk so far (switching between cached ones reads none)
         self._enabled = False
+        self.state: tuple[tuple[str, float], ...] = ()  # the adapters and weights now set, for caches
 
     def activate(
         self,
@@ -179,6 +180,7 @@ class ActiveLoras:
                     if getattr(unet, "peft_config", None):
                         unet.disable_lora()
                 self._enabled = False
+            self.state = ()
             return []
         for lora in files:
             if lora.cross_width is not None and lora.cross_width != cross_width:
@@ -204,6 +206,7 @@ class ActiveLoras:
             elif held:
                 unet.disable_lora()
         self._enabled = True
+        self.state = tuple(zip(names, weights, strict=True))
         return files
 
     def _adapter(self, lora: LoraFile) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.engine.styles import STYLES
-from bot.engine.weighting import prompt_embeddings
+from bot.engine.weighting import EmptyPromptView, prompt_embeddings
 from bot.params import JobParams
 from bot.prompt_syntax import parse, plain_text
 
@@ -25,16 +25,19 @@ def build_prompts(params: JobParams) -> tuple[str, str]:
     return prompt, negative
 
 
-def prompt_arguments(pipe: Any, prompt: str, negative: str, clip_skip: int | None) -> dict[str, Any]:
+def prompt_arguments(
+    pipe: Any, prompt: str, negative: str, clip_skip: int | None, empties: EmptyPromptView | None = None
+) -> dict[str, Any]:
     """The pipeline's prompt keywords: text when it reads as plain text in one chunk, embeddings
-    otherwise. ``clip_skip`` is diffusers' (A1111's less one)."""
+    otherwise. ``clip_skip`` is diffusers' (A1111's less one); ``empties`` keeps the empty prompt's
+    encoding between jobs (None: encoded afresh)."""
     segments, against = parse(prompt), parse(negative, "negative prompt")
     text, negative_text = plain_text(segments), plain_text(against)
     if text is not None and negative_text is not None and _fits(pipe, text) and _fits(pipe, negative_text):
         return {"prompt": text, "negative_prompt": negative_text or None, "clip_skip": clip_skip}
     # an empty negative is diffusers' to make, as with text: SDXL models zero it out
     zeros = negative_text == "" and bool(pipe.config.get("force_zeros_for_empty_prompt", False))
-    return prompt_embeddings(pipe, segments, None if zeros else against, clip_skip)
+    return prompt_embeddings(pipe, segments, None if zeros else against, clip_skip, empties)
 
 
 def _fits(pipe: Any, text: str) -> bool:

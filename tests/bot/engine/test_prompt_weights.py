@@ -20,8 +20,9 @@ from bot.engine.identity import encode_identity
 from bot.engine.metadata import read_parameters
 from bot.engine.pipelines import clip_skip_path
 from bot.engine.prompts import prompt_arguments
-from bot.engine.weighting import prompt_embeddings
+from bot.engine.weighting import EmptyPrompts, prompt_embeddings
 from bot.jobs import GenerationResult
+from bot.params import parse_loras
 from bot.prompt_syntax import parse
 from bot.tiny import TinyBundle
 from bot.tiny.embeddings import NOOP, NOOP_WORD, STYLE
@@ -201,6 +202,38 @@ def test_a_lora_on_the_text_encoder_counts_and_leaves_nothing_behind(engine: Eng
     assert not np.array_equal(pixels(with_lora.candidates[0].png), before)
     assert read_parameters(with_lora.candidates[0].png)["prompt"] == "a (red:1.5) apple, <lora:ink:1>"
     assert np.array_equal(image(engine, prompt), before)
+
+
+def test_the_empty_prompt_is_encoded_once_per_encoder_layer_and_lora_set(engine: Engine) -> None:
+    """A weighted prompt is measured from the empty prompt's encoding: kept between jobs it saves a
+    text-encoder pass each, gives the same numbers as encoding it afresh, and a LoRA on the text
+    encoder (which changes the empty prompt too) gets its own."""
+    cache = engine.empty_prompts = EmptyPrompts()  # counted from here, whatever ran before
+    first = run(engine, "a (red:1.5) apple")
+    held = cache.encodes
+    assert held == 1  # SD 1.5, no clip skip: one encoder, one layer for the prompt and the negative
+    again = run(engine, "a (blue:1.3) pear")
+    assert cache.encodes == held and again.candidates  # no new pass for the same encoder and layer
+    assert np.array_equal(
+        pixels(run(engine, "a (red:1.5) apple").candidates[0].png), pixels(first.candidates[0].png)
+    )
+    pipe, segments = engine.pipes.text, parse("a (red:1.5) apple")
+    cached = prompt_embeddings(pipe, segments, parse("blurry"), None, cache.under(()))
+    assert torch.equal(
+        cached["prompt_embeds"], prompt_embeddings(pipe, segments, parse("blurry"), None)["prompt_embeds"]
+    )
+    run(engine, "a (red:1.5) apple <lora:ink:1>")
+    assert cache.encodes == held + 1  # the LoRA's encoder: an empty prompt of its own
+    engine.active_loras.activate(pipe, parse_loras("ink:1"), engine.pipes.family, engine.pipes.cross_width)
+    try:
+        state = engine.active_loras.state
+        assert state
+        lora_cached = prompt_embeddings(pipe, segments, parse("blurry"), None, cache.under(state))
+        fresh = prompt_embeddings(pipe, segments, parse("blurry"), None)
+        assert torch.equal(lora_cached["prompt_embeds"], fresh["prompt_embeds"])
+        assert not torch.equal(lora_cached["prompt_embeds"], cached["prompt_embeds"])
+    finally:
+        engine.active_loras.activate(pipe, (), engine.pipes.family, engine.pipes.cross_width)
 
 
 def test_a_style_preset_wraps_a_weighted_prompt(either: Engine) -> None:
