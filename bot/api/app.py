@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Generator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import uvicorn
@@ -28,6 +29,8 @@ from bot.api.urls import TIMEOUT, UrlPolicy
 from bot.api.views import JobViews
 from bot.api.webhooks import WebhookSender
 from bot.app.services import Services
+from bot.app.settings import Settings
+from bot.metrics.registry import Metrics
 from bot.metrics.server import is_loopback
 
 log = logging.getLogger(__name__)
@@ -176,6 +179,15 @@ def build_app(ctx: ApiContext) -> FastAPI:
         )
 
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """``/openapi.json`` without a running bot, for the docs site: the routes read their context
+    only when called; what building reads (the metrics middleware's registry, the settings, the
+    busy answer's ``retry_after``) is blank or the defaults here."""
+    services = SimpleNamespace(metrics=Metrics(), settings=Settings.model_construct())
+    blank = SimpleNamespace(services=services, retry_after=None)
+    return build_app(cast(ApiContext, blank)).openapi()
 
 
 def as_openapi_31(doc: dict[str, Any]) -> dict[str, Any]:

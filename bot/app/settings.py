@@ -49,12 +49,19 @@ class Settings(BaseSettings):
     )
 
     discord_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "LIKENESS_DISCORD_TOKEN")
+        default=None,
+        validation_alias=AliasChoices("DISCORD_TOKEN", "LIKENESS_DISCORD_TOKEN"),
+        description="the bot's token from the Discord developer portal; needed by `run`, not by the CLI",
     )
     guild_id: int | None = Field(default=None, description="sync commands to one guild (instant)")
 
-    data_dir: Path = Path("data")
-    model: str = DEFAULT_MODEL
+    data_dir: Path = Field(
+        default=Path("data"), description="the database, media, API keys and downloaded face packs"
+    )
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="the checkpoint: a hub id, a diffusers folder or a single file, SD 1.5 or SDXL",
+    )
     models: dict[str, str | dict[str, Any]] = Field(
         default_factory=dict,
         description='several checkpoints, chosen per job by name, as JSON: {"photo": "org/model", '
@@ -84,18 +91,34 @@ class Settings(BaseSettings):
         description="another VAE (hub id, folder or file); empty: the model's own "
         "(madebyollin/sdxl-vae-fp16-fix is the usual one for SDXL in float16)",
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        default="auto", description="where models run; auto: CUDA, then Apple's MPS, then the CPU"
+    )
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        default="auto", description="weights' precision; auto: float16 on CUDA, float32 elsewhere"
+    )
     resolution: int | None = Field(default=None, ge=64, le=2048, description="override native size")
 
-    ip_adapter: str = "h94/IP-Adapter"
+    ip_adapter: str = Field(
+        default="h94/IP-Adapter", description="the IP-Adapter repository (image prompt mode); none: off"
+    )
     # Left out: the loaded model's family decides (SD 1.5: models/ip-adapter_sd15.safetensors,
     # SDXL: sdxl_models/ip-adapter_sdxl.bin; FaceID: ip-adapter-faceid_sd15.bin or _sdxl.bin).
-    ip_adapter_subfolder: str | None = None
-    ip_adapter_weight: str | None = None
-    faceid_adapter: str = "h94/IP-Adapter-FaceID"
-    faceid_subfolder: str | None = None
-    faceid_weight: str | None = None
+    ip_adapter_subfolder: str | None = Field(
+        default=None, description="the IP-Adapter's folder in its repository; empty: the family's"
+    )
+    ip_adapter_weight: str | None = Field(
+        default=None, description="the IP-Adapter's weight file; empty: the family's"
+    )
+    faceid_adapter: str = Field(
+        default="h94/IP-Adapter-FaceID", description="the FaceID adapter repository (face lock); none: off"
+    )
+    faceid_subfolder: str | None = Field(
+        default=None, description="the FaceID adapter's folder in its repository; empty: the top"
+    )
+    faceid_weight: str | None = Field(
+        default=None, description="the FaceID adapter's weight file; empty: the family's"
+    )
 
     controlnet_canny: str = Field(
         default="auto",
@@ -124,9 +147,15 @@ class Settings(BaseSettings):
         description='styles that add LoRAs, as JSON: {"anime": "animeStyle:0.8", "cartoon": "toon:0.6"}',
     )
 
-    face_backend: Literal["insightface", "dlib"] = "insightface"
-    face_model_dir: Path | None = None
-    face_det_size: int = Field(default=640, ge=64, le=2048)
+    face_backend: Literal["insightface", "dlib"] = Field(
+        default="insightface", description="the face detector and embedder of character references"
+    )
+    face_model_dir: Path | None = Field(
+        default=None, description="the insightface pack's folder; empty: DATA_DIR/models/buffalo_l"
+    )
+    face_det_size: int = Field(
+        default=640, ge=64, le=2048, description="the face detector's input size in pixels"
+    )
     face_pack_url: str = Field(
         default=DEFAULT_FACE_PACK_URL, description="where a missing insightface pack is downloaded from"
     )
@@ -136,7 +165,12 @@ class Settings(BaseSettings):
         "release are pinned already); for a mirror or another pack",
     )
 
-    default_steps: int = Field(default=DEFAULT_STEPS, ge=STEPS_RANGE[0], le=STEPS_RANGE[1])
+    default_steps: int = Field(
+        default=DEFAULT_STEPS,
+        ge=STEPS_RANGE[0],
+        le=STEPS_RANGE[1],
+        description="denoising steps of a job that gives none",
+    )
     default_sampler: str = Field(
         default=DEFAULT_SAMPLER, description="the sampler, by its A1111 name, of a job that names none"
     )
@@ -158,9 +192,11 @@ class Settings(BaseSettings):
         le=64,
         description="uploads decoded at once (a 40 MP one holds about 310 MB); others wait, then busy",
     )
-    queue_per_user: int = Field(default=3, ge=1, le=100)
-    queue_total: int = Field(default=50, ge=1, le=10_000)
-    history_days: float = Field(default=7.0, gt=0)
+    queue_per_user: int = Field(default=3, ge=1, le=100, description="jobs one user may have waiting")
+    queue_total: int = Field(default=50, ge=1, le=10_000, description="jobs waiting in all; past it: full")
+    history_days: float = Field(
+        default=7.0, gt=0, description="days finished jobs and their outputs are kept before the sweep"
+    )
     max_characters: int = Field(default=25, ge=1, le=10_000, description="characters per user")
     max_stored_mb: int = Field(
         default=500, ge=1, le=10_000_000, description="MB of images one user may store (all their files)"
@@ -168,7 +204,9 @@ class Settings(BaseSettings):
     min_free_mb: int = Field(
         default=1024, ge=0, le=10_000_000, description="free-disk floor: nothing new is written below it"
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="the bot's log level (secrets are redacted at every level)"
+    )
     log_http: bool = Field(
         default=False,
         description="log every outgoing HTTP request (httpx, httpcore; URLs redacted); off: their warnings",
@@ -184,7 +222,7 @@ class Settings(BaseSettings):
         default=None, ge=1, le=1024, description="GPU workers; empty: one per GPU"
     )
     ray_gpus_per_worker: float = Field(default=1.0, ge=0, le=16, description="0: CPU workers (tests)")
-    ray_cpus_per_worker: float = Field(default=1.0, gt=0, le=256)
+    ray_cpus_per_worker: float = Field(default=1.0, gt=0, le=256, description="CPUs each Ray worker holds")
 
     api_port: int | None = Field(default=None, ge=1, le=65535, description="HTTP API port; empty: off")
     api_host: str = Field(default="127.0.0.1", description="address the HTTP API listens on")
