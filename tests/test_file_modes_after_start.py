@@ -64,7 +64,9 @@ async def test_the_data_folder_after_a_run_is_owner_only(tiny_bundle: TinyBundle
         )
         assert made.status_code == 201, made.text
         added = await api.client.post(
-            "/v1/characters/Ivo/images", files={"image": ("b.png", face_photo(1, seed=2), "image/png")}, headers=key
+            "/v1/characters/Ivo/images",
+            files={"image": ("b.png", face_photo(1, seed=2), "image/png")},
+            headers=key,
         )
         assert added.status_code == 201, added.text
         mask = png_bytes(box_mask(64, 64, (16, 16, 48, 48)))
@@ -95,8 +97,25 @@ def test_command_line_outputs_are_owner_only(tiny_bundle: TinyBundle, tmp_path: 
     out = tmp_path / "made" / "here"
     source = save(gradient_image(64, 64), tmp_path / "in.png")
     env = ["--env-file", str(tiny_bundle.env_file)]
-    assert main([*env, "generate", "--image", str(source), "--prompt", "x", "--structure", "canny",
-                 "--steps", "4", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                *env,
+                "generate",
+                "--image",
+                str(source),
+                "--prompt",
+                "x",
+                "--structure",
+                "canny",
+                "--steps",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert len(list(out.iterdir())) == 2  # the output and its structure map
     assert loose(tmp_path / "made") == {}
 

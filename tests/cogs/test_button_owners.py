@@ -123,7 +123,9 @@ async def test_another_user_is_refused_privately_and_nothing_changes(
         await wait_delivered(bot, ids["queued"])
 
         # Anyone may start from what the channel shows: the posted output, the posted prompt.
-        shown_outputs = {o.media for j in ("face", "structure") for o in await bot.services.jobs.outputs(ids[j])}
+        shown_outputs = {
+            o.media for j in ("face", "structure") for o in await bot.services.jobs.outputs(ids[j])
+        }
         varied = await result_message(await fake.click(bob, messages["face"], custom_id("vary", ids["face"])))
         fresh = await result_message(
             await fake.click(bob, messages["described"], custom_id("usenew", ids["described"]))

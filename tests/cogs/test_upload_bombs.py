@@ -10,7 +10,15 @@ import pytest
 
 from bot.tiny import TinyBundle
 from tests.bot.engine.bombs import BOMBS, refusal, spying
-from tests.cogs.harness import bot_settings, generate, jobs, media_files, png_attachment, private_error, running_bot
+from tests.cogs.harness import (
+    bot_settings,
+    generate,
+    jobs,
+    media_files,
+    png_attachment,
+    private_error,
+    running_bot,
+)
 from tests.cogs.test_characters import character
 from tests.fakediscord import FakeDiscord
 
@@ -24,12 +32,19 @@ async def test_bombs_attached_in_discord(
             for name, (make, size) in BOMBS.items():
                 data = make()
                 image = fake.add_attachment(data, f"{name}.png", "image/png")
-                assert refusal(size) in await private_error(fake, await generate(fake, None, "a", image=image))
+                assert refusal(size) in await private_error(
+                    fake, await generate(fake, None, "a", image=image)
+                )
                 mask = fake.add_attachment(data, f"{name}-mask.png", "image/png")
-                inpaint = await generate(fake, None, "a", image=png_attachment(fake), mask=mask, mode="inpaint")
+                inpaint = await generate(
+                    fake, None, "a", image=png_attachment(fake), mask=mask, mode="inpaint"
+                )
                 assert refusal(size, "mask") in await private_error(fake, inpaint)
                 made = await character(
-                    fake, None, "create", {"name": "Bomb", "image": fake.add_attachment(data, "f.png", "image/png")}
+                    fake,
+                    None,
+                    "create",
+                    {"name": "Bomb", "image": fake.add_attachment(data, "f.png", "image/png")},
                 )
                 assert refusal(size, "reference") in made.content, made.content
                 assert await jobs(bot) == []

@@ -135,7 +135,8 @@ async def test_another_users_key_gets_404_on_every_resource_and_changes_nothing(
         )
         assert made.status_code == 201, made.text
         second = await api.client.post(
-            f"/v1/characters/{CHARACTER}/images", files={"image": ("b.png", face_photo(1, seed=1), "image/png")},
+            f"/v1/characters/{CHARACTER}/images",
+            files={"image": ("b.png", face_photo(1, seed=1), "image/png")},
             headers=alice,
         )
         assert second.status_code == 201, second.text

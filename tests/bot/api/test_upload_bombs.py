@@ -45,7 +45,9 @@ async def test_bombs_through_multipart_and_urls(
                 refused(masked, size, "mask")
                 receiver.files[name] = data
                 url = f"{receiver.base}/files/{name}"
-                by_url = await api.client.post("/v1/jobs", json={"prompt": "x", "image_url": url}, headers=key)
+                by_url = await api.client.post(
+                    "/v1/jobs", json={"prompt": "x", "image_url": url}, headers=key
+                )
                 refused(by_url, size)
                 character = await api.client.post(
                     "/v1/characters",

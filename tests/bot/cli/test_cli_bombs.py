@@ -20,7 +20,10 @@ def one_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_bombs_on_the_command_line(
-    tiny_bundle: TinyBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tiny_bundle: TinyBundle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     env = ["--env-file", str(tiny_bundle.env_file)]
     out = tmp_path / "out"
@@ -40,7 +43,10 @@ def test_bombs_on_the_command_line(
             assert main([*env, "generate", *inpaint, "--prompt", "x", "--out", str(out)]) == 2
             assert refusal(size, "mask") in one_line(capsys), name
             assert main([*env, "describe", str(bomb)]) == 2 and refusal(size) in one_line(capsys), name
-        for command in (["generate", "--image", str(huge), "--prompt", "x", "--out", str(out)], ["describe", str(huge)]):
+        for command in (
+            ["generate", "--image", str(huge), "--prompt", "x", "--out", str(out)],
+            ["describe", str(huge)],
+        ):
             assert main([*env, *command]) == 2
             assert "is 26.0 MiB; the limit is 25 MiB" in one_line(capsys), command
     assert not spies.bomb_touched and loaded == [] and not out.exists()

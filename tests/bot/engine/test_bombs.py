@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image, WebPImagePlugin
 
-from bot.engine.images import MAX_PIXELS, webp_canvas
+from bot.engine.images import webp_canvas
 from bot.engine.uploads import check_image, check_uploads
 from bot.errors import BadImage
 from bot.params import JobParams, Mode
