@@ -38,10 +38,7 @@ def handle(args: argparse.Namespace) -> int:
     model = settings.caption_model_enabled
     if model is None:
         raise InvalidRequest(DESCRIBE_OFF.replace("on this bot", "here"))
-    try:
-        data = args.image.read_bytes()
-    except OSError as exc:
-        raise BadImage(f"cannot read the image file {args.image}: {exc.strerror or exc}") from None
+    data = _checked(args.image)
     family = Family(args.family) if args.family != "auto" else None
     if family is None:
         family = family_from_files(settings.model, settings.checkpoint_config)
@@ -57,3 +54,17 @@ def handle(args: argparse.Namespace) -> int:
     for prompt in prompts_for(captioner, data, family, detailed=args.detail):
         print(prompt)
     return 0
+
+
+def _checked(path: Path) -> bytes:
+    """The file, refused as an upload would be (its size before it is read, then its picture) before
+    the captioning model loads."""
+    from bot.engine.uploads import UploadInfo, check_image, check_metadata
+
+    try:
+        check_metadata(UploadInfo(path.name, None, path.stat().st_size), "image")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadImage(f"cannot read the image file {path}: {exc.strerror or exc}") from None
+    check_image(data, "image")
+    return data

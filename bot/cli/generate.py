@@ -151,7 +151,9 @@ def _readable(path: Path, what: str) -> bytes:
 def write_outputs(result: GenerationResult, out: Path) -> list[Path]:
     """Write each candidate (then the structure map, if any) atomically under a unique name; never
     overwrite an earlier result."""
-    out.mkdir(parents=True, exist_ok=True)
+    from storage.permissions import make_private_dirs
+
+    make_private_dirs(out)  # the folders it creates are 0700, as the data folder's; files are 0600
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     mode = result.params.mode.value
     files = [(f"likeness-{stamp}-{mode}-{c.seed}", c.png) for c in result.candidates]

@@ -151,7 +151,9 @@ def _local_request(payload: Payload, folder: Path) -> GenerationRequest:
         if file is None:
             return None
         path = folder / f"{name}.{file[1]}"
-        path.write_bytes(file[0])
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # a user's photo: owner-only
+        with os.fdopen(fd, "wb") as out:
+            out.write(file[0])
         return path
 
     request = payload.request

@@ -1,7 +1,9 @@
 """``python -m bot run`` with the API on, logging as the command line sets it up, through a Discord
-interaction and an API job with a webhook ``?token=…`` and an ``image_url`` with credentials and a
-presigned signature: no secret any of them used reaches the log, at INFO, at DEBUG, or with
-LIKENESS_LOG_HTTP on; the lines that carried them are still there, masked."""
+interaction, a button, ``/apikey create`` (the key and its webhook secret go back through discord.py,
+which logs request bodies at DEBUG), a metrics scrape with its key, and an API job with a webhook
+``?token=…`` and an ``image_url`` with credentials and a presigned signature: no secret any of them
+used reaches the log, at INFO, at DEBUG (discord.py's, aiosqlite's, uvicorn's loggers included), or
+with LIKENESS_LOG_HTTP on (httpx's and httpcore's); the lines that carried them are still there, masked."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +30,14 @@ from tests.bot.api.harness import api_settings, photo
 from tests.bot.api.receiver import running_receiver
 from tests.bot.api.test_server import free_port
 from tests.bot.logging_state import fresh_logging
-from tests.cogs.harness import generate, result_message
+from tests.cogs.harness import ephemeral_reply, generate, result_message, wait_job_message
 from tests.fakediscord import FakeDiscord
 
 BOT_TOKEN = "likeness-bot-token-not-shaped-like-discords"  # masked because the settings hold it
 HOOK_TOKEN = "hook-query-token-0c9f1e"
 IMAGE_PASSWORD = "image-password-7d2a"
 SIGNATURE = "amz-signature-51be0f"
+METRICS_KEY = "metrics-key-not-shaped-like-anything-9e1"
 
 
 @pytest.fixture
@@ -53,8 +57,14 @@ async def new_key(settings: Settings, user: int) -> NewKey:
 
 @pytest.mark.parametrize(
     ("level", "verbose", "http"),
-    [("INFO", False, False), ("DEBUG", False, False), ("INFO", True, False), ("INFO", False, True)],
-    ids=["info", "LIKENESS_LOG_LEVEL=DEBUG", "-v", "LIKENESS_LOG_HTTP"],
+    [
+        ("INFO", False, False),
+        ("DEBUG", False, False),
+        ("INFO", True, False),
+        ("INFO", False, True),
+        ("DEBUG", False, True),
+    ],
+    ids=["info", "LIKENESS_LOG_LEVEL=DEBUG", "-v", "LIKENESS_LOG_HTTP", "DEBUG-and-http"],
 )
 async def test_no_secret_reaches_the_log(
     fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path, level: str, verbose: bool, http: bool
@@ -69,6 +79,7 @@ async def test_no_secret_reaches_the_log(
         api_allow_private_urls=True,
         log_level=level,
         log_http=http,
+        metrics_key=METRICS_KEY,
     )
     key = await new_key(settings, fake.user.id)
     auth = {"Authorization": f"Bearer {key.key}"}
@@ -93,7 +104,14 @@ async def test_no_secret_reaches_the_log(
                                     break
                             await asyncio.sleep(0.05)
                     interaction = await generate(fake, fake.user, "a lighthouse")
-                    await result_message(interaction)
+                    job_id = await wait_job_message(interaction)
+                    result = await result_message(interaction)
+                    button = await fake.click(fake.user, result, f"lk:reroll:{job_id}")
+                    await result_message(button)
+                    created = await fake.slash(fake.user, "apikey", {"name": "ci"}, subcommand="create")
+                    shown = (await ephemeral_reply(created)).content
+                    scraped = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_KEY}"})
+                    assert scraped.status_code == 200, scraped.text
                     job = {
                         "prompt": "a portrait",
                         "mode": "img2img",
@@ -116,11 +134,20 @@ async def test_no_secret_reaches_the_log(
         "the image URL's password": IMAGE_PASSWORD,
         "the presigned signature": SIGNATURE,
         "the interaction token": interaction.token,
+        "the button's interaction token": button.token,
+        "/apikey create's interaction token": created.token,
+        "the key /apikey create made": re.findall(r"lk_[A-Za-z0-9_-]+", shown)[0],
+        "its webhook secret": re.findall(r"whsec_([A-Za-z0-9+/=]+)", shown)[0],
+        "the metrics key": METRICS_KEY,
     }
     assert [what for what, secret in used.items() if secret in text] == []
     assert f"HTTP API on http://127.0.0.1:{port}" in text
     if logging.DEBUG in (logging.getLevelName(level), logging.DEBUG if verbose else 0):
         assert f"/interactions/{interaction.id}/***/callback" in text  # discord.py's request line, masked
+    if level == "DEBUG" or verbose:  # the libraries' own DEBUG lines were there to be checked
+        for logger in ("discord.http", "discord.gateway", "aiosqlite"):
+            assert f" DEBUG {logger}: " in text, logger
+    assert " uvicorn.error: " in text
     if http:
         assert "/hook?token=*** " in text and "likeness:" not in text  # httpx's request line, masked
     else:

@@ -34,3 +34,15 @@ def test_http_logging_and_the_token_come_from_the_settings() -> None:
         assert logging.getLogger("httpx").getEffectiveLevel() == logging.INFO
         logging.getLogger("discord.http").info("login with plain-bot-token")
         assert stream.getvalue().endswith("discord.http: login with ***\n")
+
+
+def test_every_secret_setting_is_masked_whatever_its_shape() -> None:
+    """The metrics key too: any SecretStr setting, so one added later is masked without a change here."""
+    with fresh_logging():
+        stream = io.StringIO()
+        logs.configure(logging.INFO, stream=stream)
+        settings = load_settings(None, discord_token="plain-bot-token", metrics_key="plain-metrics-key-42")
+        log_settings.apply(settings, verbose=False)
+        logging.getLogger("uvicorn.error").info("saw plain-metrics-key-42 and plain-bot-token")
+        assert stream.getvalue().endswith("uvicorn.error: saw *** and ***\n")
+        assert set(log_settings.secrets(settings)) == {"plain-bot-token", "plain-metrics-key-42"}
