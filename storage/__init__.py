@@ -4,8 +4,8 @@ Depends on nothing else in the project (cogs → bot → storage), nor on discor
 """
 
 from storage.api_keys import ApiKeyRepository, ApiKeyRow
-from storage.character_rows import CharacterRow, DeletedCharacter, Embedding, ReferenceRow, RefRole
 from storage.bans import EVERYWHERE, BanRepository, BanRow
+from storage.character_rows import CharacterRow, DeletedCharacter, Embedding, ReferenceRow, RefRole
 from storage.characters import DEFAULT_MAX_IMAGES, MAX_NAME_CHARS, CharacterRepository
 from storage.daily import DailyCap, utc_day
 from storage.db import Database
@@ -71,8 +71,8 @@ __all__ = [
     "DiskFull",
     "DuplicateImage",
     "Embedding",
-    "GuildSettingsRepository",
     "ForgetReport",
+    "GuildSettingsRepository",
     "InvalidName",
     "JobOrigin",
     "JobRepository",

@@ -190,7 +190,9 @@ class GuildActions:
                 result = await self.queue.cancel(job.id, user_id)
                 if result.job is not None and result.job.status is JobStatus.CANCELLED:
                     cancelled.append(job.id)
-        log.info("user %d banned in %s by %d; cancelled jobs %s", user_id, scope or "every server", by, cancelled)
+        log.info(
+            "user %d banned in %s by %d; cancelled jobs %s", user_id, scope or "every server", by, cancelled
+        )
         return BanDone(ban, tuple(cancelled))
 
     async def unban(self, guild_id: int, user_id: int, by: int, *, everywhere: bool = False) -> None:

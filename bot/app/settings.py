@@ -168,7 +168,8 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=MAX_DAILY_JOBS,
-        description="jobs per user per UTC day, Discord and the API together; servers may set less; empty: none",
+        description="jobs per user per UTC day, Discord and the API together (servers may set less); "
+        "empty: no cap",
     )
     queue_per_user: int = Field(default=3, ge=1, le=100)
     queue_total: int = Field(default=50, ge=1, le=10_000)
@@ -276,7 +277,9 @@ class Settings(BaseSettings):
     def _user_ids(cls, value: str) -> str:
         for part in value.replace(";", ",").split(","):
             if part.strip() and not part.strip().isdigit():
-                raise ValueError(f"{part.strip()!r} is not a Discord user id: give ids like 1234567890, comma-separated")
+                raise ValueError(
+                    f"{part.strip()!r} is not a Discord user id: give ids like 1234567890, comma-separated"
+                )
         return value
 
     @property

@@ -30,7 +30,9 @@ def compile_entry(entry: str) -> re.Pattern[str]:
                 + "): nothing was added"
             ) from None
         if pattern.search(""):
-            raise InvalidRequest("that blocklist pattern matches an empty prompt, so it would block every job")
+            raise InvalidRequest(
+                "that blocklist pattern matches an empty prompt, so it would block every job"
+            )
         return pattern
     return re.compile(rf"(?<!\w){re.escape(text)}(?!\w)", re.IGNORECASE)
 

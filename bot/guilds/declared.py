@@ -199,7 +199,9 @@ SETTINGS: Mapping[str, GuildSetting] = {
         GuildSetting("nsfw", "where an output flagged NSFW may be posted", _nsfw),
         GuildSetting("daily_jobs", "jobs per member per UTC day (the API's count too)", _daily_jobs),
         GuildSetting("blocklist", "words or /patterns/ refused in prompts", _untyped, typed=False),
-        GuildSetting("log_channel", "where finished jobs, refusals and bans are logged", _untyped, typed=False),
+        GuildSetting(
+            "log_channel", "where finished jobs, refusals and bans are logged", _untyped, typed=False
+        ),
     )
 }
 TYPED: tuple[str, ...] = tuple(name for name, s in SETTINGS.items() if s.typed)
@@ -235,4 +237,3 @@ def add_to_blocklist(current: Sequence[str], entry: str) -> list[str]:
     if len(current) >= MAX_ENTRIES:
         raise InvalidRequest(f"the blocklist holds at most {MAX_ENTRIES} entries: remove one first")
     return [*current, text]
-
