@@ -1,0 +1,169 @@
+"""``/likeness`` through the fake Discord: settings for members with Manage Server only (the bot reads
+the member's permission bits itself), checked, kept across a restart, shown and reset one by one, and
+obeyed by /generate and the buttons; the blocklist; bans through commands, buttons and the API; the
+daily quota across Discord and the API, with refunds. Every refusal is private and changes nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.api.app import Api
+from bot.app.client import LikenessBot
+from bot.tiny import TinyBundle
+from storage import JobStatus
+from tests.cogs.harness import (
+    EngineControl,
+    bot_settings,
+    ephemeral_reply,
+    generate,
+    jobs,
+    png_attachment,
+    private_error,
+    result_message,
+    running_bot,
+    wait_job_message,
+    wait_status,
+)
+from tests.fakediscord import FakeDiscord, FakeInteraction, FakeUser
+from tests.fakediscord.payloads import ALL_PERMISSIONS
+
+MANAGE_GUILD, ADMINISTRATOR, SEND_MESSAGES = 1 << 5, 1 << 3, 1 << 11
+WITHOUT_MANAGE = str(int(ALL_PERMISSIONS) & ~MANAGE_GUILD & ~ADMINISTRATOR)
+
+
+async def likeness(
+    fake: FakeDiscord, user: FakeUser | None, sub: str, options: dict[str, Any] | None = None, group: str | None = None
+) -> str:
+    """Run a /likeness command and return its private answer."""
+    interaction = await fake.slash(user, "likeness", options or {}, subcommand=sub, group=group)
+    reply = await ephemeral_reply(interaction)
+    return reply.content
+
+
+async def settings_of(bot: LikenessBot) -> list[tuple[Any, ...]]:
+    rows = await bot.services.db.fetchall("SELECT guild_id, name, value FROM guild_settings ORDER BY name")
+    return [tuple(r) for r in rows]
+
+
+@contextlib.asynccontextmanager
+async def api_client(bot: LikenessBot) -> AsyncIterator[httpx.AsyncClient]:
+    """The HTTP API on the running bot's own services, as ``python -m bot run`` serves it."""
+    api = Api(bot.services, webhook_base_delay=0.05)
+    await api.start()
+    try:
+        transport = httpx.ASGITransport(app=api.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://likeness.test", timeout=60) as client:
+            yield client
+    finally:
+        await api.stop()
+
+
+async def test_settings_need_manage_server_survive_a_restart_and_bind_jobs_and_buttons(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    fake = fake_discord
+    admin, mallory = fake.user, fake.add_user("mallory")
+    mallory.permissions = WITHOUT_MANAGE
+    fake.everyone_permissions = WITHOUT_MANAGE  # so that the channel overwrite below counts
+    closed = fake.add_channel("announcements")
+    fake.channels[closed]["permission_overwrites"] = [
+        {"id": str(fake.bot_user.id), "type": 1, "allow": "0", "deny": str(SEND_MESSAGES)}
+    ]
+    log = fake.add_channel("bot-log")
+    settings = bot_settings(tiny_bundle, data_dir)
+    async with running_bot(fake, settings) as bot:
+        synced = next(c for c in fake.synced_commands if c["name"] == "likeness")
+        assert int(synced["default_member_permissions"]) == MANAGE_GUILD
+
+        # Without Manage Server: refused, whatever Discord's default permissions let through.
+        for sub, group, options in (
+            ("show", "settings", {}),
+            ("set", "settings", {"name": "steps", "value": "5"}),
+            ("add", "blocklist", {"entry": "gore"}),
+            ("ban", None, {"member": admin}),
+        ):
+            answer = await likeness(fake, mallory, sub, options, group)
+            assert answer == "only members with the Manage Server permission can use /likeness"
+        assert await settings_of(bot) == []
+
+        # A job made before the limits, for the Reroll below.
+        first = await generate(fake, admin, "a lighthouse", steps=8, seed=3)
+        earlier = await result_message(first)
+
+        assert await likeness(fake, admin, "set", {"name": "steps", "value": "6"}, "settings") == "`steps` is now 6"
+        await likeness(fake, admin, "set", {"name": "max_steps", "value": "7"}, "settings")
+        await likeness(fake, admin, "set", {"name": "modes", "value": "text, img2img"}, "settings")
+        await likeness(fake, admin, "set", {"name": "negative", "value": "blurry"}, "settings")
+        assert await likeness(fake, admin, "add", {"entry": "gore"}, "blocklist") == (
+            "added: the blocklist holds 1 entry"
+        )
+        before = await settings_of(bot)
+
+        # Bad input: a clear private refusal each, and nothing changes.
+        refusals = {
+            ("set", "settings", "max_steps", "150"): "max_steps 150 is looser than this bot's limit of 100 steps",
+            ("set", "settings", "steps", "0"): "steps must be between 1 and 100 (got 0)",
+            ("set", "settings", "steps", "9"): "steps 9 is over this server's max_steps of 7",
+            ("set", "settings", "max_candidates", "9"): "max_candidates 9 is looser than this bot's limit of 4",
+            ("add", "blocklist", "entry", "/nud(e/"): "that blocklist pattern is not a valid regular expression",
+        }
+        for (sub, group, name, value), message in refusals.items():
+            options = {"entry": value} if sub == "add" else {"name": name, "value": value}
+            assert message in await likeness(fake, admin, sub, options, group)
+        answer = await likeness(fake, admin, "log", {"channel": closed}, "settings")
+        assert answer.startswith(f"the bot cannot post in <#{closed}> (it lacks Send Messages")
+        assert await settings_of(bot) == before
+
+        assert await likeness(fake, admin, "log", {"channel": log}, "settings") == (
+            f"jobs, refusals and bans are now logged in <#{log}>"
+        )
+        jobs_before = len(await jobs(bot))
+
+    async with running_bot(fake, settings) as bot:  # a new process: the settings come from the database
+        shown = await likeness(fake, admin, "show", {}, "settings")
+        for line in ("`steps`: 6", "`max_steps`: 7", "`modes`: img2img, text", "`negative`: blurry",
+                     "`blocklist`: gore", f"`log_channel`: <#{log}>", "`daily_jobs`: not set"):
+            assert line in shown
+        assert shown.count("\n") == 14
+
+        # The defaults fill in what a job leaves out; the limits refuse what passes them.
+        job = await generate(fake, admin, "a harbour at night")
+        await result_message(job)
+        made = (await jobs(bot))[-1]
+        assert (made.params.steps, made.params.negative, made.guild_id) == (6, "blurry", fake.guild_id)
+        for options, message in (
+            ({"steps": 10}, "steps 10 is over this server's limit of 7: choose 7 or fewer"),
+            ({"mode": "image_prompt", "image": png_attachment(fake)}, "this server does not allow mode image_prompt"),
+            ({"prompt": "a GORE scene"}, "your prompt contains something this server's blocklist does not allow"),
+            ({"negative": "gore"}, "your negative prompt contains something this server's blocklist"),
+        ):
+            refused = await generate(fake, admin, **({"prompt": "a harbour"} | options))
+            text = await private_error(fake, refused)
+            assert message in text and "gore" not in text.lower()
+        # Buttons obey the limits too: the earlier job's 8 steps are over the new max.
+        reroll = await fake.click(admin, earlier, f"lk:reroll:{first_job(earlier)}")
+        assert "steps 8 is over this server's limit of 7" in (await ephemeral_reply(reroll)).content
+        assert len(await jobs(bot)) == jobs_before + 1
+
+        assert await likeness(fake, admin, "reset", {"name": "steps"}, "settings") == "`steps` is back to the bot's own"
+        assert await likeness(fake, admin, "reset", {"name": "steps"}, "settings") == "`steps` was not set"
+        assert await likeness(fake, admin, "remove", {"entry": "GORE"}, "blocklist") == (
+            "removed: the blocklist holds 0 entries"
+        )
+        shown = await likeness(fake, admin, "show", {}, "settings")
+        assert "`steps`: not set" in shown and "`blocklist`: not set" in shown
+        assert ("steps",) not in [(name,) for _, name, _ in await settings_of(bot)]
+    fake.assert_no_violations()
+
+
+def first_job(message: Any) -> int:
+    custom = next(c for c in message.custom_ids if c.startswith("lk:reroll:"))
+    return int(custom.rsplit(":", 1)[1])
