@@ -40,7 +40,11 @@ WITHOUT_MANAGE = str(int(ALL_PERMISSIONS) & ~MANAGE_GUILD & ~ADMINISTRATOR)
 
 
 async def likeness(
-    fake: FakeDiscord, user: FakeUser | None, sub: str, options: dict[str, Any] | None = None, group: str | None = None
+    fake: FakeDiscord,
+    user: FakeUser | None,
+    sub: str,
+    options: dict[str, Any] | None = None,
+    group: str | None = None,
 ) -> str:
     """Run a /likeness command and return its private answer."""
     interaction = await fake.slash(user, "likeness", options or {}, subcommand=sub, group=group)
@@ -60,7 +64,9 @@ async def api_client(bot: LikenessBot) -> AsyncIterator[httpx.AsyncClient]:
     await api.start()
     try:
         transport = httpx.ASGITransport(app=api.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://likeness.test", timeout=60) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://likeness.test", timeout=60
+        ) as client:
             yield client
     finally:
         await api.stop()
@@ -98,7 +104,10 @@ async def test_settings_need_manage_server_survive_a_restart_and_bind_jobs_and_b
         first = await generate(fake, admin, "a lighthouse", steps=8, seed=3)
         earlier = await result_message(first)
 
-        assert await likeness(fake, admin, "set", {"name": "steps", "value": "6"}, "settings") == "`steps` is now 6"
+        assert (
+            await likeness(fake, admin, "set", {"name": "steps", "value": "6"}, "settings")
+            == "`steps` is now 6"
+        )
         await likeness(fake, admin, "set", {"name": "max_steps", "value": "7"}, "settings")
         await likeness(fake, admin, "set", {"name": "modes", "value": "text, img2img"}, "settings")
         await likeness(fake, admin, "set", {"name": "negative", "value": "blurry"}, "settings")
@@ -109,11 +118,26 @@ async def test_settings_need_manage_server_survive_a_restart_and_bind_jobs_and_b
 
         # Bad input: a clear private refusal each, and nothing changes.
         refusals = {
-            ("set", "settings", "max_steps", "150"): "max_steps 150 is looser than this bot's limit of 100 steps",
+            (
+                "set",
+                "settings",
+                "max_steps",
+                "150",
+            ): "max_steps 150 is looser than this bot's limit of 100 steps",
             ("set", "settings", "steps", "0"): "steps must be between 1 and 100 (got 0)",
             ("set", "settings", "steps", "9"): "steps 9 is over this server's max_steps of 7",
-            ("set", "settings", "max_candidates", "9"): "max_candidates 9 is looser than this bot's limit of 4",
-            ("add", "blocklist", "entry", "/nud(e/"): "that blocklist pattern is not a valid regular expression",
+            (
+                "set",
+                "settings",
+                "max_candidates",
+                "9",
+            ): "max_candidates 9 is looser than this bot's limit of 4",
+            (
+                "add",
+                "blocklist",
+                "entry",
+                "/nud(e/",
+            ): "that blocklist pattern is not a valid regular expression",
         }
         for (sub, group, name, value), message in refusals.items():
             options = {"entry": value} if sub == "add" else {"name": name, "value": value}
@@ -129,8 +153,15 @@ async def test_settings_need_manage_server_survive_a_restart_and_bind_jobs_and_b
 
     async with running_bot(fake, settings) as bot:  # a new process: the settings come from the database
         shown = await likeness(fake, admin, "show", {}, "settings")
-        for line in ("`steps`: 6", "`max_steps`: 7", "`modes`: img2img, text", "`negative`: blurry",
-                     "`blocklist`: gore", f"`log_channel`: <#{log}>", "`daily_jobs`: not set"):
+        for line in (
+            "`steps`: 6",
+            "`max_steps`: 7",
+            "`modes`: img2img, text",
+            "`negative`: blurry",
+            "`blocklist`: gore",
+            f"`log_channel`: <#{log}>",
+            "`daily_jobs`: not set",
+        ):
             assert line in shown
         assert shown.count("\n") == 14
 
@@ -141,8 +172,14 @@ async def test_settings_need_manage_server_survive_a_restart_and_bind_jobs_and_b
         assert (made.params.steps, made.params.negative, made.guild_id) == (6, "blurry", fake.guild_id)
         for options, message in (
             ({"steps": 10}, "steps 10 is over this server's limit of 7: choose 7 or fewer"),
-            ({"mode": "image_prompt", "image": png_attachment(fake)}, "this server does not allow mode image_prompt"),
-            ({"prompt": "a GORE scene"}, "your prompt contains something this server's blocklist does not allow"),
+            (
+                {"mode": "image_prompt", "image": png_attachment(fake)},
+                "this server does not allow mode image_prompt",
+            ),
+            (
+                {"prompt": "a GORE scene"},
+                "your prompt contains something this server's blocklist does not allow",
+            ),
             ({"negative": "gore"}, "your negative prompt contains something this server's blocklist"),
         ):
             refused = await generate(fake, admin, **({"prompt": "a harbour"} | options))
@@ -153,7 +190,10 @@ async def test_settings_need_manage_server_survive_a_restart_and_bind_jobs_and_b
         assert "steps 8 is over this server's limit of 7" in (await ephemeral_reply(reroll)).content
         assert len(await jobs(bot)) == jobs_before + 1
 
-        assert await likeness(fake, admin, "reset", {"name": "steps"}, "settings") == "`steps` is back to the bot's own"
+        assert (
+            await likeness(fake, admin, "reset", {"name": "steps"}, "settings")
+            == "`steps` is back to the bot's own"
+        )
         assert await likeness(fake, admin, "reset", {"name": "steps"}, "settings") == "`steps` was not set"
         assert await likeness(fake, admin, "remove", {"entry": "GORE"}, "blocklist") == (
             "removed: the blocklist holds 0 entries"
@@ -167,3 +207,136 @@ async def test_settings_need_manage_server_survive_a_restart_and_bind_jobs_and_b
 def first_job(message: Any) -> int:
     custom = next(c for c in message.custom_ids if c.startswith("lk:reroll:"))
     return int(custom.rsplit(":", 1)[1])
+
+
+async def test_bans_through_commands_buttons_and_the_api(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path, engine_control: EngineControl
+) -> None:
+    fake = fake_discord
+    owner, bob, carol = fake.user, fake.add_user("bob"), fake.add_user("carol")  # carol manages too
+    settings = bot_settings(tiny_bundle, data_dir, owner_ids=f"{owner.id}, 12345")
+    async with running_bot(fake, settings) as bot, api_client(bot) as api:
+        key = await bot.services.keys.create(bob.id)
+        headers = {"Authorization": f"Bearer {key.key}"}
+        earlier = await result_message(await generate(fake, owner, "a lighthouse"))
+        job = first_job(earlier)
+
+        # Bob's job waits behind the owner's, which the engine holds.
+        engine_control.hold()
+        running = await generate(fake, owner, "a long one")
+        await engine_control.wait_held()
+        queued = await generate(fake, bob, "bob's harbour")
+        bobs = await wait_job_message(queued)
+        assert (await bot.services.jobs.get(bobs)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+        # Banning oneself or the bot is refused, and nothing is stored.
+        assert await likeness(fake, owner, "ban", {"member": owner}) == "you cannot ban yourself"
+        assert "the bot cannot be banned" in await likeness(fake, owner, "ban", {"member": fake.bot_user})
+        assert "only the bot's owner (LIKENESS_OWNER_IDS) can ban someone everywhere" in await likeness(
+            fake, carol, "ban", {"member": bob, "everywhere": True}
+        )
+        assert await bot.services.db.fetchval("SELECT COUNT(*) FROM bans") == 0
+
+        answer = await likeness(
+            fake, carol, "ban", {"member": bob, "reason": "spamming the queue", "days": 2}
+        )
+        assert answer.startswith(f"<@{bob.id}> is banned from the bot in this server until ")
+        assert answer.endswith("; 1 queued job(s) of theirs cancelled")
+        assert (await wait_status(bot, bobs, JobStatus.CANCELLED)).status is JobStatus.CANCELLED
+        engine_control.release()
+        await result_message(running)
+
+        until = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d")
+        reason = f"you are banned from using this bot in this server until {until}"
+        for attempt in (
+            generate(fake, bob, "again"),
+            fake.slash(bob, "queue"),
+            fake.click(bob, earlier, f"lk:reroll:{job}"),
+            fake.click(bob, earlier, f"lk:info:{job}"),
+            fake.click(bob, earlier, f"lk:vary:{job}:0"),
+        ):
+            interaction: FakeInteraction = await attempt
+            text = await private_error(fake, interaction)
+            assert text.startswith(reason) and text.endswith(": spamming the queue")
+        # A server's ban leaves the API alone.
+        assert (await api.get("/v1/jobs", headers=headers)).status_code == 200
+        listed = await likeness(fake, owner, "bans")
+        assert f"• <@{bob.id}>: spamming the queue, until <t:" in listed and f"by <@{carol.id}>" in listed
+
+        # The owner's ban holds everywhere: the API refuses bob's keys with the reason.
+        await likeness(fake, owner, "ban", {"member": bob, "reason": "abuse", "everywhere": True})
+        refused = await api.get("/v1/jobs", headers=headers)
+        assert refused.status_code == 403
+        assert refused.json()["error"] == {
+            "code": "banned",
+            "message": "you are banned from using this bot everywhere, by the bot's owner: abuse",
+        }
+        posted = await api.post("/v1/jobs", json={"prompt": "a fox"}, headers=headers)
+        assert posted.status_code == 403
+        assert "(everywhere, by the owner)" in await likeness(fake, owner, "bans")
+
+        assert "that member is not banned everywhere" not in await likeness(
+            fake, owner, "unban", {"member": bob, "everywhere": True}
+        )
+        assert await likeness(fake, owner, "unban", {"member": bob, "everywhere": True}) == (
+            "that member is not banned everywhere"
+        )
+        assert (await api.get("/v1/jobs", headers=headers)).status_code == 200
+        assert (
+            await likeness(fake, carol, "unban", {"member": bob}) == f"<@{bob.id}> may use the bot again here"
+        )
+        await result_message(await generate(fake, bob, "welcome back"))
+        assert await likeness(fake, owner, "bans") == "nobody is banned from the bot here"
+    fake.assert_no_violations()
+
+
+async def test_the_daily_quota_counts_discord_and_the_api_and_refunds_failures(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path, engine_control: EngineControl
+) -> None:
+    fake = fake_discord
+    admin, bob = fake.user, fake.add_user("bob")
+    settings = bot_settings(tiny_bundle, data_dir, daily_jobs=3)  # the bot-wide cap
+    async with running_bot(fake, settings) as bot, api_client(bot) as api:
+        headers = {"Authorization": f"Bearer {(await bot.services.keys.create(bob.id)).key}"}
+        looser = await likeness(fake, admin, "set", {"name": "daily_jobs", "value": "4"}, "settings")
+        assert looser.startswith("daily_jobs 4 is looser than this bot's limit of 3 jobs a day")
+        await likeness(fake, admin, "set", {"name": "daily_jobs", "value": "2"}, "settings")
+
+        # A job that fails on the bot's side is given back, from Discord and from the API alike.
+        engine_control.fail_with.append(RuntimeError("the GPU fell over"))
+        failed = await generate(fake, bob, "a fox")
+        await wait_status(bot, await wait_job_message(failed), JobStatus.FAILED)
+        await result_message(await generate(fake, bob, "a fox, again"))  # 1 of 2 here
+        engine_control.fail_with.append(RuntimeError("the GPU fell over"))
+        broken = await api.post("/v1/jobs", json={"prompt": "a fox"}, headers=headers)
+        assert broken.status_code == 202
+        await wait_status(bot, broken.json()["id"], JobStatus.FAILED)
+        counted = await api.post("/v1/jobs", json={"prompt": "a fox"}, headers=headers)
+        assert counted.status_code == 202  # 2 of 2 here: the API's jobs count in every server
+        await wait_status(bot, counted.json()["id"], JobStatus.DONE)
+
+        queue = (await ephemeral_reply(await fake.slash(bob, "queue"))).content
+        assert "Today you have 0 of 2 jobs left (the day resets at 00:00 UTC)." in queue
+        before = len(await jobs(bot))
+        refused = await private_error(fake, await generate(fake, bob, "one more"))
+        midnight = datetime.now(UTC).date() + timedelta(days=1)
+        assert refused == (
+            "you have used this server's daily quota of 2 jobs (the day is counted in UTC, across Discord "
+            f"and the API): it resets at 00:00 UTC on {midnight.isoformat()}; failed and cancelled jobs "
+            "are given back"
+        )
+        earlier = await result_message(await generate(fake, admin, "the admin's own"))  # others go on
+        reroll = await fake.click(bob, earlier, f"lk:reroll:{first_job(earlier)}")
+        assert "daily quota of 2 jobs" in (await ephemeral_reply(reroll)).content
+        assert len(await jobs(bot)) == before + 1
+
+        # The API answers with the bot-wide cap: 3 of 3, then 429 until midnight.
+        assert (await api.post("/v1/jobs", json={"prompt": "a fox"}, headers=headers)).status_code == 202
+        over = await api.post("/v1/jobs", json={"prompt": "a fox"}, headers=headers)
+        assert over.status_code == 429 and over.json()["error"]["code"] == "daily_quota"
+        assert "this bot's daily quota of 3 jobs" in over.json()["error"]["message"]
+        wait = int(over.headers["Retry-After"])
+        until_midnight = datetime.combine(midnight, datetime.min.time(), UTC).timestamp() - time.time()
+        assert abs(wait - math.ceil(until_midnight)) <= 2
+        assert await bot.services.jobs.used_today(bob.id) == 3  # 1 from Discord, 2 from the API; 2 given back
+    fake.assert_no_violations()

@@ -61,7 +61,11 @@ def test_values_are_read_as_declared(name: str, text: str, value: object) -> Non
         ("max_megapixels", "9", "max_megapixels 9 is looser than this bot's limit of 4.194 megapixels"),
         ("max_megapixels", "0", "max_megapixels must be above 0"),
         ("daily_jobs", "51", "daily_jobs 51 is looser than this bot's limit of 50 jobs a day"),
-        ("modes", "text, sculpt", "modes takes a comma list of img2img, image_prompt, inpaint, outpaint, text"),
+        (
+            "modes",
+            "text, sculpt",
+            "modes takes a comma list of img2img, image_prompt, inpaint, outpaint, text",
+        ),
         ("modes", " , ", "modes takes a comma list"),
         ("face_lock", "maybe", "face_lock takes on or off (got “maybe”)"),
         ("nsfw", "sometimes", "nsfw takes one of age_restricted_only, allow, withhold"),
@@ -131,7 +135,11 @@ def test_the_server_defaults_fill_what_a_job_leaves_out() -> None:
 @pytest.mark.parametrize(
     ("policy", "params", "message"),
     [
-        (GuildPolicy(max_steps=20), JobParams(prompt="a", steps=30), "steps 30 is over this server's limit of 20"),
+        (
+            GuildPolicy(max_steps=20),
+            JobParams(prompt="a", steps=30),
+            "steps 30 is over this server's limit of 20",
+        ),
         (
             GuildPolicy(max_candidates=1),
             JobParams(prompt="a", candidates=3),
@@ -204,7 +212,10 @@ def test_the_negative_is_checked_too_and_the_message_says_which() -> None:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("/nud(e/", "that blocklist pattern is not a valid regular expression (missing ), unterminated subpattern"),
+        (
+            "/nud(e/",
+            "that blocklist pattern is not a valid regular expression (missing ), unterminated subpattern",
+        ),
         ("/a*/", "matches an empty prompt"),
         ("   ", "this one is empty"),
         ("x" * 201, "at most 200 characters"),
