@@ -190,3 +190,10 @@ class Blocked(InvalidRequest):
     (it would post the word back, and tell a user how to get around the pattern)."""
 
     code = "blocked"
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # "prompt" or "negative prompt"
+        super().__init__(
+            f"your {what} contains something this server's blocklist does not allow: "
+            "rephrase it and try again"
+        )

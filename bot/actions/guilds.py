@@ -8,13 +8,14 @@ bot owner's alone (``LIKENESS_OWNER_IDS``), checked here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import Banned, InvalidRequest, NotAllowed
 from bot.guilds.declared import SETTINGS, Choices, add_to_blocklist, policy_of, stored_values
@@ -34,6 +35,15 @@ MAX_BAN_DAYS = 3650
 class BanDone:
     ban: BanRow
     cancelled: tuple[int, ...]  # the member's queued jobs the ban cancelled
+
+
+class GuildListener(Protocol):
+    """Told of what a server's log shows besides finished jobs (on the event loop; exceptions are
+    logged, never raised to the member who acted)."""
+
+    async def blocked(self, guild_id: int, user_id: int, what: str) -> None: ...
+    async def banned(self, guild_id: int, done: BanDone) -> None: ...
+    async def unbanned(self, guild_id: int, user_id: int, by: int, everywhere: bool) -> None: ...
 
 
 def ban_text(ban: BanRow) -> str:
@@ -68,6 +78,23 @@ class GuildActions:
         self.choices = choices
         self.owners = owners
         self.clock = clock
+        self.listeners: list[GuildListener] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def notify(self, event: str, *args: Any) -> None:
+        """Tell the listeners, without waiting for them (a slow log channel delays nobody)."""
+        for listener in self.listeners:
+            self._spawn(getattr(listener, event)(*args), f"{event} {type(listener).__name__}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("guild listener %s failed", task.get_name(), exc_info=task.exception())
 
     # -- what a job must obey -------------------------------------------------------------------
     async def policy(self, user_id: int, guild_id: int | None) -> GuildPolicy:
@@ -76,6 +103,10 @@ class GuildActions:
         await self.check_member(user_id, guild_id)
         if guild_id is None:
             return GuildPolicy()
+        return policy_of(await self.settings.values(guild_id))
+
+    async def policy_here(self, guild_id: int) -> GuildPolicy:
+        """The server's policy, whoever asks (its log, the NSFW check)."""
         return policy_of(await self.settings.values(guild_id))
 
     async def check_member(self, user_id: int, guild_id: int | None) -> None:
@@ -190,6 +221,7 @@ class GuildActions:
                 result = await self.queue.cancel(job.id, user_id)
                 if result.job is not None and result.job.status is JobStatus.CANCELLED:
                     cancelled.append(job.id)
+        self.notify("banned", guild_id, BanDone(ban, tuple(cancelled)))
         log.info(
             "user %d banned in %s by %d; cancelled jobs %s", user_id, scope or "every server", by, cancelled
         )
@@ -201,6 +233,7 @@ class GuildActions:
         if not await self.bans.unban(EVERYWHERE if everywhere else guild_id, user_id):
             where = "everywhere" if everywhere else "in this server"
             raise InvalidRequest(f"that member is not banned {where}")
+        self.notify("unbanned", guild_id, user_id, by, everywhere)
         log.info("user %d unbanned in %s by %d", user_id, "every server" if everywhere else guild_id, by)
 
     async def listed(self, guild_id: int) -> list[BanRow]:

@@ -26,7 +26,7 @@ from bot.engine.images import load_image
 from bot.engine.loras import LoraLibrary
 from bot.engine.masks import face_mask
 from bot.engine.uploads import UploadInfo, check_metadata, check_uploads
-from bot.errors import Gone, InvalidRequest, NoFaceFound, NotAllowed
+from bot.errors import Blocked, Gone, InvalidRequest, NoFaceFound, NotAllowed
 from bot.guilds.policy import GuildPolicy
 from bot.jobs import Identity
 from bot.params import Defaults, JobParams, Mode, resolve
@@ -223,9 +223,13 @@ class Submissions:
         """A new job, checked, with room for it in the queue (nothing fetched or stored yet);
         ``guild_id``: the server it is asked for in (None: a DM, the API, the command line)."""
         policy, caps = await self._policy(user_id, guild_id)
-        checked = await self.checks.check(
-            user_id, params, image=image, mask=mask, character=character, policy=policy
-        )
+        try:
+            checked = await self.checks.check(
+                user_id, params, image=image, mask=mask, character=character, policy=policy
+            )
+        except Blocked as exc:
+            self._blocked(guild_id, user_id, exc)
+            raise
         await self.queue.check_room(user_id, caps)
         return Draft(user_id, checked.params, checked.character_id, daily_caps=caps)
 
@@ -237,6 +241,11 @@ class Submissions:
             return None, ()
         policy = await self.guilds.policy(user_id, guild_id)
         return (policy if guild_id is not None else None), self.guilds.daily_caps(policy, guild_id)
+
+    def _blocked(self, guild_id: int | None, user_id: int, exc: Blocked) -> None:
+        """A blocklist refusal goes to the server's log (which of the two prompts, never the text)."""
+        if self.guilds is not None and guild_id is not None:
+            self.guilds.notify("blocked", guild_id, user_id, exc.what)
 
     async def reroll(self, job_id: int, user_id: int, guild_id: int | None = None) -> Draft:
         """Same parameters, new seed. It reuses the job's inputs, so another user may reroll only a job
@@ -326,9 +335,13 @@ class Submissions:
         policy, caps = await self._policy(user_id, guild_id)
         character_id = job.character_id if params.face is not None else None
         has_mask = mask is not None or origin is JobOrigin.FIX_FACE
-        checked = await self.checks.recheck(
-            user_id, params, character_id, image=image is not None, mask=has_mask, policy=policy
-        )
+        try:
+            checked = await self.checks.recheck(
+                user_id, params, character_id, image=image is not None, mask=has_mask, policy=policy
+            )
+        except Blocked as exc:
+            self._blocked(guild_id, user_id, exc)
+            raise
         await self.queue.check_room(user_id, caps)
         return Draft(
             user_id, checked.params, checked.character_id, origin, job.id, image, mask, daily_caps=caps

@@ -24,6 +24,7 @@ EXTENSIONS = (
     "cogs.characters",
     "cogs.apikeys",
     "cogs.likeness",
+    "cogs.guild_log",
 )
 
 

@@ -43,7 +43,4 @@ def check_text(entries: Iterable[str], prompt: str, negative: str) -> None:
     patterns = [compile_entry(entry) for entry in entries]
     for text, what in ((prompt, "prompt"), (negative, "negative prompt")):
         if any(p.search(text) for p in patterns):
-            raise Blocked(
-                f"your {what} contains something this server's blocklist does not allow: "
-                "rephrase it and try again"
-            )
+            raise Blocked(what)
