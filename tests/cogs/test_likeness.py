@@ -340,3 +340,44 @@ async def test_the_daily_quota_counts_discord_and_the_api_and_refunds_failures(
         assert abs(wait - math.ceil(until_midnight)) <= 2
         assert await bot.services.jobs.used_today(bob.id) == 3  # 1 from Discord, 2 from the API; 2 given back
     fake.assert_no_violations()
+
+
+async def test_the_log_channel_shows_jobs_refusals_and_bans_and_pings_nobody(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    fake = fake_discord
+    admin, bob = fake.user, fake.add_user("bob")
+    log = fake.add_channel("bot-log")
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir)) as bot:
+        await likeness(fake, admin, "log", {"channel": log}, "settings")
+        await likeness(fake, admin, "add", {"entry": "gore"}, "blocklist")
+
+        def logged(count: int) -> list[Any] | None:
+            found = [m for m in fake.messages if m.channel_id == log]
+            return found if len(found) >= count else None
+
+        prompt = f"a fox @everyone <@&{fake.guild_id}> {admin.mention}"
+        job = first_job(await result_message(await generate(fake, bob, prompt, candidates=2)))
+        [line] = await fake.wait_for(lambda: logged(1))
+        assert line.content == (
+            f"Job {job} by <@{bob.id}> · text · model {bot.services.runner.models.default} · “{prompt}” · "
+            "2 candidates · done"
+        )
+        [thumb] = line.files
+        assert thumb.filename == f"job-{job}.png" and max(thumb.width or 0, thumb.height or 0) <= 128
+
+        await private_error(fake, await generate(fake, bob, "a calm lake", negative="gore"))
+        await likeness(fake, admin, "ban", {"member": bob, "reason": "see <@&1> @here"})
+        lines = await fake.wait_for(lambda: logged(3))
+        assert lines[1].content == f"The blocklist refused a negative prompt by <@{bob.id}>."
+        assert "gore" not in lines[1].content
+        assert lines[2].content == f"<@{admin.id}> banned <@{bob.id}> in this server: see <@&1> @here."
+        log_writes = [w for w in fake.writes if w.message_id in {m.id for m in lines}]
+        assert log_writes and all(not w.mentions for w in log_writes)
+        assert all(
+            w.allowed_mentions is not None and w.allowed_mentions.get("parse") == [] for w in log_writes
+        )
+        await likeness(fake, admin, "unban", {"member": bob})
+        lines = await fake.wait_for(lambda: logged(4))
+        assert lines[3].content == f"<@{admin.id}> lifted the ban on <@{bob.id}>."
+    fake.assert_no_violations()
