@@ -185,6 +185,15 @@ async def test_settings_need_manage_server_survive_a_restart_and_bind_jobs_and_b
             refused = await generate(fake, admin, **({"prompt": "a harbour"} | options))
             text = await private_error(fake, refused)
             assert message in text and "gore" not in text.lower()
+        # The model's size, known once it has loaded, against the server's megapixels.
+        await likeness(fake, admin, "set", {"name": "max_megapixels", "value": "0.001"}, "settings")
+        native = bot.services.runner.capabilities_for(None).native
+        assert native is not None
+        too_big = await private_error(fake, await generate(fake, admin, "a harbour"))
+        model = bot.services.runner.models.default
+        assert too_big.startswith(f"model {model} makes {native}×{native} px images (")
+        assert too_big.endswith("over this server's limit of 0.001: choose a smaller model")
+        await likeness(fake, admin, "reset", {"name": "max_megapixels"}, "settings")
         # Buttons obey the limits too: the earlier job's 8 steps are over the new max.
         reroll = await fake.click(admin, earlier, f"lk:reroll:{first_job(earlier)}")
         assert "steps 8 is over this server's limit of 7" in (await ephemeral_reply(reroll)).content
