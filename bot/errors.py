@@ -176,3 +176,24 @@ class WorkerLost(LikenessError):
     once, then fails it, like a job interrupted by a restart of the bot."""
 
     code = "worker_lost"
+
+
+class Banned(LikenessError):
+    """The member is banned from the bot here (in this server, or everywhere by the bot's owner):
+    every command, button and API key of theirs is refused with the ban's reason."""
+
+    code = "banned"
+
+
+class Blocked(InvalidRequest):
+    """The prompt or the negative holds something this server blocks; the message never repeats it
+    (it would post the word back, and tell a user how to get around the pattern)."""
+
+    code = "blocked"
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # "prompt" or "negative prompt"
+        super().__init__(
+            f"your {what} contains something this server's blocklist does not allow: "
+            "rephrase it and try again"
+        )

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import LikenessError
 from storage import (
     CharacterChanged,
     CharacterNotFound,
+    DailyQuotaReached,
     DiskFull,
     DuplicateImage,
     InvalidName,
@@ -85,6 +87,15 @@ def _quota(exc: QuotaExceeded) -> str:
     )
 
 
+def _daily(exc: DailyQuotaReached) -> str:
+    whose = "this bot's" if exc.guild_id is None else "this server's"
+    resets = datetime.fromtimestamp(exc.resets_at, UTC).strftime("%H:%M UTC on %Y-%m-%d")
+    return (
+        f"you have used {whose} daily quota of {_plural(exc.limit, 'job')} (the day is counted in UTC, "
+        f"across Discord and the API): it resets at {resets}; failed and cancelled jobs are given back"
+    )
+
+
 def _disk(exc: DiskFull) -> str:
     mb = 2**20
     state = (
@@ -126,6 +137,7 @@ def _invalid_name(exc: InvalidName) -> str:
 _STORAGE: dict[type[BaseException], tuple[str, Callable[[Any], str]]] = {
     QueueFull: ("queue_full", _queue_full),
     QuotaExceeded: ("quota_exceeded", _quota),
+    DailyQuotaReached: ("daily_quota", _daily),
     DiskFull: ("disk_full", _disk),
     UserBusy: ("user_busy", _busy),
     CharacterNotFound: ("not_found", _character_not_found),

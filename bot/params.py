@@ -421,6 +421,10 @@ class Defaults:
     sampler: str = DEFAULT_SAMPLER  # LIKENESS_DEFAULT_SAMPLER
     model: str | None = None  # LIKENESS_DEFAULT_MODEL (None: the engine's own)
     clip_skips: Mapping[str, int] = field(default_factory=dict)  # each model's own default clip skip
+    # A community server's own defaults (``bot.guilds``): the style and negative a job that gives
+    # none takes.
+    style: str | None = None
+    negative: str = ""
 
     @property
     def style_names(self) -> tuple[str, ...]:
@@ -475,7 +479,7 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
         raise InvalidRequest(f"the negative prompt is over {MAX_PROMPT_CHARS} characters")
     _check_syntax(params)
     mode = params.mode
-    filled = _fill(params, mode, {"steps": defaults.steps})
+    filled = _fill(params, mode, {"steps": defaults.steps, "style": defaults.style})
     if filled["seed"] is None:
         filled["seed"] = secrets.randbelow(SEED_MAX + 1)
     face = params.face
@@ -497,7 +501,9 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
         raise InvalidRequest("structure_weight needs a structure: choose structure canny or depth")
     if params.structure is not None and params.structure_weight is None:
         filled["structure_weight"] = DEFAULT_STRUCTURE_WEIGHT
-    filled["loras"] = _checked_loras(params.loras + tagged + _style_loras(params, tagged, defaults))
+    styled = replace(params, style=filled["style"])
+    filled["loras"] = _checked_loras(params.loras + tagged + _style_loras(styled, tagged, defaults))
+    filled["negative"] = params.negative or defaults.negative
     resolved = replace(params, **{**filled, "prompt": prompt, "face": face})
     _check_strength(resolved)
     return resolved

@@ -32,7 +32,9 @@ class Describe(commands.Cog):
             describe=DescribeDetail.DETAILED if detail else DescribeDetail.STANDARD,
         )
         submissions = self.bot.services.submissions
-        draft = await submissions.check(interaction.user.id, params, image=upload_info(image))
+        draft = await submissions.check(
+            interaction.user.id, params, image=upload_info(image), guild_id=interaction.guild_id
+        )
         message_id = await defer_public(interaction)
         data = await fetch(image, "image")
         await submissions.submit(draft, destination_of(interaction, message_id), image=data)

@@ -67,6 +67,7 @@ class Generate(commands.Cog):
             image=upload_info(image) if image else None,
             mask=upload_info(mask) if mask else None,
             character=character,
+            guild_id=interaction.guild_id,
         )
         message_id = await defer_public(interaction)
         image_data = await fetch(image, "image") if image else None

@@ -40,6 +40,9 @@ class Queue(commands.Cog):
                     f"• job {entry.job_id}: position {entry.position} of {status.length}, "
                     f"starts in about {duration(status.wait_seconds(entry))}"
                 )
+        left = await self.bot.services.guilds.quota_left(interaction.user.id, interaction.guild_id)
+        if left is not None:
+            lines.append(f"Today you have {left[0]} of {left[1]} jobs left (the day resets at 00:00 UTC).")
         await tell(interaction, "\n".join(lines))
 
     @app_commands.command(name="cancel", description="Cancel your queued or running job")

@@ -4,13 +4,16 @@ Depends on nothing else in the project (cogs → bot → storage), nor on discor
 """
 
 from storage.api_keys import ApiKeyRepository, ApiKeyRow
+from storage.bans import EVERYWHERE, BanRepository, BanRow
 from storage.character_rows import CharacterRow, DeletedCharacter, Embedding, ReferenceRow, RefRole
 from storage.characters import DEFAULT_MAX_IMAGES, MAX_NAME_CHARS, CharacterRepository
+from storage.daily import DailyCap, utc_day
 from storage.db import Database
 from storage.errors import (
     CharacterChanged,
     CharacterError,
     CharacterNotFound,
+    DailyQuotaReached,
     DiskFull,
     DuplicateImage,
     InvalidName,
@@ -26,6 +29,7 @@ from storage.errors import (
     TooManyCharacters,
     UserBusy,
 )
+from storage.guilds import GuildSettingsRepository
 from storage.jobs import JobRepository
 from storage.media import MediaStore
 from storage.rows import (
@@ -47,9 +51,12 @@ from storage.webhooks import WebhookDelivery, WebhookOutbox
 __all__ = [
     "ACTIVE_STATUSES",
     "DEFAULT_MAX_IMAGES",
+    "EVERYWHERE",
     "MAX_NAME_CHARS",
     "ApiKeyRepository",
     "ApiKeyRow",
+    "BanRepository",
+    "BanRow",
     "CancelOutcome",
     "CancelResult",
     "CharacterChanged",
@@ -57,12 +64,15 @@ __all__ = [
     "CharacterNotFound",
     "CharacterRepository",
     "CharacterRow",
+    "DailyCap",
+    "DailyQuotaReached",
     "Database",
     "DeletedCharacter",
     "DiskFull",
     "DuplicateImage",
     "Embedding",
     "ForgetReport",
+    "GuildSettingsRepository",
     "InvalidName",
     "JobOrigin",
     "JobRepository",
@@ -90,4 +100,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookOutbox",
     "forget_user",
+    "utc_day",
 ]

@@ -44,6 +44,18 @@ class LockTimeout(StorageError):
 # -- limits -----------------------------------------------------------------------------------------
 
 
+class DailyQuotaReached(StorageError):
+    """A daily job quota is used up; nothing was written. ``resets_at``: the next UTC midnight (unix
+    seconds); ``guild_id``: the server whose cap it is (None: the bot-wide one)."""
+
+    def __init__(self, limit: int, used: int, resets_at: float, guild_id: int | None) -> None:
+        super().__init__(f"daily quota reached: {used} of {limit} jobs (guild {guild_id})")
+        self.limit = limit
+        self.used = used
+        self.resets_at = resets_at
+        self.guild_id = guild_id
+
+
 class QueueFull(StorageError):
     """A queue limit would be exceeded; nothing was written.
 

@@ -24,6 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Generic
 
+from storage import daily
+from storage.daily import DailyCap
 from storage.db import Database
 from storage.errors import QueueFull
 from storage.fair import Head, next_warm, pick
@@ -166,10 +168,13 @@ class JobRepository(Generic[P]):
         total_limit: int,
         in_flight: int = 0,
         max_stored_bytes: int | None = None,
+        daily_caps: Sequence[DailyCap] = (),
     ) -> JobRow[P]:
         """Queue a job. Raises ``QueueFull`` (queue limits; ``in_flight`` is the user's other work
         counted against ``per_user_limit``), ``QuotaExceeded`` (the inputs would take what the user
-        stores over ``max_stored_bytes``) or ``DiskFull`` — with nothing written.
+        stores over ``max_stored_bytes``), ``DailyQuotaReached`` (one of ``daily_caps``) or
+        ``DiskFull`` — with nothing written. Every job is counted on its day (``storage.daily``), so a
+        cap set later in the day counts the jobs before it.
 
         The limits are read before any file is written (no work for a refused job) and checked again
         in the inserting transaction, which is what makes them hold under concurrent submits. Outputs
@@ -179,7 +184,9 @@ class JobRepository(Generic[P]):
         for _, ext in specs:
             normalize_ext(ext)  # a programming error, refused before any work
         new = await asyncio.to_thread(new_files, specs) if specs and max_stored_bytes is not None else []
-        await self._check_room(fields.user_id, per_user_limit, total_limit, in_flight, new, max_stored_bytes)
+        await self._check_room(
+            fields.user_id, per_user_limit, total_limit, in_flight, new, max_stored_bytes, daily_caps
+        )
         written: list[PutResult] = []
         described: set[MediaKey] | None = None
         try:
@@ -196,13 +203,15 @@ class JobRepository(Generic[P]):
                     in_flight,
                     [(p.sha256, p.size) for p in written],
                     max_stored_bytes,
+                    daily_caps,
                 )
                 stored = await self._files.insert(written, now)
                 values: dict[str, Any] = {**fields.own_columns(), **self._params.encode(fields.params)}
                 values.update(input_media=input_sha, mask_media=mask_sha, status="queued", created_at=now)
                 row = await self._db.fetchone(self._insert, values)
+                assert row is not None
+                await daily.charge(self._db, row["id"], fields.user_id, fields.guild_id, now)
             described = stored
-            assert row is not None
             job = self._row(row)
             log.debug("queued job %d for user %d", job.id, job.user_id)
             return job
@@ -217,11 +226,18 @@ class JobRepository(Generic[P]):
         total_limit: int,
         in_flight: int = 0,
         max_stored_bytes: int | None = None,
+        daily_caps: Sequence[DailyCap] = (),
     ) -> None:
-        """Cheap reads (two counts, one sum, a statvfs): raise what ``create_job`` would for one more
+        """Cheap reads (a few counts, one sum, a statvfs): raise what ``create_job`` would for one more
         job without inputs — so a request can be refused before its attachments are even fetched."""
-        await self._check_room(user_id, per_user_limit, total_limit, in_flight, [], max_stored_bytes)
+        await self._check_room(
+            user_id, per_user_limit, total_limit, in_flight, [], max_stored_bytes, daily_caps
+        )
         self._files.check_free()
+
+    async def used_today(self, user_id: int, guild_id: int | None = None) -> int:
+        """Jobs counted today (UTC) against a cap of ``guild_id`` (None: all the user's)."""
+        return await daily.used(self._db, user_id, guild_id, self._clock())
 
     async def active_jobs(self, user_id: int) -> int:
         """The user's jobs waiting or running: what the per-user limit counts."""
@@ -238,6 +254,7 @@ class JobRepository(Generic[P]):
         in_flight: int,
         new: Sequence[NewFile],
         max_stored_bytes: int | None,
+        daily_caps: Sequence[DailyCap] = (),
     ) -> None:
         counts = await self._db.fetchone(_COUNT_ACTIVE, (user_id,))
         assert counts is not None
@@ -246,6 +263,7 @@ class JobRepository(Generic[P]):
             raise QueueFull("user", per_user_limit, user_active, in_flight)
         if total_queued >= total_limit:
             raise QueueFull("total", total_limit, total_queued)
+        await daily.check(self._db, user_id, daily_caps, self._clock())
         await check_quota(self._db, user_id, new, max_stored_bytes)
 
     # -- the fair queue -----------------------------------------------------------------------
@@ -641,6 +659,10 @@ class JobRepository(Generic[P]):
                 )
                 ids = [r[0] for r in rows]
                 removed = await self._delete_jobs(ids) if ids else []
+                # Counts of days before yesterday count against nothing any more.
+                await self._db.execute(
+                    "DELETE FROM daily_charges WHERE day < ?", (daily.utc_day(self._clock() - 86400)[0],)
+                )
             await self._files.remove_files(removed)
         if ids:
             log.info("swept %d finished job(s) and %d media file(s)", len(ids), len(removed))

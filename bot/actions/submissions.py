@@ -26,12 +26,14 @@ from bot.engine.images import load_image
 from bot.engine.loras import LoraLibrary
 from bot.engine.masks import face_mask
 from bot.engine.uploads import UploadInfo, check_metadata, check_uploads
-from bot.errors import Gone, InvalidRequest, NoFaceFound, NotAllowed
+from bot.errors import Blocked, Gone, InvalidRequest, NoFaceFound, NotAllowed
+from bot.guilds.policy import GuildPolicy
 from bot.jobs import Identity
 from bot.params import Defaults, JobParams, Mode, resolve
-from storage import CharacterRepository, JobOrigin, MediaStore, NewJob, OutputRow
+from storage import CharacterRepository, DailyCap, JobOrigin, MediaStore, NewJob, OutputRow
 
 if TYPE_CHECKING:  # the command line checks jobs without loading torch
+    from bot.actions.guilds import GuildActions
     from bot.running.decodes import DecodePool
     from bot.running.queue import Job, JobQueue, Ticket
     from bot.running.worker import GpuWorker
@@ -64,6 +66,7 @@ class Draft:
     image: StoredFile | None = None
     mask: StoredFile | None = None
     mask_over_face: bool = False
+    daily_caps: tuple[DailyCap, ...] = ()  # the daily quotas it counts against (checked again at submit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +116,14 @@ class JobChecks:
         image: UploadInfo | None = None,
         mask: UploadInfo | None = None,
         character: str | None = None,
+        policy: GuildPolicy | None = None,
     ) -> Checked:
         """``character`` names the user's character for face lock (``params.face`` says how); another
-        user's, or an empty one, is refused like any bad value."""
+        user's, or an empty one, is refused like any bad value. ``policy``: the server's defaults and
+        limits (``bot.guilds``), for a job asked for in a server."""
         if (character is None) != (params.face is None):
             raise ValueError("a face lock needs its character and a character needs its face lock")
-        params = resolve(params, self.defaults)
+        params = self._resolve(params, policy)
         for upload, what in ((image, "image"), (mask, "mask")):
             if upload is not None:
                 check_metadata(upload, what)
@@ -133,16 +138,31 @@ class JobChecks:
         )
 
     async def recheck(
-        self, user_id: int, params: JobParams, character_id: int | None, *, image: bool, mask: bool
+        self,
+        user_id: int,
+        params: JobParams,
+        character_id: int | None,
+        *,
+        image: bool,
+        mask: bool,
+        policy: GuildPolicy | None = None,
     ) -> Checked:
         """A derived job's params (a stored job's, changed), checked as a new job's would be."""
-        params = resolve(params, self.defaults)
+        params = self._resolve(params, policy)
         identity = None
         if params.face is not None:
             if character_id is None or self.identity is None:
                 raise Gone("this job's character was deleted, so its face lock cannot be kept")
             identity = await self.identity.identity_for(user_id, character_id)
         return self._engine_check(params, character_id, identity, image=image, mask=mask)
+
+    def _resolve(self, params: JobParams, policy: GuildPolicy | None) -> JobParams:
+        """The params with the server's defaults (else the bot's) filled in, within its limits."""
+        if policy is None:
+            return resolve(params, self.defaults)
+        params = resolve(params, policy.defaults(self.defaults))
+        policy.check(params, self.capabilities(params.model).native)
+        return params
 
     def _engine_check(
         self,
@@ -171,9 +191,17 @@ class Submissions:
     """Jobs into the queue, checked once, from any entry point."""
 
     def __init__(
-        self, checks: JobChecks, queue: JobQueue, media: MediaStore, worker: GpuWorker, decodes: DecodePool
+        self,
+        checks: JobChecks,
+        queue: JobQueue,
+        media: MediaStore,
+        worker: GpuWorker,
+        decodes: DecodePool,
+        guilds: GuildActions | None = None,
     ) -> None:
-        """``decodes`` decodes uploads (a bounded pool: ``Busy`` past it), before any row exists."""
+        """``decodes`` decodes uploads (a bounded pool: ``Busy`` past it), before any row exists;
+        ``guilds``: the servers' settings, bans and quotas every job and button obeys."""
+        self.guilds = guilds
         self.checks = checks
         self.decodes = decodes
         self.queue = queue
@@ -190,13 +218,36 @@ class Submissions:
         image: UploadInfo | None = None,
         mask: UploadInfo | None = None,
         character: str | None = None,
+        guild_id: int | None = None,
     ) -> Draft:
-        """A new job, checked, with room for it in the queue (nothing fetched or stored yet)."""
-        checked = await self.checks.check(user_id, params, image=image, mask=mask, character=character)
-        await self.queue.check_room(user_id)
-        return Draft(user_id, checked.params, checked.character_id)
+        """A new job, checked, with room for it in the queue (nothing fetched or stored yet);
+        ``guild_id``: the server it is asked for in (None: a DM, the API, the command line)."""
+        policy, caps = await self._policy(user_id, guild_id)
+        try:
+            checked = await self.checks.check(
+                user_id, params, image=image, mask=mask, character=character, policy=policy
+            )
+        except Blocked as exc:
+            self._blocked(guild_id, user_id, exc)
+            raise
+        await self.queue.check_room(user_id, caps)
+        return Draft(user_id, checked.params, checked.character_id, daily_caps=caps)
 
-    async def reroll(self, job_id: int, user_id: int) -> Draft:
+    async def _policy(
+        self, user_id: int, guild_id: int | None
+    ) -> tuple[GuildPolicy | None, tuple[DailyCap, ...]]:
+        """The server's policy (``Banned`` for a banned member) and the daily caps of one more job."""
+        if self.guilds is None:
+            return None, ()
+        policy = await self.guilds.policy(user_id, guild_id)
+        return (policy if guild_id is not None else None), self.guilds.daily_caps(policy, guild_id)
+
+    def _blocked(self, guild_id: int | None, user_id: int, exc: Blocked) -> None:
+        """A blocklist refusal goes to the server's log (which of the two prompts, never the text)."""
+        if self.guilds is not None and guild_id is not None:
+            self.guilds.notify("blocked", guild_id, user_id, exc.what)
+
+    async def reroll(self, job_id: int, user_id: int, guild_id: int | None = None) -> Draft:
         """Same parameters, new seed. It reuses the job's inputs, so another user may reroll only a job
         made from the prompt alone: the owner's image, mask and character stay theirs (and their
         Delete or /forget-me is not undone by someone else's copy)."""
@@ -210,10 +261,16 @@ class Submissions:
             )
         image, mask = await self._stored(job.input_media), await self._stored(job.mask_media)
         return await self._derived(
-            job, user_id, job.params.with_seed(None), JobOrigin.REROLL, image=image, mask=mask
+            job,
+            user_id,
+            job.params.with_seed(None),
+            JobOrigin.REROLL,
+            image=image,
+            mask=mask,
+            guild_id=guild_id,
         )
 
-    async def vary(self, job_id: int, index: int, user_id: int) -> Draft:
+    async def vary(self, job_id: int, index: int, user_id: int, guild_id: int | None = None) -> Draft:
         """One output becomes the source at low strength. It starts from the posted output, so anyone
         may vary it; another user's variation of a face-locked job runs without the owner's character."""
         job = await self._job(job_id)
@@ -228,9 +285,11 @@ class Submissions:
             seed=None,
             face=job.params.face if owner else None,
         )
-        return await self._derived(job, user_id, params, JobOrigin.VARY, image=(output.media, output.ext))
+        return await self._derived(
+            job, user_id, params, JobOrigin.VARY, image=(output.media, output.ext), guild_id=guild_id
+        )
 
-    async def fix_face(self, job_id: int, index: int, user_id: int) -> Draft:
+    async def fix_face(self, job_id: int, index: int, user_id: int, guild_id: int | None = None) -> Draft:
         """Inpaint one output's face with the job's face lock; the rest of the picture stays."""
         job = await self._job(job_id)
         if user_id != job.user_id or job.character_id is None:
@@ -240,11 +299,13 @@ class Submissions:
             job.params, mode=Mode.INPAINT, strength=FIX_FACE_STRENGTH, expand=None, candidates=1, seed=None
         )
         draft = await self._derived(
-            job, user_id, params, JobOrigin.FIX_FACE, image=(output.media, output.ext)
+            job, user_id, params, JobOrigin.FIX_FACE, image=(output.media, output.ext), guild_id=guild_id
         )
         return replace(draft, mask_over_face=True)
 
-    async def use_suggestion(self, job_id: int, index: int, user_id: int, *, new: bool) -> Draft:
+    async def use_suggestion(
+        self, job_id: int, index: int, user_id: int, *, new: bool, guild_id: int | None = None
+    ) -> Draft:
         """One of a /describe job's prompts as a generation: img2img of the described image at the
         default strength (its owner's image, so the owner's alone), or, ``new``, text to image by anyone."""
         job = await self._job(job_id)
@@ -258,7 +319,7 @@ class Submissions:
         mode = Mode.TEXT if new else Mode.IMG2IMG
         params = JobParams(prompt=job.suggestions[index], mode=mode)
         image = None if new else await self._stored(job.input_media)
-        return await self._derived(job, user_id, params, JobOrigin.SUGGESTION, image=image)
+        return await self._derived(job, user_id, params, JobOrigin.SUGGESTION, image=image, guild_id=guild_id)
 
     async def _derived(
         self,
@@ -269,14 +330,22 @@ class Submissions:
         *,
         image: StoredFile | None,
         mask: StoredFile | None = None,
+        guild_id: int | None = None,
     ) -> Draft:
+        policy, caps = await self._policy(user_id, guild_id)
         character_id = job.character_id if params.face is not None else None
         has_mask = mask is not None or origin is JobOrigin.FIX_FACE
-        checked = await self.checks.recheck(
-            user_id, params, character_id, image=image is not None, mask=has_mask
+        try:
+            checked = await self.checks.recheck(
+                user_id, params, character_id, image=image is not None, mask=has_mask, policy=policy
+            )
+        except Blocked as exc:
+            self._blocked(guild_id, user_id, exc)
+            raise
+        await self.queue.check_room(user_id, caps)
+        return Draft(
+            user_id, checked.params, checked.character_id, origin, job.id, image, mask, daily_caps=caps
         )
-        await self.queue.check_room(user_id)
-        return Draft(user_id, checked.params, checked.character_id, origin, job.id, image, mask)
 
     # -- submitting -----------------------------------------------------------------------------
     async def submit(
@@ -301,7 +370,7 @@ class Submissions:
             api_key_id=destination.api_key_id,
             webhook_url=destination.webhook_url,
         )
-        return await self.queue.submit(fields, image_file, mask_file)
+        return await self.queue.submit(fields, image_file, mask_file, draft.daily_caps)
 
     async def _inputs(
         self, draft: Draft, image: bytes | None, mask: bytes | None

@@ -63,6 +63,7 @@ class Api:
                 RateLimit(settings.api_rate_limit),
                 RateLimit(settings.api_user_rate_limit),
                 FailedAuths(settings.api_auth_failures),
+                services.guilds,
             ),
             client=client,
             policy=policy,

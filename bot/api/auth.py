@@ -11,8 +11,10 @@ import time
 from fastapi import Request
 
 from bot.actions.apikeys import ApiKeys
+from bot.actions.guilds import GuildActions
 from bot.api.errors import ApiError
 from bot.api.limits import FailedAuths, RateLimit
+from bot.errors import Banned
 from storage import ApiKeyRow
 
 log = logging.getLogger(__name__)
@@ -21,7 +23,16 @@ TOUCH_INTERVAL = 60.0  # seconds between writes of a key's last use
 
 
 class Authenticator:
-    def __init__(self, keys: ApiKeys, limit: RateLimit, user_limit: RateLimit, failures: FailedAuths) -> None:
+    def __init__(
+        self,
+        keys: ApiKeys,
+        limit: RateLimit,
+        user_limit: RateLimit,
+        failures: FailedAuths,
+        guilds: GuildActions | None = None,
+    ) -> None:
+        """``guilds``: the bans; a user the bot's owner banned everywhere has every key refused."""
+        self.guilds = guilds
         self.keys = keys
         self.limit = limit
         self.user_limit = user_limit
@@ -55,6 +66,11 @@ class Authenticator:
             raise ApiError(
                 401, "unauthorized", "this API key is unknown or revoked", {"WWW-Authenticate": "Bearer"}
             )
+        if self.guilds is not None:
+            try:
+                await self.guilds.check_member(key.user_id, None)
+            except Banned as ban:
+                raise ApiError(403, Banned.code, str(ban)) from None
         self._within_rate(key)
         now = time.monotonic()
         if now - self._touched.get(key.id, -TOUCH_INTERVAL) >= TOUCH_INTERVAL:

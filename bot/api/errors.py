@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +22,7 @@ from starlette.routing import Route
 from bot.api.schemas import ErrorBody
 from bot.errors import Busy, LikenessError
 from bot.explain import bug_message, explain
-from storage import StorageError
+from storage import DailyQuotaReached, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,9 @@ STATUS: Mapping[str, int] = {
     "not_found": 404,
     "character_gone": 404,
     "not_allowed": 403,
+    "banned": 403,
+    "blocked": 422,
+    "daily_quota": 429,
     "queue_full": 429,
     "quota_exceeded": 429,
     "rate_limited": 429,
@@ -146,6 +151,8 @@ def install(app: FastAPI, retry_after: Any) -> None:
         headers = {"Retry-After": str(await retry_after())} if status == 429 else {}
         if isinstance(exc, Busy):
             headers = {"Retry-After": str(exc.retry_after)}
+        if isinstance(exc, DailyQuotaReached):  # until the next UTC midnight
+            headers = {"Retry-After": str(max(1, math.ceil(exc.resets_at - time.time())))}
         return error_response(status, explained.code, explained.message, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -6,9 +6,11 @@ import logging
 from typing import Any
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.app.services import Services
+from bot.errors import Banned
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,23 @@ EXTENSIONS = (
     "cogs.buttons",
     "cogs.characters",
     "cogs.apikeys",
+    "cogs.likeness",
+    "cogs.guild_log",
 )
+
+
+class LikenessTree(app_commands.CommandTree["LikenessBot"]):
+    """Refuses every command of a member banned from the bot (in this server, or everywhere) with
+    the ban's reason, privately, before the command runs; the buttons check the same ban."""
+
+    async def interaction_check(self, interaction: discord.Interaction[LikenessBot], /) -> bool:
+        try:
+            await self.client.services.guilds.check_member(interaction.user.id, interaction.guild_id)
+        except Banned as ban:
+            if interaction.type is discord.InteractionType.application_command:
+                await interaction.response.send_message(str(ban), ephemeral=True)
+            return False
+        return True
 
 
 class LikenessBot(commands.Bot):
@@ -39,6 +57,7 @@ class LikenessBot(commands.Bot):
             # Nothing the bot sends pings anyone (user text such as "<@&role>" or "@everyone" can reach
             # a message); the one message meant to ping its owner allows exactly that user.
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=LikenessTree,
             **options,
         )
         self.services = services

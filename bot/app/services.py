@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.actions.apikeys import ApiKeys
 from bot.actions.forget import STOP_WAIT, Forgotten, forget
+from bot.actions.guilds import GuildActions
 from bot.actions.jobs import JobActions
 from bot.actions.submissions import JobChecks, Submissions
 from bot.app.settings import Settings
@@ -17,6 +18,7 @@ from bot.engine.checks import model_problems
 from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.loras import LoraLibrary
 from bot.errors import SettingsInvalid
+from bot.guilds.declared import Choices
 from bot.metrics.registry import Metrics
 from bot.metrics.server import MetricsServer
 from bot.params import PARAMS_CODEC, JobParams
@@ -28,8 +30,10 @@ from bot.running.runners import JobRunner
 from bot.running.worker import GpuWorker
 from storage import (
     ApiKeyRepository,
+    BanRepository,
     CharacterRepository,
     Database,
+    GuildSettingsRepository,
     JobRepository,
     MediaStore,
     WebhookOutbox,
@@ -57,6 +61,7 @@ class Services:
     decodes: DecodePool  # uploads' decodes, bounded before any queue slot
     embeddings: EmbeddingLibrary  # the textual-inversion folder, for listing and checks
     metrics: Metrics  # this process's Prometheus registry: the queue's events and state, the API's
+    guilds: GuildActions  # each server's settings, bans and daily quota
     forget_stop_wait: float = STOP_WAIT  # how long forgetting waits for a running job to stop
     metrics_server: MetricsServer | None = None  # LIKENESS_METRICS_PORT's, once serve_metrics ran
 
@@ -121,7 +126,16 @@ class Services:
         checks = JobChecks(
             settings.defaults, runner.capabilities_for, character_repo, identity, loras, embeddings, models
         )
-        submissions = Submissions(checks, queue, media, worker, decodes)
+        defaults = settings.defaults
+        guilds = GuildActions(
+            GuildSettingsRepository(db),
+            BanRepository(db),
+            queue,
+            limits=settings.bot_limits,
+            choices=lambda: Choices(defaults.style_names, tuple(models.names)),
+            owners=settings.owners,
+        )
+        submissions = Submissions(checks, queue, media, worker, decodes, guilds)
         keys = ApiKeys(ApiKeyRepository(db))
         return cls(
             settings,
@@ -140,6 +154,7 @@ class Services:
             decodes,
             embeddings,
             metrics,
+            guilds,
         )
 
     async def forget(self, user_id: int) -> Forgotten:

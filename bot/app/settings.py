@@ -17,6 +17,8 @@ from bot.engine.config import AdapterSource, EngineConfig, ModelsConfig
 from bot.engine.downloads import DEFAULT_FACE_PACK_URL
 from bot.engine.faces.factory import FaceConfig
 from bot.errors import SettingsInvalid
+from bot.guilds.declared import MAX_DAILY_JOBS
+from bot.guilds.policy import BotLimits
 from bot.params import (
     DEFAULT_MAX_TRIES,
     DEFAULT_STEPS,
@@ -192,6 +194,17 @@ class Settings(BaseSettings):
         le=64,
         description="uploads decoded at once (a 40 MP one holds about 310 MB); others wait, then busy",
     )
+    owner_ids: str = Field(
+        default="",
+        description="the bot owners' Discord user ids, comma-separated: they may ban someone everywhere",
+    )
+    daily_jobs: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_DAILY_JOBS,
+        description="jobs per user per UTC day, Discord and the API together (servers may set less); "
+        "empty: no cap",
+    )
     queue_per_user: int = Field(default=3, ge=1, le=100, description="jobs one user may have waiting")
     queue_total: int = Field(default=50, ge=1, le=10_000, description="jobs waiting in all; past it: full")
     history_days: float = Field(
@@ -296,6 +309,25 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_urlsafe())' makes one"
             )
         return SecretStr(key)
+
+    @field_validator("owner_ids")
+    @classmethod
+    def _user_ids(cls, value: str) -> str:
+        for part in value.replace(";", ",").split(","):
+            if part.strip() and not part.strip().isdigit():
+                raise ValueError(
+                    f"{part.strip()!r} is not a Discord user id: give ids like 1234567890, comma-separated"
+                )
+        return value
+
+    @property
+    def owners(self) -> frozenset[int]:
+        return frozenset(int(p) for p in self.owner_ids.replace(";", ",").split(",") if p.strip())
+
+    @property
+    def bot_limits(self) -> BotLimits:
+        """The bot-wide ceilings a server's limits may only tighten."""
+        return BotLimits(daily_jobs=self.daily_jobs)
 
     @field_validator("default_sampler")
     @classmethod

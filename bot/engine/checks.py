@@ -37,6 +37,7 @@ class Capabilities:
     structures: frozenset[str] = frozenset()  # the structures with a ControlNet configured
     describe: bool = False  # a captioning model is configured (/describe, a prompt left to the image)
     lcm_model: bool = False  # the model is a latent consistency model (its name says LCM)
+    native: int | None = None  # the side of the images it makes, in pixels (None: not known until loaded)
 
     @classmethod
     def of(cls, config: EngineConfig) -> Capabilities:
@@ -47,6 +48,7 @@ class Capabilities:
             structures=config.structures,
             describe=config.caption_model is not None,
             lcm_model=is_lcm(config.model),
+            native=config.resolution,
         )
 
 

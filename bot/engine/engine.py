@@ -191,6 +191,7 @@ class Engine:
             self.pipes.family,
             structures,
             describe=self.captioner is not None,
+            native=self.pipes.native,
         )
 
     def generate(

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import statistics
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -39,6 +39,7 @@ from bot.running.runners import JobRunner, WorkerState
 from storage import (
     CancelOutcome,
     CancelResult,
+    DailyCap,
     JobRepository,
     JobRow,
     JobStatus,
@@ -206,12 +207,15 @@ class JobQueue:
         fields: NewJob[JobParams],
         image: tuple[bytes, str] | None = None,
         mask: tuple[bytes, str] | None = None,
+        daily_caps: Sequence[DailyCap] = (),
     ) -> Ticket:
         """Queue a job and tell the listeners (``job_queued``); raises storage's ``QueueFull``
         (queue limits, work in flight), ``QuotaExceeded`` or ``DiskFull`` with nothing stored."""
         user_id = fields.user_id
         async with self.in_flight.lock(user_id):  # no face analysis slips in between check and insert
-            job = await self.repo.create_job(fields, image, mask, **self._limits(user_id))
+            job = await self.repo.create_job(
+                fields, image, mask, **self._limits(user_id), daily_caps=daily_caps
+            )
         self._wake.set()
         status = await self.status()
         entry = next((e for e in status.entries if e.job_id == job.id), None)
@@ -223,10 +227,10 @@ class JobQueue:
         self._notify("job_queued", ticket)
         return ticket
 
-    async def check_room(self, user_id: int) -> None:
+    async def check_room(self, user_id: int, daily_caps: Sequence[DailyCap] = ()) -> None:
         """Cheap: raise what ``submit`` would for one more job of ``user_id`` (without inputs), so a
         command is refused before it downloads and decodes anything."""
-        await self.repo.check_room(user_id, **self._limits(user_id))
+        await self.repo.check_room(user_id, **self._limits(user_id), daily_caps=daily_caps)
 
     def _limits(self, user_id: int) -> dict[str, Any]:
         return {

@@ -71,6 +71,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"lk:[a
         assert isinstance(bot, LikenessBot)
         try:
             job = await bot.services.jobs.get(self.job_id)
+            await bot.services.guilds.check_member(interaction.user.id, interaction.guild_id)
             if job is None:
                 raise Gone(f"job {self.job_id} no longer exists (deleted or past the history window)")
             if self.owner_only is not None and interaction.user.id != job.user_id:
@@ -94,14 +95,17 @@ class Reroll(JobButton, action="reroll"):
     style = discord.ButtonStyle.primary
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
-        await _queue(bot, interaction, await bot.services.submissions.reroll(job.id, interaction.user.id))
+        draft = await bot.services.submissions.reroll(job.id, interaction.user.id, interaction.guild_id)
+        await _queue(bot, interaction, draft)
 
 
 class Vary(JobButton, action="vary", per_output=True):
     label = "Vary {n}"
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
-        draft = await bot.services.submissions.vary(job.id, self.output, interaction.user.id)
+        draft = await bot.services.submissions.vary(
+            job.id, self.output, interaction.user.id, interaction.guild_id
+        )
         await _queue(bot, interaction, draft)
 
 
@@ -110,7 +114,9 @@ class FixFace(JobButton, action="fixface", per_output=True):
     owner_only = "only the owner of this job's character can fix its faces"
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
-        draft = await bot.services.submissions.fix_face(job.id, self.output, interaction.user.id)
+        draft = await bot.services.submissions.fix_face(
+            job.id, self.output, interaction.user.id, interaction.guild_id
+        )
         await _queue(bot, interaction, draft)
 
 
@@ -190,7 +196,7 @@ class UseSuggestion(JobButton, action="use", per_output=True):
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
         draft = await bot.services.submissions.use_suggestion(
-            job.id, self.output, interaction.user.id, new=False
+            job.id, self.output, interaction.user.id, new=False, guild_id=interaction.guild_id
         )
         await _queue(bot, interaction, draft)
 
@@ -202,7 +208,7 @@ class UseSuggestionAsNew(JobButton, action="usenew", per_output=True):
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
         draft = await bot.services.submissions.use_suggestion(
-            job.id, self.output, interaction.user.id, new=True
+            job.id, self.output, interaction.user.id, new=True, guild_id=interaction.guild_id
         )
         await _queue(bot, interaction, draft)
 

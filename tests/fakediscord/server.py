@@ -102,6 +102,9 @@ class FakeDiscord:
         self.guild_id = self.snowflake()
         self.guild_name = guild_name
         self.channels: dict[int, dict[str, Any]] = {}
+        # The @everyone role's permissions (a bit field as a string): every bit, Administrator
+        # included, unless a test takes some away so that channel overwrites count.
+        self.everyone_permissions = ALL_PERMISSIONS
         self.channel_id = self.add_channel(channel_name)
         self._dm_channels: dict[int, int] = {}
         self.synced_global: list[dict[str, Any]] = []
@@ -226,13 +229,15 @@ class FakeDiscord:
         return self.channels[channel_id]
 
     def guild_payload(self) -> dict[str, Any]:
-        return guild_payload(
+        payload = guild_payload(
             self.guild_id,
             name=self.guild_name,
             owner_id=self.owner.id,
             channels=[c for c in self.channels.values() if c.get("guild_id")],
             members=[u.member_payload(with_permissions=False) for u in self.members],
         )
+        payload["roles"][0]["permissions"] = self.everyone_permissions
+        return payload
 
     # ------------------------------------------------------------------------------------- CDN
 

@@ -1,0 +1,1 @@
+"""Community servers: each server's settings (defaults, limits, blocklist, quota), as plain data."""
