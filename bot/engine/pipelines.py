@@ -335,7 +335,7 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
         # checker would black out and drop what an age-restricted channel may show. Before from_pipe,
         # so no mode keeps it.
         text.register_modules(safety_checker=None)
-        log.info("model %s: its safety checker is off (the NSFW classifier checks)", public_model_name(config.model))
+        log.info("model %s: safety checker off (the NSFW classifier checks)", public_model_name(config.model))
     native = config.resolution or int(text.unet.config.sample_size * text.vae_scale_factor)
     log.info(
         "model %s: %s, %s on %s, native %d px, sampler %s, loaded in %.1f s",
