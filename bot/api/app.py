@@ -40,7 +40,7 @@ class Api:
         settings = services.settings
         policy = UrlPolicy(allow_private=settings.api_allow_private_urls)
         client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
-        views = JobViews(services.queue, settings.api_base_url)
+        views = JobViews(services.queue, settings.api_base_url, lambda: services.nsfw)
         sender = WebhookSender(
             services.webhooks,
             client,
