@@ -86,7 +86,7 @@ def decide(flagged: bool, place: Place, policy: NsfwPolicy) -> Decision:
                 return Decision(False, "this server allows no images flagged NSFW")
             if not restricted:
                 return Decision(
-                    False, "this channel is not age-restricted (flagged images go only to age-restricted ones)"
+                    False, "this channel is not age-restricted (only age-restricted channels get them)"
                 )
             return POST
         case DirectMessage():

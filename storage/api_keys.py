@@ -82,9 +82,10 @@ class ApiKeyRepository:
     async def set_allow_nsfw(
         self, key_id: int, allow: bool, *, user_id: int | None = None
     ) -> ApiKeyRow | None:
-        """Whether the key may fetch flagged outputs (``user_id``: only if it is theirs); None if not found."""
+        """Whether the key may fetch flagged outputs (``user_id``: only theirs); None if not found."""
         row = await self._db.fetchone(
-            f"UPDATE api_keys SET allow_nsfw = ? WHERE id = ? AND (? IS NULL OR user_id = ?) RETURNING {_COLUMNS}",
+            "UPDATE api_keys SET allow_nsfw = ? WHERE id = ? AND (? IS NULL OR user_id = ?) "
+            f"RETURNING {_COLUMNS}",
             (int(allow), key_id, user_id, user_id),
         )
         return None if row is None else ApiKeyRow(*row)

@@ -77,6 +77,11 @@ class ApiKeys:
         row = await self.repo.get(key_id)
         return row is not None and row.active
 
+    async def allows_nsfw(self, key_id: int) -> bool:
+        """Whether the key may have outputs flagged NSFW (False for a key gone or revoked)."""
+        row = await self.repo.get(key_id)
+        return row is not None and row.active and row.allow_nsfw
+
     async def list(self, user_id: int) -> list[ApiKeyRow]:
         return await self.repo.list(user_id)
 

@@ -54,7 +54,7 @@ class Api:
         self.ctx = ApiContext(
             services=services,
             views=views,
-            events=ApiEvents(views, services.webhooks, sender),
+            events=ApiEvents(views, services.webhooks, sender, services.keys.allows_nsfw),
             auth=Authenticator(
                 services.keys,
                 RateLimit(settings.api_rate_limit),

@@ -203,7 +203,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
                     if kind == "completed":  # shown as this key may see it (withheld outputs)
                         done = await ctx.services.jobs.get(job.id)
                         view = await ctx.views.view(done or job, allows_nsfw=key.allow_nsfw)
-                        yield ServerSentEvent(data=view.model_dump(mode="json"), event="completed", id=str(job.id))
+                        data = view.model_dump(mode="json")
+                        yield ServerSentEvent(data=data, event="completed", id=str(job.id))
                         return
                     yield ServerSentEvent(data=payload, event="progress")
 

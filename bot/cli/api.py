@@ -93,9 +93,8 @@ def handle_list(args: argparse.Namespace) -> int:
         state = f"revoked {_when(row.revoked_at)}" if row.revoked_at else "active"
         used = f"last used {_when(row.last_used_at)}" if row.last_used_at else "never used"
         nsfw = "nsfw allowed" if row.allow_nsfw else "nsfw withheld"
-        print(
-            f"{row.id}\t{row.prefix}…\t{row.name or '-'}\tcreated {_when(row.created_at)}\t{used}\t{state}\t{nsfw}"
-        )
+        created = f"created {_when(row.created_at)}"
+        print(f"{row.id}\t{row.prefix}…\t{row.name or '-'}\t{created}\t{used}\t{state}\t{nsfw}")
     return 0
 
 

@@ -59,8 +59,7 @@ class NsfwClassifier:
                         f"the NSFW classifier {self.model!r} has no {LABEL!r} label (its labels: "
                         f"{', '.join(sorted(labels))}): choose a model trained to flag NSFW images"
                     )
-                # PreTrainedModel.to is wrapped with functools.wraps: mypy takes the device for ``self``.
-                self._loaded = (processor, model.to(self.device).eval(), labels[LABEL])  # type: ignore[arg-type]
+                self._loaded = (processor, model.to(self.device).eval(), labels[LABEL])
                 log.info("NSFW check: classifier %s loaded", self.model)
             return self._loaded
 
