@@ -127,8 +127,11 @@ def finished_text(job: Job) -> str:
     return f"<@{job.user_id}> job {job.id} failed: {job.error or 'unknown error'}"
 
 
-def info_text(job: Job, outputs: list[OutputRow], character: str | None = None) -> str:
-    """Every setting of the job (each that applies to its mode), for the Info button."""
+def info_text(
+    job: Job, outputs: list[OutputRow], character: str | None = None, *, withheld: int = 0
+) -> str:
+    """Every setting of the job (each that applies to its mode), for the Info button. ``outputs``: those
+    this channel may show; ``withheld``: how many more were flagged NSFW (no seed of theirs is shown)."""
     params = job.params
     lines = [
         f"**Job {job.id}** ({job.status.value}, {params.mode})",
@@ -142,6 +145,8 @@ def info_text(job: Job, outputs: list[OutputRow], character: str | None = None) 
         lines.append(f"Face lock: {face_lock}")
     if outputs:
         lines.append("Seeds: " + ", ".join(f"#{o.idx + 1} {_seed_text(job, o)}" for o in outputs))
+    if withheld:
+        lines.append(f"{withheld} output{'s' if withheld > 1 else ''} withheld here: flagged NSFW")
     return "\n".join(lines)[:1900]
 
 
