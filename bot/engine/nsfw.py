@@ -72,7 +72,7 @@ class NsfwClassifier:
         with torch.inference_mode():
             logits = model(pixel_values=inputs["pixel_values"].to(self.device, model.dtype)).logits
         probabilities = logits.float().softmax(dim=-1)[:, index]
-        return [round(float(p), 4) for p in probabilities]
+        return [float(p) for p in probabilities]
 
 
 def _reason(model: str, exc: Exception) -> str:

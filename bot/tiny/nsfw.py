@@ -5,10 +5,11 @@ with labels ``normal`` and ``nsfw`` and a ``ViTImageProcessor``, saved with ``sa
 read back by the bot's own ``AutoModelForImageClassification.from_pretrained``. Its weights are set
 by hand rather than drawn at random, so its score follows the picture's brightness: the patch
 embedding measures each patch's mean value, the one attention layer averages the patches into the
-class token, and the classifier turns that into a logit. A white picture scores about 0.99, a black
-one about 0.01, mid-grey 0.5 (``bias`` shifts where the verdict turns). So a test flags an output
-with a bright source image (img2img at a low strength keeps it bright), clears it with a dark one,
-and splits two candidates of one job with the threshold between their scores.
+class token, and the classifier turns that into a logit. A white picture scores 1.0, a black one 0.0,
+and the tiny models' own generations (mid-grey noise) about 0.08 (``bias`` shifts where the verdict
+turns). So a test flags an output by inpainting a white picture (everything outside the mask stays
+white), clears it with a dark one, and splits two candidates of one job with the threshold between
+their scores (which differ a little: the classifier is steep).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 IMAGE_SIZE = 32
 PATCH = 16
 WIDTH = 4  # hidden size: the brightness and its negative, and two unused channels
-GAIN = 8.0  # the nsfw logit per unit of (normalised) brightness
+GAIN = 40.0  # the nsfw logit per unit of (normalised) brightness: steep, so candidates' scores differ
+BIAS = -3.0  # the tiny models' mid-grey generations score about 0.08: not flagged at the default 0.5
 LABELS = {0: "normal", 1: "nsfw"}
 
 
-def build_tiny_nsfw(bias: float = 0.0) -> tuple[ViTForImageClassification, ViTImageProcessor]:
+def build_tiny_nsfw(bias: float = BIAS) -> tuple[ViTForImageClassification, ViTImageProcessor]:
     """The classifier and its processor; ``bias`` is added to the nsfw logit (positive: flags more)."""
     config = ViTConfig(
         image_size=IMAGE_SIZE,
@@ -72,7 +74,7 @@ def build_tiny_nsfw(bias: float = 0.0) -> tuple[ViTForImageClassification, ViTIm
     return model, processor
 
 
-def save_tiny_nsfw(out_dir: Path, bias: float = 0.0) -> Path:
+def save_tiny_nsfw(out_dir: Path, bias: float = BIAS) -> Path:
     model, processor = build_tiny_nsfw(bias)
     model.save_pretrained(out_dir, safe_serialization=True)
     processor.save_pretrained(out_dir)

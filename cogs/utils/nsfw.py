@@ -25,9 +25,6 @@ class Shown:
     withheld: list[OutputRow]
     note: str = ""
 
-    def posts(self, idx: int) -> bool:
-        return any(o.idx == idx for o in self.posted)
-
 
 def place_of_channel(channel: object, guild_id: int | None) -> Place:
     """A server's channel (age-restricted when Discord says so: a thread follows its parent), or a DM."""
