@@ -101,5 +101,6 @@ def decide(flagged: bool, place: Place, policy: NsfwPolicy) -> Decision:
 
 def withheld_note(withheld: int, total: int, reason: str) -> str:
     """The line a result carries for what it left out: how many, and why."""
-    noun = "image was" if withheld == 1 else "images were"
-    return f"{withheld} of {total} {noun} withheld: flagged NSFW, and {reason}."
+    images = "image" if total == 1 else "images"
+    verb = "was" if withheld == 1 else "were"
+    return f"{withheld} of {total} {images} {verb} withheld: flagged NSFW, and {reason}."
