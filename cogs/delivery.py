@@ -132,7 +132,7 @@ class Delivery(commands.Cog):
                 )
             if stored:
                 fields.update(
-                    embed=result_embed(job, outputs, job.warnings),
+                    embed=result_embed(job, outputs, job.warnings, withheld=len(shown.withheld)),
                     view=result_view(
                         job.id,
                         [o.idx for o in outputs],

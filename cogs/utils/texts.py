@@ -65,14 +65,17 @@ def face_lock_text(job: Job, character: str | None = None) -> str | None:
     return " · ".join(parts)
 
 
-def result_embed(job: Job, outputs: list[OutputRow], warnings: tuple[str, ...]) -> discord.Embed:
+def result_embed(
+    job: Job, outputs: list[OutputRow], warnings: tuple[str, ...], *, withheld: int = 0
+) -> discord.Embed:
+    """``outputs``: those posted; ``withheld``: how many more were left out (their seeds are not shown)."""
     params = job.params
     embed = discord.Embed(
         title=f"Job {job.id} · {params.mode}",
         description=_clip(prompt_text(params), 1000),
         colour=discord.Colour.blurple(),
     )
-    seeds = ", ".join(_seed_text(job, o) for o in outputs) or str(params.seed)
+    seeds = ", ".join(_seed_text(job, o) for o in outputs) or ("withheld" if withheld else str(params.seed))
     embed.add_field(name="Seed" if len(outputs) <= 1 else "Seeds (left to right)", value=seeds, inline=False)
     for rule, value in shown(params):
         if rule.summary:

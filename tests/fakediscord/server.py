@@ -218,6 +218,12 @@ class FakeDiscord:
         self.channels[channel_id]["nsfw"] = nsfw
         return channel_id
 
+    async def update_channel(self, channel_id: int, **changes: Any) -> None:
+        """Change a guild channel (``nsfw=False``: a moderator lifts its age restriction) and tell the
+        bot, as Discord does, with CHANNEL_UPDATE."""
+        self.channels[channel_id].update(changes)
+        await self.gateway.dispatch("CHANNEL_UPDATE", self.channels[channel_id])
+
     def dm_channel(self, user: FakeUser) -> dict[str, Any]:
         """The DM channel between the bot and ``user`` (created on first use)."""
         channel_id = self._dm_channels.get(user.id)
