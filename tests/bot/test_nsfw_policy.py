@@ -23,11 +23,12 @@ PLACES: list[Place] = [
     ApiKeyPlace(allows_nsfw=False),
 ]
 DEFAULT = NsfwPolicy()
+NEVER = NsfwPolicy(server=ServerNsfw.NEVER)
 
 
 @pytest.mark.parametrize("place", PLACES)
 def test_an_unflagged_output_goes_everywhere(place: Place) -> None:
-    for policy in (DEFAULT, NsfwPolicy(server=ServerNsfw.NEVER)):
+    for policy in (DEFAULT, NEVER):
         assert decide(False, place, policy).post
 
 
@@ -36,8 +37,8 @@ def test_an_unflagged_output_goes_everywhere(place: Place) -> None:
     [
         (GuildChannel(age_restricted=True), DEFAULT, True, None),
         (GuildChannel(age_restricted=False), DEFAULT, False, "this channel is not age-restricted"),
-        (GuildChannel(age_restricted=True), NsfwPolicy(server=ServerNsfw.NEVER), False, "this server allows"),
-        (GuildChannel(age_restricted=False), NsfwPolicy(server=ServerNsfw.NEVER), False, "this server allows"),
+        (GuildChannel(age_restricted=True), NEVER, False, "this server allows"),
+        (GuildChannel(age_restricted=False), NEVER, False, "this server allows"),
         (DirectMessage(), DEFAULT, False, "in direct messages"),
         (DirectMessage(), NsfwPolicy(direct_messages=True), True, None),
         (DirectMessage(), NsfwPolicy(direct_messages=True, server=ServerNsfw.NEVER), True, None),

@@ -46,7 +46,7 @@ def test_the_tiny_classifier_loads_through_transformers_and_follows_brightness(
     assert classifier.load() is classifier.load()  # loaded once
 
 
-def test_every_kept_candidate_gets_a_score_and_the_png_carries_none(engine: Engine, pictures: dict[str, Path]) -> None:
+def test_every_kept_candidate_gets_a_score_and_the_png_carries_none(engine: Engine) -> None:
     assert engine.nsfw is not None, "the tiny bundle configures the classifier"
     result = engine.generate(job_request(prompt="a lighthouse", seed=3, candidates=2, steps=2))
     scores = [c.nsfw for c in result.candidates]
