@@ -44,6 +44,7 @@ class Candidate:
     height: int
     parameters: str
     identity: float | None = None  # cosine of the largest face to the character; None: no face or unscored
+    nsfw: float | None = None  # the NSFW classifier's score (0–1); None: no classifier ran
 
 
 @dataclass(frozen=True, slots=True)

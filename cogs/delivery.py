@@ -25,6 +25,7 @@ from bot.app.client import LikenessBot
 from bot.jobs import GenerationResult
 from bot.running.queue import Job, Ticket
 from cogs.utils.buttons import queued_view, result_view, suggestions_view
+from cogs.utils.nsfw import shown_for_job
 from cogs.utils.redelivery import redeliver_forever
 from cogs.utils.texts import finished_text, progress_text, queued_text, result_embed, suggestions_embed
 from storage import JobStatus, OutputRow
@@ -118,20 +119,23 @@ class Delivery(commands.Cog):
             if current is None or current.delivered_at is not None:
                 return
             job = current
-            outputs = await self.bot.services.jobs.outputs(job.id) if job.status is JobStatus.DONE else []
+            stored = await self.bot.services.jobs.outputs(job.id) if job.status is JobStatus.DONE else []
+            shown = await shown_for_job(self.bot, job, stored)  # flagged outputs left out where withheld
+            outputs = shown.posted
             files, note = await asyncio.to_thread(self._encode, outputs, self._upload_limit(job))
-            content = finished_text(job) + (f"\n{note}" if note else "")
+            notes = [n for n in (shown.note, note) if n]
+            content = finished_text(job) + "".join(f"\n{n}" for n in notes)
             fields: dict[str, Any] = {"content": content, "view": None, "embed": None}
             if job.suggestions:
                 fields.update(
                     embed=suggestions_embed(job), view=suggestions_view(job.id, len(job.suggestions))
                 )
-            if outputs:
+            if stored:
                 fields.update(
-                    embed=result_embed(job, outputs, job.warnings),
+                    embed=result_embed(job, outputs, job.warnings, withheld=len(shown.withheld)),
                     view=result_view(
                         job.id,
-                        len(outputs),
+                        [o.idx for o in outputs],
                         character=job.character_id is not None,
                         structure=job.structure_media is not None,
                     ),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from storage.db import Database
 
-_COLUMNS = "id, user_id, name, prefix, webhook_secret, created_at, last_used_at, revoked_at"
+_COLUMNS = "id, user_id, name, prefix, webhook_secret, created_at, last_used_at, revoked_at, allow_nsfw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,10 @@ class ApiKeyRow:
     created_at: float
     last_used_at: float | None
     revoked_at: float | None
+    allow_nsfw: bool = False  # its owner lets it fetch outputs flagged NSFW
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allow_nsfw", bool(self.allow_nsfw))  # SQLite's 0/1
 
     @property
     def active(self) -> bool:
@@ -33,12 +37,19 @@ class ApiKeyRepository:
         self._clock = clock
 
     async def create(
-        self, user_id: int, name: str, *, key_hash: str, prefix: str, webhook_secret: str
+        self,
+        user_id: int,
+        name: str,
+        *,
+        key_hash: str,
+        prefix: str,
+        webhook_secret: str,
+        allow_nsfw: bool = False,
     ) -> ApiKeyRow:
         row = await self._db.fetchone(
-            "INSERT INTO api_keys (user_id, name, key_hash, prefix, webhook_secret, created_at) "
-            f"VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
-            (user_id, name, key_hash, prefix, webhook_secret, self._clock()),
+            "INSERT INTO api_keys (user_id, name, key_hash, prefix, webhook_secret, created_at, allow_nsfw) "
+            f"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+            (user_id, name, key_hash, prefix, webhook_secret, self._clock(), int(allow_nsfw)),
         )
         assert row is not None
         return ApiKeyRow(*row)
@@ -65,6 +76,17 @@ class ApiKeyRepository:
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) "
             f"WHERE id = ? AND (? IS NULL OR user_id = ?) RETURNING {_COLUMNS}",
             (self._clock(), key_id, user_id, user_id),
+        )
+        return None if row is None else ApiKeyRow(*row)
+
+    async def set_allow_nsfw(
+        self, key_id: int, allow: bool, *, user_id: int | None = None
+    ) -> ApiKeyRow | None:
+        """Whether the key may fetch flagged outputs (``user_id``: only theirs); None if not found."""
+        row = await self._db.fetchone(
+            "UPDATE api_keys SET allow_nsfw = ? WHERE id = ? AND (? IS NULL OR user_id = ?) "
+            f"RETURNING {_COLUMNS}",
+            (int(allow), key_id, user_id, user_id),
         )
         return None if row is None else ApiKeyRow(*row)
 

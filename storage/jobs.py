@@ -104,7 +104,7 @@ FROM jobs AS j INDEXED BY jobs_queued
 LEFT JOIN user_last_served AS s ON s.user_id = j.user_id WHERE j.status = 'queued'
 """
 _INSERT_OUTPUTS = (
-    "INSERT INTO job_outputs (job_id, idx, media, seed, width, height, identity) VALUES {values}"
+    "INSERT INTO job_outputs (job_id, idx, media, seed, width, height, identity, nsfw) VALUES {values}"
 )
 # For each table of ``MEDIA_REFERENCES``: the column naming the job its rows belong to (None: rows
 # that are no job's). A new media column's table must be listed here, or importing fails.
@@ -387,13 +387,22 @@ class JobRepository(Generic[P]):
                     )
                 images = written[: len(outputs)]
                 if images:
-                    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(images))
+                    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(images))
                     await self._db.fetchall(
                         _INSERT_OUTPUTS.format(values=values),
                         [
                             v
                             for idx, (put, out) in enumerate(zip(images, outputs, strict=True))
-                            for v in (job_id, idx, put.sha256, out.seed, out.width, out.height, out.identity)
+                            for v in (
+                                job_id,
+                                idx,
+                                put.sha256,
+                                out.seed,
+                                out.width,
+                                out.height,
+                                out.identity,
+                                out.nsfw,
+                            )
                         ],
                     )
             described = stored
@@ -539,7 +548,7 @@ class JobRepository(Generic[P]):
 
     async def outputs(self, job_id: int) -> list[OutputRow]:
         rows = await self._db.fetchall(
-            "SELECT o.job_id, o.idx, o.media, m.ext, o.seed, o.width, o.height, o.identity "
+            "SELECT o.job_id, o.idx, o.media, m.ext, o.seed, o.width, o.height, o.identity, o.nsfw "
             "FROM job_outputs AS o JOIN media AS m ON m.sha256 = o.media WHERE o.job_id = ? ORDER BY o.idx",
             (job_id,),
         )

@@ -162,6 +162,7 @@ class OutputRow:
     width: int
     height: int
     identity: float | None = None  # the face's cosine to the job's character; None: no face / unscored
+    nsfw: float | None = None  # the NSFW classifier's score; None: not checked
 
 
 class OutputData(NamedTuple):
@@ -172,6 +173,7 @@ class OutputData(NamedTuple):
     width: int
     height: int
     identity: float | None = None
+    nsfw: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,7 @@ BOT_LAYERS: tuple[tuple[str, ...], ...] = (
         "bot.options",
         "bot.jobs",
         "bot.explain",
+        "bot.nsfw_policy",  # where a flagged output may go: one pure decision
     ),
     ("bot.redact", "bot.logs"),  # what every process's logging masks
     ("bot.engine",),

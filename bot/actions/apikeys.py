@@ -41,7 +41,8 @@ class ApiKeys:
     def __init__(self, repo: ApiKeyRepository) -> None:
         self.repo = repo
 
-    async def create(self, user_id: int, name: str = "") -> NewKey:
+    async def create(self, user_id: int, name: str = "", *, allow_nsfw: bool = False) -> NewKey:
+        """``allow_nsfw``: the key may fetch outputs flagged NSFW (off: the API withholds them)."""
         name = " ".join(name.split())
         if len(name) > MAX_NAME:
             raise InvalidRequest(f"a key's name must be at most {MAX_NAME} characters")
@@ -53,7 +54,12 @@ class ApiKeys:
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
         row = await self.repo.create(
-            user_id, name, key_hash=key_hash(key), prefix=key[:10], webhook_secret=secret
+            user_id,
+            name,
+            key_hash=key_hash(key),
+            prefix=key[:10],
+            webhook_secret=secret,
+            allow_nsfw=allow_nsfw,
         )
         return NewKey(row, key)
 
@@ -71,12 +77,24 @@ class ApiKeys:
         row = await self.repo.get(key_id)
         return row is not None and row.active
 
+    async def allows_nsfw(self, key_id: int) -> bool:
+        """Whether the key may have outputs flagged NSFW (False for a key gone or revoked)."""
+        row = await self.repo.get(key_id)
+        return row is not None and row.active and row.allow_nsfw
+
     async def list(self, user_id: int) -> list[ApiKeyRow]:
         return await self.repo.list(user_id)
 
     async def revoke(self, key_id: int, *, user_id: int | None = None) -> ApiKeyRow:
         """``user_id``: only that user's key (Discord); None: any key (the operator's command line)."""
         row = await self.repo.revoke(key_id, user_id=user_id)
+        if row is None:
+            raise Gone(f"there is no API key {key_id}" + (" of yours" if user_id is not None else ""))
+        return row
+
+    async def set_allow_nsfw(self, key_id: int, allow: bool, *, user_id: int | None = None) -> ApiKeyRow:
+        """Let the key fetch outputs flagged NSFW, or stop it; ``user_id`` as for ``revoke``."""
+        row = await self.repo.set_allow_nsfw(key_id, allow, user_id=user_id)
         if row is None:
             raise Gone(f"there is no API key {key_id}" + (" of yours" if user_id is not None else ""))
         return row

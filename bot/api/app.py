@@ -43,7 +43,7 @@ class Api:
         settings = services.settings
         policy = UrlPolicy(allow_private=settings.api_allow_private_urls)
         client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
-        views = JobViews(services.queue, settings.api_base_url)
+        views = JobViews(services.queue, settings.api_base_url, lambda: services.nsfw)
         sender = WebhookSender(
             services.webhooks,
             client,
@@ -57,7 +57,7 @@ class Api:
         self.ctx = ApiContext(
             services=services,
             views=views,
-            events=ApiEvents(views, services.webhooks, sender),
+            events=ApiEvents(views, services.webhooks, sender, services.keys.allows_nsfw),
             auth=Authenticator(
                 services.keys,
                 RateLimit(settings.api_rate_limit),

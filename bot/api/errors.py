@@ -64,6 +64,7 @@ HTTP_CODES: Mapping[int, str] = {401: "unauthorized", 404: "not_found", 405: "me
 MEANINGS: Mapping[int, str] = {
     400: "the request could not be read: a body that is not JSON, a file that is not an image",
     401: "no API key, or an unknown or revoked one",
+    403: "not yours to have: an output the NSFW check flagged, for a key that does not allow them",
     404: "there is no such job, output, character or image of yours",
     409: "the request conflicts with what is there now: a running job, a taken name, a full set",
     413: "the body is over the route's limit (counted as it arrives): each file at most 25 MiB, "

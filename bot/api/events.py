@@ -57,8 +57,16 @@ STREAM_EVENT: dict[str, Any] = {
 
 
 class ApiEvents:
-    def __init__(self, views: JobViews, outbox: WebhookOutbox, sender: WebhookSender) -> None:
+    def __init__(
+        self,
+        views: JobViews,
+        outbox: WebhookOutbox,
+        sender: WebhookSender,
+        allows_nsfw: Callable[[int], Awaitable[bool]] | None = None,
+    ) -> None:
+        """``allows_nsfw``: whether an API key (by id) allows flagged outputs, for its webhooks' bodies."""
         self.views = views
+        self.allows_nsfw = allows_nsfw
         self.outbox = outbox
         self.sender = sender
         self._streams: dict[int, set[asyncio.Queue[Event]]] = {}
@@ -80,7 +88,7 @@ class ApiEvents:
     async def job_finished(self, job: Job, result: GenerationResult | None) -> None:
         self.views.progress.pop(job.id, None)
         if job.id in self._streams or (job.api_key_id is not None and job.webhook_url):
-            view = await self.views.view(job)
+            view = await self.views.view(job, allows_nsfw=await self._allows(job))
             self._publish(job.id, ("completed", view))
             await self._webhook(job, COMPLETED, view.model_dump(mode="json"))
 
@@ -89,10 +97,16 @@ class ApiEvents:
         if job.api_key_id is None or not job.webhook_url:
             return
         if view is None:
-            view = (await self.views.view(job)).model_dump(mode="json")
+            view = (await self.views.view(job, allows_nsfw=await self._allows(job))).model_dump(mode="json")
         body = json.dumps({"event": event, **view}, separators=(",", ":"))
         if await self.outbox.enqueue(job.id, event, job.webhook_url, job.api_key_id, body):
             self.sender.wake()
+
+    async def _allows(self, job: Job) -> bool:
+        """Whether the key that queued ``job`` allows flagged outputs (a stream re-renders for its own)."""
+        if job.api_key_id is None or self.allows_nsfw is None:
+            return False
+        return await self.allows_nsfw(job.api_key_id)
 
     async def recover(self) -> int:
         """Completion webhooks of jobs that finished while no API was listening (the bot stopped in

@@ -96,12 +96,12 @@ def build_router(ctx: ApiContext) -> APIRouter:
     ) -> JobPage:
         """Your jobs, newest first (Discord's and the API's alike)."""
         rows = await ctx.services.jobs.user_jobs(key.user_id, limit=limit + 1, before=before)
-        views = [await ctx.views.view(job) for job in rows[:limit]]
+        views = [await ctx.views.view(job, allows_nsfw=key.allow_nsfw) for job in rows[:limit]]
         return JobPage(jobs=views, next_before=rows[limit - 1].id if len(rows) > limit else None)
 
     @router.get("/{job_id}", response_model=JobView, responses=error_docs(404))
     async def one(job_id: JobId, key: Key, ctx: Ctx) -> JobView:
-        return await ctx.views.view(await _own(ctx, job_id, key))
+        return await ctx.views.view(await _own(ctx, job_id, key), allows_nsfw=key.allow_nsfw)
 
     @router.post(
         "/{job_id}/cancel",
@@ -116,7 +116,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         """A queued job is cancelled at once (200); a running one stops at its next step (202)."""
         result = await ctx.services.job_actions.cancel(job_id, key.user_id)
         job = result.job or await _own(ctx, job_id, key)
-        view = await ctx.views.view(job)
+        view = await ctx.views.view(job, allows_nsfw=key.allow_nsfw)
         status = 202 if result.outcome is CancelOutcome.CANCEL_RUNNING else 200
         return JSONResponse(view.model_dump(mode="json"), status)
 
@@ -132,14 +132,24 @@ def build_router(ctx: ApiContext) -> APIRouter:
         response_class=Response,
         responses={
             200: {"content": {"image/png": {}}, "description": "the PNG with its parameters chunk"},
-            **error_docs(404),
+            **error_docs(403, 404),
         },
     )
     async def output(job_id: JobId, index: OutputIndex, key: Key, ctx: Ctx) -> Response:
+        """The output's PNG; one the NSFW check flagged is 403 ``nsfw_withheld`` unless the key allows
+        flagged outputs (``api-key nsfw KEY allow``, ``/apikey nsfw``)."""
         job = await _own(ctx, job_id, key)
         found = next((o for o in await ctx.services.jobs.outputs(job.id) if o.idx == index), None)
         if found is None:
             raise ApiError(404, "not_found", f"job {job_id} has no output {index}")
+        reason = ctx.views.withheld(found, key.allow_nsfw)
+        if reason is not None:
+            raise ApiError(
+                403,
+                "nsfw_withheld",
+                f"output {index} of job {job_id} is withheld: flagged NSFW, and {reason} "
+                "(its owner can allow it with /apikey nsfw)",
+            )
         data = ctx.services.media.read(found.media, found.ext)
         media_type = "image/png" if found.ext == "png" else f"image/{found.ext}"
         name = f"likeness-{job_id}-{index + 1}-{found.seed}.{found.ext}"
@@ -182,7 +192,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
                 job.id
             )  # after subscribing: an end in between is not missed
             if current is None or current.status.finished:
-                view = await ctx.views.view(current or job)
+                view = await ctx.views.view(current or job, allows_nsfw=key.allow_nsfw)
                 yield ServerSentEvent(data=view.model_dump(mode="json"), event="completed", id=str(job.id))
                 return
             step, total = ctx.views.progress.get(job.id, (0, job.params.steps or 0))
@@ -190,10 +200,11 @@ def build_router(ctx: ApiContext) -> APIRouter:
             holding = ctx.events.while_key_holds(queue, lambda: ctx.services.keys.holds(key.id))
             async with contextlib.aclosing(holding) as stream:
                 async for kind, payload in stream:
-                    if kind == "completed":
-                        yield ServerSentEvent(
-                            data=payload.model_dump(mode="json"), event="completed", id=str(job.id)
-                        )
+                    if kind == "completed":  # shown as this key may see it (withheld outputs)
+                        done = await ctx.services.jobs.get(job.id)
+                        view = await ctx.views.view(done or job, allows_nsfw=key.allow_nsfw)
+                        data = view.model_dump(mode="json")
+                        yield ServerSentEvent(data=data, event="completed", id=str(job.id))
                         return
                     yield ServerSentEvent(data=payload, event="progress")
 

@@ -29,6 +29,11 @@ class Output(BaseModel):
     identity: float | None = Field(description="cosine of the face to the character; null: no face")
     width: int
     height: int
+    nsfw: bool = Field(description="the NSFW check flagged it (its score at or over the threshold)")
+    nsfw_score: float | None = Field(description="the NSFW classifier's score, 0–1; null: not checked")
+    withheld: bool = Field(
+        description="flagged, and this key does not allow flagged outputs: its url answers 403 nsfw_withheld"
+    )
 
 
 class JobView(BaseModel):

@@ -4,7 +4,7 @@ queue, and the services the entry points call. Discord, the command line and tes
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.actions.apikeys import ApiKeys
 from bot.actions.forget import STOP_WAIT, Forgotten, forget
@@ -21,6 +21,7 @@ from bot.errors import SettingsInvalid
 from bot.guilds.declared import Choices
 from bot.metrics.registry import Metrics
 from bot.metrics.server import MetricsServer
+from bot.nsfw_policy import NsfwPolicy
 from bot.params import PARAMS_CODEC, JobParams
 from bot.running.decodes import DecodePool
 from bot.running.inflight import WorkInFlight
@@ -64,6 +65,7 @@ class Services:
     guilds: GuildActions  # each server's settings, bans and daily quota
     forget_stop_wait: float = STOP_WAIT  # how long forgetting waits for a running job to stop
     metrics_server: MetricsServer | None = None  # LIKENESS_METRICS_PORT's, once serve_metrics ran
+    nsfw: NsfwPolicy = field(default_factory=NsfwPolicy)  # where flagged outputs may go (bot-wide)
 
     @classmethod
     async def open(cls, settings: Settings) -> Services:
@@ -155,6 +157,7 @@ class Services:
             embeddings,
             metrics,
             guilds,
+            nsfw=settings.nsfw_policy,
         )
 
     async def forget(self, user_id: int) -> Forgotten:

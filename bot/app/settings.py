@@ -19,6 +19,7 @@ from bot.engine.faces.factory import FaceConfig
 from bot.errors import SettingsInvalid
 from bot.guilds.declared import MAX_DAILY_JOBS
 from bot.guilds.policy import BotLimits
+from bot.nsfw_policy import DEFAULT_THRESHOLD, NsfwPolicy
 from bot.params import (
     DEFAULT_MAX_TRIES,
     DEFAULT_STEPS,
@@ -37,6 +38,7 @@ DISABLED = frozenset({"", "none", "off", "false", "0"})
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 DEFAULT_CAPTION_MODEL = "florence-community/Florence-2-base"
+DEFAULT_NSFW_MODEL = "Falconsai/nsfw_image_detection"  # ViT, Apache-2.0 (bot.engine.nsfw)
 
 
 class Settings(BaseSettings):
@@ -136,6 +138,14 @@ class Settings(BaseSettings):
     caption_model: str = Field(
         default=DEFAULT_CAPTION_MODEL, description="the Florence-2 model /describe uses; none: describe off"
     )
+    nsfw_model: str = Field(
+        default=DEFAULT_NSFW_MODEL,
+        description="the image classifier every output is checked with; none: the model's own checker",
+    )
+    nsfw_threshold: float = Field(
+        default=DEFAULT_THRESHOLD, gt=0, le=1, description="an output scoring this or more is flagged NSFW"
+    )
+    nsfw_dms: bool = Field(default=False, description="whether DMs get images flagged NSFW")
 
     lora_dir: Path | None = Field(
         default=None, description="folder of style LoRAs (.safetensors); empty: off"
@@ -375,6 +385,15 @@ class Settings(BaseSettings):
         return None if self.caption_model.strip().lower() in DISABLED else self.caption_model.strip()
 
     @property
+    def nsfw_model_enabled(self) -> str | None:
+        return None if self.nsfw_model.strip().lower() in DISABLED else self.nsfw_model.strip()
+
+    @property
+    def nsfw_policy(self) -> NsfwPolicy:
+        """The bot-wide NSFW policy; a server's own setting narrows it (``NsfwPolicy.for_server``)."""
+        return NsfwPolicy(self.nsfw_threshold, self.nsfw_dms)
+
+    @property
     def database_path(self) -> Path:
         return self.data_dir / "likeness.sqlite3"
 
@@ -505,6 +524,7 @@ class Settings(BaseSettings):
             controlnets=controlnets,
             depth_model=self.depth_model_enabled,
             caption_model=self.caption_model_enabled,
+            nsfw_model=self.nsfw_model_enabled,
         )
 
 

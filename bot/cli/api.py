@@ -36,6 +36,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     create.add_argument("--user", type=int, required=True, help="the Discord user id the key acts as")
     create.add_argument("--name", default="", help="a label to tell keys apart")
+    create.add_argument(
+        "--allow-nsfw",
+        action="store_true",
+        help="the key may fetch outputs flagged NSFW (without it the API withholds them)",
+    )
     create.set_defaults(handler=handle_create, log_level=logging.WARNING)
     listing = actions.add_parser("list", help="a user's keys")
     listing.add_argument("--user", type=int, required=True)
@@ -43,6 +48,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     revoke = actions.add_parser("revoke", help="revoke a key by its id (from list)")
     revoke.add_argument("key_id", type=int)
     revoke.set_defaults(handler=handle_revoke, log_level=logging.WARNING)
+    nsfw = actions.add_parser(
+        "nsfw",
+        help="allow or stop a key fetching outputs flagged NSFW",
+        description="With `allow`, the key gets outputs the NSFW check flagged; with `withhold` (every "
+        "new key's setting) the API marks them withheld and refuses to serve them.",
+    )
+    nsfw.add_argument("key_id", type=int)
+    nsfw.add_argument("choice", choices=("allow", "withhold"))
+    nsfw.set_defaults(handler=handle_nsfw, log_level=logging.WARNING)
 
 
 def handle_serve(args: argparse.Namespace) -> int:
@@ -63,7 +77,9 @@ def handle_serve(args: argparse.Namespace) -> int:
 
 
 def handle_create(args: argparse.Namespace) -> int:
-    new = asyncio.run(_with_keys(args, lambda keys: keys.create(args.user, args.name)))
+    new = asyncio.run(
+        _with_keys(args, lambda keys: keys.create(args.user, args.name, allow_nsfw=args.allow_nsfw))
+    )
     print(new.key)
     print(new.webhook_secret)
     return 0
@@ -76,13 +92,23 @@ def handle_list(args: argparse.Namespace) -> int:
     for row in rows:
         state = f"revoked {_when(row.revoked_at)}" if row.revoked_at else "active"
         used = f"last used {_when(row.last_used_at)}" if row.last_used_at else "never used"
-        print(f"{row.id}\t{row.prefix}…\t{row.name or '-'}\tcreated {_when(row.created_at)}\t{used}\t{state}")
+        nsfw = "nsfw allowed" if row.allow_nsfw else "nsfw withheld"
+        created = f"created {_when(row.created_at)}"
+        print(f"{row.id}\t{row.prefix}…\t{row.name or '-'}\t{created}\t{used}\t{state}\t{nsfw}")
     return 0
 
 
 def handle_revoke(args: argparse.Namespace) -> int:
     row = asyncio.run(_with_keys(args, lambda keys: keys.revoke(args.key_id)))
     print(f"revoked key {row.id} ({row.prefix}…) of user {row.user_id}")
+    return 0
+
+
+def handle_nsfw(args: argparse.Namespace) -> int:
+    allow = args.choice == "allow"
+    row = asyncio.run(_with_keys(args, lambda keys: keys.set_allow_nsfw(args.key_id, allow)))
+    verdict = "gets" if row.allow_nsfw else "no longer gets"
+    print(f"key {row.id} ({row.prefix}…) of user {row.user_id} {verdict} outputs flagged NSFW")
     return 0
 
 

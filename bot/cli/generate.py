@@ -83,6 +83,10 @@ def handle(args: argparse.Namespace) -> int:
             for c in result.candidates
         )
         print(f"{scores} ({result.tries} tr{'y' if result.tries == 1 else 'ies'})", file=sys.stderr)
+    policy = settings.nsfw_policy  # the files are the operator's own: flagged ones are said, not withheld
+    for c in result.candidates:
+        if policy.flagged(c.nsfw):
+            print(f"warning: seed {c.seed} was flagged NSFW (score {c.nsfw:.2f})", file=sys.stderr)
     for suggestion in result.suggestions:  # --describe: the four prompts, and no images
         print(suggestion)
     paths = write_outputs(result, args.out)

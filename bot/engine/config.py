@@ -47,6 +47,9 @@ class EngineConfig:
     controlnets: Mapping[str, str] = field(default_factory=dict)
     depth_model: str | None = None
     caption_model: str | None = None  # Florence-2 for /describe (hub id or folder); None: describe off
+    # The NSFW classifier every output is scored with (hub id or folder); None: off, and the model's own
+    # safety checker (when it has one) withholds what it flags instead.
+    nsfw_model: str | None = None
     name: str = ""  # the name jobs choose it by (LIKENESS_MODELS); "": the model's public name
     clip_skip: int | None = None  # the model's own default clip skip (A1111's count), e.g. 2 for anime
 

@@ -208,6 +208,8 @@ def fetch_all(
         note(_fetch_model("depth model", engine.depth_model))
     if engine.caption_model is not None:
         note(_fetch_model("caption model", engine.caption_model))
+    if engine.nsfw_model is not None:
+        note(_fetch_model("NSFW classifier", engine.nsfw_model))
     if faces.backend == "insightface":
         if has_face_pack(faces.model_dir):
             note(Fetched("face pack", str(faces.model_dir), "already here"))

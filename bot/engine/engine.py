@@ -8,7 +8,8 @@
 4. encode prompt     style preset, the job's LoRAs, A1111's weights and chunks, the IP-Adapter embeddings
 5. denoise           one batch of seeds through the pipeline, back onto the original's pixels
 6. keep the best     score the faces, remake those below ``min_identity`` (bounded), best first
-7. encode            each kept image as a PNG carrying its parameters
+7. check             the NSFW classifier scores the kept images, in one batch (``bot.engine.nsfw``)
+8. encode            each kept image as a PNG carrying its parameters
 
 Steps 1–4 make a ``Plan``, once per job; step 5 runs once per round of seeds.
 """
@@ -33,7 +34,7 @@ from bot.engine.checks import Capabilities, FaceRoute, check_inputs
 from bot.engine.config import DEFAULT_LORA_CACHE_BYTES, EngineConfig
 from bot.engine.control import StructureControl
 from bot.engine.describe import prompts_for
-from bot.engine.device import release_memory
+from bot.engine.device import release_memory, resolve_device
 from bot.engine.embeddings import ActiveEmbeddings, Embedding, EmbeddingLibrary
 from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.hashes import checkpoint_hash
@@ -43,6 +44,7 @@ from bot.engine.loras import ActiveLoras, LoraFile, LoraLibrary
 from bot.engine.masks import check_mask_shape, composite, prepare_inpaint_mask
 from bot.engine.memory import is_out_of_memory
 from bot.engine.metadata import encode_png, format_parameters, public_model_name
+from bot.engine.nsfw import NsfwClassifier
 from bot.engine.outpaint import plan_outpaint
 from bot.engine.pipelines import Pipelines, clip_skip_path, load_pipelines
 from bot.engine.prompts import build_prompts, prompt_arguments
@@ -95,6 +97,7 @@ class _Output:
     image: Image.Image
     seed: int
     score: float | None = None
+    nsfw: float | None = None  # the NSFW classifier's score; None: no classifier
 
 
 @dataclass(slots=True)
@@ -121,8 +124,10 @@ class Engine:
         captioner: Captioner | None = None,
         model_hash: str | None = None,
         embeddings: EmbeddingLibrary | None = None,
+        nsfw: NsfwClassifier | None = None,
     ) -> None:
         self.pipes = pipes
+        self.nsfw = nsfw  # scores every kept output; None: the model's own safety checker only
         self.clip_skip: int | None = None  # the model's own default (LIKENESS_MODELS), when a job gives none
         self.model_hash = model_hash  # A1111's, of a checkpoint file; None for a folder or hub id
         self.captioner = captioner  # /describe, and a prompt left to the image; None: off
@@ -147,10 +152,17 @@ class Engine:
         *,
         captioner: Captioner | None = None,
         depth: DepthEstimator | None = None,
+        nsfw: NsfwClassifier | None = None,
     ) -> Engine:
-        """Load ``config``'s model. ``captioner`` and ``depth``: another model's, shared when they are
-        the models this configuration names (they do not depend on the checkpoint)."""
+        """Load ``config``'s model. ``captioner``, ``depth`` and ``nsfw``: another model's, shared when
+        they are the models this configuration names (they do not depend on the checkpoint)."""
         library = LoraLibrary(config.lora_dir)
+        if config.nsfw_model is None:
+            nsfw = None
+        elif nsfw is None or nsfw.model != config.nsfw_model:
+            device, dtype = resolve_device(config.device, config.dtype)
+            nsfw = NsfwClassifier(config.nsfw_model, str(device), config.offline, dtype)
+            nsfw.load()  # every job needs it: a missing classifier stops start-up, not each job
         pipes = load_pipelines(config)
         structure = StructureControl(config, pipes, depth) if config.structures else None
         if config.caption_model is None:
@@ -168,6 +180,7 @@ class Engine:
             captioner,
             checkpoint_hash(config.model),
             EmbeddingLibrary(config.embedding_dir),
+            nsfw,
         )
         engine.clip_skip = config.clip_skip
         return engine
@@ -230,6 +243,7 @@ class Engine:
         notes: tuple[str, ...] = ()
         if plan.character is not None:
             outputs, notes = self._keep_best(plan, outputs, tally, progress, cancel)
+        self._check(outputs)
         candidates = tuple(self._encode(plan, out) for out in outputs)
         seconds = time.perf_counter() - started
         log.info(
@@ -538,7 +552,17 @@ class Engine:
             out.score = value
         return outputs
 
-    # -- step 7: encode ----------------------------------------------------------------------------
+    # -- step 7: check -----------------------------------------------------------------------------
+    def _check(self, outputs: list[_Output]) -> None:
+        """The NSFW score of every kept output, one batch; where it may be shown is the bot's call."""
+        if self.nsfw is None or not outputs:
+            return
+        started = time.perf_counter()
+        for out, value in zip(outputs, self.nsfw.scores([o.image for o in outputs]), strict=True):
+            out.nsfw = value
+        log.debug("NSFW check of %d image(s) in %.2fs", len(outputs), time.perf_counter() - started)
+
+    # -- step 8: encode ----------------------------------------------------------------------------
     def _encode(self, plan: Plan, out: _Output) -> Candidate:
         params, extra = plan.params, {}
         if plan.face is not None and params.face is not None:
@@ -575,7 +599,13 @@ class Engine:
             },
         )
         return Candidate(
-            encode_png(image, parameters), out.seed, image.width, image.height, parameters, out.score
+            encode_png(image, parameters),
+            out.seed,
+            image.width,
+            image.height,
+            parameters,
+            out.score,
+            out.nsfw,
         )
 
 

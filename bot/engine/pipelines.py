@@ -330,6 +330,12 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
     started = time.perf_counter()
     text = load_single_file(config, dtype) if is_single_file(config.model) else _load_folder(config, dtype)
     family = family_of(text)
+    if config.nsfw_model is not None and getattr(text, "safety_checker", None) is not None:
+        # The NSFW classifier scores every output and the bot decides where it may go; the model's own
+        # checker would black out and drop what an age-restricted channel may show. Before from_pipe,
+        # so no mode keeps it.
+        text.register_modules(safety_checker=None)
+        log.info("model %s: safety checker off (the NSFW classifier checks)", public_model_name(config.model))
     native = config.resolution or int(text.unet.config.sample_size * text.vae_scale_factor)
     log.info(
         "model %s: %s, %s on %s, native %d px, sampler %s, loaded in %.1f s",

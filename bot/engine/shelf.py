@@ -7,8 +7,8 @@ dropped, and its memory given back, *before* the next one loads: on a card that 
 model, two would not fit even for a moment. A dropped model comes back from disk, where the
 operating system's file cache usually still holds it (``benchmarks/models.py`` measures a swap).
 
-The captioning and depth models do not depend on the checkpoint, so every engine shares one of
-each; the face analyzer is the worker's.
+The captioning, depth and NSFW models do not depend on the checkpoint, so every engine shares one
+of each; the face analyzer is the worker's.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bot.engine.device import release_memory
 from bot.engine.engine import CancelFlag, Engine, ProgressFn
 from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.family import Family
+from bot.engine.nsfw import NsfwClassifier
 from bot.engine.structure import DepthEstimator
 from bot.jobs import GenerationRequest, GenerationResult
 
@@ -52,6 +53,7 @@ class ModelShelf:
         self._known: dict[str, Capabilities] = {}  # each model's, once it has loaded
         self._captioner: Captioner | None = None  # shared by every model's engine
         self._depth: DepthEstimator | None = None
+        self._nsfw: NsfwClassifier | None = None
         self.loads = 0
         self.last_load_seconds: float | None = None
 
@@ -72,7 +74,11 @@ class ModelShelf:
         self._make_room(name)
         started = time.perf_counter()
         engine = self._load(
-            self.models.models[name], self.face_analyzer, captioner=self._captioner, depth=self._depth
+            self.models.models[name],
+            self.face_analyzer,
+            captioner=self._captioner,
+            depth=self._depth,
+            nsfw=self._nsfw,
         )
         self.last_load_seconds = time.perf_counter() - started
         self.loads += 1
@@ -80,6 +86,7 @@ class ModelShelf:
         self._sizes[name] = engine.weight_bytes
         self._known[name] = engine.capabilities
         self._captioner = engine.captioner or self._captioner
+        self._nsfw = engine.nsfw or self._nsfw
         if engine.structure is not None and engine.structure.depth is not None:
             self._depth = engine.structure.depth
         log.info(

@@ -425,7 +425,7 @@ class JobQueue:
             result = outcome.result
             row = await self.repo.mark_done(
                 job_id,
-                [OutputData(c.png, c.seed, c.width, c.height, c.identity) for c in result.candidates],
+                [OutputData(c.png, c.seed, c.width, c.height, c.identity, c.nsfw) for c in result.candidates],
                 result.seconds,
                 result.warnings,
                 tries=result.tries,

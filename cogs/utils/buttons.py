@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import discord
@@ -23,6 +24,7 @@ from bot.errors import Gone, NotAllowed
 from bot.running.queue import Job
 from cogs.utils.confirm import Confirm
 from cogs.utils.interactions import defer_public, destination_of
+from cogs.utils.nsfw import shown_for_interaction
 from cogs.utils.replies import tell, tell_error
 from cogs.utils.texts import cancel_text, info_text
 
@@ -83,6 +85,13 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"lk:[a
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
         raise NotImplementedError
 
+    async def check_shown(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        """A per-output action works only on an output this channel may show: a withheld one is
+        nobody's to vary, repair or keep here (its button was never posted, but ids can be made)."""
+        shown = shown_for_interaction(bot, interaction, await bot.services.jobs.outputs(job.id))
+        if any(o.idx == self.output for o in shown.withheld):
+            raise NotAllowed(f"output {self.output + 1} of job {job.id} is withheld here: flagged NSFW")
+
 
 async def _queue(bot: LikenessBot, interaction: discord.Interaction, draft: Draft) -> None:
     """A checked derived job: acknowledge publicly, then queue it (its message follows the job)."""
@@ -103,6 +112,7 @@ class Vary(JobButton, action="vary", per_output=True):
     label = "Vary {n}"
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        await self.check_shown(bot, interaction, job)
         draft = await bot.services.submissions.vary(
             job.id, self.output, interaction.user.id, interaction.guild_id
         )
@@ -114,6 +124,7 @@ class FixFace(JobButton, action="fixface", per_output=True):
     owner_only = "only the owner of this job's character can fix its faces"
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        await self.check_shown(bot, interaction, job)
         draft = await bot.services.submissions.fix_face(
             job.id, self.output, interaction.user.id, interaction.guild_id
         )
@@ -128,7 +139,8 @@ class Info(JobButton, action="info"):
         if job.character_id is not None and interaction.user.id == job.user_id:
             row = await bot.services.characters.repo.get(job.user_id, job.character_id)
             character = row.name if row is not None else None
-        await tell(interaction, info_text(job, await bot.services.jobs.outputs(job.id), character))
+        shown = shown_for_interaction(bot, interaction, await bot.services.jobs.outputs(job.id))
+        await tell(interaction, info_text(job, shown.posted, character, withheld=len(shown.withheld)))
 
 
 class Delete(JobButton, action="delete"):
@@ -158,6 +170,7 @@ class AddReference(JobButton, action="addref", per_output=True):
         """After a confirmation; the output goes through the same checks as any upload."""
         if job.character_id is None:
             raise NotAllowed(NOT_THE_CHARACTERS_OWNER)
+        await self.check_shown(bot, interaction, job)
         service = bot.services.characters
         character = await service.repo.get(job.user_id, job.character_id)
         chosen = next((o for o in await bot.services.jobs.outputs(job.id) if o.idx == self.idx), None)
@@ -253,10 +266,11 @@ def suggestions_view(job_id: int, prompts: int) -> discord.ui.View:
 
 
 def result_view(
-    job_id: int, outputs: int, *, character: bool = False, structure: bool = False
+    job_id: int, outputs: Sequence[int], *, character: bool = False, structure: bool = False
 ) -> discord.ui.View:
-    """Reroll, Info, Delete (and Show structure when a ControlNet kept one); a Vary per output; with
-    face lock, Fix face and Add to character per output."""
+    """Reroll, Info, Delete (and Show structure when a ControlNet kept one); a Vary per posted output
+    (``outputs``: their indexes; a withheld one gets none); with face lock, Fix face and Add to
+    character per posted output."""
     view = discord.ui.View(timeout=None)
     for button in (Reroll, Info, Delete, *([ShowStructure] if structure else [])):
         view.add_item(button(job_id))
@@ -264,6 +278,6 @@ def result_view(
     if character:  # face lock only: repair a face, chain a winner
         rows += [(2, FixFace), (3, AddReference)]
     for row, per_output in rows:
-        for idx in range(outputs):
+        for idx in outputs:
             view.add_item(per_output(job_id, idx, row=row))
     return view

@@ -65,14 +65,17 @@ def face_lock_text(job: Job, character: str | None = None) -> str | None:
     return " · ".join(parts)
 
 
-def result_embed(job: Job, outputs: list[OutputRow], warnings: tuple[str, ...]) -> discord.Embed:
+def result_embed(
+    job: Job, outputs: list[OutputRow], warnings: tuple[str, ...], *, withheld: int = 0
+) -> discord.Embed:
+    """``outputs``: those posted; ``withheld``: how many more were left out (their seeds are not shown)."""
     params = job.params
     embed = discord.Embed(
         title=f"Job {job.id} · {params.mode}",
         description=_clip(prompt_text(params), 1000),
         colour=discord.Colour.blurple(),
     )
-    seeds = ", ".join(_seed_text(job, o) for o in outputs) or str(params.seed)
+    seeds = ", ".join(_seed_text(job, o) for o in outputs) or ("withheld" if withheld else str(params.seed))
     embed.add_field(name="Seed" if len(outputs) <= 1 else "Seeds (left to right)", value=seeds, inline=False)
     for rule, value in shown(params):
         if rule.summary:
@@ -127,8 +130,11 @@ def finished_text(job: Job) -> str:
     return f"<@{job.user_id}> job {job.id} failed: {job.error or 'unknown error'}"
 
 
-def info_text(job: Job, outputs: list[OutputRow], character: str | None = None) -> str:
-    """Every setting of the job (each that applies to its mode), for the Info button."""
+def info_text(
+    job: Job, outputs: list[OutputRow], character: str | None = None, *, withheld: int = 0
+) -> str:
+    """Every setting of the job (each that applies to its mode), for the Info button. ``outputs``: those
+    this channel may show; ``withheld``: how many more were flagged NSFW (no seed of theirs is shown)."""
     params = job.params
     lines = [
         f"**Job {job.id}** ({job.status.value}, {params.mode})",
@@ -142,6 +148,8 @@ def info_text(job: Job, outputs: list[OutputRow], character: str | None = None) 
         lines.append(f"Face lock: {face_lock}")
     if outputs:
         lines.append("Seeds: " + ", ".join(f"#{o.idx + 1} {_seed_text(job, o)}" for o in outputs))
+    if withheld:
+        lines.append(f"{withheld} output{'s' if withheld > 1 else ''} withheld here: flagged NSFW")
     return "\n".join(lines)[:1900]
 
 

@@ -211,13 +211,21 @@ class FakeDiscord:
     def find_user(self, user_id: int) -> FakeUser | None:
         return next((u for u in self.members if u.id == user_id), None)
 
-    def add_channel(self, name: str) -> int:
-        """Another guild text channel (only visible to a bot that connects afterwards)."""
+    def add_channel(self, name: str, *, nsfw: bool = False) -> int:
+        """Another guild text channel (only visible to a bot that connects afterwards); ``nsfw``:
+        Discord's age-restricted flag."""
         channel_id = self.snowflake()
         self.channels[channel_id] = channel_payload(
             channel_id, guild_id=self.guild_id, name=name, position=len(self.channels)
         )
+        self.channels[channel_id]["nsfw"] = nsfw
         return channel_id
+
+    async def update_channel(self, channel_id: int, **changes: Any) -> None:
+        """Change a guild channel (``nsfw=False``: a moderator lifts its age restriction) and tell the
+        bot, as Discord does, with CHANNEL_UPDATE."""
+        self.channels[channel_id].update(changes)
+        await self.gateway.dispatch("CHANNEL_UPDATE", self.channels[channel_id])
 
     def dm_channel(self, user: FakeUser) -> dict[str, Any]:
         """The DM channel between the bot and ``user`` (created on first use)."""

@@ -135,6 +135,7 @@ def test_fetch_models_warms_the_machine_and_says_where(
         f"depth ControlNet: {tiny_bundle.root / 'controlnet-depth'} (local)",
         f"depth model: {tiny_bundle.root / 'depth'} (local)",
         f"caption model: {tiny_bundle.root / 'florence-2'} (local)",
+        f"NSFW classifier: {tiny_bundle.nsfw_model} (local)",
         f"face pack: {data / 'models' / 'tinypack'} (downloaded)",
     ]
     assert main([*env, "fetch-models"]) == 0
@@ -152,8 +153,9 @@ def test_fetch_models_warms_the_machine_and_says_where(
     monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot)
     monkeypatch.setenv("LIKENESS_CONTROLNET_CANNY", "auto")
     monkeypatch.setenv("LIKENESS_CONTROLNET_DEPTH", "none")
+    monkeypatch.setenv("LIKENESS_NSFW_MODEL", "Falconsai/nsfw_image_detection")  # the default
     assert main([*env, "fetch-models"]) == 0
-    assert asked == ["lllyasviel/control_v11p_sd15_canny"]
+    assert asked == ["lllyasviel/control_v11p_sd15_canny", "Falconsai/nsfw_image_detection"]
     assert "depth model" not in capsys.readouterr().out  # no depth ControlNet: no depth model either
     monkeypatch.setenv("LIKENESS_OFFLINE", "1")
     assert main([*env, "fetch-models"]) == 2
