@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from datetime import UTC, datetime
 
 import discord
 from discord.ext import commands
 from PIL import Image
 
-from bot.actions.guilds import BanDone
+from bot.actions.guilds import BanDone, ban_until
 from bot.app.client import LikenessBot
 from bot.jobs import GenerationResult
 from bot.running.queue import Job, Ticket
@@ -108,11 +107,7 @@ class GuildLog(commands.Cog):
     async def banned(self, guild_id: int, done: BanDone) -> None:
         ban = done.ban
         where = "everywhere (the owner's ban)" if ban.everywhere else "in this server"
-        until = (
-            f" until {datetime.fromtimestamp(ban.expires_at, UTC):%Y-%m-%d %H:%M} UTC"
-            if ban.expires_at is not None
-            else ""
-        )
+        until = ban_until(ban)
         reason = f": {discord.utils.escape_markdown(ban.reason)}" if ban.reason else ""
         jobs = f"; {len(done.cancelled)} queued job(s) cancelled" if done.cancelled else ""
         await self._post(

@@ -46,14 +46,17 @@ class GuildListener(Protocol):
     async def unbanned(self, guild_id: int, user_id: int, by: int, everywhere: bool) -> None: ...
 
 
+def ban_until(ban: BanRow) -> str:
+    """`` until 2026-12-31 12:00 UTC`` for a ban that ends, else nothing."""
+    if ban.expires_at is None:
+        return ""
+    return f" until {datetime.fromtimestamp(ban.expires_at, UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def ban_text(ban: BanRow) -> str:
     """What a banned member reads, with the reason and the end."""
     where = "everywhere, by the bot's owner" if ban.everywhere else "in this server"
-    until = (
-        f" until {datetime.fromtimestamp(ban.expires_at, UTC):%Y-%m-%d %H:%M} UTC"
-        if ban.expires_at is not None
-        else ""
-    )
+    until = ban_until(ban)
     reason = f": {ban.reason}" if ban.reason else " (no reason given)"
     return f"you are banned from using this bot {where}{until}{reason}"
 
