@@ -1,6 +1,6 @@
 """The daily job quota: every job is counted on its UTC day when it is queued (``daily_charges``),
 and a job that fails or is cancelled before it runs is given back by the database itself (the
-``daily_refund`` trigger of migration 0016), whichever code path wrote that status.
+``daily_refund`` trigger of migration 0014), whichever code path wrote that status.
 
 A cap counts either all of a user's jobs (the bot-wide cap) or one server's: the jobs queued there
 plus those with no server (the API, DMs, the command line), since they are the same person's.

@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 # with the schema, so a new per-user table cannot be forgotten by forget_user.
 USER_TABLES: tuple[str, ...] = ("characters", "jobs", "user_last_served", "api_keys")
 
+# Tables with a user_id that forgetting a user keeps on purpose: a ban is the server's moderation
+# record (forgetting oneself must not lift it), and today's charges are the daily quota (forgetting
+# must not reset it). Both hold ids and dates only, no prompt and no media.
+KEPT_TABLES: tuple[str, ...] = ("bans", "daily_charges")
+
 # For every entry of storage.schema.MEDIA_REFERENCES: the media that user :user's rows reference
 # there (a test checks the keys match, so a new media column cannot be missed).
 USER_MEDIA: dict[tuple[str, str], str] = {

@@ -20,8 +20,9 @@ from storage import (
     UserBusy,
     forget_user,
 )
+from storage.bans import BanRepository
 from storage.schema import MEDIA_REFERENCES
-from storage.users import USER_MEDIA, USER_TABLES
+from storage.users import KEPT_TABLES, USER_MEDIA, USER_TABLES
 from tests.storage.helpers import FakeClock, add, media_files
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -192,4 +193,14 @@ async def test_forget_knows_every_user_table_and_media_column(db: Database) -> N
         columns = {r["name"] for r in await db.fetchall("SELECT name FROM pragma_table_info(?)", (table,))}
         if "user_id" in columns:
             with_user.add(table)
-    assert with_user == set(USER_TABLES)
+    assert with_user == set(USER_TABLES) | set(KEPT_TABLES)
+    assert not set(USER_TABLES) & set(KEPT_TABLES)
+
+
+async def test_forgetting_a_user_keeps_their_ban(db: Database, media: MediaStore, clock: FakeClock) -> None:
+    """Forgetting oneself must not lift a server's ban (KEPT_TABLES says why)."""
+    bans = BanRepository(db, clock=clock)
+    await bans.ban(7, A, "spam", by=B, expires_at=None)
+    await forget_user(db, media, A)
+    kept = await bans.active(A, 7)
+    assert kept is not None and kept.reason == "spam"

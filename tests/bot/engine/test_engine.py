@@ -45,9 +45,9 @@ def test_the_engines_capabilities_are_known_before_it_loads(engine: Engine, tiny
     both = frozenset({"canny", "depth"})
     assert before == Capabilities(
         image_prompt=True, faceid_dim=512, family=None, structures=both, describe=True
-    )  # the family needs the model
+    )  # the family and the native size need the model
     assert engine.capabilities == Capabilities(
-        image_prompt=True, faceid_dim=512, family=Family.SD15, structures=both, describe=True
+        image_prompt=True, faceid_dim=512, family=Family.SD15, structures=both, describe=True, native=64
     )
 
 

@@ -39,6 +39,7 @@ EXPECTED_KEYS = {
     "LIKENESS_CONTROLNET_DEPTH",
     "LIKENESS_DEPTH_MODEL",
     "LIKENESS_CAPTION_MODEL",
+    "LIKENESS_NSFW_MODEL",
 }
 
 diffusers_logging.disable_progress_bar()
@@ -100,6 +101,7 @@ def test_env_file_lists_every_setting_with_existing_paths(tiny_bundle: TinyBundl
         "LIKENESS_CONTROLNET_DEPTH",
         "LIKENESS_DEPTH_MODEL",
         "LIKENESS_CAPTION_MODEL",
+        "LIKENESS_NSFW_MODEL",
     ):
         assert Path(env[key]).is_absolute(), key
         assert Path(env[key]).is_dir(), key
