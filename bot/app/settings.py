@@ -215,6 +215,13 @@ class Settings(BaseSettings):
         description="jobs per user per UTC day, Discord and the API together (servers may set less); "
         "empty: no cap",
     )
+    max_output_mp: float = Field(
+        default=16.0,
+        gt=0,
+        le=1000,
+        description="the largest picture an upscale, hires fix or zoom may make, in megapixels "
+        "(servers may set less)",
+    )
     queue_per_user: int = Field(default=3, ge=1, le=100, description="jobs one user may have waiting")
     queue_total: int = Field(default=50, ge=1, le=10_000, description="jobs waiting in all; past it: full")
     history_days: float = Field(
@@ -337,7 +344,7 @@ class Settings(BaseSettings):
     @property
     def bot_limits(self) -> BotLimits:
         """The bot-wide ceilings a server's limits may only tighten."""
-        return BotLimits(daily_jobs=self.daily_jobs)
+        return BotLimits(max_megapixels=self.max_output_mp, daily_jobs=self.daily_jobs)
 
     @field_validator("default_sampler")
     @classmethod

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from bot.engine.images import MAX_RESULT_SIDE
 from bot.errors import InvalidRequest
 from bot.guilds.blocklist import check_text
 from bot.params import CANDIDATES_RANGE, STEPS_RANGE, Defaults, JobParams, Mode
@@ -30,7 +29,7 @@ class BotLimits:
 
     max_steps: int = STEPS_RANGE[1]
     max_candidates: int = CANDIDATES_RANGE[1]
-    max_megapixels: float = MAX_RESULT_SIDE**2 / 1e6  # the largest picture the engine returns
+    max_megapixels: float = 16.0  # LIKENESS_MAX_OUTPUT_MP: the largest picture any job may make
     daily_jobs: int | None = None  # LIKENESS_DAILY_JOBS; None: no bot-wide quota
 
 

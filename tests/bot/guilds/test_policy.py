@@ -58,7 +58,7 @@ def test_values_are_read_as_declared(name: str, text: str, value: object) -> Non
         ),
         ("max_candidates", "5", "max_candidates 5 is looser than this bot's limit of 4 candidates"),
         ("max_candidates", "0", "max_candidates must be at least 1 (got 0)"),
-        ("max_megapixels", "9", "max_megapixels 9 is looser than this bot's limit of 4.194 megapixels"),
+        ("max_megapixels", "20", "max_megapixels 20 is looser than this bot's limit of 16 megapixels"),
         ("max_megapixels", "0", "max_megapixels must be above 0"),
         ("daily_jobs", "51", "daily_jobs 51 is looser than this bot's limit of 50 jobs a day"),
         (
