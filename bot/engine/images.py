@@ -35,6 +35,11 @@ MASK_MIN_SIDE = 8
 """Smallest accepted side of a mask: masks are only resized and thresholded."""
 
 MAX_ASPECT = 4.0
+MAX_JPEG_SCANS = 100
+JPEG_SCAN_BUDGET = 600_000_000
+"""A progressive JPEG is decoded one scan at a time, each a pass over the whole picture: a 116 KB file
+of 1000 tiny scans over 4000×4000 took 128 s of CPU to open. Ordinary progressive photos have about
+ten scans; these bound both the count and scans × pixels (15 passes at the 40 MP limit, about 4 s)."""
 """Widest/tallest shape the engine generates; beyond it models produce repeated subjects."""
 
 MAX_RESULT_SIDE = 2048
@@ -214,6 +219,7 @@ def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> tuple[
     w, h = image.size
     if w * h > MAX_PIXELS:
         raise _too_many_pixels(what, w, h)
+    _check_scans(data, image, what)
     if min(w, h) < min_side:
         raise BadImage(
             f"the {what} is only {w}×{h} pixels; each side must be at least {min_side} pixels, "
@@ -242,6 +248,21 @@ def _open_validated(source: bytes | Path, *, what: str, min_side: int) -> tuple[
     except Exception as exc:  # broken EXIF should not cost the user their picture
         log.warning("ignoring unreadable EXIF orientation in %s: %s", what, exc)
     return image, source_format
+
+
+def _check_scans(data: bytes, image: Image.Image, what: str) -> None:
+    """Refuse a JPEG whose scans would cost more than ``JPEG_SCAN_BUDGET`` to decode. Start-of-scan
+    markers are counted over the whole file: entropy-coded data cannot hold one (a 0xFF there is
+    stuffed with 0x00), so only scans, and those of embedded thumbnails or MPO frames, are counted."""
+    if image.format not in ("JPEG", "MPO"):
+        return
+    scans = data.count(b"\xff\xda")
+    w, h = image.size
+    if scans > MAX_JPEG_SCANS or scans * w * h > JPEG_SCAN_BUDGET:
+        raise BadImage(
+            f"the {what} is a JPEG of {scans} scans over {w}×{h} pixels, which would take minutes to "
+            "decode (photos have about ten); save it again as an ordinary JPEG or a PNG and send that"
+        )
 
 
 def webp_canvas(data: bytes) -> tuple[int, int] | None:

@@ -74,6 +74,26 @@ def gif_with(screen: tuple[int, int], frame: tuple[int, int]) -> bytes:
     return b"GIF89a" + head + descriptor + b"\x02\x44\x01\x00;"
 
 
+def _scan_end(data: bytes, start: int) -> int:
+    """Where the start-of-scan segment at ``start`` and its entropy-coded data end: at the next
+    marker that is neither a stuffed 0xFF00 nor a restart marker."""
+    end = start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+    while not (data[end] == 0xFF and data[end + 1] != 0 and not 0xD0 <= data[end + 1] <= 0xD7):
+        end += 1
+    return end
+
+
+def scan_bomb(side: int, scans: int) -> bytes:
+    """A real progressive JPEG of a flat ``side``² picture with its last scan (tens of bytes: one
+    end-of-band run) repeated ``scans`` times: each repeat is one more pass over every block."""
+    buffer = io.BytesIO()
+    Image.new("L", (side, side), 128).save(buffer, "JPEG", progressive=True, quality=90)
+    data = buffer.getvalue()
+    last = data.rindex(b"\xff\xda")
+    end = _scan_end(data, last)
+    return data[:end] + data[last:end] * scans + data[end:]
+
+
 BOMBS: dict[str, tuple[Callable[[], bytes], str]] = {
     # name: (the file, the size its refusal names)
     "png-42MP": (lambda: zero_png(7000, 6000), "7000×6000 (42 megapixels)"),

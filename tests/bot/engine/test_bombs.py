@@ -13,7 +13,7 @@ from bot.engine.images import webp_canvas
 from bot.engine.uploads import check_image, check_uploads
 from bot.errors import BadImage
 from bot.params import JobParams, Mode
-from tests.bot.engine.bombs import BOMBS, many_frames, refusal, spying, zero_png
+from tests.bot.engine.bombs import BOMBS, many_frames, refusal, scan_bomb, spying, zero_png
 
 
 def test_the_png_bomb_is_real() -> None:
@@ -74,3 +74,44 @@ def test_webp_canvas_reads_as_pillow_does(image: Image.Image, options: dict[str,
     data = buffer.getvalue()
     assert webp_canvas(data) == WebPImagePlugin._get_size(data) == image.size
     assert webp_canvas(b"RIFF\0\0\0\0WEBPVP8X" + bytes(20)) == (1, 1) and webp_canvas(zero_png(8, 8)) is None
+
+
+def test_the_scan_bomb_is_real() -> None:
+    """Guards the test below: Pillow opens it and reads every repeated scan (a 256 px one, so fast)."""
+    data = scan_bomb(256, 300)
+    assert data.count(b"\xff\xda") > 300 and len(data) < 32 * 1024
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    assert image.size == (256, 256)
+
+
+@pytest.mark.parametrize(
+    ("side", "scans", "count"),
+    [(64, 1000, 1006), (4000, 40, 46)],  # too many scans; fewer, but over the budget at 16 MP
+    ids=["count", "budget"],
+)
+def test_a_progressive_jpeg_of_many_scans_is_refused_before_decoding(
+    monkeypatch: pytest.MonkeyPatch, side: int, scans: int, count: int
+) -> None:
+    data = scan_bomb(side, scans)
+    with spying(monkeypatch) as spies, pytest.raises(BadImage) as err:
+        check_image(data, "image")
+    assert str(err.value) == (
+        f"the image is a JPEG of {count} scans over {side}×{side} pixels, which would take minutes to "
+        "decode (photos have about ten); save it again as an ordinary JPEG or a PNG and send that"
+    )
+    assert spies.decoded == []
+
+
+def test_ordinary_progressive_photos_and_mpo_pass() -> None:
+    """A colour progressive JPEG with EXIF (and its thumbnail's scan) and a two-frame MPO."""
+    photo = Image.radial_gradient("L").convert("RGB").resize((3000, 2000))
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", progressive=True, quality=95, exif=exif)
+    assert check_image(buffer.getvalue()).size == (3000, 2000)
+    mpo = io.BytesIO()
+    photo.save(mpo, "MPO", save_all=True, append_images=[photo])
+    assert Image.open(io.BytesIO(mpo.getvalue())).format == "MPO"
+    assert check_image(mpo.getvalue()).size == (3000, 2000)
