@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import Banned, InvalidRequest, NotAllowed
 from bot.guilds.declared import SETTINGS, Choices, add_to_blocklist, policy_of, stored_values
-from bot.guilds.policy import BotLimits, GuildPolicy, NsfwPolicy
+from bot.guilds.policy import BotLimits, GuildPolicy
+from bot.nsfw_policy import ServerNsfw
 from storage import EVERYWHERE, BanRepository, BanRow, DailyCap, GuildSettingsRepository, JobStatus
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class GuildActions:
         if ban is not None:
             raise Banned(ban_text(ban))
 
-    async def nsfw_policy(self, guild_id: int | None) -> NsfwPolicy | None:
+    async def nsfw_policy(self, guild_id: int | None) -> ServerNsfw | None:
         """Where this server lets a flagged output be posted; None outside a server (a DM or the
         API), where the bot-wide setting decides. The NSFW check asks this for each result."""
         if guild_id is None:

@@ -16,7 +16,8 @@ from typing import Any
 from bot.choices import SAMPLERS
 from bot.errors import InvalidRequest
 from bot.guilds.blocklist import MAX_ENTRIES, compile_entry
-from bot.guilds.policy import BotLimits, GuildPolicy, NsfwPolicy
+from bot.guilds.policy import BotLimits, GuildPolicy
+from bot.nsfw_policy import ServerNsfw
 from bot.params import JobParams, Mode, rules
 from bot.prompt_syntax import parse as parse_prompt
 from bot.rules import number_text
@@ -156,8 +157,11 @@ def _switch(option: str) -> Reader:
 
 def _nsfw(text: str, policy: GuildPolicy, limits: BotLimits, choices: Choices) -> str:
     value = text.strip().lower()
-    if value not in {p.value for p in NsfwPolicy}:
-        raise InvalidRequest(f"nsfw takes one of {', '.join(p.value for p in NsfwPolicy)}")
+    if value not in {p.value for p in ServerNsfw}:
+        raise InvalidRequest(
+            f"nsfw takes one of {', '.join(p.value for p in ServerNsfw)} (Discord allows images "
+            "flagged NSFW only in age-restricted channels, so no server setting opens other channels)"
+        )
     return value
 
 
@@ -217,7 +221,7 @@ def policy_of(stored: Mapping[str, str]) -> GuildPolicy:
         if name == "modes":
             value = frozenset(Mode(m) for m in value)
         elif name == "nsfw":
-            value = NsfwPolicy(value)
+            value = ServerNsfw(value)
         elif name == "blocklist":
             value = tuple(value)
         values[name] = value

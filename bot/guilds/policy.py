@@ -8,19 +8,11 @@ so a policy read back always lies within them.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from bot.errors import InvalidRequest
 from bot.guilds.blocklist import check_text
+from bot.nsfw_policy import ServerNsfw
 from bot.params import CANDIDATES_RANGE, STEPS_RANGE, Defaults, JobParams, Mode
-
-
-class NsfwPolicy(StrEnum):
-    """Where a server lets an output flagged as NSFW be posted."""
-
-    AGE_RESTRICTED_ONLY = "age_restricted_only"  # channels Discord marks age-restricted (the default)
-    ALLOW = "allow"  # any channel of the server
-    WITHHOLD = "withhold"  # nowhere: a flagged output is always withheld
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +39,7 @@ class GuildPolicy:
     max_megapixels: float | None = None
     modes: frozenset[Mode] | None = None
     face_lock: bool = True
-    nsfw: NsfwPolicy = NsfwPolicy.AGE_RESTRICTED_ONLY
+    nsfw: ServerNsfw = ServerNsfw.AGE_RESTRICTED  # a server may only narrow Discord's rule
     blocklist: tuple[str, ...] = ()
     daily_jobs: int | None = None
     log_channel: int | None = None

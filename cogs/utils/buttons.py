@@ -88,7 +88,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"lk:[a
     async def check_shown(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
         """A per-output action works only on an output this channel may show: a withheld one is
         nobody's to vary, repair or keep here (its button was never posted, but ids can be made)."""
-        shown = shown_for_interaction(bot, interaction, await bot.services.jobs.outputs(job.id))
+        shown = await shown_for_interaction(bot, interaction, await bot.services.jobs.outputs(job.id))
         if any(o.idx == self.output for o in shown.withheld):
             raise NotAllowed(f"output {self.output + 1} of job {job.id} is withheld here: flagged NSFW")
 
@@ -139,7 +139,7 @@ class Info(JobButton, action="info"):
         if job.character_id is not None and interaction.user.id == job.user_id:
             row = await bot.services.characters.repo.get(job.user_id, job.character_id)
             character = row.name if row is not None else None
-        shown = shown_for_interaction(bot, interaction, await bot.services.jobs.outputs(job.id))
+        shown = await shown_for_interaction(bot, interaction, await bot.services.jobs.outputs(job.id))
         await tell(interaction, info_text(job, shown.posted, character, withheld=len(shown.withheld)))
 
 

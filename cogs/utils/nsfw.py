@@ -50,9 +50,11 @@ async def place_of_job(bot: LikenessBot, job: Job) -> Place:
     return place_of_channel(channel, job.guild_id)
 
 
-def policy_for(bot: LikenessBot, guild_id: int | None) -> NsfwPolicy:
-    """The NSFW policy for a server's channels (or DMs): the bot-wide one, which server settings narrow."""
-    return bot.services.nsfw
+async def policy_for(bot: LikenessBot, guild_id: int | None) -> NsfwPolicy:
+    """The NSFW policy for a server's channels (or DMs): the bot-wide one, narrowed by the server's
+    ``nsfw`` setting (read each time, so a change applies to the next result and button)."""
+    server = await bot.services.guilds.nsfw_policy(guild_id)
+    return bot.services.nsfw if server is None else bot.services.nsfw.for_server(server)
 
 
 def split(outputs: list[OutputRow], place: Place, policy: NsfwPolicy) -> Shown:
@@ -69,12 +71,12 @@ def split(outputs: list[OutputRow], place: Place, policy: NsfwPolicy) -> Shown:
 
 
 async def shown_for_job(bot: LikenessBot, job: Job, outputs: list[OutputRow]) -> Shown:
-    return split(outputs, await place_of_job(bot, job), policy_for(bot, job.guild_id))
+    return split(outputs, await place_of_job(bot, job), await policy_for(bot, job.guild_id))
 
 
-def shown_for_interaction(
+async def shown_for_interaction(
     bot: LikenessBot, interaction: discord.Interaction, outputs: list[OutputRow]
 ) -> Shown:
     """The outputs as the channel a button was clicked in may show them."""
     place = place_of_channel(interaction.channel, interaction.guild_id)
-    return split(outputs, place, policy_for(bot, interaction.guild_id))
+    return split(outputs, place, await policy_for(bot, interaction.guild_id))

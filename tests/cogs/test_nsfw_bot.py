@@ -144,3 +144,27 @@ async def test_direct_messages_follow_the_bot_wide_setting(
         assert len(posted.files) == 2 and "withheld" not in posted.content
         channel = await inpaint(fake, "white", seed=22)  # a server's normal channel still withholds
         assert (await finished(channel)).files == []
+
+
+async def test_a_server_set_to_never_withholds_even_in_age_restricted_channels(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    """The server's ``nsfw`` setting narrows Discord's rule, for results and for buttons alike, and a
+    change applies to the next one without a restart."""
+    fake = fake_discord
+    art = fake.add_channel("art-18", nsfw=True)
+    bob = fake.add_user("bob")
+    async with running_bot(fake, bot_settings(tiny_bundle, data_dir)) as bot:
+        posted = await result_message(await inpaint(fake, "white", channel_id=art))
+        [first] = await jobs(bot)
+        await bot.services.guilds.set(fake.guild_id, "nsfw", "never", by=bob.id)
+        message = await finished(await inpaint(fake, "white", channel_id=art, seed=31))
+        assert message.files == []
+        assert "2 of 2 images were withheld: flagged NSFW, and this server allows no images flagged NSFW." \
+            in message.content
+        refused = await ephemeral_reply(await fake.click(bob, posted, f"lk:vary:{first.id}:0"))
+        assert refused.content.endswith(f"output 1 of job {first.id} is withheld here: flagged NSFW")
+        await bot.services.guilds.reset(fake.guild_id, "nsfw", by=bob.id)
+        again = await result_message(await inpaint(fake, "white", channel_id=art, seed=41))
+        assert len(again.files) == 2
+    fake.assert_no_violations()

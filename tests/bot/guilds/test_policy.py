@@ -12,7 +12,8 @@ import pytest
 from bot.errors import Blocked, InvalidRequest
 from bot.guilds.blocklist import check_text, compile_entry
 from bot.guilds.declared import SETTINGS, Choices, add_to_blocklist, policy_of
-from bot.guilds.policy import BotLimits, GuildPolicy, NsfwPolicy
+from bot.guilds.policy import BotLimits, GuildPolicy
+from bot.nsfw_policy import ServerNsfw
 from bot.params import Defaults, FaceLock, JobParams, Mode, resolve
 
 LIMITS = BotLimits(daily_jobs=50)
@@ -32,7 +33,7 @@ def read(name: str, text: str, policy: GuildPolicy | None = None) -> object:
         ("max_megapixels", "0.5", 0.5),
         ("modes", "text, IMG2IMG", ["img2img", "text"]),
         ("face_lock", "off", False),
-        ("nsfw", "withhold", "withhold"),
+        ("nsfw", "never", "never"),
         ("daily_jobs", "50", 50),
         ("style", "Anime", "anime"),
         ("model", "xl", "xl"),
@@ -68,7 +69,12 @@ def test_values_are_read_as_declared(name: str, text: str, value: object) -> Non
         ),
         ("modes", " , ", "modes takes a comma list"),
         ("face_lock", "maybe", "face_lock takes on or off (got “maybe”)"),
-        ("nsfw", "sometimes", "nsfw takes one of age_restricted_only, allow, withhold"),
+        (
+            "nsfw",
+            "allow",
+            "nsfw takes one of age_restricted, never (Discord allows images flagged NSFW only in "
+            "age-restricted channels, so no server setting opens other channels)",
+        ),
         ("style", "baroque", "unknown style “baroque”: choose one of photorealistic, anime"),
         ("model", "sd3", "unknown model “sd3”: choose one of photo, xl"),
         ("sampler", "fast", "unknown sampler “fast”"),
@@ -99,7 +105,7 @@ def test_stored_values_become_the_policy() -> None:
     stored = {
         "steps": "12",
         "modes": '["text", "img2img"]',
-        "nsfw": '"allow"',
+        "nsfw": '"never"',
         "blocklist": '["gore", "/nud(e|ity)/"]',
         "face_lock": "false",
         "log_channel": "42",
@@ -107,9 +113,9 @@ def test_stored_values_become_the_policy() -> None:
     }
     policy = policy_of(stored)
     assert policy.steps == 12 and policy.modes == frozenset({Mode.TEXT, Mode.IMG2IMG})
-    assert policy.nsfw is NsfwPolicy.ALLOW and policy.face_lock is False and policy.log_channel == 42
+    assert policy.nsfw is ServerNsfw.NEVER and policy.face_lock is False and policy.log_channel == 42
     assert policy.blocklist == ("gore", "/nud(e|ity)/")
-    assert policy_of({}) == GuildPolicy() and GuildPolicy().nsfw is NsfwPolicy.AGE_RESTRICTED_ONLY
+    assert policy_of({}) == GuildPolicy() and GuildPolicy().nsfw is ServerNsfw.AGE_RESTRICTED
 
 
 def test_the_server_defaults_fill_what_a_job_leaves_out() -> None:
