@@ -1,5 +1,5 @@
 """``/likeness``: a community server's own rules, for members with Manage Server. Settings (show,
-set, reset one by one, the blocklist, the log channel) and bans (ban, unban, bans), answered
+set, reset one by one, the blocklist, the log channel), bans (ban, unban, bans) and stats, answered
 privately; ``bot.actions.guilds`` checks and stores them.
 
 Discord's default permissions hide the group from members without Manage Server, but a server can
@@ -9,6 +9,7 @@ change those in its integration settings, so the bot checks the member's own per
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 
 import discord
@@ -16,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.actions.guilds import MAX_BAN_DAYS, MAX_REASON
+from bot.actions.stats import MAX_STATS_DAYS, server_stats
 from bot.app.client import LikenessBot
 from bot.errors import InvalidRequest, NotAllowed
 from bot.guilds.declared import SETTINGS, TYPED
@@ -171,6 +173,29 @@ class LikenessCommands(
             reason = discord.utils.escape_markdown(row.reason) if row.reason else "no reason given"
             lines.append(f"• <@{row.user_id}>{scope}: {reason}, {until}, by <@{row.banned_by}>")
         await tell(interaction, "\n".join(lines))
+
+
+    @app_commands.command(name="stats", description="This server's jobs, members, GPU time and failures")
+    @app_commands.describe(days=f"How many days back, today included (1–{MAX_STATS_DAYS}; default 7)")
+    async def stats(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, MAX_STATS_DAYS] = 7
+    ) -> None:
+        guild_id = _manager(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        services = self.bot.services
+        report = await server_stats(
+            services.db,
+            guild_id,
+            days,
+            nsfw_threshold=services.nsfw.threshold,
+            history_days=services.settings.history_days,
+        )
+        await interaction.followup.send(
+            report.text,
+            file=discord.File(io.BytesIO(report.chart), "likeness-stats.png"),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
 
 async def setup(bot: LikenessBot) -> None:

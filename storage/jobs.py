@@ -410,9 +410,10 @@ class JobRepository(Generic[P]):
         finally:
             await self._files.settle(written, described)
 
-    async def mark_failed(self, job_id: int, error: str) -> JobRow[P] | None:
-        """queued/running → failed; None when the job is missing or already finished."""
-        return await self._finish(job_id, JobStatus.FAILED, error)
+    async def mark_failed(self, job_id: int, error: str, code: str = "error") -> JobRow[P] | None:
+        """queued/running → failed, with the message and its kind (``code``); None when the job
+        is missing or already finished."""
+        return await self._finish(job_id, JobStatus.FAILED, error, code)
 
     async def mark_cancelled(self, job_id: int) -> JobRow[P] | None:
         """For the worker after it interrupted a job (queued jobs are accepted too). Its inputs
@@ -453,11 +454,13 @@ class JobRepository(Generic[P]):
     def _row(self, row: Any) -> JobRow[P]:
         return JobRow.from_row(row, self._params)
 
-    async def _finish(self, job_id: int, status: JobStatus, error: str | None) -> JobRow[P] | None:
+    async def _finish(
+        self, job_id: int, status: JobStatus, error: str | None, code: str | None = None
+    ) -> JobRow[P] | None:
         row = await self._db.fetchone(
-            "UPDATE jobs SET status = ?, error = ?, finished_at = ? "
+            "UPDATE jobs SET status = ?, error = ?, error_code = ?, finished_at = ? "
             f"WHERE id = ? AND status IN ('queued', 'running') {self._returning}",
-            (status.value, error, self._clock(), job_id),
+            (status.value, error, code, self._clock(), job_id),
         )
         return None if row is None else self._row(row)
 
@@ -525,8 +528,8 @@ class JobRepository(Generic[P]):
                     (json.dumps(sorted({r[1] for r in requeued})),),
                 )
                 failed = await self._db.fetchall(
-                    "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? "
-                    "WHERE status = 'running' RETURNING id",
+                    "UPDATE jobs SET status = 'failed', error = ?, error_code = 'interrupted', "
+                    "finished_at = ? WHERE status = 'running' RETURNING id",
                     (RESTARTED_TWICE, now),
                 )
             await self._files.remove_files(removed)
@@ -628,6 +631,8 @@ class JobRepository(Generic[P]):
                 "status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' "
                 "WHEN attempts < :max THEN 'queued' ELSE 'failed' END, "
                 "error = CASE WHEN cancel_requested_at IS NULL AND attempts >= :max THEN :error END, "
+                "error_code = CASE WHEN cancel_requested_at IS NULL AND attempts >= :max "
+                "THEN 'interrupted' END, "
                 "started_at = CASE WHEN cancel_requested_at IS NULL AND attempts < :max "
                 "THEN NULL ELSE started_at END, "
                 "finished_at = CASE WHEN cancel_requested_at IS NULL AND attempts < :max "

@@ -55,6 +55,7 @@ DEFAULT_JOB_SECONDS = 20.0  # estimate before any job has finished
 SWEEP_INTERVAL = 3600.0
 _INTERRUPTED = "the bot's worker was interrupted twice while running this job; try again"
 _LOST = "the GPU worker running this job stopped twice; try again"
+BUG = "bug"  # the failure code of an unexpected error (the user gets a reference to the log)
 
 Job = JobRow[JobParams]
 # (owner id, character id) -> the character's face; raises LikenessError (deleted, empty)
@@ -113,6 +114,7 @@ class _Outcome:
     write: _Write
     result: GenerationResult | None = None
     error: str | None = None
+    code: str = "error"  # the failure's kind (bot.errors' codes; "bug" for the unexpected)
 
     def after(self, exc: BaseException) -> _Outcome:
         """What to store once writing this failed with ``exc``: itself again when the failure
@@ -122,7 +124,7 @@ class _Outcome:
         if is_transient(exc):
             return self
         if self.write is _Write.DONE:
-            return _Outcome(self.job, _Write.FAILED, error=not_saved_message(exc))
+            return _Outcome(self.job, _Write.FAILED, error=not_saved_message(exc), code="not_saved")
         if self.write is _Write.REQUEUE:
             return self
         return _Outcome(self.job, _Write.REQUEUE, error=self.error or _INTERRUPTED)
@@ -364,12 +366,12 @@ class JobQueue:
         except (LikenessError, StorageError) as exc:
             explained = explain(exc)
             if explained is not None:
-                return _Outcome(job, _Write.FAILED, error=explained.message)
+                return _Outcome(job, _Write.FAILED, error=explained.message, code=explained.code)
             log.exception("job %d failed unexpectedly", job.id)
-            return _Outcome(job, _Write.FAILED, error=_unexpected(job))
+            return _Outcome(job, _Write.FAILED, error=_unexpected(job), code=BUG)
         except Exception:
             log.exception("job %d failed unexpectedly", job.id)
-            return _Outcome(job, _Write.FAILED, error=_unexpected(job))
+            return _Outcome(job, _Write.FAILED, error=_unexpected(job), code=BUG)
         return _Outcome(job, _Write.DONE, result=result)
 
     async def _request(self, job: Job) -> GenerationRequest:
@@ -433,7 +435,7 @@ class JobQueue:
                 suggestions=result.suggestions,
             )
         elif outcome.write is _Write.FAILED:
-            row = await self.repo.mark_failed(job_id, outcome.error or "")
+            row = await self.repo.mark_failed(job_id, outcome.error or "", outcome.code)
         elif outcome.write is _Write.CANCELLED:
             row = await self.repo.mark_cancelled(job_id)
         else:
