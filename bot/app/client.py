@@ -89,3 +89,19 @@ class LikenessBot(commands.Bot):
     async def close(self) -> None:
         await self.services.queue.stop()
         await super().close()
+
+
+class ShardedLikenessBot(LikenessBot, commands.AutoShardedBot):
+    """The same bot over several gateway connections (``LIKENESS_SHARDS``): discord.py's
+    auto-sharded client runs them in one process and routes each event to its guild's shard."""
+
+
+def make_bot(services: Services, **options: Any) -> LikenessBot:
+    """The bot ``LIKENESS_SHARDS`` asks for: one connection, N shards, or as many as Discord
+    recommends (``auto``: discord.py asks /gateway/bot)."""
+    shards = services.settings.shards
+    if shards == 1:
+        return LikenessBot(services, **options)
+    count = None if shards == "auto" else shards
+    log.info("connecting with %s shards", "Discord's recommended number of" if count is None else count)
+    return ShardedLikenessBot(services, shard_count=count, **options)

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         description="the bot's token from the Discord developer portal; needed by `run`, not by the CLI",
     )
     guild_id: int | None = Field(default=None, description="sync commands to one guild (instant)")
+    shards: Literal["auto"] | int = Field(
+        default=1,
+        description="gateway connections: 1, a number, or auto (discord.py's auto-sharded client, with "
+        "the count Discord recommends; Discord requires sharding from 2,500 servers)",
+    )
 
     data_dir: Path = Field(
         default=Path("data"), description="the database, media, API keys and downloaded face packs"
@@ -326,6 +331,13 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_urlsafe())' makes one"
             )
         return SecretStr(key)
+
+    @field_validator("shards")
+    @classmethod
+    def _shards(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and not 1 <= value <= 1000:
+            raise ValueError(f"must be auto or a number of shards from 1 to 1000 (got {value})")
+        return value
 
     @field_validator("owner_ids")
     @classmethod

@@ -44,14 +44,14 @@ async def serve(settings: Settings, **bot_options: object) -> None:
     """Open everything, load the models (missing weights stop start-up here), then connect; with
     ``LIKENESS_API_PORT`` set, the HTTP API serves on the same loop, queue and worker (``GET /metrics``
     included), with ``LIKENESS_METRICS_PORT`` the metrics have a port of their own."""
-    from bot.app.client import LikenessBot  # discord.py, and the models, only when the bot runs
+    from bot.app.client import make_bot  # discord.py, and the models, only when the bot runs
     from bot.app.services import Services
 
     services = await Services.open(settings)
     try:
         services.serve_metrics()  # LIKENESS_METRICS_PORT: metrics without the API too
         await services.load_models()
-        bot = LikenessBot(services, **bot_options)
+        bot = make_bot(services, **bot_options)
         if settings.api_port is None:
             await bot.serve()
             return

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.app.client import LikenessBot
+from bot.app.client import LikenessBot, make_bot
 from bot.app.services import Services
 from bot.app.settings import Settings, load_settings
 from bot.engine.engine import Engine
@@ -44,7 +44,7 @@ async def running_bot(
     services = await Services.open(settings)
     try:
         await services.load_models()
-        bot = LikenessBot(services, guild_ready_timeout=0.02)
+        bot = make_bot(services, guild_ready_timeout=0.02)
         task = asyncio.create_task(bot.serve())
         try:
             async with asyncio.timeout(timeout):

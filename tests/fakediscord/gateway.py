@@ -50,25 +50,43 @@ class Session:
     id: str
     intents: int
     seq: int = 0
+    shard: int = 0
     ws: web.WebSocketResponse | None = None
     buffer: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Gateway:
-    """Serves ``/gateway``; one bot session at a time (the newest IDENTIFY wins)."""
+    """Serves ``/gateway``; one bot session per shard at a time (the newest IDENTIFY of a shard wins).
+
+    With ``FakeDiscord(shards=n)`` every IDENTIFY must carry ``shard: [id, n]`` (4011 "Sharding
+    required", 4010 "Invalid shard" otherwise, as Discord closes); a guild's events go to shard
+    ``(guild_id >> 22) % n`` and a DM's to shard 0, as Discord routes them."""
 
     def __init__(self, fake: FakeDiscord) -> None:
         self.fake = fake
         self.sessions: dict[str, Session] = {}
-        self.session: Session | None = None
+        self.by_shard: dict[int, Session] = {}
         self.identifies = 0
         self.resumes = 0
         self.connections = 0
         self._sockets: set[web.WebSocketResponse] = set()
 
     @property
+    def session(self) -> Session | None:
+        """Shard 0's session (the only one without sharding)."""
+        return self.by_shard.get(0)
+
+    @property
     def connected(self) -> bool:
-        return self.session is not None and self.session.ws is not None and not self.session.ws.closed
+        """Every shard has a live socket."""
+        return all(self._live(self.by_shard.get(shard)) for shard in range(self.fake.shards))
+
+    @staticmethod
+    def _live(session: Session | None) -> bool:
+        return session is not None and session.ws is not None and not session.ws.closed
+
+    def shard_of(self, guild_id: int | None) -> int:
+        return 0 if guild_id is None else (guild_id >> 22) % self.fake.shards
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
@@ -126,20 +144,32 @@ class Gateway:
         if intents & PRIVILEGED_INTENTS & ~self.fake.privileged_intents:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return None
+        shard, count = data.get("shard") or (0, 1)
+        if count != self.fake.shards:
+            if self.fake.shards > 1 and "shard" not in data:
+                await ws.close(code=4011, message=b"Sharding required.")
+            else:
+                await ws.close(code=4010, message=b"Invalid shard.")
+            return None
+        if not 0 <= shard < count:
+            await ws.close(code=4010, message=b"Invalid shard.")
+            return None
         self.identifies += 1
-        session = Session(id=secrets.token_hex(16), intents=intents, ws=ws)
-        if self.session is not None and self.session.ws is not None and self.session.ws is not ws:
-            await self.session.ws.close(code=4000)
+        session = Session(id=secrets.token_hex(16), intents=intents, ws=ws, shard=shard)
+        previous = self.by_shard.get(shard)
+        if previous is not None and previous.ws is not None and previous.ws is not ws:
+            await previous.ws.close(code=4000)
         self.sessions[session.id] = session
-        self.session = session
+        self.by_shard[shard] = session
         fake = self.fake
+        ours = self.shard_of(fake.guild_id) == shard
         await self._dispatch_to(
             session,
             "READY",
             {
                 "v": 10,
                 "user": fake.bot_user.payload() | {"verified": True, "mfa_enabled": False, "flags": 0},
-                "guilds": [{"id": str(fake.guild_id), "unavailable": True}],
+                "guilds": [{"id": str(fake.guild_id), "unavailable": True}] if ours else [],
                 "session_id": session.id,
                 "session_type": "normal",
                 "resume_gateway_url": fake.gateway_url,
@@ -154,7 +184,8 @@ class Gateway:
                 **({"shard": data["shard"]} if "shard" in data else {}),
             },
         )
-        await self._dispatch_to(session, "GUILD_CREATE", fake.guild_payload())
+        if ours:
+            await self._dispatch_to(session, "GUILD_CREATE", fake.guild_payload())
         fake.store.notify()
         return session
 
@@ -165,7 +196,7 @@ class Gateway:
             return None
         self.resumes += 1
         session.ws = ws
-        self.session = session
+        self.by_shard[session.shard] = session
         last = int(data.get("seq") or 0)
         for event in [e for e in session.buffer if e["s"] > last]:
             await self._send(ws, event)
@@ -174,7 +205,8 @@ class Gateway:
         return session
 
     async def _members_chunk(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
-        if self.session is None:
+        session = self.by_shard.get(self.shard_of(self.fake.guild_id))
+        if session is None:
             return
         members = [u.member_payload(with_permissions=False) for u in self.fake.members]
         chunk = {
@@ -186,7 +218,7 @@ class Gateway:
         }
         if data.get("nonce"):
             chunk["nonce"] = data["nonce"]
-        await self._dispatch_to(self.session, "GUILD_MEMBERS_CHUNK", chunk)
+        await self._dispatch_to(session, "GUILD_MEMBERS_CHUNK", chunk)
 
     async def _dispatch_to(self, session: Session, event: str, data: dict[str, Any]) -> None:
         session.seq += 1
@@ -205,8 +237,9 @@ class Gateway:
             await self.fake.store.wait_for(
                 lambda: self.connected, timeout, "the bot to connect to the gateway"
             )
-        assert self.session is not None
-        await self._dispatch_to(self.session, event, data)
+        guild = data.get("guild_id")
+        session = self.by_shard[self.shard_of(int(guild) if guild is not None else None)]
+        await self._dispatch_to(session, event, data)
 
     def intends(self, intent: int) -> bool:
         return self.session is not None and bool(self.session.intents & intent)

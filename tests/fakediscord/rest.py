@@ -290,7 +290,7 @@ class RestApi:
         data: dict[str, Any] = {"url": self.fake.gateway_url}
         if request.path.endswith("/bot"):
             data |= {
-                "shards": 1,
+                "shards": self.fake.shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
@@ -664,7 +664,7 @@ class RestApi:
     async def _emit(self, event: str, message: FakeMessage) -> None:
         """MESSAGE_CREATE/UPDATE/DELETE over the gateway, as Discord does for intents the bot holds."""
         fake = self.fake
-        session = fake.gateway.session
+        session = fake.gateway.by_shard.get(fake.gateway.shard_of(message.guild_id))
         if not fake.message_events or session is None or message.ephemeral:
             return
         intent = INTENT_GUILD_MESSAGES if message.guild_id else INTENT_DIRECT_MESSAGES

@@ -81,6 +81,7 @@ class FakeDiscord:
         guild_name: str = "Fake Guild",
         channel_name: str = "general",
         max_request_size: int = 256 * 1024 * 1024,
+        shards: int = 1,
         **limit_overrides: Any,
     ) -> None:
         self.limits = dataclasses.replace(limits or Limits(), **limit_overrides)
@@ -91,6 +92,7 @@ class FakeDiscord:
         self.privileged_intents = privileged_intents
         self.app_name = app_name
         self.max_request_size = max_request_size
+        self.shards = shards  # /gateway/bot's recommendation, and what every IDENTIFY must say
 
         self.snowflake = SnowflakeFactory()
         self.store = Store()
@@ -100,6 +102,8 @@ class FakeDiscord:
         self.members: list[FakeUser] = [self.bot_user, self.owner]
         self.user = self.add_user("tester")
         self.guild_id = self.snowflake()
+        while shards > 1 and (self.guild_id >> 22) % shards != shards - 1:  # on the last shard, not 0
+            self.guild_id = self.snowflake()
         self.guild_name = guild_name
         self.channels: dict[int, dict[str, Any]] = {}
         # The @everyone role's permissions (a bit field as a string): every bit, Administrator
