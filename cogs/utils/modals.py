@@ -31,10 +31,11 @@ def edit_form(job: Job) -> discord.ui.Modal:
     """The form for ``job``, filled in with what it ran with (stopped: see the module)."""
     params = job.params
     form = discord.ui.Modal(title=f"Edit prompt: job {job.id}", custom_id=f"lk:editform:{job.id}")
+    seed = "" if params.seed is None else str(params.seed)
     inputs = (
         ("Prompt", "What to make; every other setting stays as it was", params.prompt, True),
         ("Negative prompt", "What to avoid; empty for nothing", params.negative, True),
-        ("Seed", "Keep it for the same composition; clear it for a new one", str(params.seed or ""), False),
+        ("Seed", "Keep it for the same composition; clear it for a new one", seed, False),
     )
     for (label, help_text, value, long), custom_id in zip(inputs, FIELDS, strict=True):
         text: discord.ui.TextInput[Any] = discord.ui.TextInput(
