@@ -126,3 +126,20 @@ async def test_a_zoom_over_the_output_limit_is_refused_with_nothing_stored(
         assert await snapshot(bot, data_dir) == before  # no job, no file
         panned = await result_message(await fake.click(None, panel, f"lk:panright:{job.id}:0"))
         assert image_of(panned.files[0].data).size == (96, 64)
+
+
+async def test_the_zoom_buttons_work_after_a_restart(
+    fake_discord: FakeDiscord, tiny_bundle: TinyBundle, data_dir: Path
+) -> None:
+    fake = fake_discord
+    settings = bot_settings(tiny_bundle, data_dir)
+    async with running_bot(fake, settings) as bot:
+        result = await result_message(await generate(fake, None, "a harbour at noon"))
+        [job] = await jobs(bot)
+        panel = await ephemeral_reply(await fake.click(None, result, f"lk:reframe:{job.id}:0"))
+    async with running_bot(fake, settings) as bot:  # a new process: the panel opened before still works
+        zoomed = await result_message(await fake.click(None, panel, f"lk:panup:{job.id}:0"))
+        again = await ephemeral_reply(await fake.click(None, result, f"lk:reframe:{job.id}:0"))
+        [_, row] = await jobs(bot)
+    assert image_of(zoomed.files[0].data).size == (64, 96) and row.params.expand == "up"
+    assert again.custom_ids == panel.custom_ids
