@@ -15,8 +15,11 @@ ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:5", "3:2", "2:3", "16:9", "9:16", "2
 DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "all")
 """Ways outpaint extends a picture without a target ratio."""
 
-OUTPAINT_TARGETS: tuple[str, ...] = ASPECT_RATIOS + DIRECTIONS
-"""What ``expand`` accepts: a target aspect ratio or a direction."""
+ZOOMS: tuple[str, ...] = ("zoom1.5", "zoom2")
+"""Zoom out: the canvas grown by this factor on both sides, the picture in its centre."""
+
+OUTPAINT_TARGETS: tuple[str, ...] = ASPECT_RATIOS + DIRECTIONS + ZOOMS
+"""What ``expand`` accepts: a target aspect ratio, a direction or a zoom out."""
 
 STYLE_NAMES: tuple[str, ...] = (
     "photorealistic",

@@ -289,9 +289,10 @@ class JobParams:
     expand: str | None = _param(
         Rule(
             "expand",
-            "Outpaint: a target ratio or a direction; all when left out",
+            "Outpaint: a target ratio, a direction or a zoom out; all when left out",
             "Expand",
             choices=OUTPAINT_TARGETS,
+            labels={"zoom1.5": "zoom out 1.5×", "zoom2": "zoom out 2×"},
             modes=frozenset({Mode.OUTPAINT}),
             mode_defaults={Mode.OUTPAINT: DEFAULT_EXPAND},
         )

@@ -1,15 +1,18 @@
-"""The result and queue buttons (``cogs.utils.buttons``), registered so clicks reach them after any
-restart."""
+"""The result and queue buttons (``cogs.utils.buttons``) and Edit prompt's form
+(``cogs.utils.modals``), registered so clicks and submissions reach them after any restart."""
 
 from __future__ import annotations
 
 from bot.app.client import LikenessBot
 from cogs.utils.buttons import JobButton
+from cogs.utils.modals import on_edit_form
 
 
 async def setup(bot: LikenessBot) -> None:
     bot.add_dynamic_items(*JobButton.registered)
+    bot.add_listener(on_edit_form, "on_interaction")
 
 
 async def teardown(bot: LikenessBot) -> None:
     bot.remove_dynamic_items(*JobButton.registered)
+    bot.remove_listener(on_edit_form, "on_interaction")

@@ -35,6 +35,8 @@ class JobOrigin(StrEnum):
     VARY = "vary"
     FIX_FACE = "fix_face"
     SUGGESTION = "suggestion"  # /describe's Use N buttons
+    REFRAME = "reframe"  # Zoom out and the pans: an outpaint of one output
+    EDIT = "edit"  # Edit prompt: the job again with new text
 
 
 class CancelOutcome(StrEnum):

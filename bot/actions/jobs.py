@@ -10,7 +10,7 @@ asks (a slash command, a button, the HTTP API), so the outcomes read the same ev
   writes disappears under it, and every job's end reaches its message and webhook.
 - A structure map is drawn from the job's source picture. From the owner's own upload it is the
   owner's alone, as the upload is (the rule Reroll keeps too); from a posted output (Vary, Fix face,
-  a reroll of those) anyone who sees the result may see it.
+  a zoom or pan, a reroll or edit of those) anyone who sees the result may see it.
 """
 
 from __future__ import annotations
@@ -65,11 +65,12 @@ class JobActions:
             )
 
     async def _source_is_output(self, job: Job) -> bool:
-        """Whether the job's source picture is a job's output: Vary and Fix face start from one, and a
-        reroll keeps its parent's source (a parent gone since: not known, so not)."""
+        """Whether the job's source picture is a job's output: Vary, Fix face, zooms and pans start from
+        one, and a reroll or an edited prompt keeps its parent's source (a parent gone since: not
+        known, so not)."""
         for _ in range(_MAX_REROLLS):
-            if job.origin is not JobOrigin.REROLL:
-                return job.origin in (JobOrigin.VARY, JobOrigin.FIX_FACE)
+            if job.origin not in (JobOrigin.REROLL, JobOrigin.EDIT):
+                return job.origin in (JobOrigin.VARY, JobOrigin.FIX_FACE, JobOrigin.REFRAME)
             parent = await self.repo.get(job.parent_job_id) if job.parent_job_id is not None else None
             if parent is None or parent.input_media != job.input_media:
                 return False

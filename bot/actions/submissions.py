@@ -27,9 +27,10 @@ from bot.engine.loras import LoraLibrary
 from bot.engine.masks import face_mask
 from bot.engine.uploads import UploadInfo, check_metadata, check_uploads
 from bot.errors import Blocked, Gone, InvalidRequest, NoFaceFound, NotAllowed
-from bot.guilds.policy import GuildPolicy
+from bot.guilds.policy import BotLimits, GuildPolicy
 from bot.jobs import Identity
 from bot.params import Defaults, JobParams, Mode, resolve
+from bot.reframe import check_reframe, reframed_params
 from storage import CharacterRepository, DailyCap, JobOrigin, MediaStore, NewJob, OutputRow
 
 if TYPE_CHECKING:  # the command line checks jobs without loading torch
@@ -67,6 +68,15 @@ class Draft:
     mask: StoredFile | None = None
     mask_over_face: bool = False
     daily_caps: tuple[DailyCap, ...] = ()  # the daily quotas it counts against (checked again at submit)
+
+
+@dataclass(frozen=True, slots=True)
+class EditedText:
+    """What Edit prompt's form gives back: the new prompt and negative, and the seed (None: a new one)."""
+
+    prompt: str
+    negative: str
+    seed: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +252,10 @@ class Submissions:
         policy = await self.guilds.policy(user_id, guild_id)
         return (policy if guild_id is not None else None), self.guilds.daily_caps(policy, guild_id)
 
+    @property
+    def _limits(self) -> BotLimits:
+        return self.guilds.limits if self.guilds is not None else BotLimits()
+
     def _blocked(self, guild_id: int | None, user_id: int, exc: Blocked) -> None:
         """A blocklist refusal goes to the server's log (which of the two prompts, never the text)."""
         if self.guilds is not None and guild_id is not None:
@@ -251,23 +265,45 @@ class Submissions:
         """Same parameters, new seed. It reuses the job's inputs, so another user may reroll only a job
         made from the prompt alone: the owner's image, mask and character stay theirs (and their
         Delete or /forget-me is not undone by someone else's copy)."""
+        job = await self.rerunnable(job_id, user_id, "reroll")
+        return await self._again(job, user_id, job.params.with_seed(None), JobOrigin.REROLL, guild_id)
+
+    async def edit(self, job_id: int, user_id: int, text: EditedText, guild_id: int | None = None) -> Draft:
+        """The job again with new prompt text (Edit prompt): the same inputs and every other option,
+        the seed kept unless the user cleared it. Whoever may reroll the job may edit it."""
+        job = await self.rerunnable(job_id, user_id, "edit")
+        params = replace(job.params, prompt=text.prompt, negative=text.negative, seed=text.seed)
+        return await self._again(job, user_id, params, JobOrigin.EDIT, guild_id)
+
+    async def rerunnable(self, job_id: int, user_id: int, verb: str) -> Job:
+        """The job, if ``user_id`` may run it again with its inputs (Reroll, Edit prompt)."""
         job = await self._job(job_id)
-        owner = user_id == job.user_id
-        private = None if owner else _private_input(job)
+        private = None if user_id == job.user_id else _private_input(job)
         if private is not None:
             raise NotAllowed(
-                f"this job used someone else's {private}, so only they can reroll it: "
+                f"this job used someone else's {private}, so only they can {verb} it: "
                 "use Vary on one of its outputs instead"
             )
+        return job
+
+    async def _again(
+        self, job: Job, user_id: int, params: JobParams, origin: JobOrigin, guild_id: int | None
+    ) -> Draft:
         image, mask = await self._stored(job.input_media), await self._stored(job.mask_media)
+        return await self._derived(job, user_id, params, origin, image=image, mask=mask, guild_id=guild_id)
+
+    async def reframe(
+        self, job_id: int, index: int, expand: str, user_id: int, guild_id: int | None = None
+    ) -> Draft:
+        """Zoom out or pan one output (``bot.reframe``): refused before queueing when the result would
+        be over the output limit. Anyone may start from a posted output, as with Vary."""
+        job = await self._job(job_id)
+        output = await self._output(job, index)
+        policy, _ = await self._policy(user_id, guild_id)
+        check_reframe((output.width, output.height), expand, self._limits, policy)
+        params = reframed_params(job.params, expand, owner=user_id == job.user_id)
         return await self._derived(
-            job,
-            user_id,
-            job.params.with_seed(None),
-            JobOrigin.REROLL,
-            image=image,
-            mask=mask,
-            guild_id=guild_id,
+            job, user_id, params, JobOrigin.REFRAME, image=(output.media, output.ext), guild_id=guild_id
         )
 
     async def vary(self, job_id: int, index: int, user_id: int, guild_id: int | None = None) -> Draft:
@@ -353,7 +389,7 @@ class Submissions:
     ) -> Ticket:
         """Queue the draft: ``image``/``mask`` are a new job's uploads, decoded and cleaned here (on the
         decode pool); a derived job's stored files are read. Nothing is stored when anything fails."""
-        image_file, mask_file = await self._inputs(draft, image, mask)
+        image_file, mask_file = await self._inputs(draft, image, mask, destination.guild_id)
         fields = NewJob(
             user_id=draft.user_id,
             params=draft.params,
@@ -373,10 +409,13 @@ class Submissions:
         return await self.queue.submit(fields, image_file, mask_file, draft.daily_caps)
 
     async def _inputs(
-        self, draft: Draft, image: bytes | None, mask: bytes | None
+        self, draft: Draft, image: bytes | None, mask: bytes | None, guild_id: int | None
     ) -> tuple[tuple[bytes, str] | None, tuple[bytes, str] | None]:
         if image is not None:
             picture, drawn = await self.decodes.run(check_uploads, draft.params, image, mask)
+            if picture is not None and draft.params.expand is not None:  # an outpaint grows the upload
+                policy, _ = await self._policy(draft.user_id, guild_id)
+                check_reframe(picture.size, draft.params.expand, self._limits, policy)
             return (picture.file if picture else None), (drawn.file if drawn else None)
         image_file = await self._read(draft.image)
         mask_file = await self._read(draft.mask)

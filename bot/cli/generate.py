@@ -21,6 +21,7 @@ from bot.errors import BadImage, InvalidRequest
 from bot.jobs import GenerationRequest, GenerationResult
 from bot.options import job_params
 from bot.params import JobParams
+from bot.reframe import check_reframe
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
         raise InvalidRequest("--character needs --user: the Discord user id that owns the character")
     # The checks a Discord job gets, before the (slow) model load: the same rules, defaults and budget.
     checked = asyncio.run(_check(params_from(args), settings, args))
-    _check_files(checked, args)
+    _check_files(checked, args, settings)
 
     from bot.engine.engine import Engine
 
@@ -138,11 +139,14 @@ def _info(path: Path | None, what: str) -> UploadInfo | None:
         raise BadImage(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
 
 
-def _check_files(checked: Checked, args: argparse.Namespace) -> None:
-    """The files decode and fit the job (the outpaint target, the mask's shape), as uploads must."""
+def _check_files(checked: Checked, args: argparse.Namespace, settings: Settings) -> None:
+    """The files decode and fit the job (the outpaint target, the mask's shape, the output limit),
+    as uploads must."""
     image = _readable(args.image, "image") if args.image is not None else None
     mask = _readable(args.mask, "mask") if args.mask is not None else None
-    check_uploads(checked.params, image, mask)
+    picture, _ = check_uploads(checked.params, image, mask)
+    if picture is not None and checked.params.expand is not None:
+        check_reframe(picture.size, checked.params.expand, settings.bot_limits, None)
 
 
 def _readable(path: Path, what: str) -> bytes:

@@ -390,8 +390,8 @@ class Engine:
             pipes.inpaint,
             inputs,
             (width, height),
-            original=layout.canvas,
-            blend=layout.blend,
+            original=layout.result,  # back at the picture's own resolution, its pixels unchanged
+            blend=layout.result_blend,
             region=layout.box,
         )
 

@@ -144,12 +144,18 @@ def budget_size(aspect: float, native: int) -> tuple[int, int]:
 def limit_side(image: Image.Image, max_side: int | None = None) -> Image.Image:
     """``image`` scaled down so its longest side is at most ``max_side`` (default ``MAX_RESULT_SIDE``),
     never up, keeping the aspect."""
+    size = limited_size(image.size, max_side)
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def limited_size(size: tuple[int, int], max_side: int | None = None) -> tuple[int, int]:
+    """The size ``limit_side`` gives a picture of ``size``, without the picture."""
     max_side = MAX_RESULT_SIDE if max_side is None else max_side
-    w, h = image.size
+    w, h = size
     if max(w, h) <= max_side:
-        return image
+        return size
     scale = max_side / max(w, h)
-    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+    return max(1, round(w * scale)), max(1, round(h * scale))
 
 
 def fit_to_budget(image: Image.Image, native: int) -> Image.Image:

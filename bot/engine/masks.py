@@ -107,11 +107,10 @@ def composite(original: Image.Image, generated: Image.Image, blend: Image.Image)
     box = alpha_l.getbbox()
     if box is None:
         return result
-    base = np.asarray(result.crop(box), dtype=np.uint32)
-    new = np.asarray(generated.convert("RGB").crop(box), dtype=np.uint32)
-    alpha = np.asarray(alpha_l.crop(box), dtype=np.uint32)[..., None]
-    mixed = (base * (255 - alpha) + new * alpha + 127) // 255
-    result.paste(Image.fromarray(mixed.astype(np.uint8), "RGB"), box[:2])
+    # Pillow's own blend (exact at 0 and 255, rounded between): in C, without the 4-byte copies of
+    # the canvas numpy needs, so a 16-megapixel zoom composites in well under a second.
+    mixed = Image.composite(generated.convert("RGB").crop(box), result.crop(box), alpha_l.crop(box))
+    result.paste(mixed, box[:2])
     return result
 
 

@@ -3,6 +3,11 @@
 The original keeps its pixels; only the new area (plus a thin band over the seam) is
 generated. The new area is pre-filled with the original's edges smeared outward and
 blurred, so the model starts from plausible colours instead of grey or black.
+
+The model works at about its native size, but the result is laid out at the picture's own
+resolution (up to ``MAX_RESULT_SIDE`` for the picture, as inpaint does): the generated canvas is
+scaled up around the original, whose pixels come back unchanged. So zooming out of a 1024 px
+picture by 2× gives 2048 px, and the output limit (``bot.output_limit``) bounds it.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-from bot.choices import ASPECT_RATIOS, DIRECTIONS, OUTPAINT_TARGETS
-from bot.engine.images import MAX_ASPECT, budget_size, parse_ratio
+from bot.choices import ASPECT_RATIOS, DIRECTIONS, OUTPAINT_TARGETS, ZOOMS
+from bot.engine.images import MAX_ASPECT, budget_size, limit_side, limited_size, parse_ratio
 from bot.engine.masks import default_feather, feathered_masks
 from bot.errors import InvalidRequest
 
@@ -44,10 +49,18 @@ class OutpaintPlan:
     """Where the original sits in the canvas: (left, top, right, bottom)."""
     feather: int
     """Width in pixels of the regenerated overlap band."""
+    result: Image.Image
+    """RGB at the result's size (``outpaint_size``): the original's own pixels in ``result_box``."""
+    result_blend: Image.Image
+    """L at the result's size: ``blend`` scaled up, 255 on the whole new area."""
+    result_box: tuple[int, int, int, int]
+    """Where the original sits in ``result``, unscaled."""
 
 
 def plan_outpaint(image: Image.Image, expand: str, native: int) -> OutpaintPlan:
-    """Lay out the outpaint canvas for ``expand`` (a ratio or a direction) at about ``native²`` px."""
+    """Lay out the outpaint canvas for ``expand`` (a ratio, a direction or a zoom) at about
+    ``native²`` px, and the result around the original at its own resolution."""
+    image = limit_side(image)
     width, height = image.size
     target, (full_w, full_h, left, top) = _checked_layout((width, height), expand)
 
@@ -76,13 +89,39 @@ def plan_outpaint(image: Image.Image, expand: str, native: int) -> OutpaintPlan:
         box,
         feather,
     )
+    result_box = (left, top, left + width, top + height)
+    result = Image.new("RGB", (full_w, full_h))  # only the original shows: the rest is generated
+    result.paste(image.convert("RGB"), result_box[:2])
     return OutpaintPlan(
         canvas=Image.fromarray(canvas, "RGB"),
         generate_mask=Image.fromarray(generate, "L"),
         blend=Image.fromarray(blend, "L"),
         box=box,
         feather=feather,
+        result=result,
+        result_blend=_scaled_blend(blend, (full_w, full_h), result_box),
+        result_box=result_box,
     )
+
+
+def outpaint_size(size: tuple[int, int], expand: str) -> tuple[int, int]:
+    """The result's size for a picture of ``size`` (what ``plan_outpaint`` makes), or
+    ``InvalidRequest`` as ``check_outpaint``; for the output limit, before anything is queued."""
+    full_w, full_h = _checked_layout(limited_size(size), expand)[1][:2]
+    return full_w, full_h
+
+
+def _scaled_blend(blend: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.Image:
+    """The generation-size blend at the result's size: the seam's ramp scaled with the picture, the
+    new area wholly generated (no rounding of the small canvas may let the black fill show)."""
+    scaled = Image.fromarray(blend, "L")
+    if scaled.size != size:
+        scaled = scaled.resize(size, Image.Resampling.BILINEAR)
+    alpha = np.array(scaled)
+    inside = np.zeros(alpha.shape, dtype=bool)
+    inside[box[1] : box[3], box[0] : box[2]] = True
+    alpha[~inside] = 255
+    return Image.fromarray(alpha, "L")
 
 
 def check_outpaint(size: tuple[int, int], expand: str) -> None:
@@ -92,15 +131,15 @@ def check_outpaint(size: tuple[int, int], expand: str) -> None:
     already has, or a result beyond 4:1. Uploads call it too, so such a job is refused at once
     rather than after waiting in the queue.
     """
-    _checked_layout(size, expand)
+    _checked_layout(limited_size(size), expand)
 
 
 def _checked_layout(size: tuple[int, int], expand: str) -> tuple[str, tuple[int, int, int, int]]:
     target = expand.strip().lower().replace(" ", "")
     if target not in OUTPAINT_TARGETS:
         raise InvalidRequest(
-            f"“{expand}” is not a way to extend a picture; choose a ratio ({', '.join(ASPECT_RATIOS)}) "
-            f"or a direction ({', '.join(DIRECTIONS)})"
+            f"“{expand}” is not a way to extend a picture; choose a ratio ({', '.join(ASPECT_RATIOS)}), "
+            f"a direction ({', '.join(DIRECTIONS)}) or a zoom out ({', '.join(ZOOMS)})"
         )
     width, height = size
     layout = _layout(width, height, target)
@@ -129,6 +168,10 @@ def _layout(width: int, height: int, target: str) -> tuple[int, int, int, int]:
     if target == "all":
         dx, dy = round(width * ALL_GROWTH), round(height * ALL_GROWTH)
         return width + 2 * dx, height + 2 * dy, dx, dy
+    if target in ZOOMS:
+        factor = float(target.removeprefix("zoom"))
+        full_w, full_h = round(width * factor), round(height * factor)
+        return full_w, full_h, (full_w - width) // 2, (full_h - height) // 2
 
     ratio = parse_ratio(target)
     current = width / height
@@ -160,6 +203,8 @@ _DESCRIPTIONS = {
     "up": "upwards",
     "down": "downwards",
     "all": "on all sides",
+    "zoom1.5": "by zooming out 1.5×",
+    "zoom2": "by zooming out 2×",
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import types
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -21,9 +22,11 @@ import discord
 from bot.actions.submissions import Draft
 from bot.app.client import LikenessBot
 from bot.errors import Gone, NotAllowed
+from bot.reframe import REFRAMES, Reframe
 from bot.running.queue import Job
 from cogs.utils.confirm import Confirm
 from cogs.utils.interactions import defer_public, destination_of
+from cogs.utils.modals import edit_form
 from cogs.utils.nsfw import shown_for_interaction
 from cogs.utils.replies import tell, tell_error
 from cogs.utils.texts import cancel_text, info_text
@@ -106,6 +109,17 @@ class Reroll(JobButton, action="reroll"):
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
         draft = await bot.services.submissions.reroll(job.id, interaction.user.id, interaction.guild_id)
         await _queue(bot, interaction, draft)
+
+
+class EditPrompt(JobButton, action="edit"):
+    """A form with the prompt and negative filled in; its submission queues the job again with the
+    new text (``cogs.utils.modals``). Refused before the form opens for whoever may not reroll."""
+
+    label = "Edit prompt"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        await bot.services.submissions.rerunnable(job.id, interaction.user.id, "edit")
+        await interaction.response.send_modal(edit_form(job))
 
 
 class Vary(JobButton, action="vary", per_output=True):
@@ -249,6 +263,53 @@ class ShowStructure(JobButton, action="structure"):
         )
 
 
+class ZoomPan(JobButton, action="reframe", per_output=True):
+    """Opens the output's zoom and pan buttons privately: six per output do not fit under a result
+    (Discord allows five rows of five)."""
+
+    label = "Zoom/pan {n}"
+
+    async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        await self.check_shown(bot, interaction, job)
+        await interaction.response.send_message(
+            f"Zoom out or pan output {self.output + 1} of job {job.id}: each is an outpaint of it.",
+            view=reframe_view(job.id, self.output),
+            ephemeral=True,
+        )
+
+
+def _reframe_button(reframe: Reframe) -> type[JobButton]:
+    """One zoom or pan (``bot.reframe``) as its own button class: an outpaint of the output."""
+
+    async def run(self: JobButton, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
+        await self.check_shown(bot, interaction, job)
+        draft = await bot.services.submissions.reframe(
+            job.id, self.output, reframe.expand, interaction.user.id, interaction.guild_id
+        )
+        await _queue(bot, interaction, draft)
+
+    def body(namespace: dict[str, Any]) -> None:
+        namespace.update(label=reframe.label, run=run, __doc__=f"{reframe.what.capitalize()}.")
+
+    return types.new_class(
+        f"Reframe{reframe.action.title()}",
+        (JobButton,),
+        {"action": reframe.action, "per_output": True},
+        body,
+    )
+
+
+REFRAME_BUTTONS: tuple[type[JobButton], ...] = tuple(_reframe_button(r) for r in REFRAMES)
+
+
+def reframe_view(job_id: int, idx: int) -> discord.ui.View:
+    """The zooms on one row, the pans on the next."""
+    view = discord.ui.View(timeout=None)
+    for button, reframe in zip(REFRAME_BUTTONS, REFRAMES, strict=True):
+        view.add_item(button(job_id, idx, row=0 if reframe.expand.startswith("zoom") else 1))
+    return view
+
+
 def queued_view(job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(Cancel(job_id))
@@ -268,15 +329,15 @@ def suggestions_view(job_id: int, prompts: int) -> discord.ui.View:
 def result_view(
     job_id: int, outputs: Sequence[int], *, character: bool = False, structure: bool = False
 ) -> discord.ui.View:
-    """Reroll, Info, Delete (and Show structure when a ControlNet kept one); a Vary per posted output
-    (``outputs``: their indexes; a withheld one gets none); with face lock, Fix face and Add to
-    character per posted output."""
+    """Reroll, Edit prompt, Info, Delete (and Show structure when a ControlNet kept one); a Vary and
+    a Zoom/pan per posted output (``outputs``: their indexes; a withheld one gets none); with face
+    lock, Fix face and Add to character per posted output."""
     view = discord.ui.View(timeout=None)
-    for button in (Reroll, Info, Delete, *([ShowStructure] if structure else [])):
+    for button in (Reroll, EditPrompt, Info, Delete, *([ShowStructure] if structure else [])):
         view.add_item(button(job_id))
-    rows: list[tuple[int, type[JobButton]]] = [(1, Vary)]
+    rows: list[tuple[int, type[JobButton]]] = [(1, Vary), (2, ZoomPan)]
     if character:  # face lock only: repair a face, chain a winner
-        rows += [(2, FixFace), (3, AddReference)]
+        rows += [(3, FixFace), (4, AddReference)]
     for row, per_output in rows:
         for idx in outputs:
             view.add_item(per_output(job_id, idx, row=row))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app.client import LikenessBot
+from bot.reframe import REFRAMES
 from bot.tiny import TinyBundle
 from cogs.utils.buttons import JobButton
 from tests.cogs.harness import (
@@ -33,6 +34,7 @@ CHARACTER = "Quillane"
 # action → (the job it is pressed on, the refusal Bob reads); None: anyone may press it (checked below).
 REFUSED: dict[str, tuple[str, str]] = {
     "reroll": ("face", "this job used someone else's character, so only they can reroll it"),
+    "edit": ("face", "this job used someone else's character, so only they can edit it"),
     "fixface": ("face", "only the owner of this job's character can fix its faces"),
     "addref": ("face", "only the owner of this character can add images to it"),
     "delete": ("face", "you have no job {job}: only a job's owner can delete it"),
@@ -40,7 +42,8 @@ REFUSED: dict[str, tuple[str, str]] = {
     "structure": ("structure", "the structure map of job {job} was drawn from a picture its owner uploaded"),
     "use": ("described", "this describes someone else's image, so only they can use it as the source"),
 }
-OPEN_TO_ALL = {"vary", "info", "usenew"}
+# Zoom/pan opens the zooms and pans: outpaints of the posted output, as Vary (tests/cogs/test_reframe_bot.py).
+OPEN_TO_ALL = {"vary", "info", "usenew", "reframe", *(r.action for r in REFRAMES)}
 
 
 def custom_id(action: str, job: int) -> str:

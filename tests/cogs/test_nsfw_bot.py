@@ -77,13 +77,14 @@ async def test_flagged_images_go_only_to_age_restricted_channels(
         scores = [o.nsfw for o in await bot.services.jobs.outputs(first.id)]
         assert all(s is not None and s >= 0.5 for s in scores), scores  # stored with each output
         assert {f"lk:vary:{first.id}:0", f"lk:vary:{first.id}:1"} <= set(posted.custom_ids)
+        panel = await ephemeral_reply(await fake.click(bob, posted, f"lk:reframe:{first.id}:0"))
 
         # A normal channel: the same picture is withheld, and the message says so.
         message = await finished(await inpaint(fake, "white"))
         second = max(j.id for j in await jobs(bot))
         assert message.files == []
         assert f"2 of 2 images were withheld: {NOT_AGE_RESTRICTED}" in message.content
-        assert not any(i.startswith("lk:vary:") for i in message.custom_ids)  # no Vary of what nobody saw
+        assert not any(i.startswith(("lk:vary:", "lk:reframe:")) for i in message.custom_ids)  # nobody saw it
         assert embed_fields(message)["Seed"] == "withheld"
         assert "11" not in json.dumps(message.embeds)  # neither candidate's seed (11, 12)
         info = await ephemeral_reply(await fake.click(bob, message, f"lk:info:{second}"))
@@ -98,6 +99,9 @@ async def test_flagged_images_go_only_to_age_restricted_channels(
         await fake.update_channel(art, nsfw=False)
         refused = await ephemeral_reply(await fake.click(bob, posted, f"lk:vary:{first.id}:0"))
         assert refused.content.endswith(f"output 1 of job {first.id} is withheld here: flagged NSFW")
+        for custom_id, where in ((f"lk:reframe:{first.id}:0", posted), (f"lk:zoomout:{first.id}:0", panel)):
+            refused = await ephemeral_reply(await fake.click(bob, where, custom_id))
+            assert refused.content.endswith("is withheld here: flagged NSFW"), custom_id
         assert len(await jobs(bot)) == 3  # nothing queued
         info = await ephemeral_reply(await fake.click(bob, posted, f"lk:info:{first.id}"))
         assert "2 outputs withheld here" in info.content

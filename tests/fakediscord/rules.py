@@ -469,9 +469,114 @@ def validate_autocomplete(data: dict[str, Any], limits: Limits, errors: FormErro
             _max_len(errors, ("data", "choices", i, "value"), choice["value"], 100)
 
 
+# Modals (callback type 9), as Discord's component reference documents them: 1–5 top-level components,
+# each a Label (18) holding one input, a Text Display (10), or (deprecated) an Action Row (1) holding one
+# Text Input (4) that then carries its own label.
+MODAL_TOP_LEVEL = frozenset({1, 10, 18})
+LABEL_CHILDREN = frozenset(
+    {3, 4, 5, 6, 7, 8, 19, 21, 22, 23}
+)  # inputs, selects, file upload, radios, checkboxes
+TEXT_INPUT_STYLES = frozenset({1, 2})
+TEXT_INPUT_MAX = 4000
+MODAL_LABEL = 45
+LABEL_DESCRIPTION = 100
+PLACEHOLDER = 100
+
+
 def validate_modal(data: dict[str, Any], limits: Limits, errors: FormErrors) -> None:
     _len_between(errors, ("data", "title"), data.get("title"), 1, limits.modal_title)
     _len_between(errors, ("data", "custom_id"), data.get("custom_id"), 1, limits.custom_id_length)
     components = data.get("components") or []
     if not 1 <= len(components) <= 5:
         errors.add(("data", "components"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
+    seen: set[str] = set()
+    for i, comp in enumerate(components):
+        path = ("data", "components", i)
+        kind = comp.get("type")
+        if kind not in MODAL_TOP_LEVEL:
+            errors.add(
+                (*path, "type"), "COMPONENT_TYPE_INVALID", f"Component type {kind} is invalid in a modal"
+            )
+        elif kind == 18:
+            _max_len(errors, (*path, "label"), comp.get("label"), MODAL_LABEL)
+            if not comp.get("label"):
+                errors.add((*path, "label"), "BASE_TYPE_REQUIRED", "This field is required")
+            _max_len(errors, (*path, "description"), comp.get("description"), LABEL_DESCRIPTION)
+            child = comp.get("component")
+            if not isinstance(child, dict) or child.get("type") not in LABEL_CHILDREN:
+                errors.add(
+                    (*path, "component"), "COMPONENT_TYPE_INVALID", "A label holds one input component"
+                )
+            elif child.get("type") == 4:
+                if child.get("label") is not None:
+                    errors.add(
+                        (*path, "component", "label"),
+                        "COMPONENT_TEXT_INPUT_LABEL_IN_LABEL",
+                        "A text input inside a label takes its label from the label",
+                    )
+                _validate_text_input(child, (*path, "component"), limits, errors, seen)
+        elif kind == 1:
+            children = comp.get("components") or []
+            if len(children) != 1 or children[0].get("type") != 4:
+                errors.add(
+                    (*path, "components"),
+                    "COMPONENT_LAYOUT_INVALID",
+                    "A modal's action row holds one text input",
+                )
+                continue
+            label_path = (*path, "components", 0, "label")
+            _len_between(errors, label_path, children[0].get("label"), 1, MODAL_LABEL)
+            _validate_text_input(children[0], (*path, "components", 0), limits, errors, seen)
+
+
+def _validate_text_input(
+    comp: dict[str, Any], path: tuple[Any, ...], limits: Limits, errors: FormErrors, seen: set[str]
+) -> None:
+    custom_id = comp.get("custom_id")
+    _len_between(errors, (*path, "custom_id"), custom_id, 1, limits.custom_id_length)
+    if custom_id in seen:
+        errors.add(
+            (*path, "custom_id"), "COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id cannot be duplicated"
+        )
+    seen.add(str(custom_id))
+    if comp.get("style") not in TEXT_INPUT_STYLES:
+        errors.add((*path, "style"), "BASE_TYPE_CHOICES", "Value must be one of {1, 2}.")
+    low, high = comp.get("min_length"), comp.get("max_length")
+    if low is not None and not 0 <= int(low) <= TEXT_INPUT_MAX:
+        errors.add((*path, "min_length"), "NUMBER_TYPE_MAX", f"Must be between 0 and {TEXT_INPUT_MAX}.")
+    if high is not None and not 1 <= int(high) <= TEXT_INPUT_MAX:
+        errors.add((*path, "max_length"), "NUMBER_TYPE_MAX", f"Must be between 1 and {TEXT_INPUT_MAX}.")
+    if low is not None and high is not None and int(low) > int(high):
+        errors.add((*path, "min_length"), "BASE_TYPE_BAD_LENGTH", "Must not be more than max_length.")
+    value = comp.get("value")
+    _max_len(errors, (*path, "value"), value, int(high) if high is not None else TEXT_INPUT_MAX)
+    _max_len(errors, (*path, "placeholder"), comp.get("placeholder"), PLACEHOLDER)
+
+
+def text_inputs(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A modal's text inputs, in order, wherever they sit (a label or an action row)."""
+    found: list[dict[str, Any]] = []
+    for comp in components:
+        if comp.get("type") == 18 and isinstance(comp.get("component"), dict):
+            found += text_inputs([comp["component"]])
+        elif comp.get("type") == 1:
+            found += text_inputs(comp.get("components") or [])
+        elif comp.get("type") == 4:
+            found.append(comp)
+    return found
+
+
+def check_modal_values(components: list[dict[str, Any]], values: dict[str, str]) -> None:
+    """What Discord's client enforces before a user can submit: a value for every required input, each
+    within its lengths, and no value for an input the modal does not have (``ValueError`` otherwise)."""
+    inputs = {str(c.get("custom_id")): c for c in text_inputs(components)}
+    unknown = set(values) - set(inputs)
+    if unknown:
+        raise ValueError(f"the modal has no text input {sorted(unknown)} (has {sorted(inputs)})")
+    for custom_id, comp in inputs.items():
+        value = values.get(custom_id, comp.get("value") or "")
+        low, high = int(comp.get("min_length") or 0), int(comp.get("max_length") or TEXT_INPUT_MAX)
+        if comp.get("required", True) and not value:
+            raise ValueError(f"text input {custom_id!r} is required; the client will not submit it empty")
+        if value and not low <= len(value) <= high:
+            raise ValueError(f"text input {custom_id!r} takes {low}–{high} characters, not {len(value)}")

@@ -746,27 +746,34 @@ class FakeDiscord:
     async def submit_modal(
         self, user: FakeUser | None, interaction: FakeInteraction, values: dict[str, str]
     ) -> FakeInteraction:
-        """Fill in and submit the modal the bot opened (callback type 9) in ``interaction``."""
+        """Fill in and submit the modal the bot opened (callback type 9) in ``interaction``, as the
+        MODAL_SUBMIT interaction (type 5) Discord sends: ``values`` by text input ``custom_id``, any
+        input left out keeping its pre-filled value (``""`` clears one). Like the real client, it will
+        not submit a required input empty, a value outside its lengths or an input the modal lacks.
+        The modal may be submitted at any time, after a restart of the bot too."""
         callback = interaction.callback
         if callback is None or callback.type != 9:
             raise LookupError(f"interaction {interaction.id} did not answer with a modal")
         modal = callback.data
+        rules.check_modal_values(modal.get("components") or [], values)
+        ids = itertools.count(1)  # Discord numbers the components it was given without an id
 
         def fill(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out: list[dict[str, Any]] = []
             for comp in components:
+                number = comp.get("id") or next(ids)
                 if comp.get("type") == 1:
-                    out.append({"type": 1, "components": fill(comp.get("components") or [])})
+                    out.append({"type": 1, "id": number, "components": fill(comp.get("components") or [])})
                 elif comp.get("type") == 18 and isinstance(comp.get("component"), dict):
-                    out.append(
-                        {"type": 18, "id": comp.get("id", 0), "component": fill([comp["component"]])[0]}
-                    )
+                    out.append({"type": 18, "id": number, "component": fill([comp["component"]])[0]})
                 elif "custom_id" in comp:
+                    custom_id = comp["custom_id"]
                     out.append(
                         {
                             "type": comp["type"],
-                            "custom_id": comp["custom_id"],
-                            "value": values.get(comp["custom_id"], ""),
+                            "id": number,
+                            "custom_id": custom_id,
+                            "value": values.get(custom_id, comp.get("value") or ""),
                         }
                     )
             return out

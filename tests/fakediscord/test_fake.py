@@ -75,6 +75,24 @@ class Rename(discord.ui.Modal, title="Rename"):
         await interaction.response.send_message(f"renamed to {self.name.value}")
 
 
+class Describe(discord.ui.Modal, title="Describe"):
+    """Labels around text inputs (Discord's current modal layout), one pre-filled and optional."""
+
+    def __init__(self) -> None:
+        super().__init__(custom_id="describe")
+        self.text: discord.ui.TextInput[Describe] = discord.ui.TextInput(
+            custom_id="text", style=discord.TextStyle.paragraph, default="a red fox", max_length=20
+        )
+        self.note: discord.ui.TextInput[Describe] = discord.ui.TextInput(
+            custom_id="note", default="keep", required=False
+        )
+        self.add_item(discord.ui.Label(text="Text", description="What it shows", component=self.text))
+        self.add_item(discord.ui.Label(text="Note", component=self.note))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"{self.text.value} / {self.note.value or '-'}")
+
+
 class TinyBot(commands.Bot):
     """Just enough bot to exercise every path of the fake; records what discord.py raised."""
 
@@ -194,6 +212,10 @@ class TinyBot(commands.Bot):
         @tree.command(name="rename", description="Opens a modal")
         async def rename(interaction: discord.Interaction) -> None:
             await interaction.response.send_modal(Rename())
+
+        @tree.command(name="describe", description="Opens a modal of labels")
+        async def describe(interaction: discord.Interaction) -> None:
+            await interaction.response.send_modal(Describe())
 
         @tree.context_menu(name="Use as reference")
         async def use_as_reference(interaction: discord.Interaction, message: discord.Message) -> None:
@@ -695,3 +717,88 @@ def test_allowed_mentions_rules() -> None:
         ("allowed_mentions.parse.1", "BASE_TYPE_CHOICES"),
         ("allowed_mentions", "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE"),
     ]
+
+
+async def test_a_modal_of_labels_submits_as_discord_sends_it(fake_discord: FakeDiscord) -> None:
+    """MODAL (callback 9) with Labels, then MODAL_SUBMIT (interaction 5): an input left alone keeps its
+    pre-filled value, ``""`` clears it, and what the client would not submit is refused."""
+    async with start_client(TinyBot(), fake_discord):
+        opened = await fake_discord.slash(None, "describe")
+        modal = (await opened.wait_response()).data
+        assert [c["type"] for c in modal["components"]] == [18, 18]
+        assert modal["components"][0]["component"]["value"] == "a red fox"
+        for values, error in (
+            ({"text": ""}, "required"),
+            ({"text": "x" * 21}, "takes 0–20 characters"),
+            ({"colour": "red"}, "has no text input"),
+        ):
+            with pytest.raises(ValueError, match=error):
+                await fake_discord.submit_modal(None, opened, values)
+        kept = await fake_discord.submit_modal(None, opened, {})
+        assert (await kept.wait_final()).content == "a red fox / keep"
+        [label, _] = kept.data["components"]
+        assert label["type"] == 18 and isinstance(label["id"], int)
+        assert {k: label["component"][k] for k in ("type", "custom_id", "value")} == {
+            "type": 4,
+            "custom_id": "text",
+            "value": "a red fox",
+        }
+        again = await fake_discord.slash(None, "describe")  # discord.py forgets a modal once submitted
+        await again.wait_response()
+        cleared = await fake_discord.submit_modal(None, again, {"text": "a grey wolf", "note": ""})
+        assert (await cleared.wait_final()).content == "a grey wolf / -"
+    assert fake_discord.take_violations() == []
+
+
+def _modal(*components: dict[str, Any], title: str = "Edit") -> dict[str, Any]:
+    return {"custom_id": "m", "title": title, "components": list(components)}
+
+
+def _label(component: dict[str, Any], label: str = "Prompt") -> dict[str, Any]:
+    return {"type": 18, "label": label, "component": component}
+
+
+TEXT = {"type": 4, "custom_id": "t", "style": 1}
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        (_modal(_label(TEXT), title="t" * 46), "data.title"),
+        (_modal(), "data.components"),
+        (_modal(*[_label({**TEXT, "custom_id": f"t{i}"}) for i in range(6)]), "data.components"),
+        (_modal({"type": 2, "style": 1, "label": "b", "custom_id": "b"}), "data.components.0.type"),
+        (_modal(_label(TEXT, label="l" * 46)), "data.components.0.label"),
+        (_modal({**_label(TEXT), "description": "d" * 101}), "data.components.0.description"),
+        (_modal(_label({"type": 2, "style": 1, "custom_id": "b"})), "data.components.0.component"),
+        (_modal(_label({**TEXT, "label": "twice"})), "data.components.0.component.label"),
+        (_modal(_label({**TEXT, "style": 3})), "data.components.0.component.style"),
+        (_modal(_label({**TEXT, "custom_id": ""})), "data.components.0.component.custom_id"),
+        (_modal(_label({**TEXT, "max_length": 4001})), "data.components.0.component.max_length"),
+        (
+            _modal(_label({**TEXT, "min_length": 5, "max_length": 2})),
+            "data.components.0.component.min_length",
+        ),
+        (_modal(_label({**TEXT, "value": "v" * 11, "max_length": 10})), "data.components.0.component.value"),
+        (_modal(_label({**TEXT, "placeholder": "p" * 101})), "data.components.0.component.placeholder"),
+        (_modal(_label(TEXT), _label(TEXT)), "data.components.1.component.custom_id"),
+        (
+            _modal({"type": 1, "components": [TEXT, {**TEXT, "custom_id": "u"}]}),
+            "data.components.0.components",
+        ),
+        (_modal({"type": 1, "components": [TEXT]}), "data.components.0.components.0.label"),
+    ],
+)
+def test_modal_rules(data: dict[str, Any], path: str) -> None:
+    errors = rules.FormErrors()
+    rules.validate_modal(data, rules.Limits(), errors)
+    assert path in [".".join(p) for p, _, _ in errors.items], errors.summary()
+
+
+def test_a_valid_modal_passes_the_rules() -> None:
+    errors = rules.FormErrors()
+    legacy = {"type": 1, "components": [{**TEXT, "custom_id": "old", "label": "Old"}]}
+    text = {"type": 10, "content": "Change one thing at a time."}
+    full = {**TEXT, "style": 2, "min_length": 0, "max_length": 1000, "value": "v", "placeholder": "p"}
+    rules.validate_modal(_modal(_label(full), legacy, text), rules.Limits(), errors)
+    assert not errors, errors.summary()

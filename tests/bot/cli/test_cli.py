@@ -309,3 +309,23 @@ def test_api_keys_from_the_command_line(
     assert "\trevoked " in capsys.readouterr().out
     assert main([*env, "api-key", "revoke", "9"]) == 2
     assert capsys.readouterr().err == "error: there is no API key 9\n"
+
+
+def test_generate_refuses_a_zoom_over_the_output_limit_before_loading_the_model(
+    tiny_bundle: TinyBundle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LIKENESS_MAX_OUTPUT_MP", "0.01")
+    src = save(gradient_image(64, 64), tmp_path / "in.png")
+    out = tmp_path / "out"
+    env = ["--env-file", str(tiny_bundle.env_file), "generate", "--steps", "2", "--out", str(out)]
+    env += ["--prompt", "p", "--image", str(src), "--mode", "outpaint", "--expand"]
+    code = main([*env, "zoom2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert "zoom out 2× would make a 128×128 px picture" in err and "of 0.01 megapixels" in err
+    assert main([*env, "zoom1.5"]) == 0
+    [written] = capsys.readouterr().out.split()
+    assert read_parameters(Path(written).read_bytes())["Expand"] == "zoom1.5"

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.choices import ASPECT_RATIOS, DIRECTIONS, OUTPAINT_TARGETS
+from bot.choices import ASPECT_RATIOS, DIRECTIONS, OUTPAINT_TARGETS, ZOOMS
+from bot.engine.images import MAX_RESULT_SIDE
 from bot.engine.masks import composite
-from bot.engine.outpaint import OutpaintPlan, check_outpaint, plan_outpaint
+from bot.engine.outpaint import OutpaintPlan, check_outpaint, outpaint_size, plan_outpaint
 from bot.errors import InvalidRequest
 
 NATIVE = 512
@@ -51,8 +52,9 @@ def check_common(plan: OutpaintPlan) -> None:
 
 
 def test_targets_constant() -> None:
-    assert (*ASPECT_RATIOS, "left", "right", "up", "down", "all") == OUTPAINT_TARGETS
+    assert (*ASPECT_RATIOS, "left", "right", "up", "down", "all", "zoom1.5", "zoom2") == OUTPAINT_TARGETS
     assert DIRECTIONS == ("left", "right", "up", "down", "all")
+    assert ZOOMS == ("zoom1.5", "zoom2")
 
 
 @pytest.mark.parametrize("ratio", ASPECT_RATIOS)
@@ -243,3 +245,63 @@ def test_check_outpaint_is_the_engines_own_rule(size: tuple[int, int], expand: s
         assert str(upload_refusal.value) == str(engine_refusal)
     else:
         check_outpaint(size, expand)
+
+
+@pytest.mark.parametrize(
+    ("expand", "layout"),
+    [
+        # a 600×400 picture at its own resolution: (result w, result h, left, top)
+        ("zoom1.5", (900, 600, 150, 100)),
+        ("zoom2", (1200, 800, 300, 200)),
+        ("left", (900, 400, 300, 0)),
+        ("right", (900, 400, 0, 0)),
+        ("up", (600, 600, 0, 200)),
+        ("down", (600, 600, 0, 0)),
+    ],
+)
+def test_the_result_keeps_the_originals_own_pixels_at_its_resolution(
+    expand: str, layout: tuple[int, int, int, int]
+) -> None:
+    """Zooms and pans: the model works at its native size, the result is laid out around the picture
+    at the picture's own size, with its pixels unchanged away from the seam and the rest generated."""
+    source = noise((600, 400), seed=5)
+    plan = plan_outpaint(source, expand, NATIVE)
+    check_common(plan)
+    full_w, full_h, left, top = layout
+    assert plan.result.size == plan.result_blend.size == (full_w, full_h) == outpaint_size((600, 400), expand)
+    assert plan.result_box == (left, top, left + 600, top + 400)
+    generated = noise(plan.canvas.size, seed=6).resize((full_w, full_h))
+    out = arr(composite(plan.result, generated, plan.result_blend))
+    margin = 2 * plan.feather * max(full_w / plan.canvas.width, full_h / plan.canvas.height)
+    m = math.ceil(margin)
+    # Away from the seam: exactly the source; the seam is only where the picture meets the new area.
+    inner = (m if left else 0, m if top else 0)
+    far = (600 - m if left + 600 < full_w else 600, 400 - m if top + 400 < full_h else 400)
+    kept = out[top + inner[1] : top + far[1], left + inner[0] : left + far[0]]
+    assert (kept == arr(source)[inner[1] : far[1], inner[0] : far[0]]).all()
+    assert kept.size > 0.5 * 600 * 400 * 3
+    new = np.ones((full_h, full_w), dtype=bool)
+    new[top : top + 400, left : left + 600] = False
+    assert (arr(plan.result_blend)[new] == 255).all()  # the black fill never shows
+    assert (out[new] == arr(generated)[new]).all()
+
+
+def test_a_zoom_of_a_square_at_its_native_size_is_twice_as_wide() -> None:
+    plan = plan_outpaint(noise((512, 512)), "zoom2", NATIVE)
+    assert plan.canvas.size == (512, 512) and plan.box == (128, 128, 384, 384)  # the model's canvas
+    assert plan.result.size == (1024, 1024) and plan.result_box == (256, 256, 768, 768)
+
+
+def test_a_picture_over_the_result_side_is_scaled_down_first_as_inpaint_does() -> None:
+    size = (MAX_RESULT_SIDE * 2, MAX_RESULT_SIDE)
+    assert outpaint_size(size, "zoom1.5") == (MAX_RESULT_SIDE * 3 // 2, MAX_RESULT_SIDE * 3 // 4)
+    assert outpaint_size((300, 200), "down") == (300, 300)
+
+
+@pytest.mark.parametrize(("size", "expand"), [((300, 100), "right"), ((100, 100), "sideways")])
+def test_outpaint_size_refuses_what_the_engine_refuses(size: tuple[int, int], expand: str) -> None:
+    with pytest.raises(InvalidRequest) as engine_refusal:
+        plan_outpaint(Image.new("RGB", size), expand, NATIVE)
+    with pytest.raises(InvalidRequest) as sized:
+        outpaint_size(size, expand)
+    assert str(sized.value) == str(engine_refusal.value)
