@@ -23,6 +23,6 @@ def check_output(width: int, height: int, bot: BotLimits, policy: GuildPolicy | 
     megapixels = width * height / 1e6
     if megapixels > limit:
         raise InvalidRequest(
-            f"{action} would make a {width}×{height} px picture ({megapixels:.1f} megapixels), over "
+            f"{action} would make a {width}×{height} px picture ({megapixels:.3g} megapixels), over "
             f"{whose} of {limit:g} megapixels: choose a smaller factor or a smaller picture"
         )
