@@ -35,6 +35,7 @@ class JobOrigin(StrEnum):
     VARY = "vary"
     FIX_FACE = "fix_face"
     SUGGESTION = "suggestion"  # /describe's Use N buttons
+    UPSCALE = "upscale"  # an output's Upscale buttons
 
 
 class CancelOutcome(StrEnum):
