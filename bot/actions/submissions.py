@@ -27,8 +27,9 @@ from bot.engine.loras import LoraLibrary
 from bot.engine.masks import face_mask
 from bot.engine.uploads import UploadInfo, check_metadata, check_uploads
 from bot.errors import Blocked, Gone, InvalidRequest, NoFaceFound, NotAllowed
-from bot.guilds.policy import GuildPolicy
+from bot.guilds.policy import BotLimits, GuildPolicy
 from bot.jobs import Identity
+from bot.output_limit import check_upscale
 from bot.params import Defaults, JobParams, Mode, resolve
 from storage import CharacterRepository, DailyCap, JobOrigin, MediaStore, NewJob, OutputRow
 
@@ -67,6 +68,7 @@ class Draft:
     mask: StoredFile | None = None
     mask_over_face: bool = False
     daily_caps: tuple[DailyCap, ...] = ()  # the daily quotas it counts against (checked again at submit)
+    policy: GuildPolicy | None = None  # the server's, for the output limit of an upload's upscale
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +233,7 @@ class Submissions:
             self._blocked(guild_id, user_id, exc)
             raise
         await self.queue.check_room(user_id, caps)
-        return Draft(user_id, checked.params, checked.character_id, daily_caps=caps)
+        return Draft(user_id, checked.params, checked.character_id, daily_caps=caps, policy=policy)
 
     async def _policy(
         self, user_id: int, guild_id: int | None
@@ -344,7 +346,15 @@ class Submissions:
             raise
         await self.queue.check_room(user_id, caps)
         return Draft(
-            user_id, checked.params, checked.character_id, origin, job.id, image, mask, daily_caps=caps
+            user_id,
+            checked.params,
+            checked.character_id,
+            origin,
+            job.id,
+            image,
+            mask,
+            daily_caps=caps,
+            policy=policy,
         )
 
     # -- submitting -----------------------------------------------------------------------------
@@ -377,6 +387,8 @@ class Submissions:
     ) -> tuple[tuple[bytes, str] | None, tuple[bytes, str] | None]:
         if image is not None:
             picture, drawn = await self.decodes.run(check_uploads, draft.params, image, mask)
+            if picture is not None:  # its size is known now: an upscale over the limit stores nothing
+                check_upscale(draft.params, picture.size, self._limits, draft.policy)
             return (picture.file if picture else None), (drawn.file if drawn else None)
         image_file = await self._read(draft.image)
         mask_file = await self._read(draft.mask)
@@ -393,6 +405,10 @@ class Submissions:
         if not faces:
             raise NoFaceFound()
         return await asyncio.to_thread(face_mask, picture.size, faces[0].box)
+
+    @property
+    def _limits(self) -> BotLimits:
+        return self.guilds.limits if self.guilds is not None else BotLimits()
 
     # -- reading stored jobs --------------------------------------------------------------------
     async def _job(self, job_id: int) -> Job:

@@ -31,14 +31,11 @@ from bot.errors import Cancelled, ModelUnavailable
 log = logging.getLogger(__name__)
 
 SETTING = "LIKENESS_UPSCALER"
-# Real-ESRGAN's 4× general model (RRDBNet, 23 blocks), BSD-3-Clause like the Real-ESRGAN code.
-DEFAULT_UPSCALER = "ai-forever/Real-ESRGAN/RealESRGAN_x4.pth"
 TILE = 192  # input pixels per tile side: about 0.6 GB of activations for a 23-block RRDBNet at 4×
 PAD = 24  # input pixels of context around each tile, cut off after the model ran
 WEIGHT_SUFFIXES = (".pth", ".safetensors", ".pt", ".ckpt")
 
 TileProgress = Callable[[int, int], None]  # (tiles done, tiles in all)
-
 
 
 def import_spandrel() -> types.ModuleType:
@@ -47,7 +44,7 @@ def import_spandrel() -> types.ModuleType:
     CPU torch, the only pair some machines can install) fails on import; then those two names are
     stood in for while spandrel imports, and every other architecture works as it is."""
     try:
-        import torchvision  # noqa: F401
+        import torchvision  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
     except Exception as exc:  # RuntimeError "operator torchvision::nms does not exist", ImportError
         log.warning("torchvision does not import here (%s): RestoreFormer and LaMa models cannot load", exc)
         for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
@@ -59,10 +56,18 @@ def import_spandrel() -> types.ModuleType:
         finally:
             for name in stand_ins:
                 sys.modules.pop(name, None)
-        return spandrel
+        return spandrel  # type: ignore[no-any-return]
     import spandrel
 
-    return spandrel
+    return spandrel  # type: ignore[no-any-return]
+
+
+class _InterpolationMode(enum.Enum):
+    """The names LaMa's module reads at import (its own use needs the real torchvision)."""
+
+    NEAREST = "nearest"
+    BILINEAR = "bilinear"
+    BICUBIC = "bicubic"
 
 
 def _torchvision_stand_ins() -> dict[str, types.ModuleType]:
@@ -73,9 +78,7 @@ def _torchvision_stand_ins() -> dict[str, types.ModuleType]:
         types.ModuleType(n)
         for n in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional")
     )
-    functional.InterpolationMode = enum.Enum(  # type: ignore[attr-defined]
-        "InterpolationMode", "NEAREST BILINEAR BICUBIC"
-    )
+    functional.InterpolationMode = _InterpolationMode  # type: ignore[attr-defined]
     functional.normalize = unavailable  # type: ignore[attr-defined]
     functional.rotate = unavailable  # type: ignore[attr-defined]
     root.transforms = transforms  # type: ignore[attr-defined]

@@ -130,9 +130,7 @@ def finished_text(job: Job) -> str:
     return f"<@{job.user_id}> job {job.id} failed: {job.error or 'unknown error'}"
 
 
-def info_text(
-    job: Job, outputs: list[OutputRow], character: str | None = None, *, withheld: int = 0
-) -> str:
+def info_text(job: Job, outputs: list[OutputRow], character: str | None = None, *, withheld: int = 0) -> str:
     """Every setting of the job (each that applies to its mode), for the Info button. ``outputs``: those
     this channel may show; ``withheld``: how many more were flagged NSFW (no seed of theirs is shown)."""
     params = job.params
