@@ -85,7 +85,7 @@ BOT_LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("bot.redact", "bot.logs"),  # what every process's logging masks
     ("bot.engine",),
-    ("bot.guilds",),  # a community server's settings as a policy over jobs (plain data)
+    ("bot.guilds", "bot.output_limit"),  # a community server's settings as a policy over jobs (plain data)
     ("bot.running",),  # the queue and where jobs run: the local thread, Ray
     ("bot.metrics",),  # what the queue and workers report to Prometheus (the API adds its requests)
     ("bot.characters",),  # reference sets and the faces they hold
