@@ -96,7 +96,8 @@ class Delivery(commands.Cog):
         ):
             return
         elapsed = time.monotonic() - state.started
-        await self._edit(job, PROGRESS, content=progress_text(job.id, step, total, elapsed))
+        tiles = job.params.upscale is not None
+        await self._edit(job, PROGRESS, content=progress_text(job.id, step, total, elapsed, tiles=tiles))
 
     async def job_finished(self, job: Job, result: GenerationResult | None) -> None:
         if not job.for_discord:  # an API job: fetched or sent to its webhook by the API
