@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot.errors import InvalidRequest
 from bot.guilds.policy import BotLimits, GuildPolicy
+from bot.params import JobParams
 
 
 def output_limit(bot: BotLimits, policy: GuildPolicy | None = None) -> tuple[float, str]:
@@ -26,3 +27,13 @@ def check_output(width: int, height: int, bot: BotLimits, policy: GuildPolicy | 
             f"{action} would make a {width}×{height} px picture ({megapixels:.3g} megapixels), over "
             f"{whose} of {limit:g} megapixels: choose a smaller factor or a smaller picture"
         )
+
+
+def check_upscale(
+    params: JobParams, size: tuple[int, int], bot: BotLimits, policy: GuildPolicy | None
+) -> None:
+    """``check_output`` for an upscale job of a ``size`` picture (nothing for any other job)."""
+    factor = params.upscale
+    if factor is not None:
+        width, height = round(size[0] * factor), round(size[1] * factor)
+        check_output(width, height, bot, policy, f"upscale {factor:g}×")

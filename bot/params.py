@@ -84,6 +84,7 @@ DEFAULT_STRENGTH = {Mode.IMG2IMG: 0.35, Mode.INPAINT: 0.85, Mode.OUTPAINT: 0.95}
 DEFAULT_EXPAND = "all"
 DEFAULT_ASPECT = "1:1"
 STRUCTURE_WEIGHT_RANGE = (0.0, 2.0)
+UPSCALE_RANGE = (1.5, 4.0)  # a factor of the picture's sides; LIKENESS_MAX_OUTPUT_MP bounds the result
 DEFAULT_STRUCTURE_WEIGHT = 1.0  # diffusers' and A1111's ControlNet default
 MAX_LORAS = 3
 LORA_WEIGHT_RANGE = (-2.0, 2.0)
@@ -388,7 +389,24 @@ class JobParams:
             summary=False,
         )
     )
+    # An upscale job: the picture made this many times larger by the super-resolution model; with a
+    # strength, its detail redrawn over tiles at that strength (``bot.engine.upscale_job``).
+    upscale: float | None = _param(
+        Rule(
+            "upscale",
+            "Make the image this many times larger (super-resolution); with strength, redraw its detail",
+            "Postprocess upscale by",
+            UPSCALE_RANGE,
+            modes=frozenset({Mode.IMG2IMG}),
+            hint=": 2 doubles each side",
+        )
+    )
     face: FaceLock | None = None
+
+    @property
+    def plain_upscale(self) -> bool:
+        """Super-resolution alone: no prompt is read and nothing is denoised."""
+        return self.upscale is not None and self.strength is None
 
     @property
     def described(self) -> bool:
@@ -396,6 +414,7 @@ class JobParams:
         prompt (LoRA tags aside) was given."""
         return (
             self.describe is None
+            and not self.plain_upscale
             and (self.mode.needs_image or self.structure is not None)
             and not (take_lora_tags(self.prompt)[0])
         )
@@ -472,7 +491,7 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
     the first value that cannot be used and how to fix it. Resolving resolved params changes nothing."""
     defaults = defaults or Defaults()
     prompt, tagged = take_lora_tags(params.prompt)
-    if not prompt and not params.described and params.describe is None:
+    if not prompt and not params.described and params.describe is None and not params.plain_upscale:
         raise InvalidRequest("the prompt is empty: describe the change or scene you want")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidRequest(f"the prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
@@ -481,6 +500,8 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
     _check_syntax(params)
     mode = params.mode
     filled = _fill(params, mode, {"steps": defaults.steps, "style": defaults.style})
+    if params.plain_upscale:  # no strength given: super-resolution alone, no detail pass
+        filled["strength"] = None
     if filled["seed"] is None:
         filled["seed"] = secrets.randbelow(SEED_MAX + 1)
     face = params.face

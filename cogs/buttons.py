@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from bot.app.client import LikenessBot
+from cogs.utils import upscale_buttons  # noqa: F401  (its buttons register as they are defined)
 from cogs.utils.buttons import JobButton
 from cogs.utils.modals import on_edit_form
 

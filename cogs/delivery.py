@@ -28,6 +28,7 @@ from cogs.utils.buttons import queued_view, result_view, suggestions_view
 from cogs.utils.nsfw import shown_for_job
 from cogs.utils.redelivery import redeliver_forever
 from cogs.utils.texts import finished_text, progress_text, queued_text, result_embed, suggestions_embed
+from cogs.utils.upscale_buttons import add_upscale_buttons
 from storage import JobStatus, OutputRow
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,8 @@ class Delivery(commands.Cog):
         ):
             return
         elapsed = time.monotonic() - state.started
-        await self._edit(job, PROGRESS, content=progress_text(job.id, step, total, elapsed))
+        tiles = job.params.upscale is not None
+        await self._edit(job, PROGRESS, content=progress_text(job.id, step, total, elapsed, tiles=tiles))
 
     async def job_finished(self, job: Job, result: GenerationResult | None) -> None:
         if not job.for_discord:  # an API job: fetched or sent to its webhook by the API
@@ -131,14 +133,21 @@ class Delivery(commands.Cog):
                     embed=suggestions_embed(job), view=suggestions_view(job.id, len(job.suggestions))
                 )
             if stored:
+                view = result_view(
+                    job.id,
+                    [o.idx for o in outputs],
+                    character=job.character_id is not None,
+                    structure=job.structure_media is not None,
+                )
+                add_upscale_buttons(
+                    view,
+                    job,
+                    outputs,
+                    max_megapixels=self.bot.services.settings.max_output_mp,
+                    enabled=self.bot.services.runner.capabilities.upscale,
+                )
                 fields.update(
-                    embed=result_embed(job, outputs, job.warnings, withheld=len(shown.withheld)),
-                    view=result_view(
-                        job.id,
-                        [o.idx for o in outputs],
-                        character=job.character_id is not None,
-                        structure=job.structure_media is not None,
-                    ),
+                    embed=result_embed(job, outputs, job.warnings, withheld=len(shown.withheld)), view=view
                 )
             if await self._edit(job, FINAL, attachments=[_file(*f) for f in files], **fields):
                 assert job.message_id is not None and job.channel_id is not None

@@ -37,6 +37,7 @@ class JobOrigin(StrEnum):
     SUGGESTION = "suggestion"  # /describe's Use N buttons
     REFRAME = "reframe"  # Zoom out and the pans: an outpaint of one output
     EDIT = "edit"  # Edit prompt: the job again with new text
+    UPSCALE = "upscale"  # an output's Upscale buttons
 
 
 class CancelOutcome(StrEnum):

@@ -25,8 +25,9 @@ from tests.fakediscord import FakeDiscord
 
 # What an entry point has that is not a job option, and the job options it offers elsewhere.
 DISCORD_ONLY: set[str] = set()
-# the /describe command; after the sampler's name; in the lora option as NAME:WEIGHT (25 options a command)
-DISCORD_ELSEWHERE = {"describe", "schedule", "lora_weight"}
+# the /describe and /upscale commands; after the sampler's name; in the lora option as NAME:WEIGHT
+# (25 options a command)
+DISCORD_ELSEWHERE = {"describe", "upscale", "schedule", "lora_weight"}
 API_ONLY = {"webhook"}
 API_JSON_FILES = {"image": "image_url", "mask": "mask_url"}  # JSON bodies name a URL, not a file
 CLI_ONLY = {"help", "user", "out"}

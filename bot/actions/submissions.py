@@ -29,6 +29,7 @@ from bot.engine.uploads import UploadInfo, check_metadata, check_uploads
 from bot.errors import Blocked, Gone, InvalidRequest, NoFaceFound, NotAllowed
 from bot.guilds.policy import BotLimits, GuildPolicy
 from bot.jobs import Identity
+from bot.output_limit import check_upscale
 from bot.params import Defaults, JobParams, Mode, resolve
 from bot.reframe import check_reframe, reframed_params
 from storage import CharacterRepository, DailyCap, JobOrigin, MediaStore, NewJob, OutputRow
@@ -68,6 +69,7 @@ class Draft:
     mask: StoredFile | None = None
     mask_over_face: bool = False
     daily_caps: tuple[DailyCap, ...] = ()  # the daily quotas it counts against (checked again at submit)
+    policy: GuildPolicy | None = None  # the server's, for the output limit of an upload's upscale
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +243,7 @@ class Submissions:
             self._blocked(guild_id, user_id, exc)
             raise
         await self.queue.check_room(user_id, caps)
-        return Draft(user_id, checked.params, checked.character_id, daily_caps=caps)
+        return Draft(user_id, checked.params, checked.character_id, daily_caps=caps, policy=policy)
 
     async def _policy(
         self, user_id: int, guild_id: int | None
@@ -380,7 +382,15 @@ class Submissions:
             raise
         await self.queue.check_room(user_id, caps)
         return Draft(
-            user_id, checked.params, checked.character_id, origin, job.id, image, mask, daily_caps=caps
+            user_id,
+            checked.params,
+            checked.character_id,
+            origin,
+            job.id,
+            image,
+            mask,
+            daily_caps=caps,
+            policy=policy,
         )
 
     # -- submitting -----------------------------------------------------------------------------
@@ -413,6 +423,8 @@ class Submissions:
     ) -> tuple[tuple[bytes, str] | None, tuple[bytes, str] | None]:
         if image is not None:
             picture, drawn = await self.decodes.run(check_uploads, draft.params, image, mask)
+            if picture is not None:  # its size is known now: an upscale over the limit stores nothing
+                check_upscale(draft.params, picture.size, self._limits, draft.policy)
             if picture is not None and draft.params.expand is not None:  # an outpaint grows the upload
                 policy, _ = await self._policy(draft.user_id, guild_id)
                 check_reframe(picture.size, draft.params.expand, self._limits, policy)

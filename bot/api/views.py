@@ -47,9 +47,7 @@ class JobViews:
     """Builds ``JobView``s; ``base_url`` makes the outputs' URLs absolute (webhooks have no request);
     ``nsfw`` gives the NSFW policy in force (read at each view: the threshold flags the stored scores)."""
 
-    def __init__(
-        self, queue: JobQueue, base_url: str, nsfw: Callable[[], NsfwPolicy] = NsfwPolicy
-    ) -> None:
+    def __init__(self, queue: JobQueue, base_url: str, nsfw: Callable[[], NsfwPolicy] = NsfwPolicy) -> None:
         self.queue = queue
         self.base_url = base_url.rstrip("/")
         self.nsfw = nsfw

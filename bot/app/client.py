@@ -18,6 +18,7 @@ EXTENSIONS = (
     "cogs.errors",
     "cogs.generate",
     "cogs.describe",
+    "cogs.upscale",
     "cogs.queue",
     "cogs.delivery",
     "cogs.buttons",

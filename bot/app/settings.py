@@ -37,6 +37,7 @@ METRICS_KEY_MIN = 16  # characters: a key guessed online through 429s would take
 DISABLED = frozenset({"", "none", "off", "false", "0"})
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+DEFAULT_UPSCALER = "ai-forever/Real-ESRGAN/RealESRGAN_x4.pth"  # Real-ESRGAN 4x, BSD-3-Clause
 DEFAULT_CAPTION_MODEL = "florence-community/Florence-2-base"
 DEFAULT_NSFW_MODEL = "Falconsai/nsfw_image_detection"  # ViT, Apache-2.0 (bot.engine.nsfw)
 
@@ -142,6 +143,12 @@ class Settings(BaseSettings):
     )
     caption_model: str = Field(
         default=DEFAULT_CAPTION_MODEL, description="the Florence-2 model /describe uses; none: describe off"
+    )
+    upscaler: str = Field(
+        default=DEFAULT_UPSCALER,
+        description="the super-resolution model of upscales: a .pth or .safetensors file, or "
+        "org/repo/file.pth on the hub (read by spandrel); the default is Real-ESRGAN 4x, BSD-3-Clause; "
+        "none: upscaling off",
     )
     nsfw_model: str = Field(
         default=DEFAULT_NSFW_MODEL,
@@ -404,6 +411,10 @@ class Settings(BaseSettings):
         return None if self.caption_model.strip().lower() in DISABLED else self.caption_model.strip()
 
     @property
+    def upscaler_enabled(self) -> str | None:
+        return None if self.upscaler.strip().lower() in DISABLED else self.upscaler.strip()
+
+    @property
     def nsfw_model_enabled(self) -> str | None:
         return None if self.nsfw_model.strip().lower() in DISABLED else self.nsfw_model.strip()
 
@@ -544,6 +555,7 @@ class Settings(BaseSettings):
             depth_model=self.depth_model_enabled,
             caption_model=self.caption_model_enabled,
             nsfw_model=self.nsfw_model_enabled,
+            upscaler=self.upscaler_enabled,
         )
 
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import logs
-from bot.cli import api, describe, faces, fetch, forget, generate, run, tiny
+from bot.cli import api, describe, faces, fetch, forget, generate, run, tiny, upscale
 from bot.explain import explain
 from storage import LockTimeout, MigrationError
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, api, generate, describe, fetch, tiny, faces, forget):
+    for module in (run, api, generate, upscale, describe, fetch, tiny, faces, forget):
         module.add_parser(sub)
     return parser
 

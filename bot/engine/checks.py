@@ -38,6 +38,7 @@ class Capabilities:
     describe: bool = False  # a captioning model is configured (/describe, a prompt left to the image)
     lcm_model: bool = False  # the model is a latent consistency model (its name says LCM)
     native: int | None = None  # the side of the images it makes, in pixels (None: not known until loaded)
+    upscale: bool = False  # a super-resolution model is configured (LIKENESS_UPSCALER)
 
     @classmethod
     def of(cls, config: EngineConfig) -> Capabilities:
@@ -49,6 +50,7 @@ class Capabilities:
             describe=config.caption_model is not None,
             lcm_model=is_lcm(config.model),
             native=config.resolution,
+            upscale=config.upscaler is not None,
         )
 
 
@@ -125,6 +127,8 @@ def check_inputs(
         check_describe(params, caps, image=image)
         if params.describe is not None:
             return None
+    if params.upscale is not None:
+        check_upscale(params, caps, image=image, mask=mask)
     if mode.needs_image and not image:
         raise InvalidRequest(f"{mode} needs an image: attach one, or leave out the mode")
     if mode is Mode.TEXT and image and params.structure is None:
@@ -150,6 +154,18 @@ def check_inputs(
     if embeddings is not None:
         embeddings.check((params.prompt, params.negative), caps.family)
     return face_route(params, caps, identity)
+
+
+UPSCALE_OFF = "upscaling is off on this bot (the operator sets LIKENESS_UPSCALER)"
+
+
+def check_upscale(params: JobParams, caps: Capabilities, *, image: bool, mask: bool) -> None:
+    if not caps.upscale:
+        raise InvalidRequest(UPSCALE_OFF)
+    if not image:
+        raise InvalidRequest("upscale needs an image: attach the picture to enlarge")
+    if mask or params.structure is not None:
+        raise InvalidRequest("an upscale takes no mask or structure: enlarge the picture alone")
 
 
 DESCRIBE_OFF = "describing images is off on this bot (the operator sets LIKENESS_CAPTION_MODEL)"

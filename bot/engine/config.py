@@ -50,6 +50,7 @@ class EngineConfig:
     # The NSFW classifier every output is scored with (hub id or folder); None: off, and the model's own
     # safety checker (when it has one) withholds what it flags instead.
     nsfw_model: str | None = None
+    upscaler: str | None = None  # the super-resolution model (a file or org/repo/file); None: upscaling off
     name: str = ""  # the name jobs choose it by (LIKENESS_MODELS); "": the model's public name
     clip_skip: int | None = None  # the model's own default clip skip (A1111's count), e.g. 2 for anime
 

@@ -210,6 +210,8 @@ def fetch_all(
         note(_fetch_model("caption model", engine.caption_model))
     if engine.nsfw_model is not None:
         note(_fetch_model("NSFW classifier", engine.nsfw_model))
+    if engine.upscaler is not None:
+        note(_fetch_upscaler(engine.upscaler))
     if faces.backend == "insightface":
         if has_face_pack(faces.model_dir):
             note(Fetched("face pack", str(faces.model_dir), "already here"))
@@ -234,6 +236,16 @@ def _fetch_model(what: str, model: str, patterns: list[str] | None = None) -> Fe
             f"could not download the {what} {model} from the Hugging Face hub ({exc})"
         ) from exc
     return Fetched(what, where, "downloaded")
+
+
+def _fetch_upscaler(source: str) -> Fetched:
+    """The super-resolution model's one file (``org/repo/file.pth``), or a local file as it is."""
+    from bot.engine.upscaler import locate
+
+    local = Path(source).expanduser()
+    if local.exists():
+        return Fetched("upscaler", str(local), "local")
+    return Fetched("upscaler", str(locate(source, offline=False)), "downloaded")
 
 
 def _fetch_adapter(what: str, source: AdapterSource) -> Fetched:

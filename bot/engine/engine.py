@@ -51,6 +51,8 @@ from bot.engine.prompts import build_prompts, prompt_arguments
 from bot.engine.samplers import build_scheduler
 from bot.engine.samplers import using as using_scheduler
 from bot.engine.structure import DepthEstimator
+from bot.engine.upscale_job import run_upscale
+from bot.engine.upscaler import Upscaler
 from bot.engine.weighting import EmptyPrompts
 from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
@@ -125,8 +127,10 @@ class Engine:
         model_hash: str | None = None,
         embeddings: EmbeddingLibrary | None = None,
         nsfw: NsfwClassifier | None = None,
+        upscaler: Upscaler | None = None,
     ) -> None:
         self.pipes = pipes
+        self.upscaler = upscaler  # upscale jobs' super-resolution model; None: upscaling off
         self.nsfw = nsfw  # scores every kept output; None: the model's own safety checker only
         self.clip_skip: int | None = None  # the model's own default (LIKENESS_MODELS), when a job gives none
         self.model_hash = model_hash  # A1111's, of a checkpoint file; None for a folder or hub id
@@ -153,6 +157,7 @@ class Engine:
         captioner: Captioner | None = None,
         depth: DepthEstimator | None = None,
         nsfw: NsfwClassifier | None = None,
+        upscaler: Upscaler | None = None,
     ) -> Engine:
         """Load ``config``'s model. ``captioner``, ``depth`` and ``nsfw``: another model's, shared when
         they are the models this configuration names (they do not depend on the checkpoint)."""
@@ -163,6 +168,11 @@ class Engine:
             device, dtype = resolve_device(config.device, config.dtype)
             nsfw = NsfwClassifier(config.nsfw_model, str(device), config.offline, dtype)
             nsfw.load()  # every job needs it: a missing classifier stops start-up, not each job
+        if config.upscaler is None:
+            upscaler = None
+        elif upscaler is None or upscaler.model != config.upscaler:
+            device, _ = resolve_device(config.device, config.dtype)
+            upscaler = Upscaler(config.upscaler, str(device), config.offline)  # loaded by the first upscale
         pipes = load_pipelines(config)
         structure = StructureControl(config, pipes, depth) if config.structures else None
         if config.caption_model is None:
@@ -181,6 +191,7 @@ class Engine:
             checkpoint_hash(config.model),
             EmbeddingLibrary(config.embedding_dir),
             nsfw,
+            upscaler,
         )
         engine.clip_skip = config.clip_skip
         return engine
@@ -205,6 +216,7 @@ class Engine:
             structures,
             describe=self.captioner is not None,
             native=self.pipes.native,
+            upscale=self.upscaler is not None,
         )
 
     def generate(
@@ -216,6 +228,8 @@ class Engine:
             try:
                 if request.params.describe is not None:
                     return self._describe(request)
+                if request.params.upscale is not None:
+                    return run_upscale(self, request, progress, cancel)
                 return self._generate(request, progress, cancel)
             except OutOfMemory as exc:  # the diffusers call's, or a LoRA's load: said in its own words
                 self._release(exc)
@@ -563,8 +577,8 @@ class Engine:
         log.debug("NSFW check of %d image(s) in %.2fs", len(outputs), time.perf_counter() - started)
 
     # -- step 8: encode ----------------------------------------------------------------------------
-    def _encode(self, plan: Plan, out: _Output) -> Candidate:
-        params, extra = plan.params, {}
+    def _encode(self, plan: Plan, out: _Output, more: dict[str, str] | None = None) -> Candidate:
+        params, extra = plan.params, dict(more or {})
         if plan.face is not None and params.face is not None:
             extra["Face lock"] = plan.face.value
             extra["Identity weight"] = f"{params.face.weight:g}"

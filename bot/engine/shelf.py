@@ -28,6 +28,7 @@ from bot.engine.faces.types import FaceAnalyzer
 from bot.engine.family import Family
 from bot.engine.nsfw import NsfwClassifier
 from bot.engine.structure import DepthEstimator
+from bot.engine.upscaler import Upscaler
 from bot.jobs import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class ModelShelf:
         self._captioner: Captioner | None = None  # shared by every model's engine
         self._depth: DepthEstimator | None = None
         self._nsfw: NsfwClassifier | None = None
+        self._upscaler: Upscaler | None = None
         self.loads = 0
         self.last_load_seconds: float | None = None
 
@@ -79,6 +81,7 @@ class ModelShelf:
             captioner=self._captioner,
             depth=self._depth,
             nsfw=self._nsfw,
+            upscaler=self._upscaler,
         )
         self.last_load_seconds = time.perf_counter() - started
         self.loads += 1
@@ -87,6 +90,7 @@ class ModelShelf:
         self._known[name] = engine.capabilities
         self._captioner = engine.captioner or self._captioner
         self._nsfw = engine.nsfw or self._nsfw
+        self._upscaler = engine.upscaler or self._upscaler
         if engine.structure is not None and engine.structure.depth is not None:
             self._depth = engine.structure.depth
         log.info(

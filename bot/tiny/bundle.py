@@ -26,6 +26,7 @@ from bot.tiny import (
     sd,
     sdxl,
     single_file,
+    upscaler,
     vision,
 )
 
@@ -41,6 +42,7 @@ EMBEDDING_DIR = "embeddings"  # textual inversions in A1111's layouts (bot.tiny.
 SINGLE_FILE = "single-file.safetensors"
 DEPTH_DIR = "depth"  # a tiny Depth Anything V2 (transformers), for structure depth
 CAPTION_DIR = "florence-2"  # a tiny Florence-2 with its processor, for /describe
+UPSCALER_DIR = "upscaler"  # a tiny RRDBNet in Real-ESRGAN's file layout (bot.tiny.upscaler)
 NSFW_DIR = "nsfw"  # a tiny ViT NSFW classifier whose score follows brightness (bot.tiny.nsfw)
 INPAINT_DIR = "sd-inpaint"  # a dedicated inpainting model's UNet (9 input channels), not in tiny.env
 VAE_DIR = "vae"  # another VAE of the model's architecture, for LIKENESS_VAE (tests set it)
@@ -68,6 +70,7 @@ class TinyBundle:
     lora_dir: Path
     embedding_dir: Path
     nsfw_model: Path  # the tiny NSFW classifier (white scores ~0.99, black ~0.01)
+    upscaler: Path  # the tiny 4× super-resolution model, one .pth file
     single_file: Path  # the same weights as one checkpoint in the original (LDM/SGM) key layout
     inpaint_model: Path  # an inpainting model for LIKENESS_INPAINT_MODEL (tests set it; tiny.env does not)
     vae: Path  # another VAE, a diffusers folder, for LIKENESS_VAE (tests set it; tiny.env does not)
@@ -103,6 +106,7 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         "LIKENESS_DEPTH_MODEL": str(root / DEPTH_DIR),
         "LIKENESS_CAPTION_MODEL": str(root / CAPTION_DIR),
         "LIKENESS_NSFW_MODEL": str(root / NSFW_DIR),
+        "LIKENESS_UPSCALER": str(root / UPSCALER_DIR / upscaler.FILE),
         "LIKENESS_DEVICE": "cpu",
     }
     return TinyBundle(
@@ -118,6 +122,7 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         lora_dir=root / LORA_DIR,
         embedding_dir=root / EMBEDDING_DIR,
         nsfw_model=root / NSFW_DIR,
+        upscaler=root / UPSCALER_DIR / upscaler.FILE,
         single_file=root / SINGLE_FILE,
         inpaint_model=root / INPAINT_DIR,
         vae=root / VAE_DIR,
@@ -214,6 +219,8 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None],
     vision.save_tiny_florence(staging / CAPTION_DIR, scale)
     report("building a tiny NSFW classifier (ViT, labels normal and nsfw)")  # its cost is no benchmark's
     nsfw.save_tiny_nsfw(staging / NSFW_DIR)
+    report("building a tiny super-resolution model (RRDBNet, Real-ESRGAN's layout)")
+    upscaler.save_tiny_upscaler(staging / UPSCALER_DIR)
     report("building tiny style LoRAs (kohya and diffusers formats)")
     loras.save_loras(pipe, staging / LORA_DIR)
     report("building tiny textual-inversion embeddings (A1111's layouts)")

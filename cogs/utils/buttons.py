@@ -14,7 +14,7 @@ import asyncio
 import io
 import re
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import discord
@@ -271,9 +271,10 @@ class ZoomPan(JobButton, action="reframe", per_output=True):
 
     async def run(self, bot: LikenessBot, interaction: discord.Interaction, job: Job) -> None:
         await self.check_shown(bot, interaction, job)
+        extras = [button for button, available in PANEL_EXTRAS if available(bot)]
         await interaction.response.send_message(
             f"Zoom out or pan output {self.output + 1} of job {job.id}: each is an outpaint of it.",
-            view=reframe_view(job.id, self.output),
+            view=reframe_view(job.id, self.output, extras),
             ephemeral=True,
         )
 
@@ -302,11 +303,19 @@ def _reframe_button(reframe: Reframe) -> type[JobButton]:
 REFRAME_BUTTONS: tuple[type[JobButton], ...] = tuple(_reframe_button(r) for r in REFRAMES)
 
 
-def reframe_view(job_id: int, idx: int) -> discord.ui.View:
-    """The zooms on one row, the pans on the next."""
+# Per-output buttons the Zoom/pan panel offers too, each with whether the bot can run it now:
+# cogs.utils.upscale_buttons adds Upscale, since a face-locked result of 3 or 4 outputs has no row
+# left for it under the result.
+PANEL_EXTRAS: list[tuple[type[JobButton], Callable[[LikenessBot], bool]]] = []
+
+
+def reframe_view(job_id: int, idx: int, extras: Sequence[type[JobButton]] = ()) -> discord.ui.View:
+    """The zooms on one row, the pans on the next, then ``extras``."""
     view = discord.ui.View(timeout=None)
     for button, reframe in zip(REFRAME_BUTTONS, REFRAMES, strict=True):
         view.add_item(button(job_id, idx, row=0 if reframe.expand.startswith("zoom") else 1))
+    for extra in extras:
+        view.add_item(extra(job_id, idx, row=2))
     return view
 
 

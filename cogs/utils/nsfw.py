@@ -44,9 +44,7 @@ async def place_of_job(bot: LikenessBot, job: Job) -> Place:
         try:
             channel = await bot.fetch_channel(job.channel_id)
         except discord.HTTPException as exc:
-            log.warning(
-                "job %d: channel %s unreadable (%s): not age-restricted", job.id, job.channel_id, exc
-            )
+            log.warning("job %d: channel %s unreadable (%s): not age-restricted", job.id, job.channel_id, exc)
     return place_of_channel(channel, job.guild_id)
 
 

@@ -22,12 +22,14 @@ def queued_text(job_id: int, position: int, length: int, wait_seconds: float) ->
     return f"Job {job_id}: queued, position {position} of {length} (about {duration(wait_seconds)} to start)"
 
 
-def progress_text(job_id: int, step: int, total: int, elapsed: float) -> str:
+def progress_text(job_id: int, step: int, total: int, elapsed: float, *, tiles: bool = False) -> str:
+    """``tiles``: an upscale, whose progress is counted in tiles, not denoising steps."""
     total = max(total, 1)
     filled = round(BAR_WIDTH * step / total)
     bar = "█" * filled + "░" * (BAR_WIDTH - filled)
     left = elapsed / step * (total - step) if step else 0.0
-    return f"Job {job_id}: generating `{bar}` step {step} of {total} (about {duration(left)} left)"
+    doing, unit = ("upscaling", "tile") if tiles else ("generating", "step")
+    return f"Job {job_id}: {doing} `{bar}` {unit} {step} of {total} (about {duration(left)} left)"
 
 
 def duration(seconds: float) -> str:
@@ -130,9 +132,7 @@ def finished_text(job: Job) -> str:
     return f"<@{job.user_id}> job {job.id} failed: {job.error or 'unknown error'}"
 
 
-def info_text(
-    job: Job, outputs: list[OutputRow], character: str | None = None, *, withheld: int = 0
-) -> str:
+def info_text(job: Job, outputs: list[OutputRow], character: str | None = None, *, withheld: int = 0) -> str:
     """Every setting of the job (each that applies to its mode), for the Info button. ``outputs``: those
     this channel may show; ``withheld``: how many more were flagged NSFW (no seed of theirs is shown)."""
     params = job.params

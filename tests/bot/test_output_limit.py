@@ -6,7 +6,8 @@ import pytest
 
 from bot.errors import InvalidRequest
 from bot.guilds.policy import BotLimits, GuildPolicy
-from bot.output_limit import check_output, output_limit
+from bot.output_limit import check_output, check_upscale, output_limit
+from bot.params import JobParams, Mode
 
 
 def test_the_bots_limit_holds_unless_a_server_sets_less() -> None:
@@ -28,3 +29,11 @@ def test_a_picture_at_the_limit_passes_and_one_over_is_refused_naming_it() -> No
     )
     with pytest.raises(InvalidRequest, match="over this server's limit of 1 megapixels"):
         check_output(1536, 1536, bot, GuildPolicy(max_megapixels=1.0), "zoom out 1.5×")
+
+
+def test_an_upscale_is_checked_at_its_result_size_and_other_jobs_are_not() -> None:
+    bot = BotLimits(max_megapixels=1.0)
+    check_upscale(JobParams(prompt="x", mode=Mode.IMG2IMG, upscale=2.0), (500, 500), bot, None)  # 1 MP
+    with pytest.raises(InvalidRequest, match="upscale 4× would make a 2048×2048 px picture"):
+        check_upscale(JobParams(prompt="x", mode=Mode.IMG2IMG, upscale=4.0), (512, 512), bot, None)
+    check_upscale(JobParams(prompt="x"), (5000, 5000), bot, None)  # not an upscale

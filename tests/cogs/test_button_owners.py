@@ -41,9 +41,11 @@ REFUSED: dict[str, tuple[str, str]] = {
     "cancel": ("queued", "you have no job {job}: only a job's owner can cancel it"),
     "structure": ("structure", "the structure map of job {job} was drawn from a picture its owner uploaded"),
     "use": ("described", "this describes someone else's image, so only they can use it as the source"),
+    "upmore": ("upscaled", "this upscale is of a picture its owner uploaded, so only they can redo it"),
+    "addetail": ("upscaled", "this upscale is of a picture its owner uploaded, so only they can redo it"),
 }
 # Zoom/pan opens the zooms and pans: outpaints of the posted output, as Vary (tests/cogs/test_reframe_bot.py).
-OPEN_TO_ALL = {"vary", "info", "usenew", "reframe", *(r.action for r in REFRAMES)}
+OPEN_TO_ALL = {"vary", "info", "usenew", "upscale", "reframe", *(r.action for r in REFRAMES)}
 
 
 def custom_id(action: str, job: int) -> str:
@@ -98,6 +100,9 @@ async def test_another_user_is_refused_privately_and_nothing_changes(
         ids["described"] = await wait_job_message(described)
         await wait_delivered(bot, ids["described"])
         messages["described"] = await described.wait_final(lambda m: bool(m.embeds))
+        upscaled = await fake.slash(alice, "upscale", {"image": png_attachment(fake, 64, 64, seed=4)})
+        ids["upscaled"] = await wait_job_message(upscaled)
+        messages["upscaled"] = await result_message(upscaled)
         engine_control.hold()
         await generate(fake, alice, "keeps the worker busy")
         await engine_control.wait_held()
@@ -133,9 +138,12 @@ async def test_another_user_is_refused_privately_and_nothing_changes(
         fresh = await result_message(
             await fake.click(bob, messages["described"], custom_id("usenew", ids["described"]))
         )
-        assert varied.files and fresh.files
+        larger = await result_message(
+            await fake.click(bob, messages["face"], custom_id("upscale", ids["face"]))
+        )
+        assert varied.files and fresh.files and larger.files
         bobs = [j for j in await jobs(bot) if j.user_id == bob.id]
-        assert len(bobs) == 2
+        assert len(bobs) == 3
         alices_inputs = {j.input_media for j in await jobs(bot) if j.user_id == alice.id} - {None}
         for job in bobs:
             assert (job.character_id, job.params.face) == (None, None)

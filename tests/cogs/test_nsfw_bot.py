@@ -141,8 +141,10 @@ async def test_direct_messages_follow_the_bot_wide_setting(
         assert bot.services.nsfw.direct_messages is False  # the default
         message = await finished(await inpaint(fake, "white", dm=True))
         assert message.files == []
-        assert "2 of 2 images were withheld: flagged NSFW, and the bot sends no images flagged NSFW in " \
+        assert (
+            "2 of 2 images were withheld: flagged NSFW, and the bot sends no images flagged NSFW in "
             "direct messages." in message.content
+        )
     async with running_bot(fake, bot_settings(tiny_bundle, data_dir, nsfw_dms=True)) as bot:
         posted = await result_message(await inpaint(fake, "white", dm=True, seed=21))
         assert len(posted.files) == 2 and "withheld" not in posted.content

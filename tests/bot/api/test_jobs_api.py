@@ -70,6 +70,24 @@ async def test_a_describe_job_writes_four_prompts(tiny_bundle: TinyBundle, data_
         assert "describe needs an image" in refused.json()["error"]["message"]
 
 
+async def test_an_upscale_job_makes_the_picture_larger(tiny_bundle: TinyBundle, data_dir: Path) -> None:
+    async with running_api(api_settings(tiny_bundle, data_dir, max_output_mp=0.05)) as api:
+        key = await api.key(1)
+        picture = photo()
+        accepted = await api.submit(key, picture, upscale=2)
+        assert accepted.status_code == 202, accepted.text
+        job = await api.wait_for(key, accepted.json()["id"], "succeeded", "failed")
+        assert job["status"] == "succeeded", job
+        assert job["parameters"]["upscale"] == 2 and "strength" not in job["parameters"]  # no detail pass
+        [output] = job["outputs"]
+        assert (output["width"], output["height"]) == (128, 128)  # the 64 px photo, 2×
+        png = await api.client.get(output["url"].removeprefix("http://127.0.0.1:8765"), headers=key)
+        assert read_parameters(png.content)["Postprocess upscale by"] == "2"
+        over = await api.submit(key, picture, upscale=4)
+        assert over.status_code == 422 and "LIKENESS_MAX_OUTPUT_MP" in over.json()["error"]["message"]
+        assert len(await api.services.db.fetchall("SELECT id FROM jobs")) == 1  # the refused one: not stored
+
+
 async def test_a_json_job_from_the_prompt_alone(tiny_bundle: TinyBundle, data_dir: Path) -> None:
     async with running_api(api_settings(tiny_bundle, data_dir)) as api:
         key = await api.key(1)

@@ -173,7 +173,8 @@ def test_missing_model_explains_where_to_put_it(
 
 
 @pytest.mark.parametrize(
-    "command", ["run", "api", "generate", "describe", "fetch-models", "tiny-models", "recompute-faces"]
+    "command",
+    ["run", "api", "generate", "upscale", "describe", "fetch-models", "tiny-models", "recompute-faces"],
 )
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -275,6 +276,29 @@ def test_describe_prints_four_prompts_for_the_family(
     (tmp_path / "off.env").write_text(tiny_bundle.env_file.read_text() + "LIKENESS_CAPTION_MODEL=none\n")
     assert main(["--env-file", str(tmp_path / "off.env"), "describe", str(source)]) == 2
     assert "describing images is off here" in capsys.readouterr().err
+
+
+def test_upscale_writes_the_larger_picture_and_refuses_past_the_limit(
+    tiny_bundle: TinyBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = save(gradient_image(64, 80), tmp_path / "photo.png")
+    env = ["--env-file", str(tiny_bundle.env_file)]
+    assert main([*env, "upscale", str(source), "--factor", "2", "--out", str(tmp_path / "out")]) == 0
+    [written] = capsys.readouterr().out.splitlines()
+    png = Path(written).read_bytes()
+    fields = read_parameters(png)
+    assert fields["Postprocess upscale by"] == "2" and fields["Size"] == "128x160"
+    assert fields["Postprocess upscaler"] == "tiny-RealESRGAN_x4plus"
+    assert main([*env, "upscale", str(source), "--factor", "9"]) == 2
+    assert "upscale must be between 1.5 and 4" in capsys.readouterr().err
+    assert main([*env, "upscale", str(source), "--prompt", "a cat"]) == 2
+    assert "--prompt, --model and --seed are for the detail pass: add --detail" in capsys.readouterr().err
+    (tmp_path / "small.env").write_text(tiny_bundle.env_file.read_text() + "LIKENESS_MAX_OUTPUT_MP=0.01\n")
+    assert main(["--env-file", str(tmp_path / "small.env"), "upscale", str(source)]) == 2
+    assert "over this bot's limit (LIKENESS_MAX_OUTPUT_MP) of 0.01 megapixels" in capsys.readouterr().err
+    (tmp_path / "off.env").write_text(tiny_bundle.env_file.read_text() + "LIKENESS_UPSCALER=none\n")
+    assert main(["--env-file", str(tmp_path / "off.env"), "upscale", str(source)]) == 2
+    assert "upscaling is off on this bot" in capsys.readouterr().err
 
 
 def test_generate_without_a_prompt_writes_it_from_the_image(

@@ -136,6 +136,7 @@ def test_fetch_models_warms_the_machine_and_says_where(
         f"depth model: {tiny_bundle.root / 'depth'} (local)",
         f"caption model: {tiny_bundle.root / 'florence-2'} (local)",
         f"NSFW classifier: {tiny_bundle.nsfw_model} (local)",
+        f"upscaler: {tiny_bundle.upscaler} (local)",
         f"face pack: {data / 'models' / 'tinypack'} (downloaded)",
     ]
     assert main([*env, "fetch-models"]) == 0
@@ -150,12 +151,22 @@ def test_fetch_models_warms_the_machine_and_says_where(
         asked.append(repo)
         return str(tmp_path / "hub" / repo)
 
+    def hub_file(repo: str, name: str, local_files_only: bool) -> str:
+        asked.append(f"{repo} {name}")
+        return str(tmp_path / "hub" / repo / name)
+
     monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot)
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", hub_file)
+    monkeypatch.setenv("LIKENESS_UPSCALER", "ai-forever/Real-ESRGAN/RealESRGAN_x4.pth")  # the default
     monkeypatch.setenv("LIKENESS_CONTROLNET_CANNY", "auto")
     monkeypatch.setenv("LIKENESS_CONTROLNET_DEPTH", "none")
     monkeypatch.setenv("LIKENESS_NSFW_MODEL", "Falconsai/nsfw_image_detection")  # the default
     assert main([*env, "fetch-models"]) == 0
-    assert asked == ["lllyasviel/control_v11p_sd15_canny", "Falconsai/nsfw_image_detection"]
+    assert asked == [
+        "lllyasviel/control_v11p_sd15_canny",
+        "Falconsai/nsfw_image_detection",
+        "ai-forever/Real-ESRGAN RealESRGAN_x4.pth",
+    ]
     assert "depth model" not in capsys.readouterr().out  # no depth ControlNet: no depth model either
     monkeypatch.setenv("LIKENESS_OFFLINE", "1")
     assert main([*env, "fetch-models"]) == 2

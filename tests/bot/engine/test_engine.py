@@ -44,10 +44,16 @@ def test_the_engines_capabilities_are_known_before_it_loads(engine: Engine, tiny
     before = Capabilities.of(load_settings(tiny_bundle.env_file).engine_config)
     both = frozenset({"canny", "depth"})
     assert before == Capabilities(
-        image_prompt=True, faceid_dim=512, family=None, structures=both, describe=True
+        image_prompt=True, faceid_dim=512, family=None, structures=both, describe=True, upscale=True
     )  # the family and the native size need the model
     assert engine.capabilities == Capabilities(
-        image_prompt=True, faceid_dim=512, family=Family.SD15, structures=both, describe=True, native=64
+        image_prompt=True,
+        faceid_dim=512,
+        family=Family.SD15,
+        structures=both,
+        describe=True,
+        native=64,
+        upscale=True,
     )
 
 

@@ -40,6 +40,7 @@ EXPECTED_KEYS = {
     "LIKENESS_DEPTH_MODEL",
     "LIKENESS_CAPTION_MODEL",
     "LIKENESS_NSFW_MODEL",
+    "LIKENESS_UPSCALER",
 }
 
 diffusers_logging.disable_progress_bar()
@@ -106,6 +107,7 @@ def test_env_file_lists_every_setting_with_existing_paths(tiny_bundle: TinyBundl
         assert Path(env[key]).is_absolute(), key
         assert Path(env[key]).is_dir(), key
     assert env["LIKENESS_FACEID_SUBFOLDER"] == ""
+    assert Path(env["LIKENESS_UPSCALER"]) == tiny_bundle.upscaler and tiny_bundle.upscaler.is_file()
     ip_file = Path(
         env["LIKENESS_IP_ADAPTER"], env["LIKENESS_IP_ADAPTER_SUBFOLDER"], env["LIKENESS_IP_ADAPTER_WEIGHT"]
     )
