@@ -54,6 +54,7 @@ from bot.engine.samplers import build_scheduler
 from bot.engine.samplers import using as using_scheduler
 from bot.engine.step_cache import cached_steps
 from bot.engine.structure import DepthEstimator
+from bot.engine.vram import encoders_off
 from bot.engine.weighting import EmptyPrompts
 from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
@@ -478,6 +479,7 @@ class Engine:
 
         assert params.sampler is not None  # resolve fills it
         scheduler = build_scheduler(self.pipes.scheduler_config, params.sampler, params.schedule, seeds[0])
+        encoders_off(self.pipes.memory, plan.pipe)  # LIKENESS_VRAM=low: the card is the UNet's alone
         try:
             skip = plan.conditioning.get("clip_skip")  # the text's: embeddings already read their layer
             with (

@@ -129,3 +129,11 @@ def follow(plan: MemoryPlan | None, derived: Any) -> None:
     """A pipeline derived later (a ControlNet's) gets the same hooks as the modes it came from."""
     if plan is not None and plan.low:
         derived.enable_model_cpu_offload(device=plan.device)
+
+
+def encoders_off(plan: MemoryPlan | None, pipe: Any) -> None:
+    """Before a job's denoising, under offload: the text and image encoders ran while the job was
+    planned, and diffusers' chain takes only the last one in line before the UNet off the card (the
+    image encoder, which a job without an image prompt never runs). Take them all off first."""
+    if plan is not None and plan.low:
+        pipe.maybe_free_model_hooks()
