@@ -204,9 +204,6 @@ def memory_child(root: Path, vram: str, size: int, steps: int) -> dict[str, floa
         "image prompt": GenerationRequest(
             JobParams(PROMPT, steps=steps, seed=SEED, mode=Mode.IMAGE_PROMPT), image
         ),
-        "img2img": GenerationRequest(
-            JobParams(PROMPT, steps=steps * 2, seed=SEED, mode=Mode.IMG2IMG, strength=0.5), image
-        ),
     }
     with counting(memory):
         for name, request in jobs.items():
@@ -237,8 +234,8 @@ def memory_table(root: Path, size: int, steps: int) -> str:
         verdict = "" if point == "at start" else (" ✓" if share <= MEMORY_TARGET else " ✗")
         rows.append([point, f"{high / GB:.2f}", f"{low / GB:.2f}", f"{share:.0%}{verdict}"])
     return (
-        f"SDXL + IP-Adapter (ViT-bigG image encoder), bfloat16, {size} px, {steps} step(s) (img2img "
-        f"{steps * 2} at strength 0.5), 1 image; the card's peak in GB\n\n"
+        f"SDXL + IP-Adapter (ViT-bigG image encoder), bfloat16, {size} px, {steps} step(s), 1 image; "
+        "the card's peak in GB\n\n"
         + markdown(["point", "high GB", "low GB", "low / high"], rows)
     )
 
