@@ -43,7 +43,9 @@ def bare(tiny_bundle: TinyBundle) -> Iterator[Engine]:
     yield Engine.load(replace(config, lora_dir=None, styles={}))
 
 
-def test_on_the_cpu_compile_is_off_and_says_so(tiny_bundle: TinyBundle, caplog: pytest.LogCaptureFixture) -> None:
+def test_on_the_cpu_compile_is_off_and_says_so(
+    tiny_bundle: TinyBundle, caplog: pytest.LogCaptureFixture
+) -> None:
     config = load_settings(tiny_bundle.env_file, compile=True).engine_config
     with caplog.at_level(logging.INFO, logger="bot.engine.compile"):
         engine = Engine.load(config)
@@ -53,7 +55,9 @@ def test_on_the_cpu_compile_is_off_and_says_so(tiny_bundle: TinyBundle, caplog: 
     assert not unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_compiles_in_place_and_warms_up_at_the_text_sizes(bare: Engine, caplog: pytest.LogCaptureFixture) -> None:
+def test_compiles_in_place_and_warms_up_at_the_text_sizes(
+    bare: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     recorder, pipes = Recorder(), bare.pipes
     config = replace(load_settings(None).engine_config, acceleration=ON)
     with caplog.at_level(logging.INFO, logger="bot.engine.compile"):

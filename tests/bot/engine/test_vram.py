@@ -86,7 +86,9 @@ def test_auto_reads_the_card_and_logs_what_it_chose(caplog: pytest.LogCaptureFix
     small = vram.choose(Vram.AUTO, cuda, need, card=need - 1)
     big = vram.choose(Vram.AUTO, cuda, need, card=need * 2)
     assert small.low and not big.low
-    assert "needs about" in small.reason and small.reason.endswith("low (model offload, VAE tiling and slicing)")
+    assert "needs about" in small.reason and small.reason.endswith(
+        "low (model offload, VAE tiling and slicing)"
+    )
     assert big.reason.endswith(": high")
     with caplog.at_level(logging.INFO, logger="bot.engine.vram"):
         chosen = vram.plan_memory(Vram.AUTO, torch.device("cpu"), pipe, 64, 0, False, compiled=False)
