@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.app.models import model_budget, model_entry
 from bot.choices import DEFAULT_SAMPLER, SAMPLERS, Structure
-from bot.engine.acceleration import COMPILE_MODES, DEFAULT_COMPILE_MODE, Acceleration, StepCache, Vram
+from bot.engine.acceleration import Acceleration, StepCache, Vram
 from bot.engine.config import AdapterSource, EngineConfig, ModelsConfig
 from bot.engine.downloads import DEFAULT_FACE_PACK_URL
 from bot.engine.faces.factory import FaceConfig
@@ -103,22 +103,22 @@ class Settings(BaseSettings):
         default="auto", description="weights' precision; auto: float16 on CUDA, float32 elsewhere"
     )
     resolution: int | None = Field(default=None, ge=64, le=2048, description="override native size")
-    step_cache: StepCache = Field(
-        default=StepCache.OFF,
+    step_cache: Literal["off", "light", "medium", "strong"] = Field(
+        default="off",
         description="DeepCache step caching: off, light, medium or strong (every 2nd, 3rd or 5th step runs "
         "the whole UNet, the others reuse its deep features): faster, slightly different images",
     )
-    vram: Vram = Field(
-        default=Vram.AUTO,
+    vram: Literal["auto", "high", "low"] = Field(
+        default="auto",
         description="fitting the card: high keeps every weight on it, low offloads models to the CPU and "
         "tiles the VAE, auto picks low when the card is short of what the model needs (logged at start)",
     )
     compile: bool = Field(
         default=False, description="torch.compile the UNet on a GPU, warmed up at start; off on the cpu"
     )
-    compile_mode: str = Field(
-        default=DEFAULT_COMPILE_MODE,
-        description="the torch.compile mode: " + ", ".join(COMPILE_MODES),
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        default="max-autotune-no-cudagraphs",
+        description="the torch.compile mode; the default autotunes without CUDA graphs (memory per shape)",
     )
 
     ip_adapter: str = Field(
@@ -556,7 +556,8 @@ class Settings(BaseSettings):
     @property
     def acceleration(self) -> Acceleration:
         """Step cache, VRAM fit and compile; a combination the engine cannot take stops start-up."""
-        return Acceleration(self.step_cache, self.vram, self.compile, self.compile_mode).check()
+        chosen = Acceleration(StepCache(self.step_cache), Vram(self.vram), self.compile, self.compile_mode)
+        return chosen.check()
 
 
 def _env_name(field: str) -> str:
