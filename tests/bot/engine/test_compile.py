@@ -67,7 +67,8 @@ def test_compiles_in_place_and_warms_up_at_the_text_sizes(
     sizes = warm_shapes(pipes)
     assert sizes[0] == (pipes.native, pipes.native) and len(sizes) == len(set(sizes))
     # each warm-up size reached the UNet as a CFG batch of its latents
-    latents = {(shape[0], shape[2] * 8, shape[3] * 8) for shape in recorder.shapes}
+    scale = pipes.text.vae_scale_factor
+    latents = {(shape[0], shape[2] * scale, shape[3] * scale) for shape in recorder.shapes}
     assert latents == {(2, h, w) for w, h in sizes}
     assert f"warmed up {len(sizes)} shapes" in caplog.text and "fused QKV on" in caplog.text
     assert " in " in caplog.text.split("warmed up")[1]  # the warm-up time
