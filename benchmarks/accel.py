@@ -150,7 +150,8 @@ def cache_table(root: Path, steps: int) -> str:
         result = engine.generate(request)
         results[level] = (time.perf_counter() - started, pixels(result.candidates[0].png))
         used = f"{result.params.sampler}, CFG {result.params.cfg:g}"
-        log.info("step cache %s: %.1f s", level.value, results[level][0])
+        change = np.abs(results[level][1] - results[StepCache.OFF][1]).max()  # off runs first
+        log.info("step cache %s: %.1f s, largest pixel change %d", level.value, results[level][0], change)
     off_seconds, off_pixels = results[StepCache.OFF]
     rows = []
     for level, (seconds, image) in results.items():
