@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 GB = 2**30
 CONTROLNET_SHARE = 0.5  # a ControlNet holds about half its UNet's weights (SD 1.5 and SDXL alike)
-WORKING_BYTES_PER_PIXEL = 1600  # activations per output pixel at 2-byte precision (benchmarks/accel.py)
+WORKING_BYTES_PER_PIXEL = 1600  # activations per output pixel at 2 bytes a value: an estimate, to check
 
 
 @dataclass(frozen=True, slots=True)
