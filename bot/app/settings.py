@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.app.models import model_budget, model_entry
 from bot.choices import DEFAULT_SAMPLER, SAMPLERS, Structure
+from bot.engine.acceleration import Acceleration, StepCache, Vram
 from bot.engine.config import AdapterSource, EngineConfig, ModelsConfig
 from bot.engine.downloads import DEFAULT_FACE_PACK_URL
 from bot.engine.faces.factory import FaceConfig
@@ -108,6 +109,23 @@ class Settings(BaseSettings):
         default="auto", description="weights' precision; auto: float16 on CUDA, float32 elsewhere"
     )
     resolution: int | None = Field(default=None, ge=64, le=2048, description="override native size")
+    step_cache: Literal["off", "light", "medium", "strong"] = Field(
+        default="off",
+        description="DeepCache step caching: off, light, medium or strong (every 2nd, 3rd or 5th step runs "
+        "the whole UNet, the others reuse its deep features): faster, slightly different images",
+    )
+    vram: Literal["auto", "high", "low"] = Field(
+        default="auto",
+        description="fitting the card: high keeps every weight on it, low offloads models to the CPU and "
+        "tiles the VAE, auto picks low when the card is short of what the model needs (logged at start)",
+    )
+    compile: bool = Field(
+        default=False, description="torch.compile the UNet on a GPU, warmed up at start; off on the cpu"
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+        default="max-autotune-no-cudagraphs",
+        description="the torch.compile mode; the default autotunes without CUDA graphs (memory per shape)",
+    )
 
     ip_adapter: str = Field(
         default="h94/IP-Adapter", description="the IP-Adapter repository (image prompt mode); none: off"
@@ -556,7 +574,14 @@ class Settings(BaseSettings):
             caption_model=self.caption_model_enabled,
             nsfw_model=self.nsfw_model_enabled,
             upscaler=self.upscaler_enabled,
+            acceleration=self.acceleration,
         )
+
+    @property
+    def acceleration(self) -> Acceleration:
+        """Step cache, VRAM fit and compile; a combination the engine cannot take stops start-up."""
+        chosen = Acceleration(StepCache(self.step_cache), Vram(self.vram), self.compile, self.compile_mode)
+        return chosen.check()
 
 
 def _env_name(field: str) -> str:

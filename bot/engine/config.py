@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.choices import Structure
+from bot.engine.acceleration import Acceleration
 from bot.engine.metadata import public_model_name
 from bot.errors import InvalidRequest
 from bot.params import LoraUse
@@ -53,6 +54,7 @@ class EngineConfig:
     upscaler: str | None = None  # the super-resolution model (a file or org/repo/file); None: upscaling off
     name: str = ""  # the name jobs choose it by (LIKENESS_MODELS); "": the model's public name
     clip_skip: int | None = None  # the model's own default clip skip (A1111's count), e.g. 2 for anime
+    acceleration: Acceleration = field(default_factory=Acceleration)  # step cache, VRAM fit, compile
 
     @property
     def structures(self) -> frozenset[str]:

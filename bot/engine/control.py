@@ -31,6 +31,7 @@ from bot.engine.metadata import public_model_name
 from bot.engine.pickles import folder_options
 from bot.engine.pipelines import Pipelines
 from bot.engine.structure import DepthEstimator, canny_map
+from bot.engine.vram import follow
 from bot.errors import InvalidRequest, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class StructureControl:
                 else:
                     derived = _AUTO[mode].from_pipe(self.pipes.text, controlnet=net)
                 derived.set_progress_bar_config(disable=True)
+                follow(self.pipes.memory, derived)  # LIKENESS_VRAM=low: the ControlNet offloaded too
                 self._derived[key] = derived
             return self._derived[key]
 
@@ -162,7 +164,8 @@ class StructureControl:
                 f"the {kind} ControlNet {public_model_name(source)!r} is not for {family} (its text width is "
                 f"{width}, the model's {base}): set {setting_of(kind)} to a {family} ControlNet, or auto"
             )
-        if self.pipes.device.type != "cpu":
+        memory = self.pipes.memory
+        if self.pipes.device.type != "cpu" and not (memory is not None and memory.low):
             net.to(self.pipes.device)
         log.info(
             "structure: %s ControlNet %s loaded in %.1f s",

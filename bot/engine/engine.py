@@ -29,8 +29,10 @@ import torch
 from PIL import Image
 
 from bot.choices import DescribeDetail
+from bot.engine.acceleration import StepCache
 from bot.engine.captions import Captioner
 from bot.engine.checks import Capabilities, FaceRoute, check_inputs
+from bot.engine.compile import compile_unets
 from bot.engine.config import DEFAULT_LORA_CACHE_BYTES, EngineConfig
 from bot.engine.control import StructureControl
 from bot.engine.describe import prompts_for
@@ -50,9 +52,11 @@ from bot.engine.pipelines import Pipelines, clip_skip_path, load_pipelines
 from bot.engine.prompts import build_prompts, prompt_arguments
 from bot.engine.samplers import build_scheduler
 from bot.engine.samplers import using as using_scheduler
+from bot.engine.step_cache import cached_steps
 from bot.engine.structure import DepthEstimator
 from bot.engine.upscale_job import run_upscale
 from bot.engine.upscaler import Upscaler
+from bot.engine.vram import encoders_off
 from bot.engine.weighting import EmptyPrompts
 from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
@@ -133,6 +137,7 @@ class Engine:
         self.upscaler = upscaler  # upscale jobs' super-resolution model; None: upscaling off
         self.nsfw = nsfw  # scores every kept output; None: the model's own safety checker only
         self.clip_skip: int | None = None  # the model's own default (LIKENESS_MODELS), when a job gives none
+        self.step_cache = StepCache.OFF  # LIKENESS_STEP_CACHE: DeepCache around every denoising call
         self.model_hash = model_hash  # A1111's, of a checkpoint file; None for a folder or hub id
         self.captioner = captioner  # /describe, and a prompt left to the image; None: off
         self.structure = structure  # the ControlNets; None: structure control off
@@ -194,6 +199,8 @@ class Engine:
             upscaler,
         )
         engine.clip_skip = config.clip_skip
+        engine.step_cache = config.acceleration.step_cache
+        compile_unets(pipes, config)  # LIKENESS_COMPILE=1 on a GPU: compiled and warmed up now, at start
         return engine
 
     @property
@@ -486,9 +493,14 @@ class Engine:
 
         assert params.sampler is not None  # resolve fills it
         scheduler = build_scheduler(self.pipes.scheduler_config, params.sampler, params.schedule, seeds[0])
+        encoders_off(self.pipes.memory, plan.pipe)  # LIKENESS_VRAM=low: the card is the UNet's alone
         try:
             skip = plan.conditioning.get("clip_skip")  # the text's: embeddings already read their layer
-            with clip_skip_path(plan.pipe, skip), using_scheduler(plan.pipe, scheduler):
+            with (
+                clip_skip_path(plan.pipe, skip),
+                using_scheduler(plan.pipe, scheduler),
+                cached_steps(plan.pipe, self.step_cache),
+            ):
                 output = plan.pipe(
                     **plan.conditioning,
                     num_inference_steps=params.steps,
@@ -588,6 +600,8 @@ class Engine:
             extra["Identity"] = "no face" if out.score is None else f"{out.score:.2f}"
         if plan.control_model is not None:
             extra["Structure model"] = plan.control_model
+        if self.step_cache.on:  # it changes the pixels: a reproduction needs it too
+            extra["Step cache"] = self.step_cache.value
         vae = self.pipes.vae
         if vae is not None:
             extra["VAE"] = vae.name

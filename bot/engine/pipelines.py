@@ -35,6 +35,7 @@ from bot.engine.pickles import folder_options, refuse_pickle, safetensors_only, 
 from bot.engine.quiet import quiet_loading
 from bot.engine.single_file import is_single_file, load_single_file
 from bot.engine.vae import VaeChoice, load_vae
+from bot.engine.vram import MemoryPlan, apply_memory, plan_memory
 from bot.errors import InvalidRequest, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Pipelines:
     faceid_dim: int | None = None  # None when no IP-Adapter FaceID is loaded
     family: Family = Family.SD15
     vae: VaeChoice | None = None  # LIKENESS_VAE, when it replaces the model's own
+    memory: MemoryPlan | None = None  # LIKENESS_VRAM's choice (offload hooks on every mode's pipeline)
 
     @property
     def extra_unets(self) -> tuple[torch.nn.Module, ...]:
@@ -361,15 +363,19 @@ def load_pipelines(config: EngineConfig) -> Pipelines:
     vae = None
     if config.vae is not None:  # before the other modes are made from it: they decode with it too
         text.vae, vae = load_vae(config, text, dtype)
-    if device.type != "cpu":  # weights load on the cpu; moving them there again only warns
+    accel, extra_unet = config.acceleration, config.inpaint_model is not None
+    memory = plan_memory(accel.vram, device, text, native, len(config.structures), extra_unet, accel.compile)
+    if memory.weights_device.type != "cpu":  # weights load on the cpu; moving them there again only warns
         text.to(device)
     img2img = AutoPipelineForImage2Image.from_pipe(text)
     if config.inpaint_model is not None:  # its own UNet; the text encoders, VAE and image encoder shared
-        inpaint = AutoPipelineForInpainting.from_pipe(text, unet=_inpaint_unet(config, dtype, text, device))
+        unet = _inpaint_unet(config, dtype, text, memory.weights_device)
+        inpaint = AutoPipelineForInpainting.from_pipe(text, unet=unet)
         if plain is not None or faceid is not None:
             _load_adapters(inpaint, plain, faceid)  # the image encoder is the base's: it is not read again
     else:
         inpaint = AutoPipelineForInpainting.from_pipe(text)
     for pipe in (text, img2img, inpaint):
         pipe.set_progress_bar_config(disable=True)
-    return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim, face_dim, family, vae)
+    apply_memory(memory, (text, img2img, inpaint), adapters=ip_dim is not None or face_dim is not None)
+    return Pipelines(text, img2img, inpaint, device, dtype, native, ip_dim, face_dim, family, vae, memory)

@@ -88,7 +88,7 @@ async def test_over_the_output_limit_nothing_is_queued_or_stored(
         assert [j.id for j in await jobs(bot)] == [job.id]
         assert sorted(media_files(data_dir)) == stored
     expected = (
-        "upscale 2× would make a 128×128 px picture (0.0 megapixels), over this bot's limit "
+        "upscale 2× would make a 128×128 px picture (0.0164 megapixels), over this bot's limit "
         "(LIKENESS_MAX_OUTPUT_MP) of 0.01 megapixels: choose a smaller factor or a smaller picture"
     )
     assert said == [expected, expected]
