@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from bot.choices import Structure
+from bot.choices import Speed, Structure
 from bot.engine.config import EngineConfig, ModelsConfig
 from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.family import Family
@@ -93,8 +93,10 @@ def is_lcm(name: str) -> bool:
 
 
 def check_sampler(params: JobParams, caps: Capabilities) -> None:
-    """LCM's few steps need a model distilled for them: an LCM model, or an LCM LoRA in the job."""
-    if params.sampler == "LCM" and not caps.lcm_model and not any(is_lcm(u.name) for u in params.loras):
+    """LCM's few steps need a model distilled for them: an LCM model, an LCM LoRA in the job, or a
+    few-step speed (fast, turbo), whose acceleration LoRA is distilled."""
+    distilled = caps.lcm_model or params.speed in (Speed.FAST, Speed.TURBO)
+    if params.sampler == "LCM" and not distilled and not any(is_lcm(u.name) for u in params.loras):
         raise InvalidRequest(
             "the LCM sampler needs an LCM model or LoRA (such as lcm-lora-sdv1-5, whose name says lcm): "
             "add one, or choose another sampler"
