@@ -4,7 +4,8 @@ strictly: a bad value stops start-up naming it.
 A family's setting is a preset's name (``bot.engine.speed.PRESETS``: lcm, hyper-sd, lightning),
 ``none`` (fast and turbo refused on that family), or a JSON object naming the LoRA of each speed:
 ``{"fast": {"lora": "/loras/my-lcm.safetensors", "sampler": "LCM"}, "turbo": {...}}`` (keys ``lora``,
-``weight_name``, ``sampler``, ``schedule``, ``weight``). A distilled checkpoint says its own rule:
+``weight_name``, ``sampler``, ``schedule``, ``weight``, and ``name``, what the PNG calls it). A
+distilled checkpoint says its own rule:
 ``{"sampler": "Euler", "schedule": "SGM Uniform", "steps": 4, "cfg": 1}`` (``max_steps``,
 ``max_cfg`` optional).
 """
@@ -20,7 +21,7 @@ from bot.engine.speed import PRESETS, Accelerator
 from bot.params import CFG_RANGE, STEPS_RANGE, SpeedRule
 
 DISABLED = frozenset({"none", "off", ""})
-_LORA_KEYS = frozenset({"lora", "weight_name", "sampler", "schedule", "weight"})
+_LORA_KEYS = frozenset({"lora", "weight_name", "sampler", "schedule", "weight", "name"})
 _DISTILLED_KEYS = frozenset({"sampler", "schedule", "steps", "cfg", "max_steps", "max_cfg"})
 _FEW = (Speed.FAST.value, Speed.TURBO.value)
 
@@ -51,9 +52,11 @@ def _accelerator(speed: str, spec: Any) -> Accelerator:
     if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 < weight <= 2:
         raise ValueError(f"{speed}: weight must be a number above 0 and at most 2 (got {weight!r})")
     location = spec["lora"].strip()
-    name = spec.get("weight_name") or location.replace("\\", "/").rstrip("/").split("/")[-1]
+    file = str(spec.get("weight_name") or "").removesuffix(".safetensors")
+    generic = file in ("", "pytorch_lora_weights")  # diffusers' own file name: the repository names it
+    name = location.replace("\\", "/").rstrip("/").split("/")[-1].removesuffix(".safetensors")
     return Accelerator(
-        str(name).removesuffix(".safetensors"),
+        spec.get("name") or (name if generic else file),
         location,
         spec.get("weight_name"),
         sampler,
