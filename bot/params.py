@@ -409,8 +409,7 @@ class JobParams:
     speed: str | None = _param(
         Rule(
             "speed",
-            "quality, or fewer steps through an acceleration LoRA: fast (8), turbo (4); "
-            "the server's default when left out",
+            "quality, or few steps through an acceleration LoRA: fast (8), turbo (4); the server's when left out",
             "Speed",
             choices=SPEEDS,
             labels={
