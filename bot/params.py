@@ -409,7 +409,8 @@ class JobParams:
     speed: str | None = _param(
         Rule(
             "speed",
-            "quality, or few steps through an acceleration LoRA: fast (8), turbo (4); the server's when left out",
+            "quality, or few steps through an acceleration LoRA: fast (8), turbo (4); "
+            "the server's when left out",
             "Speed",
             choices=SPEEDS,
             labels={

@@ -129,6 +129,7 @@ def test_fetch_models_warms_the_machine_and_says_where(
         f"diffusion model: {tiny_bundle.sd} (local)",
         f"IP-Adapter: {tiny_bundle.ip_adapter} (local)",
         f"IP-Adapter FaceID: {tiny_bundle.faceid_adapter} (local)",
+        f"acceleration LoRA (fast and turbo): {tiny_bundle.root / 'lcm-lora-sdv1-5'} (local)",
         f"VAE: {tiny_bundle.vae} (local)",
         f"inpainting model: {tiny_bundle.inpaint_model} (local)",
         f"canny ControlNet: {tiny_bundle.root / 'controlnet-canny'} (local)",
@@ -150,12 +151,22 @@ def test_fetch_models_warms_the_machine_and_says_where(
         asked.append(repo)
         return str(tmp_path / "hub" / repo)
 
+    def hub_file(repo: str, filename: str) -> str:
+        asked.append(f"{repo}/{filename}")
+        return str(tmp_path / "hub" / repo / filename)
+
     monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot)
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", hub_file)
+    monkeypatch.setenv("LIKENESS_SPEED_SD15", "lcm")  # the default: one LoRA for fast and turbo
     monkeypatch.setenv("LIKENESS_CONTROLNET_CANNY", "auto")
     monkeypatch.setenv("LIKENESS_CONTROLNET_DEPTH", "none")
     monkeypatch.setenv("LIKENESS_NSFW_MODEL", "Falconsai/nsfw_image_detection")  # the default
     assert main([*env, "fetch-models"]) == 0
-    assert asked == ["lllyasviel/control_v11p_sd15_canny", "Falconsai/nsfw_image_detection"]
+    assert asked == [
+        "latent-consistency/lcm-lora-sdv1-5/pytorch_lora_weights.safetensors",
+        "lllyasviel/control_v11p_sd15_canny",
+        "Falconsai/nsfw_image_detection",
+    ]
     assert "depth model" not in capsys.readouterr().out  # no depth ControlNet: no depth model either
     monkeypatch.setenv("LIKENESS_OFFLINE", "1")
     assert main([*env, "fetch-models"]) == 2
