@@ -21,6 +21,7 @@ from bot.engine.family import Family
 from bot.engine.identity import FACEID_DIM, decode_identity
 from bot.engine.loras import LoraLibrary
 from bot.engine.metadata import public_model_name
+from bot.engine.speed import SPEED_SETTINGS
 from bot.errors import InvalidRequest, ModelUnavailable
 from bot.jobs import Identity
 from bot.params import MAX_IDENTITY_REFERENCES, JobParams, Mode
@@ -38,6 +39,9 @@ class Capabilities:
     describe: bool = False  # a captioning model is configured (/describe, a prompt left to the image)
     lcm_model: bool = False  # the model is a latent consistency model (its name says LCM)
     native: int | None = None  # the side of the images it makes, in pixels (None: not known until loaded)
+    # (family, speed) pairs with an acceleration LoRA; None: not checked (an engine made without a config)
+    speeds: frozenset[tuple[Family, str]] | None = None
+    distilled: bool = False  # the checkpoint is itself a few-step model: every speed runs
 
     @classmethod
     def of(cls, config: EngineConfig) -> Capabilities:
@@ -49,6 +53,29 @@ class Capabilities:
             describe=config.caption_model is not None,
             lcm_model=is_lcm(config.model),
             native=config.resolution,
+            speeds=speed_pairs(config),
+            distilled=config.distilled is not None,
+        )
+
+
+def speed_pairs(config: EngineConfig) -> frozenset[tuple[Family, str]]:
+    """The (family, speed) pairs ``config`` has an acceleration LoRA for."""
+    return frozenset((family, speed) for family, speeds in config.accelerators.items() for speed in speeds)
+
+
+def check_speed(params: JobParams, caps: Capabilities) -> None:
+    """fast and turbo need the family's acceleration LoRA (or a distilled checkpoint): refused before
+    the job waits in the queue when the family is known to have none (or no family has one)."""
+    speed = params.speed
+    if speed not in (Speed.FAST, Speed.TURBO) or caps.distilled or caps.speeds is None:
+        return
+    families = [caps.family] if caps.family is not None else list(Family)
+    if not any((family, speed) in caps.speeds for family in families):
+        where = caps.family.label if caps.family is not None else "any"
+        setting = SPEED_SETTINGS[caps.family] if caps.family is not None else "LIKENESS_SPEED_SD15/_SDXL"
+        raise InvalidRequest(
+            f"speed {speed} is not set up for {where} models on this bot (the operator sets {setting}): "
+            "choose speed quality"
         )
 
 
@@ -135,6 +162,7 @@ def check_inputs(
             "image_prompt, inpaint or outpaint, or a structure to keep its composition"
         )
     check_sampler(params, caps)
+    check_speed(params, caps)
     if params.structure is not None:
         check_structure(params.structure, caps, image=image)
     if mode is Mode.INPAINT and not mask:

@@ -215,6 +215,8 @@ class Engine:
             structures,
             describe=self.captioner is not None,
             native=self.pipes.native,
+            speeds=frozenset((f, s) for f, speeds in self.accelerators.items() for s in speeds),
+            distilled=self.defaults.distilled_model is not None,
         )
 
     def generate(

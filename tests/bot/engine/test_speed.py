@@ -14,11 +14,13 @@ import pytest
 
 from bot.app.settings import load_settings
 from bot.choices import Speed
+from bot.engine.checks import Capabilities, check_inputs
 from bot.engine.engine import Engine
+from bot.engine.family import Family
 from bot.engine.metadata import read_parameters
 from bot.engine.samplers import SCHEDULERS
 from bot.errors import InvalidRequest
-from bot.params import SPEED_RULES, LoraUse, Mode, SpeedRule
+from bot.params import SPEED_RULES, JobParams, LoraUse, Mode, SpeedRule, resolve
 from bot.tiny import TinyBundle
 from tests.bot.engine.helpers import gradient_image, job_request, pixels, png_bytes
 
@@ -221,3 +223,18 @@ def test_the_bundle_holds_the_public_layouts(tiny_bundle: TinyBundle) -> None:
         "lora_down",
         "lora_up",
     }
+
+
+def test_a_speed_no_family_has_is_refused_before_the_queue(tiny_bundle: TinyBundle) -> None:
+    """At submission the family may not be known yet: refused when no family has the speed."""
+    config = load_settings(tiny_bundle.env_file).engine_config
+    caps = Capabilities.of(replace(config, accelerators={Family.SDXL: config.accelerators[Family.SDXL]}))
+    params = resolve(JobParams(prompt="a boat", speed="fast"))
+    check_inputs(params, caps, image=False, mask=False, identity=None)  # SDXL has it: the family decides
+    with pytest.raises(InvalidRequest, match=r"speed fast is not set up for SD 1\.5 models"):
+        check_inputs(params, replace(caps, family=Family.SD15), image=False, mask=False, identity=None)
+    with pytest.raises(InvalidRequest, match=r"not set up for any models .*LIKENESS_SPEED_SD15/_SDXL"):
+        check_inputs(params, replace(caps, speeds=frozenset()), image=False, mask=False, identity=None)
+    check_inputs(
+        params, replace(caps, speeds=frozenset(), distilled=True), image=False, mask=False, identity=None
+    )
