@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.tiny import TinyBundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,6 +17,7 @@ SCRIPT = ROOT / "benchmarks" / "gpu.sh"
 CONFIGS = ("plain", "step cache", "compile", "compile + step cache")
 
 
+@pytest.mark.timeout(1200)  # two processes of three speeds each, on a shared CPU
 def test_the_dry_run_prints_every_row(tiny_bundle: TinyBundle, tiny_sdxl_bundle: TinyBundle) -> None:
     env = {
         **os.environ,
