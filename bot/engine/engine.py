@@ -325,7 +325,7 @@ class Engine:
                 f"clip_skip {params.clip_skip} goes deeper than this model's text encoder: "
                 f"choose 1–{deepest} (2 is the usual skip)"
             )
-        params, accelerator = self._speed(params, request.params)
+        params, accelerator = self._speed(params)
         plan_warnings += _speed_notes(params, speed_rule(params.speed, None, self.defaults))
         # 2. prepare images
         original = load_image(request.image, what="image") if request.image is not None else None
@@ -366,7 +366,7 @@ class Engine:
         )
         return plan
 
-    def _speed(self, params: JobParams, given: JobParams) -> tuple[JobParams, tuple[LoraFile, float] | None]:
+    def _speed(self, params: JobParams) -> tuple[JobParams, tuple[LoraFile, float] | None]:
         """fast and turbo on a model as it is: the family's acceleration LoRA with its weight, and its
         sampler where the job names none. A distilled checkpoint, and quality, add nothing."""
         if self.defaults.distilled_model is not None or params.speed in (None, Speed.QUALITY):
@@ -374,7 +374,7 @@ class Engine:
         assert params.speed is not None
         accelerator = accelerator_for(self.accelerators, self.pipes.family, params.speed)
         if params.sampler is None:
-            schedule = given.schedule if given.schedule not in (None, "Automatic") else accelerator.schedule
+            schedule = params.schedule or accelerator.schedule  # resolve leaves Automatic out
             if schedule not in SAMPLER_SCHEDULES[accelerator.sampler]:
                 raise InvalidRequest(
                     f"speed {params.speed} samples with {accelerator.sampler} (its LoRA, {accelerator.name}, "
