@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,8 @@ EXPECTED_KEYS = {
     "LIKENESS_DEPTH_MODEL",
     "LIKENESS_CAPTION_MODEL",
     "LIKENESS_NSFW_MODEL",
+    "LIKENESS_SPEED_SD15",  # fast and turbo: the tiny LCM-LoRA and SDXL-Lightning LoRAs (JSON)
+    "LIKENESS_SPEED_SDXL",
 }
 
 diffusers_logging.disable_progress_bar()
@@ -105,6 +108,9 @@ def test_env_file_lists_every_setting_with_existing_paths(tiny_bundle: TinyBundl
     ):
         assert Path(env[key]).is_absolute(), key
         assert Path(env[key]).is_dir(), key
+    for key in ("LIKENESS_SPEED_SD15", "LIKENESS_SPEED_SDXL"):
+        for speed in json.loads(env[key]).values():
+            assert Path(speed["lora"], speed["weight_name"]).is_file(), key
     assert env["LIKENESS_FACEID_SUBFOLDER"] == ""
     ip_file = Path(
         env["LIKENESS_IP_ADAPTER"], env["LIKENESS_IP_ADAPTER_SUBFOLDER"], env["LIKENESS_IP_ADAPTER_WEIGHT"]
