@@ -52,6 +52,18 @@ class IdentityMode(StrEnum):
 IDENTITY_MODES: tuple[str, ...] = tuple(m.value for m in IdentityMode)
 
 
+class Speed(StrEnum):
+    """How many UNet evaluations a picture may cost: the model's own steps, or a few-step
+    acceleration LoRA (or a checkpoint distilled for few steps) at fewer."""
+
+    QUALITY = "quality"  # the job's steps and CFG on the model as it is
+    FAST = "fast"  # about 8 steps through the family's acceleration LoRA
+    TURBO = "turbo"  # about 4 steps, CFG off (the negative prompt is not read)
+
+
+SPEEDS: tuple[str, ...] = tuple(s.value for s in Speed)
+
+
 class DescribeDetail(StrEnum):
     """``/describe``: the detailed caption, or the more detailed one (slower)."""
 

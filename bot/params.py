@@ -32,9 +32,11 @@ from bot.choices import (
     SAMPLER_SCHEDULES,
     SAMPLERS,
     SCHEDULES,
+    SPEEDS,
     STRUCTURES,
     STYLE_NAMES,
     IdentityMode,
+    Speed,
 )
 from bot.errors import InvalidRequest
 from bot.prompt_syntax import parse
@@ -89,6 +91,32 @@ DEFAULT_STRUCTURE_WEIGHT = 1.0  # diffusers' and A1111's ControlNet default
 MAX_LORAS = 3
 LORA_WEIGHT_RANGE = (-2.0, 2.0)
 DEFAULT_LORA_WEIGHT = 1.0
+DEFAULT_SPEED = Speed.QUALITY.value
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedRule:
+    """How a few-step speed (or a distilled checkpoint) runs a job: the steps and CFG a job that
+    gives none takes, and the most it may give; beyond them a distilled model only burns or blurs
+    the image. ``sampler`` None leaves the sampler to the acceleration LoRA (the engine's, by the
+    model's family); a distilled checkpoint names its own."""
+
+    steps: int
+    cfg: float
+    max_steps: int
+    max_cfg: float
+    sampler: str | None = None
+    schedule: str | None = None
+    what: str = "its acceleration LoRA"  # how messages name what the rule comes from
+
+
+# fast: about 8 UNet evaluations a step pair (CFG 1.5 keeps the negative prompt, at two a step);
+# turbo: 4 steps with CFG off. The public LoRAs are made for these counts (LCM-LoRA 2–8 steps,
+# SDXL-Lightning's and Hyper-SD's 8- and 4-step files, CFG 1–2 at most).
+SPEED_RULES: Mapping[str, SpeedRule] = {
+    Speed.FAST: SpeedRule(steps=8, cfg=1.5, max_steps=12, max_cfg=3.0),
+    Speed.TURBO: SpeedRule(steps=4, cfg=1.0, max_steps=8, max_cfg=2.0),
+}
 # A1111's prompt syntax: <lora:NAME> or <lora:NAME:WEIGHT> (a third, text-encoder part is ignored).
 _LORA_TAG = re.compile(r"<lora:([^:<>]+)(?::([^:<>]*))?(?::[^<>]*)?>", re.IGNORECASE)
 
@@ -235,14 +263,13 @@ class JobParams:
     steps: int | None = _param(
         Rule("steps", "Denoising steps; the server's default when left out", "Steps", STEPS_RANGE, whole=True)
     )
-    cfg: float = _param(
+    cfg: float | None = _param(
         Rule(
             "cfg",
-            "How hard the prompt pushes",
+            "How hard the prompt pushes; 7 when left out, the speed's own in fast and turbo",
             "CFG scale",
             CFG_RANGE,
-            default=DEFAULT_CFG,
-            hint=": 5–8 suits most prompts",
+            hint=": 5–8 suits most prompts (1–2 in fast and turbo)",
         )
     )
     seed: int | None = _param(
@@ -379,6 +406,22 @@ class JobParams:
             length=(1, 64),
         )
     )
+    # Fewer UNet evaluations through a few-step acceleration LoRA (``SPEED_RULES``); the server's
+    # default speed (LIKENESS_DEFAULT_SPEED) when left out.
+    speed: str | None = _param(
+        Rule(
+            "speed",
+            "quality, or few steps through an acceleration LoRA: fast (8), turbo (4); "
+            "the server's when left out",
+            "Speed",
+            choices=SPEEDS,
+            labels={
+                Speed.QUALITY: "quality: the model's own steps",
+                Speed.FAST: "fast: about 8 steps",
+                Speed.TURBO: "turbo: about 4 steps, no negative prompt",
+            },
+        )
+    )
     # A /describe job: the image's captions as four prompts, no images made (None: a generation).
     describe: str | None = _param(
         Rule(
@@ -441,6 +484,11 @@ class Defaults:
     sampler: str = DEFAULT_SAMPLER  # LIKENESS_DEFAULT_SAMPLER
     model: str | None = None  # LIKENESS_DEFAULT_MODEL (None: the engine's own)
     clip_skips: Mapping[str, int] = field(default_factory=dict)  # each model's own default clip skip
+    speed: str = DEFAULT_SPEED  # LIKENESS_DEFAULT_SPEED
+    # The checkpoints distilled for few steps themselves (a Turbo or Lightning model), by model name:
+    # their rule holds in every speed, and no acceleration LoRA is added to them.
+    distilled: Mapping[str, SpeedRule] = field(default_factory=dict)
+    distilled_model: SpeedRule | None = None  # an engine's own checkpoint's, when it is distilled
     # A community server's own defaults (``bot.guilds``): the style and negative a job that gives
     # none takes.
     style: str | None = None
@@ -499,7 +547,16 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
         raise InvalidRequest(f"the negative prompt is over {MAX_PROMPT_CHARS} characters")
     _check_syntax(params)
     mode = params.mode
-    filled = _fill(params, mode, {"steps": defaults.steps, "style": defaults.style})
+    model = params.model or defaults.model
+    speed = params.speed or defaults.speed
+    rule = speed_rule(speed, model, defaults)
+    server = {
+        "steps": _speed_steps(params, rule) if rule is not None else defaults.steps,
+        "cfg": rule.cfg if rule is not None else DEFAULT_CFG,
+        "style": defaults.style,
+        "speed": speed,
+    }
+    filled = _fill(params, mode, server)
     if params.plain_upscale:  # no strength given: super-resolution alone, no detail pass
         filled["strength"] = None
     if filled["seed"] is None:
@@ -515,8 +572,8 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
                 f"max_tries {face.max_tries} is over this bot's retry budget of {budget}: "
                 f"choose {budget} or fewer"
             )
-    filled["sampler"], filled["schedule"] = _sampling(params, defaults)
-    filled["model"] = params.model or defaults.model
+    filled["sampler"], filled["schedule"] = _sampling(params, defaults, rule)
+    filled["model"] = model
     if filled["clip_skip"] is None and filled["model"] is not None:
         filled["clip_skip"] = defaults.clip_skips.get(filled["model"])
     if params.structure is None and params.structure_weight is not None:
@@ -527,8 +584,49 @@ def resolve(params: JobParams, defaults: Defaults | None = None) -> JobParams:
     filled["loras"] = _checked_loras(params.loras + tagged + _style_loras(styled, tagged, defaults))
     filled["negative"] = params.negative or defaults.negative
     resolved = replace(params, **{**filled, "prompt": prompt, "face": face})
+    if rule is not None:
+        _check_speed(resolved, rule)
     _check_strength(resolved)
     return resolved
+
+
+def speed_rule(speed: str | None, model: str | None, defaults: Defaults) -> SpeedRule | None:
+    """The few-step rule a job runs under: its distilled checkpoint's in every speed, else its
+    speed's (None for quality on a model as it is)."""
+    if model is not None and model in defaults.distilled:
+        return defaults.distilled[model]
+    if defaults.distilled_model is not None:
+        return defaults.distilled_model
+    return SPEED_RULES.get(speed or defaults.speed)
+
+
+def _speed_steps(params: JobParams, rule: SpeedRule) -> int:
+    """The speed's steps, raised where the job's strength would leave no step to run: img2img runs
+    ``steps × strength`` of them, so 4 steps at strength 0.2 become 5 (one denoising step)."""
+    strength = params.strength if params.strength is not None else DEFAULT_STRENGTH.get(params.mode)
+    if not params.mode.uses_strength or not strength:
+        return rule.steps
+    return max(rule.steps, math.ceil(1 / strength - 1e-9))
+
+
+def _check_speed(params: JobParams, rule: SpeedRule) -> None:
+    """A distilled few-step model takes few steps and a low CFG: more steps only cost time and blur
+    the result, a high CFG burns it. Steps raised so that a low strength runs one step are its own."""
+    speed = "this distilled model" if rule.sampler is not None else f"speed {params.speed}"
+    assert params.steps is not None and params.cfg is not None
+    most = rule.max_steps
+    if params.mode.uses_strength and params.strength:
+        most = max(most, math.ceil(1 / params.strength - 1e-9))
+    if params.steps > most:
+        raise InvalidRequest(
+            f"{speed} runs {rule.steps} steps ({rule.what} is distilled for few steps): {params.steps} "
+            f"would only cost time and blur the image. Choose {most} steps or fewer, or speed quality"
+        )
+    if params.cfg > rule.max_cfg:
+        raise InvalidRequest(
+            f"{speed} takes CFG {rule.cfg:g} ({rule.what} is distilled to need little guidance): "
+            f"CFG {params.cfg:g} burns the image. Choose CFG {rule.max_cfg:g} or less, or speed quality"
+        )
 
 
 def _check_syntax(params: JobParams) -> None:
@@ -538,8 +636,14 @@ def _check_syntax(params: JobParams) -> None:
     parse(params.negative, "negative prompt")
 
 
-def _sampling(params: JobParams, defaults: Defaults) -> tuple[str, str]:
-    """The sampler and the schedule type it runs with: Automatic, or none, is the sampler's own."""
+def _sampling(params: JobParams, defaults: Defaults, rule: SpeedRule | None) -> tuple[str | None, str | None]:
+    """The sampler and the schedule type it runs with: Automatic, or none, is the sampler's own.
+    A few-step speed leaves both to its acceleration LoRA (the engine fills them in by the model's
+    family) unless the job names a sampler; a distilled checkpoint names its own."""
+    if rule is not None and params.sampler is None:
+        if rule.sampler is None:
+            return None, params.schedule if params.schedule != AUTOMATIC else None
+        return rule.sampler, rule.schedule or SAMPLER_SCHEDULES[rule.sampler][0]
     sampler = params.sampler or defaults.sampler
     taken = SAMPLER_SCHEDULES[sampler]
     if params.schedule in (None, AUTOMATIC):

@@ -38,7 +38,6 @@ class Generate(commands.Cog):
         seed: int | None = None,
         negative: str | None = None,
         mask: discord.Attachment | None = None,
-        expand: str | None = None,
         image_weight: float | None = None,
         candidates: int | None = None,
         style: str | None = None,
@@ -54,6 +53,7 @@ class Generate(commands.Cog):
         clip_skip: int | None = None,
         sampler: str | None = None,
         model: str | None = None,
+        speed: str | None = None,
     ) -> None:
         """Every parameter after ``interaction`` is a job option: ``@declared`` gives it its range,
         choices and description, and ``job_params`` its default."""

@@ -18,16 +18,16 @@ from bot.cli import build_parser
 from bot.options import FILES, OPTIONS, VALUES
 from bot.rules import Kind, Rule
 from bot.tiny import TinyBundle
-from cogs.utils.options import AUTOCOMPLETED, FOLDED, SAMPLER_HELP
+from cogs.utils.options import AUTOCOMPLETED, FOLDED, discord_help, discord_rule
 from tests.bot.api.harness import api_settings, running_api
 from tests.cogs.harness import bot_settings, running_bot
 from tests.fakediscord import FakeDiscord
 
 # What an entry point has that is not a job option, and the job options it offers elsewhere.
 DISCORD_ONLY: set[str] = set()
-# the /describe and /upscale commands; after the sampler's name; in the lora option as NAME:WEIGHT
-# (25 options a command)
-DISCORD_ELSEWHERE = {"describe", "upscale", "schedule", "lora_weight"}
+# the /describe and /upscale commands; after the sampler's name; in the lora option as NAME:WEIGHT;
+# outpaint's expand in the aspect option (25 options a command)
+DISCORD_ELSEWHERE = {"describe", "upscale", "schedule", "lora_weight", "expand"}
 API_ONLY = {"webhook"}
 API_JSON_FILES = {"image": "image_url", "mask": "mask_url"}  # JSON bodies name a URL, not a file
 CLI_ONLY = {"help", "user", "out"}
@@ -50,7 +50,9 @@ def discord_view(option: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def declared_discord(rule: Rule) -> dict[str, Any]:
+def declared_discord(own: Rule) -> dict[str, Any]:
+    """An option as Discord should register it: the folded option's choices where it takes them."""
+    rule = discord_rule(own.option)
     completed = rule.option in AUTOCOMPLETED
     return {
         "type": DISCORD_TYPES[rule.kind],
@@ -59,7 +61,7 @@ def declared_discord(rule: Rule) -> dict[str, Any]:
         "length": rule.length if rule.length and rule.bounds is None else (None, None),
         "choices": [] if completed else [(rule.label_of(c), c) for c in rule.choices or ()],
         "autocomplete": completed or rule.option in AUTOCOMPLETED_BY_COG,
-        "description": SAMPLER_HELP if rule.option == "sampler" else rule.described,
+        "description": discord_help(own.option),
     }
 
 

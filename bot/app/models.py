@@ -2,7 +2,8 @@
 
 An entry is a name and where the model is (a hub id, a diffusers folder or one checkpoint file), or
 an object that also overrides, for that model alone, the settings that depend on its files: its
-single-file config, inpainting model, VAE, default clip skip, adapters and ControlNets. Every other
+single-file config, inpainting model, VAE, default clip skip, adapters and ControlNets, and
+whether it is itself distilled for few steps (``distilled``, ``bot.app.speeds``). Every other
 setting is the bot's. An unknown key or a bad value stops start-up naming it.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.app.speeds import distilled_entry
 from bot.engine.config import ModelBudget
 
 MB = 2**20
@@ -31,7 +33,7 @@ TEXT_KEYS = frozenset(
         "controlnet_depth",
     }
 )
-KEYS = TEXT_KEYS | {"clip_skip"}
+KEYS = TEXT_KEYS | {"clip_skip", "distilled"}
 CLIP_SKIP_RANGE = (1, 12)
 _CACHE = re.compile(r"\s*(\d+)\s*(mb|MB|Mb)?\s*")
 
@@ -60,6 +62,8 @@ def model_entry(name: str, spec: str | dict[str, Any]) -> dict[str, Any]:
         or not CLIP_SKIP_RANGE[0] <= skip <= CLIP_SKIP_RANGE[1]
     ):
         raise ValueError(f"model {name!r}: clip_skip must be a whole number 1–12 (got {skip!r})")
+    if "distilled" in given:
+        distilled_entry(name, given["distilled"])
     return given
 
 

@@ -8,15 +8,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.app.models import model_budget, model_entry
+from bot.app.speeds import accelerators_setting, distilled_entry
 from bot.choices import DEFAULT_SAMPLER, SAMPLERS, Structure
 from bot.engine.acceleration import Acceleration, StepCache, Vram
 from bot.engine.config import AdapterSource, EngineConfig, ModelsConfig
 from bot.engine.downloads import DEFAULT_FACE_PACK_URL
 from bot.engine.faces.factory import FaceConfig
+from bot.engine.family import Family
+from bot.engine.speed import Accelerator
 from bot.errors import SettingsInvalid
 from bot.guilds.declared import MAX_DAILY_JOBS
 from bot.guilds.policy import BotLimits
@@ -216,6 +219,20 @@ class Settings(BaseSettings):
     default_sampler: str = Field(
         default=DEFAULT_SAMPLER, description="the sampler, by its A1111 name, of a job that names none"
     )
+    default_speed: Literal["quality", "fast", "turbo"] = Field(
+        default="quality",
+        description="the speed of a job that names none: quality, fast (about 8 steps) or turbo (4)",
+    )
+    speed_sd15: str = Field(
+        default="lcm",
+        description="SD 1.5's acceleration LoRAs for fast and turbo: lcm "
+        "(latent-consistency/lcm-lora-sdv1-5), hyper-sd (ByteDance/Hyper-SD), none, or JSON per speed",
+    )
+    speed_sdxl: str = Field(
+        default="lightning",
+        description="SDXL's acceleration LoRAs for fast and turbo: lightning (ByteDance/SDXL-Lightning), "
+        "hyper-sd, lcm (latent-consistency/lcm-lora-sdxl), none, or JSON per speed",
+    )
     min_identity: float | None = Field(
         default=None,
         ge=MIN_IDENTITY_RANGE[0],
@@ -337,6 +354,20 @@ class Settings(BaseSettings):
         for name, spec in value.items():
             model_entry(name, spec)
         return value
+
+    @field_validator("speed_sd15", "speed_sdxl")
+    @classmethod
+    def _speed_parse(cls, value: str, info: ValidationInfo) -> str:
+        accelerators_setting(value, Family.SDXL if info.field_name == "speed_sdxl" else Family.SD15)
+        return value
+
+    @property
+    def accelerators(self) -> dict[Family, dict[str, Accelerator]]:
+        """Each family's acceleration LoRAs for fast and turbo."""
+        return {
+            Family.SD15: accelerators_setting(self.speed_sd15, Family.SD15),
+            Family.SDXL: accelerators_setting(self.speed_sdxl, Family.SDXL),
+        }
 
     @field_validator("model_cache")
     @classmethod
@@ -491,6 +522,8 @@ class Settings(BaseSettings):
             styles=self.styles,
             model=models.default,
             clip_skips={n: c.clip_skip for n, c in models.models.items() if c.clip_skip is not None},
+            speed=self.default_speed,
+            distilled={n: c.distilled for n, c in models.models.items() if c.distilled is not None},
         )
 
     @property
@@ -560,6 +593,10 @@ class Settings(BaseSettings):
             inpaint_model=value("inpaint_model", self.inpaint_model),
             vae=vae if enabled(vae) else None,
             clip_skip=value("clip_skip", None),
+            distilled=distilled_entry(str(value("model", self.model)), given["distilled"])
+            if "distilled" in given
+            else None,
+            accelerators=self.accelerators,
             device=self.device,
             dtype=self.dtype,
             resolution=self.resolution,

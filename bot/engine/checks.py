@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from bot.choices import Structure
+from bot.choices import Speed, Structure
 from bot.engine.config import EngineConfig, ModelsConfig
 from bot.engine.embeddings import EmbeddingLibrary
 from bot.engine.family import Family
 from bot.engine.identity import FACEID_DIM, decode_identity
 from bot.engine.loras import LoraLibrary
 from bot.engine.metadata import public_model_name
+from bot.engine.speed import SPEED_SETTINGS
 from bot.errors import InvalidRequest, ModelUnavailable
 from bot.jobs import Identity
 from bot.params import MAX_IDENTITY_REFERENCES, JobParams, Mode
@@ -39,6 +40,9 @@ class Capabilities:
     lcm_model: bool = False  # the model is a latent consistency model (its name says LCM)
     native: int | None = None  # the side of the images it makes, in pixels (None: not known until loaded)
     upscale: bool = False  # a super-resolution model is configured (LIKENESS_UPSCALER)
+    # (family, speed) pairs with an acceleration LoRA; None: not checked (an engine made without a config)
+    speeds: frozenset[tuple[Family, str]] | None = None
+    distilled: bool = False  # the checkpoint is itself a few-step model: every speed runs
 
     @classmethod
     def of(cls, config: EngineConfig) -> Capabilities:
@@ -51,6 +55,29 @@ class Capabilities:
             lcm_model=is_lcm(config.model),
             native=config.resolution,
             upscale=config.upscaler is not None,
+            speeds=speed_pairs(config),
+            distilled=config.distilled is not None,
+        )
+
+
+def speed_pairs(config: EngineConfig) -> frozenset[tuple[Family, str]]:
+    """The (family, speed) pairs ``config`` has an acceleration LoRA for."""
+    return frozenset((family, speed) for family, speeds in config.accelerators.items() for speed in speeds)
+
+
+def check_speed(params: JobParams, caps: Capabilities) -> None:
+    """fast and turbo need the family's acceleration LoRA (or a distilled checkpoint): refused before
+    the job waits in the queue when the family is known to have none (or no family has one)."""
+    speed = params.speed
+    if speed not in (Speed.FAST, Speed.TURBO) or caps.distilled or caps.speeds is None:
+        return
+    families = [caps.family] if caps.family is not None else list(Family)
+    if not any((family, speed) in caps.speeds for family in families):
+        where = caps.family.label if caps.family is not None else "any"
+        setting = SPEED_SETTINGS[caps.family] if caps.family is not None else "LIKENESS_SPEED_SD15/_SDXL"
+        raise InvalidRequest(
+            f"speed {speed} is not set up for {where} models on this bot (the operator sets {setting}): "
+            "choose speed quality"
         )
 
 
@@ -95,8 +122,10 @@ def is_lcm(name: str) -> bool:
 
 
 def check_sampler(params: JobParams, caps: Capabilities) -> None:
-    """LCM's few steps need a model distilled for them: an LCM model, or an LCM LoRA in the job."""
-    if params.sampler == "LCM" and not caps.lcm_model and not any(is_lcm(u.name) for u in params.loras):
+    """LCM's few steps need a model distilled for them: an LCM model, an LCM LoRA in the job, or a
+    few-step speed (fast, turbo), whose acceleration LoRA is distilled."""
+    distilled = caps.lcm_model or params.speed in (Speed.FAST, Speed.TURBO)
+    if params.sampler == "LCM" and not distilled and not any(is_lcm(u.name) for u in params.loras):
         raise InvalidRequest(
             "the LCM sampler needs an LCM model or LoRA (such as lcm-lora-sdv1-5, whose name says lcm): "
             "add one, or choose another sampler"
@@ -137,6 +166,7 @@ def check_inputs(
             "image_prompt, inpaint or outpaint, or a structure to keep its composition"
         )
     check_sampler(params, caps)
+    check_speed(params, caps)
     if params.structure is not None:
         check_structure(params.structure, caps, image=image)
     if mode is Mode.INPAINT and not mask:

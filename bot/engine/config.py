@@ -9,8 +9,9 @@ from pathlib import Path
 from bot.choices import Structure
 from bot.engine.acceleration import Acceleration
 from bot.engine.metadata import public_model_name
+from bot.engine.speed import Accelerators
 from bot.errors import InvalidRequest
-from bot.params import LoraUse
+from bot.params import LoraUse, SpeedRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,9 @@ class EngineConfig:
     name: str = ""  # the name jobs choose it by (LIKENESS_MODELS); "": the model's public name
     clip_skip: int | None = None  # the model's own default clip skip (A1111's count), e.g. 2 for anime
     acceleration: Acceleration = field(default_factory=Acceleration)  # step cache, VRAM fit, compile
+    # fast and turbo: each family's acceleration LoRA (``bot.engine.speed``); a family left out has none
+    accelerators: Accelerators = field(default_factory=dict)
+    distilled: SpeedRule | None = None  # the checkpoint is itself a few-step model: its rule, no LoRA
 
     @property
     def structures(self) -> frozenset[str]:

@@ -7,8 +7,8 @@ operator's ``LIKENESS_FACE_PACK_SHA256``) must match before it is opened: a mirr
 re-upload that serves other bytes is refused with both hashes, and nothing is unpacked. It is then
 unpacked there and moved into place in one rename, so a download that breaks leaves nothing half
 there. ``LIKENESS_OFFLINE=1`` turns every download off; what is missing then says where to put it.
-Diffusion models and adapters come from the Hugging Face hub into its cache (``huggingface_hub``'s
-own progress bars and its own checks of what it fetched).
+Diffusion models, adapters and the speeds' acceleration LoRAs come from the Hugging Face hub into
+its cache (``huggingface_hub``'s own progress bars and its own checks of what it fetched).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bot.choices import Structure
 from bot.engine.config import AdapterSource, EngineConfig
 from bot.engine.faces.factory import FaceConfig
 from bot.engine.family import CONTROLNETS, Family
+from bot.engine.speed import Accelerator
 from bot.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,12 @@ def fetch_all(
     for what, source in (("IP-Adapter", plain), ("IP-Adapter FaceID", faceid)):
         if source is not None:
             note(_fetch_adapter(what, source))
+    if engine.distilled is None:  # a distilled checkpoint takes no acceleration LoRA
+        speeds: dict[Accelerator, list[str]] = {}
+        for speed, accelerator in engine.accelerators.get(family, {}).items():
+            speeds.setdefault(accelerator, []).append(speed)
+        for accelerator, named in speeds.items():
+            note(_fetch_accelerator(f"acceleration LoRA ({' and '.join(named)})", accelerator))
     if engine.vae is not None:
         note(_fetch_model("VAE", engine.vae, ["*.json", "*.safetensors", "vae/*"]))
     if engine.inpaint_model is not None:  # only its UNet is used
@@ -246,6 +253,22 @@ def _fetch_upscaler(source: str) -> Fetched:
     if local.exists():
         return Fetched("upscaler", str(local), "local")
     return Fetched("upscaler", str(locate(source, offline=False)), "downloaded")
+def _fetch_accelerator(what: str, accelerator: Accelerator) -> Fetched:
+    """One speed's LoRA file into the hub's cache (a local file or folder is left as it is)."""
+    local = Path(accelerator.location).expanduser()
+    if local.exists():
+        return Fetched(what, str(local), "local")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        where = hf_hub_download(
+            accelerator.location, accelerator.weight_name or "pytorch_lora_weights.safetensors"
+        )
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"could not download the {what} {accelerator.location} from the Hugging Face hub ({exc})"
+        ) from exc
+    return Fetched(what, where, "downloaded")
 
 
 def _fetch_adapter(what: str, source: AdapterSource) -> Fetched:

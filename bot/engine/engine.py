@@ -17,6 +17,7 @@ Steps 1–4 make a ``Plan``, once per job; step 5 runs once per round of seeds.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import traceback
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bot.choices import DescribeDetail
+from bot.choices import SAMPLER_SCHEDULES, DescribeDetail, Speed
 from bot.engine.acceleration import StepCache
 from bot.engine.captions import Captioner
 from bot.engine.checks import Capabilities, FaceRoute, check_inputs
@@ -52,6 +53,7 @@ from bot.engine.pipelines import Pipelines, clip_skip_path, load_pipelines
 from bot.engine.prompts import build_prompts, prompt_arguments
 from bot.engine.samplers import build_scheduler
 from bot.engine.samplers import using as using_scheduler
+from bot.engine.speed import Accelerator, Accelerators, accelerator_for
 from bot.engine.step_cache import cached_steps
 from bot.engine.structure import DepthEstimator
 from bot.engine.upscale_job import run_upscale
@@ -60,7 +62,7 @@ from bot.engine.vram import encoders_off
 from bot.engine.weighting import EmptyPrompts
 from bot.errors import Cancelled, InvalidRequest, OutOfMemory
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
-from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, resolve
+from bot.params import SEED_MAX, Defaults, JobParams, LoraUse, Mode, SpeedRule, resolve, speed_rule
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class Plan:
     control: Image.Image | None = None  # the structure map the ControlNet reads (Show structure)
     control_model: str | None = None
     region: tuple[int, int, int, int] | None = None  # outpaint: where the original sits on the canvas
+    speed_lora: LoraFile | None = None  # fast and turbo: the family's acceleration LoRA, beside the job's
 
 
 @dataclass(slots=True)
@@ -151,6 +154,9 @@ class Engine:
         self.embeddings = embeddings or EmbeddingLibrary(None)
         self.active_embeddings = ActiveEmbeddings(self.embeddings)
         self.empty_prompts = EmptyPrompts()
+        self.accelerators: Accelerators = {}  # fast and turbo's LoRAs by family (``bot.engine.speed``)
+        self.offline = False  # an acceleration LoRA from the hub comes from its cache only
+        self._speed_files: dict[Accelerator, LoraFile] = {}  # each acceleration LoRA, read once
         self._busy = threading.Lock()
 
     @classmethod
@@ -201,6 +207,10 @@ class Engine:
         engine.clip_skip = config.clip_skip
         engine.step_cache = config.acceleration.step_cache
         compile_unets(pipes, config)  # LIKENESS_COMPILE=1 on a GPU: compiled and warmed up now, at start
+        engine.accelerators = config.accelerators
+        engine.offline = config.offline
+        if config.distilled is not None:
+            engine.defaults = replace(engine.defaults, distilled_model=config.distilled)
         return engine
 
     @property
@@ -224,6 +234,8 @@ class Engine:
             describe=self.captioner is not None,
             native=self.pipes.native,
             upscale=self.upscaler is not None,
+            speeds=frozenset((f, s) for f, speeds in self.accelerators.items() for s in speeds),
+            distilled=self.defaults.distilled_model is not None,
         )
 
     def generate(
@@ -334,18 +346,26 @@ class Engine:
                 f"clip_skip {params.clip_skip} goes deeper than this model's text encoder: "
                 f"choose 1–{deepest} (2 is the usual skip)"
             )
+        params, accelerator = self._speed(params)
+        plan_warnings += _speed_notes(params, speed_rule(params.speed, None, self.defaults))
         # 2. prepare images
         original = load_image(request.image, what="image") if request.image is not None else None
         plan = self._prepare_images(params, request, original)
         self._attach_structure(plan, original)
         plan.warnings = plan_warnings + plan.warnings
+        plan.speed_lora = accelerator[0] if accelerator is not None else None
         # 3. face lock
         plan.face = face
         reference, weight, faceid = self._face_lock(plan, request)
         # 4. encode prompt
         pipes = self.pipes
         plan.loras = self.active_loras.activate(
-            pipes.text, params.loras, pipes.family, pipes.cross_width, pipes.extra_unets
+            pipes.text,
+            params.loras,
+            pipes.family,
+            pipes.cross_width,
+            pipes.extra_unets,
+            added=(accelerator,) if accelerator is not None else (),
         )
         plan.embeddings = self.active_embeddings.activate(
             pipes.text, (params.prompt, params.negative), pipes.family
@@ -361,11 +381,34 @@ class Engine:
         plan.adapters = self.pipes.ip_adapter_kwargs(
             reference,
             weight,
-            guided=params.cfg > 1,
+            guided=params.cfg is not None and params.cfg > 1,
             face=faceid,
             face_weight=params.face.weight if params.face else 0.0,
         )
         return plan
+
+    def _speed(self, params: JobParams) -> tuple[JobParams, tuple[LoraFile, float] | None]:
+        """fast and turbo on a model as it is: the family's acceleration LoRA with its weight, and its
+        sampler where the job names none. A distilled checkpoint, and quality, add nothing."""
+        if self.defaults.distilled_model is not None or params.speed in (None, Speed.QUALITY):
+            return params, None
+        assert params.speed is not None
+        accelerator = accelerator_for(self.accelerators, self.pipes.family, params.speed)
+        if params.sampler is None:
+            schedule = params.schedule or accelerator.schedule  # resolve leaves Automatic out
+            if schedule not in SAMPLER_SCHEDULES[accelerator.sampler]:
+                raise InvalidRequest(
+                    f"speed {params.speed} samples with {accelerator.sampler} (its LoRA, {accelerator.name}, "
+                    f"is distilled for it), which does not take the {schedule} schedule: choose "
+                    f"{', '.join(SAMPLER_SCHEDULES[accelerator.sampler])}, or leave the schedule out"
+                )
+            params = replace(params, sampler=accelerator.sampler, schedule=schedule)
+        lora = self._speed_files.get(accelerator)
+        if lora is None:
+            path = accelerator.local_file(self.offline)
+            lora = self.loras.outside(path, accelerator.name)
+            self._speed_files[accelerator] = lora
+        return params, (lora, accelerator.weight)
 
     def _prepare_images(
         self, params: JobParams, request: GenerationRequest, original: Image.Image | None
@@ -608,6 +651,9 @@ class Engine:
             if vae.hash is not None:
                 extra["VAE hash"] = vae.hash
         loras = {lora.name: self.loras.short_hash(lora) for lora in plan.loras}
+        if plan.speed_lora is not None:  # credited as every LoRA that ran is (its tag is not the prompt's)
+            extra["Speed LoRA"] = plan.speed_lora.name
+            loras[plan.speed_lora.name] = self.loras.short_hash(plan.speed_lora)
         if loras:
             extra["Lora hashes"] = ", ".join(f"{name}: {digest}" for name, digest in loras.items())
         embeddings = {e.name: self.embeddings.short_hash(e) for e in plan.embeddings}
@@ -635,6 +681,21 @@ class Engine:
             out.score,
             out.nsfw,
         )
+
+
+def _speed_notes(params: JobParams, rule: SpeedRule | None) -> tuple[str, ...]:
+    """What a few-step speed changed of the job, said once: the steps raised for a low strength,
+    and a negative prompt that CFG 1 does not read."""
+    notes = []
+    strength = params.strength if params.mode.uses_strength else None
+    if rule is not None and strength and params.steps == max(rule.steps + 1, math.ceil(1 / strength - 1e-9)):
+        notes.append(
+            f"{rule.steps} steps at strength {params.strength:g} would run no denoising step, "
+            f"so {params.steps} steps ran (strength × steps is at least one)"
+        )
+    if params.cfg is not None and params.cfg <= 1 and params.negative.strip():
+        notes.append(f"CFG {params.cfg:g} runs without guidance, so the negative prompt was not read")
+    return tuple(notes)
 
 
 def _onto_original(plan: Plan, image: Image.Image) -> Image.Image:

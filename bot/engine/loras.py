@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,14 @@ class LoraLibrary:
         """A1111's short hash of the file (``bot.engine.hashes``; read once per file version)."""
         return self._folder.hash(lora.path)
 
+    def outside(self, path: Path, name: str) -> LoraFile:
+        """A LoRA file the engine adds itself (a speed's acceleration LoRA), read as the folder's are;
+        ``InvalidRequest`` when it is not a LoRA this bot can use."""
+        lora = replace(_read_header(path, path.stat().st_size), name=name)
+        if lora.problem is not None:
+            raise InvalidRequest(f"the acceleration LoRA “{name}” cannot be used: {lora.problem}")
+        return lora
+
 
 def _read_header(path: Path, size: int) -> LoraFile:
     """Name, family and layout from the safetensors header (no tensor is read)."""
@@ -169,10 +177,14 @@ class ActiveLoras:
         family: Family,
         cross_width: int,
         extra_unets: Sequence[Any] = (),
+        added: Sequence[tuple[LoraFile, float]] = (),
     ) -> list[LoraFile]:
-        """Set ``uses`` (name and weight each) as the only active adapters; load the missing ones.
-        ``extra_unets`` (an inpainting model's) get each LoRA's UNet part too."""
-        files = self.library.check(uses, family)
+        """Set ``uses`` (name and weight each) and ``added`` (the engine's own, such as a speed's
+        acceleration LoRA, with its weight) as the only active adapters; load the missing ones.
+        ``extra_unets`` (an inpainting model's) get each LoRA's UNet part too. Returns the job's own."""
+        own = self.library.check(uses, family)
+        files = own + [lora for lora, _ in added]
+        weights = [use.weight for use in uses] + [weight for _, weight in added]
         if not files:
             if self._enabled:
                 pipe.disable_lora()
@@ -192,8 +204,8 @@ class ActiveLoras:
         for lora, adapter in zip(files, adapters, strict=True):
             self._load(pipe, lora, adapter, set(adapters), extra_unets)
         combined: dict[str, float] = {}  # two names for one file: LoRA deltas add, so the weights do
-        for adapter, use in zip(adapters, uses, strict=True):
-            combined[adapter] = combined.get(adapter, 0.0) + use.weight
+        for adapter, weight in zip(adapters, weights, strict=True):
+            combined[adapter] = combined.get(adapter, 0.0) + weight
         names, weights = list(combined), list(combined.values())
         pipe.enable_lora()
         pipe.set_adapters(names, weights)
@@ -207,7 +219,7 @@ class ActiveLoras:
                 unet.disable_lora()
         self._enabled = True
         self.state = tuple(zip(names, weights, strict=True))
-        return files
+        return own
 
     def _adapter(self, lora: LoraFile) -> str:
         """The adapter's name inside the pipelines: from the file's contents, not its name, so that

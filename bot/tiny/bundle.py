@@ -26,6 +26,7 @@ from bot.tiny import (
     sd,
     sdxl,
     single_file,
+    speed_loras,
     upscaler,
     vision,
 )
@@ -108,6 +109,7 @@ def _layout(root: Path, family: Family = Family.SD15) -> TinyBundle:
         "LIKENESS_NSFW_MODEL": str(root / NSFW_DIR),
         "LIKENESS_UPSCALER": str(root / UPSCALER_DIR / upscaler.FILE),
         "LIKENESS_DEVICE": "cpu",
+        **speed_loras.speed_settings(root),  # fast and turbo: the tiny LCM-LoRA and SDXL-Lightning LoRAs
     }
     return TinyBundle(
         root=root,
@@ -207,6 +209,7 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None],
             torch.manual_seed(1)
             other = _pipeline(Family.SDXL if final.family is Family.SD15 else Family.SD15, scale)
         other.save_pretrained(staging / OTHER_DIR, safe_serialization=True)
+        speed_loras.save_speed_loras(other, staging)
         _write_env(staging / MODELS_ENV, models_settings(final))
     report(f"building {scale} canny and depth ControlNets")
     if scale == "full":  # one real-size ControlNet is what a benchmark times; depth shares its weights
@@ -221,6 +224,8 @@ def _build_into(staging: Path, final: TinyBundle, report: Callable[[str], None],
     nsfw.save_tiny_nsfw(staging / NSFW_DIR)
     report("building a tiny super-resolution model (RRDBNet, Real-ESRGAN's layout)")
     upscaler.save_tiny_upscaler(staging / UPSCALER_DIR)
+    report(f"building {scale} acceleration LoRAs (LCM-LoRA or SDXL-Lightning's layout)")
+    speed_loras.save_speed_loras(pipe, staging, rank=64 if scale == "full" else 4)
     report("building tiny style LoRAs (kohya and diffusers formats)")
     loras.save_loras(pipe, staging / LORA_DIR)
     report("building tiny textual-inversion embeddings (A1111's layouts)")

@@ -8,7 +8,9 @@ out as None, and ``bot.options.job_params`` fills in its default, as for the CLI
 
 Discord allows 25 options a command, so the sampler option also takes the schedule type after
 the name, as A1111's older names and model pages write it ("DPM++ 2M Karras"): too many pairs for
-fixed choices, so it is autocompleted (``SAMPLER_NAMES``) and split here.
+fixed choices, so it is autocompleted (``SAMPLER_NAMES``) and split here. And the aspect option is
+also outpaint's ``expand``: a new image's shape and the shape (or side) an outpaint grows to are
+never asked for in one job, so one option with expand's choices takes both.
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from typing import Any, TypeVar
 import discord
 from discord import app_commands
 
+from bot.choices import DIRECTIONS, ZOOMS
+from bot.errors import InvalidRequest
 from bot.options import OPTIONS, VALUES, split_sampler
+from bot.params import Mode
 from bot.rules import Kind, Rule
 
 F = TypeVar("F", bound=Callable[..., Any])
-FOLDED = {"schedule": "sampler"}  # an option taken inside another one in Discord
+FOLDED = {"schedule": "sampler", "expand": "aspect"}  # an option taken inside another one in Discord
 AUTOCOMPLETED = frozenset({"sampler"})  # choices too many for Discord's 25: completed as typed
 SAMPLER_HELP = "The sampler by its A1111 name, its schedule type after it if you like: DPM++ 2M Karras"
+ASPECT_HELP = "Shape of a new image; with mode outpaint, the ratio or side to grow to (all when left out)"
 _TYPES: dict[Kind, type] = {Kind.TEXT: str, Kind.WHOLE: int, Kind.NUMBER: float}
 
 
@@ -41,11 +47,22 @@ def declared(func: F) -> F:
             annotation = annotation | None
         func.__annotations__[name] = annotation
     choices = {
-        n: choices_of(OPTIONS[n]) for n in names if OPTIONS[n].choices is not None and n not in AUTOCOMPLETED
+        n: choices_of(discord_rule(n))
+        for n in names
+        if OPTIONS[n].choices is not None and n not in AUTOCOMPLETED
     }
     func = app_commands.choices(**choices)(func)
-    described = {n: SAMPLER_HELP if n == "sampler" else OPTIONS[n].described for n in names}
+    described = {n: discord_help(n) for n in names}
     return app_commands.describe(**described)(func)
+
+
+def discord_rule(name: str) -> Rule:
+    """The declaration a Discord option follows: its own, or the folded one's where that takes more."""
+    return OPTIONS["expand"] if name == "aspect" else OPTIONS[name]
+
+
+def discord_help(name: str) -> str:
+    return {"sampler": SAMPLER_HELP, "aspect": ASPECT_HELP}.get(name, OPTIONS[name].described)
 
 
 def _annotation(rule: Rule) -> Any:
@@ -71,4 +88,16 @@ def job_values(arguments: Mapping[str, Any]) -> dict[str, Any]:
     values = {name: value for name, value in arguments.items() if name in VALUES}
     if values.get("sampler"):
         values["sampler"], values["schedule"] = split_sampler(values["sampler"])
+    if values.get("mode") == Mode.OUTPAINT:
+        values["expand"] = values.pop("aspect", None)
+    elif values.get("aspect") in DIRECTIONS:
+        raise InvalidRequest(
+            f"aspect {values['aspect']} grows the picture on that side: choose mode outpaint, "
+            "or an aspect ratio for a new image"
+        )
+    elif values.get("aspect") in ZOOMS:
+        raise InvalidRequest(
+            f"aspect {values['aspect']} zooms the picture out: choose mode outpaint, "
+            "or an aspect ratio for a new image"
+        )
     return values

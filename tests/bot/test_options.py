@@ -11,8 +11,9 @@ from bot.params import FaceLock, LoraUse, Mode, default_mode
 
 def test_left_out_options_take_their_declared_defaults() -> None:
     params = job_params({"prompt": "a boat"}, image=False)
-    assert (params.cfg, params.candidates, params.image_weight, params.aspect) == (7.0, 1, 0.6, "1:1")
+    assert (params.candidates, params.image_weight, params.aspect) == (1, 0.6, "1:1")
     assert params.steps is None and params.seed is None and params.face is None  # the server's, random
+    assert params.cfg is None and params.speed is None  # the speed's (7 in quality), the server's speed
     assert job_params({"prompt": "a boat", "cfg": None, "lora": None}, image=False) == params
 
 

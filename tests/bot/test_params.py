@@ -164,10 +164,20 @@ def test_shown_lists_the_settings_of_the_jobs_mode() -> None:
         "style",
         "sampler",
         "schedule",
+        "speed",
     ]
-    assert names(params()) == ["steps", "cfg", "seed", "candidates", "strength", "sampler", "schedule"]
-    assert names(params(mode=Mode.IMAGE_PROMPT))[-4:-2] == ["image_weight", "aspect"]
-    assert names(params(mode=Mode.OUTPAINT))[-4:-2] == ["strength", "expand"]
+    assert names(params()) == [
+        "steps",
+        "cfg",
+        "seed",
+        "candidates",
+        "strength",
+        "sampler",
+        "schedule",
+        "speed",
+    ]
+    assert names(params(mode=Mode.IMAGE_PROMPT))[-5:-3] == ["image_weight", "aspect"]
+    assert names(params(mode=Mode.OUTPAINT))[-5:-3] == ["strength", "expand"]
 
 
 # -- as columns ---------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ async def test_every_mode_delivers_pngs(
                 "more sky",
                 image=png_attachment(fake, seed=3),
                 mode="outpaint",
-                expand="16:9",
+                aspect="16:9",  # outpaint's expand, in Discord
                 seed=15,
             ),
         }

@@ -97,15 +97,15 @@ async def test_pictures_the_job_could_not_use_are_refused_before_queueing(
             "the image is 64×288, which is 4.5:1 tall; the limit is 4:1",
         ),
         (
-            {"image": png_attachment(fake, 96, 96), "mode": "outpaint", "expand": "1:1"},
+            {"image": png_attachment(fake, 96, 96), "mode": "outpaint", "aspect": "1:1"},
             "the picture is already 1:1; choose another ratio or a direction",
         ),
         (
-            {"image": png_attachment(fake, 128, 72), "mode": "outpaint", "expand": "16:9"},
+            {"image": png_attachment(fake, 128, 72), "mode": "outpaint", "aspect": "16:9"},
             "the picture is already 16:9",
         ),
         (
-            {"image": png_attachment(fake, 192, 64), "mode": "outpaint", "expand": "right"},
+            {"image": png_attachment(fake, 192, 64), "mode": "outpaint", "aspect": "right"},
             "extending the 192×64 picture to the right would make it 4.5:1; the limit is 4:1",
         ),
     ]

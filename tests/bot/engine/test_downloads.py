@@ -129,6 +129,7 @@ def test_fetch_models_warms_the_machine_and_says_where(
         f"diffusion model: {tiny_bundle.sd} (local)",
         f"IP-Adapter: {tiny_bundle.ip_adapter} (local)",
         f"IP-Adapter FaceID: {tiny_bundle.faceid_adapter} (local)",
+        f"acceleration LoRA (fast and turbo): {tiny_bundle.root / 'lcm-lora-sdv1-5'} (local)",
         f"VAE: {tiny_bundle.vae} (local)",
         f"inpainting model: {tiny_bundle.inpaint_model} (local)",
         f"canny ControlNet: {tiny_bundle.root / 'controlnet-canny'} (local)",
@@ -151,21 +152,23 @@ def test_fetch_models_warms_the_machine_and_says_where(
         asked.append(repo)
         return str(tmp_path / "hub" / repo)
 
-    def hub_file(repo: str, name: str, local_files_only: bool) -> str:
-        asked.append(f"{repo} {name}")
-        return str(tmp_path / "hub" / repo / name)
+    def hub_file(repo: str, filename: str, local_files_only: bool = False) -> str:
+        asked.append(f"{repo}/{filename}")
+        return str(tmp_path / "hub" / repo / filename)
 
     monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot)
     monkeypatch.setattr("huggingface_hub.hf_hub_download", hub_file)
     monkeypatch.setenv("LIKENESS_UPSCALER", "ai-forever/Real-ESRGAN/RealESRGAN_x4.pth")  # the default
+    monkeypatch.setenv("LIKENESS_SPEED_SD15", "lcm")  # the default: one LoRA for fast and turbo
     monkeypatch.setenv("LIKENESS_CONTROLNET_CANNY", "auto")
     monkeypatch.setenv("LIKENESS_CONTROLNET_DEPTH", "none")
     monkeypatch.setenv("LIKENESS_NSFW_MODEL", "Falconsai/nsfw_image_detection")  # the default
     assert main([*env, "fetch-models"]) == 0
     assert asked == [
+        "latent-consistency/lcm-lora-sdv1-5/pytorch_lora_weights.safetensors",
         "lllyasviel/control_v11p_sd15_canny",
         "Falconsai/nsfw_image_detection",
-        "ai-forever/Real-ESRGAN RealESRGAN_x4.pth",
+        "ai-forever/Real-ESRGAN/RealESRGAN_x4.pth",
     ]
     assert "depth model" not in capsys.readouterr().out  # no depth ControlNet: no depth model either
     monkeypatch.setenv("LIKENESS_OFFLINE", "1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,8 @@ EXPECTED_KEYS = {
     "LIKENESS_CAPTION_MODEL",
     "LIKENESS_NSFW_MODEL",
     "LIKENESS_UPSCALER",
+    "LIKENESS_SPEED_SD15",  # fast and turbo: the tiny LCM-LoRA and SDXL-Lightning LoRAs (JSON)
+    "LIKENESS_SPEED_SDXL",
 }
 
 diffusers_logging.disable_progress_bar()
@@ -106,6 +109,9 @@ def test_env_file_lists_every_setting_with_existing_paths(tiny_bundle: TinyBundl
     ):
         assert Path(env[key]).is_absolute(), key
         assert Path(env[key]).is_dir(), key
+    for key in ("LIKENESS_SPEED_SD15", "LIKENESS_SPEED_SDXL"):
+        for speed in json.loads(env[key]).values():
+            assert Path(speed["lora"], speed["weight_name"]).is_file(), key
     assert env["LIKENESS_FACEID_SUBFOLDER"] == ""
     assert Path(env["LIKENESS_UPSCALER"]) == tiny_bundle.upscaler and tiny_bundle.upscaler.is_file()
     ip_file = Path(
