@@ -10,8 +10,7 @@ from discord.ext import commands
 from bot.app.client import LikenessBot
 from bot.choices import DescribeDetail
 from bot.params import JobParams, Mode
-from cogs.utils.attachments import fetch, upload_info
-from cogs.utils.interactions import defer_public, destination_of
+from cogs.utils.attachments import submit_upload
 
 
 class Describe(commands.Cog):
@@ -31,13 +30,7 @@ class Describe(commands.Cog):
             mode=Mode.IMG2IMG,
             describe=DescribeDetail.DETAILED if detail else DescribeDetail.STANDARD,
         )
-        submissions = self.bot.services.submissions
-        draft = await submissions.check(
-            interaction.user.id, params, image=upload_info(image), guild_id=interaction.guild_id
-        )
-        message_id = await defer_public(interaction)
-        data = await fetch(image, "image")
-        await submissions.submit(draft, destination_of(interaction, message_id), image=data)
+        await submit_upload(self.bot.services.submissions, interaction, params, image)
 
 
 async def setup(bot: LikenessBot) -> None:

@@ -10,8 +10,7 @@ from discord.ext import commands
 from bot.actions.upscales import DETAIL_STRENGTH, FIRST_FACTOR
 from bot.app.client import LikenessBot
 from bot.params import UPSCALE_RANGE, JobParams, Mode
-from cogs.utils.attachments import fetch, upload_info
-from cogs.utils.interactions import defer_public, destination_of
+from cogs.utils.attachments import submit_upload
 
 
 class Upscale(commands.Cog):
@@ -40,13 +39,7 @@ class Upscale(commands.Cog):
             upscale=factor,
             strength=DETAIL_STRENGTH if detail else None,
         )
-        submissions = self.bot.services.submissions
-        draft = await submissions.check(
-            interaction.user.id, params, image=upload_info(image), guild_id=interaction.guild_id
-        )
-        message_id = await defer_public(interaction)
-        data = await fetch(image, "image")
-        await submissions.submit(draft, destination_of(interaction, message_id), image=data)
+        await submit_upload(self.bot.services.submissions, interaction, params, image)
 
 
 async def setup(bot: LikenessBot) -> None:
