@@ -77,3 +77,15 @@ def face_photo(person: int, *, size: int = 256, face: int = 128, seed: int = 0, 
         draw_face_marker(image, (8, 8, 8 + face, 8 + face), pattern_seed=person)
         draw_face_marker(image, (size - face - 8, size - face - 8, size - 8, size - 8), pattern_seed=person)
     return png_bytes(image)
+
+
+# Every mode as job_request keywords, files named for the test's fixtures ("image", "mask", "identity").
+EVERY_MODE: dict[str, dict[str, object]] = {
+    "text": {},
+    "img2img": {"mode": "img2img", "image": "image"},
+    "inpaint": {"mode": "inpaint", "image": "image", "mask": "mask"},
+    "outpaint": {"mode": "outpaint", "image": "image", "expand": "16:9"},
+    "image_prompt": {"mode": "image_prompt", "image": "image"},
+    "face lock": {"identity": "identity", "identity_weight": 1.5},
+    "structure": {"mode": "img2img", "image": "image", "structure": "canny"},
+}

@@ -15,20 +15,14 @@ from bot.engine.engine import Engine
 from bot.engine.metadata import read_parameters
 from bot.jobs import GenerationRequest
 from bot.params import Mode
-from tests.bot.engine.helpers import box_mask, gradient_image, job_request, pixels, save
+from tests.bot.engine.helpers import EVERY_MODE, box_mask, gradient_image, job_request, pixels, save
 from tests.bot.engine.test_face_lock import identity
 
 STEPS = 6  # img2img at its default strength still runs two steps: one whole, one from the cache
 
 CASES: dict[str, dict[str, object]] = {
-    "text": {},
-    "img2img": {"mode": "img2img", "image": "image"},
-    "inpaint": {"mode": "inpaint", "image": "image", "mask": "mask"},
-    "outpaint": {"mode": "outpaint", "image": "image", "expand": "16:9"},
-    "image_prompt": {"mode": "image_prompt", "image": "image"},
-    "face lock": {"identity": "identity", "identity_weight": 1.5},
+    **EVERY_MODE,
     "face lock img2img": {"mode": "img2img", "image": "image", "identity": "identity"},
-    "structure": {"mode": "img2img", "image": "image", "structure": "canny"},
 }
 
 

@@ -17,19 +17,11 @@ from bot.engine.acceleration import Vram
 from bot.engine.engine import Engine
 from bot.errors import SettingsInvalid
 from bot.tiny import TinyBundle
-from tests.bot.engine.helpers import box_mask, gradient_image, job_request, pixels, save
+from tests.bot.engine.helpers import EVERY_MODE, box_mask, gradient_image, job_request, pixels, save
 from tests.bot.engine.test_face_lock import identity
 
 STEPS = 3
-MODES: dict[str, dict[str, object]] = {
-    "text": {},
-    "img2img": {"mode": "img2img", "image": "image"},
-    "inpaint": {"mode": "inpaint", "image": "image", "mask": "mask"},
-    "outpaint": {"mode": "outpaint", "image": "image", "expand": "16:9"},
-    "image_prompt": {"mode": "image_prompt", "image": "image"},
-    "face lock": {"identity": "identity", "identity_weight": 1.5},
-    "structure": {"mode": "img2img", "image": "image", "structure": "canny"},
-}
+MODES = EVERY_MODE
 
 
 @pytest.fixture(scope="module")
