@@ -35,7 +35,7 @@ def repository(db: Database, media: MediaStore, **options: object) -> JobReposit
 def new_job(user_id: int = 1, *, face: FaceLock | None = None, **overrides: object) -> NewJob[JobParams]:
     """A job for ``user_id``; an override is a ``NewJob`` field or a parameter (``mode`` by name)."""
     job = {k: v for k, v in overrides.items() if k in _JOB_FIELDS}
-    params: dict[str, object] = {"prompt": f"a portrait for {user_id}", "steps": 30, "seed": 42}
+    params: dict[str, object] = {"prompt": f"a portrait for {user_id}", "steps": 30, "seed": 42, "cfg": 7.0}
     params.update((k, v) for k, v in overrides.items() if k not in _JOB_FIELDS)
     params["mode"] = Mode(params.get("mode", "text"))
     return NewJob(user_id=user_id, params=JobParams(**params, face=face), **job)  # type: ignore[arg-type]
