@@ -35,7 +35,7 @@ from storage import Database, JobRepository, JobStatus, MediaStore, NewJob, Outp
 def new_job(user_id: int) -> NewJob[JobParams]:
     return NewJob(
         user_id=user_id,
-        params=JobParams(prompt="benchmark prompt", steps=30, seed=1),
+        params=JobParams(prompt="benchmark prompt", steps=30, cfg=7.0, seed=1),
         channel_id=1,
         application_id=1,
         interaction_token="token",

@@ -146,7 +146,7 @@ async def queue_table(root: Path) -> list[str]:
                 repo = JobRepository(db, MediaStore(folder / "media"), params=PARAMS_CODEC)
                 for turn in range(max(len(w) for w in wants.values())):
                     for user, models in wants.items():
-                        params = JobParams(prompt="x", seed=1, steps=1, model=models[turn])
+                        params = JobParams(prompt="x", seed=1, steps=1, cfg=7.0, model=models[turn])
                         await repo.create_job(NewJob(user, params), per_user_limit=99, total_limit=999)
                 loaded, swaps, jobs = ["a"], 0, 0
                 while (job := await repo.claim_next(loaded if prefer else [], "a")) is not None:

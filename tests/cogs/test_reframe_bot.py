@@ -53,7 +53,9 @@ async def test_zoom_and_pan_give_the_right_canvas_with_the_output_inside(
         source = np.asarray(image_of(await media_bytes(bot, output.media)).convert("RGB"))
 
         panel = await ephemeral_reply(await fake.click(alice, result, f"lk:reframe:{job.id}:0"))
-        assert panel.custom_ids == [f"lk:{action}:{job.id}:0" for action in REFRAMES]
+        # The zooms and pans, then Upscale 1 (always offered here: see cogs/utils/upscale_buttons.py).
+        zooms_and_pans = [f"lk:{action}:{job.id}:0" for action in REFRAMES]
+        assert panel.custom_ids == [*zooms_and_pans, f"lk:upscale:{job.id}:0"]
         made = {}
         for action, user in (("zoomfar", alice), ("zoomout", alice), ("panleft", bob), ("pandown", bob)):
             click = await fake.click(user, panel, f"lk:{action}:{job.id}:0")
@@ -120,7 +122,7 @@ async def test_a_zoom_over_the_output_limit_is_refused_with_nothing_stored(
         refusal = (await ephemeral_reply(click)).content
         assert refusal.startswith("zoom out 2× would make a 128×128 px picture")
         assert "over this bot's limit (LIKENESS_MAX_OUTPUT_MP) of 0.01 megapixels" in refusal
-        options = {"image": png_attachment(fake, 64, 64), "mode": "outpaint", "expand": "zoom2"}
+        options = {"image": png_attachment(fake, 64, 64), "mode": "outpaint", "aspect": "zoom2"}
         upload = await fake.slash(None, "generate", {"prompt": "wider", **options})
         assert (await private_error(fake, upload)).startswith("zoom out 2× would make a 128×128 px picture")
         assert await snapshot(bot, data_dir) == before  # no job, no file

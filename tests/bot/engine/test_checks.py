@@ -5,6 +5,7 @@ what every entry point refuses before anything is stored."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from bot.engine.checks import Capabilities, FaceRoute, check_inputs
 from bot.engine.config import AdapterSource, EngineConfig
+from bot.engine.family import Family
 from bot.engine.identity import encode_identity
 from bot.errors import InvalidRequest
 from bot.jobs import Identity
@@ -129,6 +131,9 @@ def test_face_lock_that_cannot_run_says_why(
 
 def test_capabilities_follow_the_configuration() -> None:
     adapter = AdapterSource("h94/IP-Adapter", "models", "ip-adapter_sd15.safetensors")
-    assert Capabilities.of(EngineConfig("m", ip_adapter=adapter, faceid_adapter=adapter)) == FULL
-    assert Capabilities.of(EngineConfig("m", ip_adapter=adapter)) == NO_FACEID
-    assert Capabilities.of(EngineConfig("m")) == NOTHING
+    none = frozenset[tuple[Family, str]]()  # no acceleration LoRA configured: no fast or turbo
+    assert Capabilities.of(EngineConfig("m", ip_adapter=adapter, faceid_adapter=adapter)) == replace(
+        FULL, speeds=none
+    )
+    assert Capabilities.of(EngineConfig("m", ip_adapter=adapter)) == replace(NO_FACEID, speeds=none)
+    assert Capabilities.of(EngineConfig("m")) == replace(NOTHING, speeds=none)

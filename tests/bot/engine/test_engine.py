@@ -43,8 +43,15 @@ def test_the_engines_capabilities_are_known_before_it_loads(engine: Engine, tiny
     """What submissions check against (from the configuration) is what the loaded engine can do."""
     before = Capabilities.of(load_settings(tiny_bundle.env_file).engine_config)
     both = frozenset({"canny", "depth"})
+    speeds = frozenset((family, speed) for family in Family for speed in ("fast", "turbo"))  # tiny LoRAs
     assert before == Capabilities(
-        image_prompt=True, faceid_dim=512, family=None, structures=both, describe=True, upscale=True
+        image_prompt=True,
+        faceid_dim=512,
+        family=None,
+        structures=both,
+        describe=True,
+        upscale=True,
+        speeds=speeds,
     )  # the family and the native size need the model
     assert engine.capabilities == Capabilities(
         image_prompt=True,
@@ -54,6 +61,7 @@ def test_the_engines_capabilities_are_known_before_it_loads(engine: Engine, tiny
         describe=True,
         native=64,
         upscale=True,
+        speeds=speeds,
     )
 
 

@@ -32,7 +32,7 @@ async def test_two_models_three_users(tiny_bundle: TinyBundle, data_dir: Path) -
         for round_ in range(3):
             for user, models in WANTS.items():
                 params = JobParams(
-                    prompt=f"job {round_} of {user}", steps=2, seed=round_, model=models[round_]
+                    prompt=f"job {round_} of {user}", steps=2, cfg=7.0, seed=round_, model=models[round_]
                 )
                 await queue.submit(NewJob(user_id=user, params=params))
         forecast = [e.job_id for e in (await queue.status()).entries]
