@@ -94,10 +94,11 @@ async def test_another_user_is_refused_privately_and_nothing_changes(
         described = await fake.slash(alice, "describe", {"image": png_attachment(fake, 96, 64, seed=3)})
         messages: dict[str, FakeMessage] = {}
         ids: dict[str, int] = {}
+        # Announced while the two before it run (its message reads "job N" only until it is done).
+        ids["described"] = await wait_job_message(described)
         for name, call in (("face", face), ("structure", structure)):
             ids[name] = await wait_job_message(call)
             messages[name] = await result_message(call)
-        ids["described"] = await wait_job_message(described)
         await wait_delivered(bot, ids["described"])
         messages["described"] = await described.wait_final(lambda m: bool(m.embeds))
         upscaled = await fake.slash(alice, "upscale", {"image": png_attachment(fake, 64, 64, seed=4)})
