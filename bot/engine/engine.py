@@ -238,6 +238,23 @@ class Engine:
             distilled=self.defaults.distilled_model is not None,
         )
 
+    def checked(self, request: GenerationRequest) -> tuple[JobParams, FaceRoute | None]:
+        """The request's params resolved (the model's clip skip filled in) and checked against what
+        this engine can do: every job, generation or upscale, starts here."""
+        params = resolve(request.params, self.defaults)
+        if params.clip_skip is None and self.clip_skip is not None:
+            params = replace(params, clip_skip=self.clip_skip)
+        face = check_inputs(
+            params,
+            self.capabilities,
+            image=request.image is not None,
+            mask=request.mask is not None,
+            identity=request.identity,
+            loras=self.loras,
+            embeddings=self.embeddings,
+        )
+        return params, face
+
     def generate(
         self, request: GenerationRequest, progress: ProgressFn | None = None, cancel: CancelFlag | None = None
     ) -> GenerationResult:
@@ -323,18 +340,7 @@ class Engine:
     def plan(self, request: GenerationRequest) -> Plan:
         """Everything a job needs before its first denoising step, checked and prepared."""
         # 1. check inputs; a prompt left out is written from the image once the job is known to run
-        params = resolve(request.params, self.defaults)
-        if params.clip_skip is None and self.clip_skip is not None:
-            params = replace(params, clip_skip=self.clip_skip)
-        face = check_inputs(
-            params,
-            self.capabilities,
-            image=request.image is not None,
-            mask=request.mask is not None,
-            identity=request.identity,
-            loras=self.loras,
-            embeddings=self.embeddings,
-        )
+        params, face = self.checked(request)
         plan_warnings: tuple[str, ...] = ()
         if params.described:
             detailed = self.suggestions(request.image)[1]

@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from bot.engine.checks import check_inputs
 from bot.engine.identity import decode_identity
 from bot.engine.images import load_image
 from bot.engine.metadata import HASHES, PARAMETERS_KEY, encode_png, format_parameters
 from bot.engine.tiles import Blender, tile_boxes
 from bot.errors import Cancelled
 from bot.jobs import Candidate, GenerationRequest, GenerationResult
-from bot.params import JobParams, resolve
+from bot.params import JobParams
 
 if TYPE_CHECKING:
     from bot.engine.engine import CancelFlag, Engine, ProgressFn
@@ -46,16 +45,7 @@ def run_upscale(
     from bot.engine.engine import _Output, _Tally
 
     started = time.perf_counter()
-    params = resolve(request.params, engine.defaults)
-    check_inputs(
-        params,
-        engine.capabilities,
-        image=request.image is not None,
-        mask=request.mask is not None,
-        identity=request.identity,
-        loras=engine.loras,
-        embeddings=engine.embeddings,
-    )
+    params, _ = engine.checked(request)  # the detail pass reads the model's clip skip too
     upscaler, factor, seed = engine.upscaler, params.upscale, params.seed
     assert upscaler is not None and factor is not None and seed is not None and request.image is not None
     source = load_image(request.image, what="image")
